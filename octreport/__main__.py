@@ -1,0 +1,3 @@
+from octreport.cli import main
+
+main()

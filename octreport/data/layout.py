@@ -1,0 +1,170 @@
+"""Find the images of a data folder and their classes, in either supported layout.
+
+Layouts:
+    1. Kermany: ``ROOT/train/CLASS/*``, ``ROOT/test/CLASS/*`` and optionally ``ROOT/val/CLASS/*``;
+    2. class folders only: ``ROOT/CLASS/*`` (octreport then makes the splits itself).
+
+Folder names are matched without regard to case or surrounding spaces (the published data set has
+``Drusen``, ``Normal`` and a folder name with a trailing space). Files that are not images by
+extension (``.DS_Store``, notes, thumbnails) are ignored and listed; files that claim to be images
+but are damaged are checked by :mod:`octreport.data.validation`. Pure Python: no TensorFlow.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from octreport.errors import DataError
+
+log = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = frozenset({".jpeg", ".jpg", ".png"})
+SPLIT_NAMES = ("train", "val", "test")
+KERMANY_LAYOUT = "kermany"
+CLASS_FOLDER_LAYOUT = "class-folders"
+
+EXPECTED_LAYOUT = (
+    "Expected either ROOT/train/<CLASS>/*.jpeg and ROOT/test/<CLASS>/*.jpeg (optionally ROOT/val/<CLASS>/), "
+    "or ROOT/<CLASS>/*.jpeg with one folder per class (JPEG or PNG images)."
+)
+
+
+@dataclass(frozen=True)
+class ImageItem:
+    """One image file and the index of its class in the data set's sorted class names."""
+
+    path: Path
+    label: int
+
+
+@dataclass(frozen=True)
+class ScannedDataset:
+    """What a data folder holds, before any image is decoded.
+
+    ``splits`` maps the split names found on disk (``train``, ``val``, ``test``; or ``all`` for the
+    class-folder layout) to their images, sorted by path so the order is stable.
+    """
+
+    root: Path
+    layout: str
+    class_names: tuple[str, ...]
+    splits: dict[str, tuple[ImageItem, ...]]
+    ignored_files: tuple[Path, ...] = field(default=())
+
+
+def folder_key(name: str) -> str:
+    """How folder names are compared: case-insensitive, surrounding spaces ignored."""
+    return name.strip().casefold()
+
+
+def is_image_file(path: Path) -> bool:
+    return path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES
+
+
+def _subfolders(folder: Path) -> dict[str, Path]:
+    """Visible subfolders by their comparison key; two folders with the same key are refused."""
+    found: dict[str, Path] = {}
+    for child in sorted(folder.iterdir()):
+        if not child.is_dir() or child.name.startswith("."):
+            continue
+        key = folder_key(child.name)
+        if key in found:
+            raise DataError(
+                f"Folders '{found[key]}' and '{child}' differ only in case or spaces; "
+                "octreport cannot tell which class they are. Merge or rename one of them."
+            )
+        found[key] = child
+    return found
+
+
+def _list_class_folder(folder: Path, ignored: list[Path]) -> list[Path]:
+    images = []
+    for path in sorted(folder.iterdir()):
+        if is_image_file(path):
+            images.append(path)
+        elif path.is_file():
+            ignored.append(path)
+    if not images:
+        raise DataError(f"Class folder '{folder}' holds no JPEG or PNG images. {EXPECTED_LAYOUT}")
+    return images
+
+
+def scan_dataset(root: Path | str) -> ScannedDataset:
+    """List the images and classes of ``root``; raise :class:`DataError` when it is unusable."""
+    root = Path(root).expanduser()
+    if not root.exists():
+        raise DataError(f"Data folder '{root}' does not exist. {EXPECTED_LAYOUT}")
+    if not root.is_dir():
+        raise DataError(f"'{root}' is a file, not a data folder. {EXPECTED_LAYOUT}")
+    subfolders = _subfolders(root)
+    split_folders = {key: path for key, path in subfolders.items() if key in SPLIT_NAMES}
+    if split_folders:
+        return _scan_kermany(root, split_folders)
+    if not subfolders:
+        raise DataError(f"Data folder '{root}' has no class folders. {EXPECTED_LAYOUT}")
+    return _scan_class_folders(root, subfolders)
+
+
+def _class_names(class_folders: dict[str, Path]) -> dict[str, str]:
+    """Display name per key: the folder name as written, without surrounding spaces."""
+    return {key: path.name.strip() for key, path in class_folders.items()}
+
+
+def _scan_class_folders(root: Path, class_folders: dict[str, Path]) -> ScannedDataset:
+    ignored: list[Path] = []
+    keys = sorted(class_folders)
+    items = []
+    for label, key in enumerate(keys):
+        items += [ImageItem(p, label) for p in _list_class_folder(class_folders[key], ignored)]
+    names = _class_names(class_folders)
+    return _finish(root, CLASS_FOLDER_LAYOUT, tuple(names[k] for k in keys), {"all": tuple(items)}, ignored)
+
+
+def _scan_kermany(root: Path, split_folders: dict[str, Path]) -> ScannedDataset:
+    for required in ("train", "test"):
+        if required not in split_folders:
+            raise DataError(
+                f"Data folder '{root}' has {', '.join(sorted(split_folders))}/ but no {required}/ folder. "
+                f"{EXPECTED_LAYOUT}"
+            )
+    per_split = {split: _subfolders(path) for split, path in split_folders.items()}
+    train_keys = sorted(per_split["train"])
+    if not train_keys:
+        raise DataError(f"'{split_folders['train']}' has no class folders. {EXPECTED_LAYOUT}")
+    for split, classes in per_split.items():
+        missing = sorted(set(train_keys) - set(classes))
+        extra = sorted(set(classes) - set(train_keys))
+        if missing or extra:
+            problems = []
+            if missing:
+                problems.append(f"lacks class folder(s) {', '.join(missing)}")
+            if extra:
+                problems.append(f"has class folder(s) {', '.join(extra)} that train/ lacks")
+            raise DataError(
+                f"'{split_folders[split]}' {' and '.join(problems)}. Every split needs the same class "
+                f"folders (compared without regard to case). {EXPECTED_LAYOUT}"
+            )
+    ignored: list[Path] = []
+    splits = {}
+    for split in SPLIT_NAMES:
+        if split not in per_split:
+            continue
+        items = []
+        for label, key in enumerate(train_keys):
+            items += [ImageItem(p, label) for p in _list_class_folder(per_split[split][key], ignored)]
+        splits[split] = tuple(items)
+    names = _class_names(per_split["train"])
+    return _finish(root, KERMANY_LAYOUT, tuple(names[k] for k in train_keys), splits, ignored)
+
+
+def _finish(root, layout, class_names, splits, ignored) -> ScannedDataset:
+    if len(class_names) < 2:
+        raise DataError(
+            f"Data folder '{root}' has only one class ({', '.join(class_names)}); a classifier needs "
+            f"at least two. {EXPECTED_LAYOUT}"
+        )
+    for path in ignored:
+        log.info("ignoring non-image file %s", path)
+    return ScannedDataset(root, layout, class_names, splits, tuple(ignored))

@@ -1,0 +1,50 @@
+"""Domain errors. Each says what was wrong and what to do; the CLI maps them to exit codes.
+
+Exit codes (documented in the README):
+    0  success
+    1  unexpected internal error (a bug: please report it with the log)
+    2  usage error: a wrong option or argument (Click's own code)
+    3  data error: a missing, empty or malformed data folder
+    4  model error: a file that is not a usable model for these images
+    5  quality gate failed (the report was still written)
+    6  report error: a template or the PDF renderer failed
+  130  interrupted (SIGINT / SIGTERM)
+"""
+
+from __future__ import annotations
+
+
+class OctReportError(Exception):
+    """Base class of every error a user can cause and fix."""
+
+    exit_code = 1
+
+
+class ConfigError(OctReportError):
+    """An option or configuration value that cannot be used."""
+
+    exit_code = 2
+
+
+class DataError(OctReportError):
+    """The image folder is missing, empty or not in a layout octreport can read."""
+
+    exit_code = 3
+
+
+class ModelError(OctReportError):
+    """The model file cannot be loaded or does not fit the images."""
+
+    exit_code = 4
+
+
+class GateFailed(OctReportError):
+    """A quality gate failed; the report is complete but the model got worse."""
+
+    exit_code = 5
+
+
+class ReportError(OctReportError):
+    """Rendering the HTML or PDF report failed."""
+
+    exit_code = 6

@@ -1,0 +1,54 @@
+"""Stream one split through a model once and keep only what the metrics need."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import keras
+import numpy as np
+
+from octreport.data.layout import ImageItem
+from octreport.data.pipeline import image_dataset, missing_indices
+from octreport.data.preprocessing import Preprocessing
+from octreport.data.validation import SkippedFile
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Predictions:
+    """``probabilities`` is ``(N, K)``; row i belongs to ``items[i]`` with true class ``labels[i]``."""
+
+    items: tuple[ImageItem, ...]
+    labels: np.ndarray
+    probabilities: np.ndarray
+    skipped: tuple[SkippedFile, ...]
+
+    @property
+    def predicted(self) -> np.ndarray:
+        return self.probabilities.argmax(axis=1)
+
+
+def predict_items(
+    model: keras.Model, items: Sequence[ImageItem], preprocessing: Preprocessing, batch_size: int = 32
+) -> Predictions:
+    """Predict every image of ``items`` in one streaming pass (memory stays at a few batches)."""
+    probabilities, indices = [], []
+    dataset = image_dataset(items, preprocessing, batch_size, with_index=True)
+    for done, (images, _, index) in enumerate(dataset, start=1):
+        probabilities.append(np.asarray(model(images, training=False)))
+        indices.append(index.numpy())
+        if done % 20 == 0:
+            log.info("evaluated %d of %d images", sum(len(i) for i in indices), len(items))
+    seen = np.concatenate(indices) if indices else np.zeros(0, dtype=np.int64)
+    skipped = tuple(
+        SkippedFile(items[i].path, "could not be decoded") for i in missing_indices(len(items), seen)
+    )
+    for file in skipped:
+        log.warning("skipped %s: %s", file.path, file.reason)
+    kept = tuple(items[i] for i in seen)
+    stacked = np.concatenate(probabilities) if probabilities else np.zeros((0, model.outputs[0].shape[-1]))
+    labels = np.array([item.label for item in kept], dtype=np.int64)
+    return Predictions(kept, labels, stacked.astype(np.float64), skipped)

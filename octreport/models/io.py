@@ -1,0 +1,106 @@
+"""Save and load models, and check that a model fits the images it will be given."""
+
+from __future__ import annotations
+
+import logging
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+
+from octreport.data.preprocessing import Preprocessing
+from octreport.errors import ModelError
+from octreport.models.metadata import ModelMetadata, read_metadata, write_metadata
+
+log = logging.getLogger(__name__)
+
+MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    model: keras.Model
+    path: Path | None
+    metadata: ModelMetadata | None
+
+
+def save_model(model: keras.Model, path: Path, metadata: ModelMetadata) -> None:
+    """Write ``model`` to ``path`` (``.keras``) and its metadata sidecar beside it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    model.save(path)
+    write_metadata(path, metadata)
+
+
+def load_model(path: Path | str) -> LoadedModel:
+    """Load a Keras 3 ``.keras`` file (safe mode) or a legacy ``.h5`` file, with its sidecar if any."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise ModelError(f"Model file '{path}' does not exist. Give the path of a .keras or .h5 file.")
+    if path.suffix.lower() not in MODEL_SUFFIXES:
+        raise ModelError(
+            f"'{path}' is not a Keras model file: expected a name ending in {', '.join(MODEL_SUFFIXES)}."
+        )
+    if path.suffix.lower() == ".keras" and not zipfile.is_zipfile(path):
+        raise ModelError(f"'{path}' is not a Keras model: a .keras file is a zip archive, this one is not.")
+    try:
+        model = keras.models.load_model(path, compile=False, safe_mode=True)
+    except Exception as error:  # Keras raises many types for a broken or foreign file.
+        raise ModelError(f"Could not load '{path}' as a Keras model: {error}") from error
+    if not isinstance(model, keras.Model):
+        raise ModelError(f"'{path}' holds a {type(model).__name__}, not a Keras model.")
+    return LoadedModel(model, path, read_metadata(path))
+
+
+def preprocessing_for(model: keras.Model, saved: Preprocessing | None) -> Preprocessing:
+    """The preprocessing a model expects: the saved one, else derived from its input shape."""
+    shape = _image_input_shape(model)
+    if saved is not None:
+        if (saved.height, saved.width, saved.channels) != shape:
+            raise ModelError(
+                f"The model's saved preprocessing ({saved.height}x{saved.width}x{saved.channels}) does not "
+                f"match its input shape {shape}. The sidecar file does not belong to this model."
+            )
+        return saved
+    log.info("no saved preprocessing: resizing images to the model's input %sx%sx%s", *shape)
+    return Preprocessing(height=shape[0], width=shape[1], channels=shape[2])
+
+
+def check_model_fits(model: keras.Model, class_names: tuple[str, ...], metadata: ModelMetadata | None) -> None:
+    """Refuse a model whose outputs or saved classes do not match the data's classes."""
+    outputs = model.outputs if hasattr(model, "outputs") and model.outputs else []
+    if len(outputs) != 1:
+        raise ModelError(f"The model has {len(outputs)} outputs; octreport needs one (class probabilities).")
+    output_shape = tuple(outputs[0].shape)
+    if len(output_shape) != 2 or output_shape[1] != len(class_names):
+        raise ModelError(
+            f"The model's output has shape {output_shape[1:]} but the data has {len(class_names)} classes "
+            f"({', '.join(class_names)}). Use a model trained on these classes."
+        )
+    if metadata is not None:
+        saved = [name.strip().casefold() for name in metadata.class_names]
+        found = [name.strip().casefold() for name in class_names]
+        if saved != found:
+            raise ModelError(
+                f"The model was trained on classes {', '.join(metadata.class_names)} but the data has "
+                f"{', '.join(class_names)}. Use data with the same class folders, or another model."
+            )
+
+
+def _image_input_shape(model: keras.Model) -> tuple[int, int, int]:
+    inputs = getattr(model, "inputs", None)
+    if not inputs:
+        raise ModelError("The model has no defined input; build it on a keras.Input before saving it.")
+    if len(inputs) != 1:
+        raise ModelError(f"The model has {len(inputs)} inputs; octreport needs one image input.")
+    shape = tuple(inputs[0].shape)
+    if len(shape) != 4:
+        raise ModelError(
+            f"The model's input has shape {shape}; octreport needs images (batch, height, width, channels)."
+        )
+    height, width, channels = shape[1:]
+    if height is None or width is None:
+        raise ModelError("The model's input size is not fixed (None); octreport needs a fixed height and width.")
+    if channels not in (1, 3):
+        raise ModelError(f"The model expects {channels} channels; octreport feeds 1 (grayscale) or 3 (RGB).")
+    return int(height), int(width), int(channels)

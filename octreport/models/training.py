@@ -1,0 +1,98 @@
+"""Train a built-in network on a prepared data set, selecting the epoch on the validation split."""
+
+from __future__ import annotations
+
+import logging
+import time
+import warnings
+from collections import Counter
+from dataclasses import dataclass
+
+import keras
+import numpy as np
+
+from octreport._version import __version__
+from octreport.config import TrainConfig
+from octreport.data.dataset import PreparedData
+from octreport.data.pipeline import image_dataset
+from octreport.models.architectures import build_model
+from octreport.models.metadata import ModelMetadata
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainedModel:
+    model: keras.Model
+    metadata: ModelMetadata
+    seconds: float
+
+
+class EpochLogger(keras.callbacks.Callback):
+    """One log line per epoch: the CLI shows it on a terminal and keeps it in the run log."""
+
+    def __init__(self, epochs: int) -> None:
+        super().__init__()
+        self.epochs = epochs
+        self.started = 0.0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.started = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        shown = "  ".join(f"{key} {value:.4f}" for key, value in logs.items() if key != "learning_rate")
+        log.info("epoch %d/%d  %s  (%.1f s)", epoch + 1, self.epochs, shown, time.perf_counter() - self.started)
+
+
+def balanced_class_weights(labels: list[int], num_classes: int) -> dict[int, float]:
+    """``n / (K * n_c)`` per class, so every class weighs the same in the loss."""
+    counts = Counter(labels)
+    total = len(labels)
+    return {c: total / (num_classes * counts[c]) if counts[c] else 0.0 for c in range(num_classes)}
+
+
+def train_model(data: PreparedData, config: TrainConfig) -> TrainedModel:
+    """Train ``config.architecture`` on ``data.train``; early stopping and the restored weights use
+    ``data.val``. The test split is never seen here."""
+    keras.utils.set_random_seed(config.seed)
+    prep = config.preprocessing
+    num_classes = len(data.class_names)
+    model = build_model(config.architecture, prep.input_shape, num_classes)
+    model.compile(
+        optimizer=keras.optimizers.Adam(config.learning_rate),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    train = image_dataset(data.train, prep, config.batch_size, shuffle=True, augment=config.augment, seed=config.seed)
+    val = image_dataset(data.val, prep, config.batch_size)
+    weights = balanced_class_weights([i.label for i in data.train], num_classes) if config.class_weights else None
+    stopper = keras.callbacks.EarlyStopping(
+        monitor="val_loss", patience=config.early_stopping_patience, restore_best_weights=True
+    )
+    log.info(
+        "training %s on %d images (%d for validation), %d epochs at most",
+        config.architecture, len(data.train), len(data.val), config.epochs,
+    )
+    started = time.perf_counter()
+    with warnings.catch_warnings():
+        # The stream drops undecodable files, so its length is unknown up front and Keras warns
+        # at the end of every epoch that the input "ran out of data". That is expected here.
+        warnings.filterwarnings("ignore", message=".*ran out of data.*")
+        fit = model.fit(
+            train, validation_data=val, epochs=config.epochs, class_weight=weights,
+            callbacks=[stopper, EpochLogger(config.epochs)], verbose=0, shuffle=False,
+        )
+    seconds = time.perf_counter() - started
+    history = {key: [float(v) for v in values] for key, values in fit.history.items()}
+    best_epoch = int(np.argmin(history["val_loss"])) + 1
+    log.info("trained in %.1f s; weights restored from epoch %d (lowest validation loss)", seconds, best_epoch)
+    metadata = ModelMetadata(
+        class_names=data.class_names,
+        preprocessing=prep,
+        history=history,
+        best_epoch=best_epoch,
+        training={**config.to_dict(), "train_images": len(data.train), "val_images": len(data.val), "seconds": seconds},
+        octreport_version=__version__,
+    )
+    return TrainedModel(model, metadata, seconds)
