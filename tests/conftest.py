@@ -1,0 +1,51 @@
+"""Shared test fixtures: tiny image folders written to pytest's temporary directory."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np
+import pytest
+from PIL import Image
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SAMPLE_DATA = REPO_ROOT / "sample_data"
+OCT_REAL = REPO_ROOT.parent / "shared" / "oct-real"
+OCT_CLASSES = ("CNV", "DME", "DRUSEN", "NORMAL")
+
+
+def write_image(path: Path, size=(32, 32), mode: str = "L", value: int | None = None, seed: int = 0) -> Path:
+    """A small image whose content depends on ``value`` (class cue) or ``seed`` (noise)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    height, width = size
+    pixels = rng.integers(0, 256, size=(height, width), dtype=np.uint8) if value is None else np.full((height, width), value, np.uint8)
+    image = Image.fromarray(pixels, "L")
+    if mode == "RGB":
+        image = image.convert("RGB")
+    fmt = "PNG" if path.suffix.lower() == ".png" else "JPEG"
+    image.save(path, fmt)
+    return path
+
+
+def write_class_folders(root: Path, classes=OCT_CLASSES, patients: int = 4, per_patient: int = 2, size=(32, 32)) -> Path:
+    """``root/CLASS/CLASS-PATIENT-N.jpeg`` with Kermany-style names."""
+    for c, name in enumerate(classes):
+        for p in range(patients):
+            for n in range(1, per_patient + 1):
+                write_image(root / name / f"{name}-{1000 + 10 * c + p}-{n}.jpeg", size, seed=c * 100 + p * 10 + n)
+    return root
+
+
+def write_kermany(root: Path, classes=OCT_CLASSES, splits=("train", "test"), **kwargs) -> Path:
+    for split in splits:
+        write_class_folders(root / split, classes, **kwargs)
+    return root
+
+
+@pytest.fixture
+def kermany_dir(tmp_path: Path) -> Path:
+    return write_kermany(tmp_path / "data")
