@@ -129,6 +129,137 @@ def train(data_dir, model_path, quiet, **options):
     )
 
 
+def report_options(command):
+    """The options that shape the report, shared by `run` and `report`."""
+    options = [
+        click.option("--out", "out_root", type=click.Path(file_okay=False, path_type=Path), default=Path("octreport-runs"),
+                     show_default=True, help="Output root: each run gets a new folder in it; 'latest' links to the newest."),
+        click.option("--images-per-class", type=click.IntRange(min=0), default=2, show_default=True,
+                     help="Test images shown per class (chosen with --seed)."),
+        click.option("--image", "image_paths", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
+                     help="Show this image instead (repeatable); its class is read from its folder name."),
+        click.option("--maps-per-layer", type=click.IntRange(min=1), default=32, show_default=True,
+                     help="Feature maps shown per layer and image."),
+        click.option("--maps", "channel_selection", type=click.Choice(["strongest", "first"]), default="strongest",
+                     show_default=True, help="Which maps: the most active channels for each image, or the first ones."),
+        click.option("--filters-per-layer", type=click.IntRange(min=1), default=32, show_default=True),
+        click.option("--filter-reduction", type=click.Choice(["mean", "max_norm_channel"]), default="mean", show_default=True,
+                     help="How a deep kernel becomes one 2-D patch: mean over input channels, or its strongest input channel."),
+        click.option("--layers", "layer_names", multiple=True,
+                     help="Only these conv layers (name or path; repeatable or comma-separated). Default: all."),
+        click.option("--format", "formats", multiple=True, type=click.Choice(["html", "pdf"]), default=("html", "pdf"),
+                     show_default=True, help="Report formats to write (repeatable)."),
+        click.option("--html-mode", type=click.Choice(["embedded", "assets"]), default="embedded", show_default=True,
+                     help="One self-contained HTML file, or HTML with an assets/ folder."),
+        click.option("--image-format", type=click.Choice(["png", "jpeg"]), default="png", show_default=True,
+                     help="Encoding of the feature-map and filter grids."),
+        click.option("--templates", "templates_dir", type=click.Path(file_okay=False, exists=True, path_type=Path),
+                     help="Use your own Jinja2 templates (a folder with base.html; copy templates/ to start)."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def build_report_config(options: dict, seed: int, batch_size: int = 32):
+    from octreport.config import ReportConfig
+
+    layer_names = tuple(name.strip() for value in options["layer_names"] for name in value.split(",") if name.strip())
+    return ReportConfig(
+        images_per_class=options["images_per_class"],
+        image_paths=tuple(str(p) for p in options["image_paths"]),
+        maps_per_layer=options["maps_per_layer"],
+        channel_selection=options["channel_selection"],
+        filters_per_layer=options["filters_per_layer"],
+        filter_reduction=options["filter_reduction"],
+        layer_names=layer_names,
+        formats=tuple(dict.fromkeys(options["formats"])),
+        html_mode=options["html_mode"],
+        image_format=options["image_format"],
+        templates_dir=str(options["templates_dir"]) if options["templates_dir"] else None,
+        out_root=str(options["out_root"]),
+        seed=seed,
+        batch_size=batch_size,
+    )
+
+
+def _report_and_echo(**kwargs) -> None:
+    import shlex
+
+    from octreport.pipeline import run_report
+
+    outcome = run_report(command_line=shlex.join(["octreport", *sys.argv[1:]]), **kwargs)
+    click.echo(f"accuracy {outcome.accuracy:.1%}; report in {outcome.run_dir}")
+    click.echo(str(outcome.pdf_path or outcome.html_path))
+
+
+REPORT_OPTION_NAMES = (
+    "out_root", "images_per_class", "image_paths", "maps_per_layer", "channel_selection", "filters_per_layer",
+    "filter_reduction", "layer_names", "formats", "html_mode", "image_format", "templates_dir",
+)
+
+
+@main.command()
+@click.option("--data", "data_dir", type=click.Path(path_type=Path), default=None,
+              help="Image folder (Kermany train/test layout or class folders). Default: the bundled sample_data.")
+@click.option("--model", "model_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Load this model (.keras or .h5) instead of training one.")
+@training_options
+@report_options
+@quiet_option
+@handle_errors
+def run(data_dir, model_path, quiet, **options):
+    """The whole job: train (or load) a model, evaluate it, look inside it, write HTML + PDF.
+
+    With no options it trains the default network on the bundled synthetic sample_data.
+    """
+    configure_logging(quiet)
+    import_tensorflow_quietly()
+    report_options_given = {k: options.pop(k) for k in REPORT_OPTION_NAMES}
+    train_config = build_train_config(options)
+    report_config = build_report_config(report_options_given, train_config.seed, train_config.batch_size)
+    _report_and_echo(data_dir=data_dir, model=model_path, train_config=train_config, report_config=report_config)
+
+
+@main.command()
+@click.option("--model", "model_path", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="The model to report on (.keras or .h5).")
+@click.option("--data", "data_dir", type=click.Path(path_type=Path), required=True,
+              help="Image folder whose test split is evaluated (Kermany layout or class folders).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed for splits and the images shown.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
+@report_options
+@quiet_option
+@handle_errors
+def report(model_path, data_dir, seed, batch_size, quiet, **options):
+    """Report on an existing model: evaluate it and look inside it, without training."""
+    from octreport.config import TrainConfig
+
+    configure_logging(quiet)
+    import_tensorflow_quietly()
+    _report_and_echo(
+        data_dir=data_dir, model=model_path, train_config=TrainConfig(seed=seed, batch_size=batch_size),
+        report_config=build_report_config(options, seed, batch_size),
+    )
+
+
+@main.command()
+@click.argument("model_path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts instead of a table.")
+@handle_errors
+def layers(model_path, as_json):
+    """List the convolutional layers octreport finds in MODEL_PATH, in forward order."""
+    import json
+
+    configure_logging(quiet=True)
+    import_tensorflow_quietly()
+    from octreport.engine.layers import discover_conv_layers, format_layer_table, layers_to_json
+    from octreport.models.io import load_model
+
+    found = discover_conv_layers(load_model(model_path).model)
+    click.echo(json.dumps(layers_to_json(found), indent=2) if as_json else format_layer_table(found))
+
+
 @main.command("sample-data")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Folder to write the synthetic data set into (must be empty or new).")

@@ -46,3 +46,43 @@ class TrainConfig:
 def _require(condition: bool, message: str) -> None:
     if not condition:
         raise ConfigError(message)
+
+
+HTML_MODES = ("embedded", "assets")
+IMAGE_FORMATS = ("png", "jpeg")
+REPORT_FORMATS = ("html", "pdf")
+
+
+@dataclass(frozen=True)
+class ReportConfig:
+    """What the report shows and where it goes."""
+
+    images_per_class: int = 2
+    image_paths: tuple[str, ...] = ()
+    maps_per_layer: int = 32
+    channel_selection: str = "strongest"
+    filters_per_layer: int = 32
+    filter_reduction: str = "mean"
+    layer_names: tuple[str, ...] = ()
+    formats: tuple[str, ...] = REPORT_FORMATS
+    html_mode: str = "embedded"
+    image_format: str = "png"
+    templates_dir: str | None = None
+    out_root: str = "octreport-runs"
+    seed: int = 0
+    batch_size: int = 32
+
+    def __post_init__(self) -> None:
+        _require(self.images_per_class >= 0, "images per class must be 0 or more.")
+        _require(self.images_per_class > 0 or self.image_paths, "show at least one image: images per class is 0 and no --image given.")
+        _require(self.maps_per_layer >= 1, f"maps per layer must be at least 1, got {self.maps_per_layer}.")
+        _require(self.filters_per_layer >= 1, f"filters per layer must be at least 1, got {self.filters_per_layer}.")
+        _require(self.channel_selection in ("strongest", "first"), f"channel selection must be 'strongest' or 'first', got '{self.channel_selection}'.")
+        _require(self.filter_reduction in ("mean", "max_norm_channel"), f"filter reduction must be 'mean' or 'max_norm_channel', got '{self.filter_reduction}'.")
+        _require(bool(self.formats) and set(self.formats) <= set(REPORT_FORMATS), f"formats must be some of {', '.join(REPORT_FORMATS)}, got {', '.join(self.formats) or 'none'}.")
+        _require(self.html_mode in HTML_MODES, f"HTML mode must be one of {', '.join(HTML_MODES)}, got '{self.html_mode}'.")
+        _require(self.image_format in IMAGE_FORMATS, f"image format must be one of {', '.join(IMAGE_FORMATS)}, got '{self.image_format}'.")
+        _require(self.batch_size >= 1, f"batch size must be at least 1, got {self.batch_size}.")
+
+    def to_dict(self) -> dict:
+        return asdict(self)

@@ -17,9 +17,10 @@ def configure_logging(quiet: bool) -> None:
     """INFO and up on stderr, or only errors with ``quiet``."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(message)s", "%H:%M:%S"))
+    handler.setLevel(logging.ERROR if quiet else logging.INFO)
     package_logger = logging.getLogger("octreport")
     package_logger.handlers[:] = [handler]
-    package_logger.setLevel(logging.ERROR if quiet else logging.INFO)
+    package_logger.setLevel(logging.INFO)
     package_logger.propagate = False
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
 

@@ -1,0 +1,37 @@
+"""The Python entry point: define a model, pass it to one function, get the report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from octreport.config import ReportConfig, TrainConfig
+
+
+def make_report(
+    model=None,
+    data: str | Path | None = None,
+    out: str | Path = "octreport-runs",
+    *,
+    train: TrainConfig | None = None,
+    **report_options,
+):
+    """Write a report folder for ``model`` evaluated on ``data`` and return where it is.
+
+    Args:
+        model: an in-memory ``keras.Model``, the path of a ``.keras``/``.h5`` file, or None to train
+            the default network (``train`` configures it).
+        data: an image folder (Kermany train/test layout or class folders); None for the bundled
+            synthetic sample data.
+        out: the output root; the run gets a new folder in it and ``out/latest`` links to it.
+        report_options: any :class:`octreport.config.ReportConfig` field, e.g. ``images_per_class=1``,
+            ``formats=("html",)``, ``layer_names=("conv2",)``.
+
+    Returns:
+        :class:`octreport.pipeline.RunOutcome` with ``run_dir``, ``pdf_path``, ``html_path``,
+        ``metrics_path`` and ``accuracy``.
+    """
+    from octreport.pipeline import run_report
+
+    train = train or TrainConfig()
+    report_config = ReportConfig(out_root=str(out), seed=train.seed, **report_options)
+    return run_report(data_dir=data, model=model, train_config=train, report_config=report_config)

@@ -1,0 +1,378 @@
+"""Build the one :class:`ReportContext` the templates receive, drawing each figure on the way."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+import numpy as np
+
+from octreport._version import __version__
+from octreport.drawing.export import encode_array, encode_figure
+from octreport.drawing.figures import confusion_matrix_figure, probability_bar_figure, training_curves_figure
+from octreport.drawing.mosaic import feature_map_mosaic, filter_mosaic
+from octreport.evaluation.referral import KERMANY_2018_REFERENCE
+from octreport.report.assets import FigureStore
+from octreport.report.context import (
+    AverageRow,
+    ClassMetricsRow,
+    ClassSection,
+    ConvLayerRow,
+    FigureRef,
+    FilterSection,
+    KeyValue,
+    LayerGrid,
+    ReferralRow,
+    ReferralSection,
+    ReportContext,
+    ShownImage,
+    SkippedFileRow,
+    Summary,
+    TocEntry,
+)
+from octreport.report.provenance import package_versions
+from octreport.resources import sample_data_dir
+from octreport.results import RunResults
+from octreport.visuals import UNKNOWN_LABEL, ShownImageResult
+
+FIGURE_DPI = 120
+CHANCE_MARGIN = 0.05  # accuracy within this of chance level is flagged as a collapsed model
+IMBALANCE_RATIO = 1.5  # largest / smallest class in a split above this is flagged
+
+DATASET_CITATION = (
+    "Kermany, D.; Zhang, K.; Goldbaum, M. (2018), Large Dataset of Labeled Optical Coherence Tomography (OCT) "
+    "and Chest X-Ray Images, Mendeley Data, doi:10.17632/rscbjbr9sj, CC BY 4.0. Paper: Kermany et al., "
+    "Identifying Medical Diagnoses and Treatable Diseases by Image-Based Deep Learning, Cell 172(5):1122-1131, 2018."
+)
+
+
+def build_report_context(results: RunResults, store: FigureStore, image_format: str = "png") -> ReportContext:
+    metrics = results.metrics
+    class_names = results.data.class_names
+    shown = results.visuals.shown
+    class_sections = _class_sections(shown, class_names, store, image_format)
+    warnings = data_warnings(results)
+    toc = [
+        TocEntry("summary", "Summary"),
+        TocEntry("metrics", "Metrics"),
+        TocEntry("confusion", "Confusion matrix"),
+    ]
+    training_figure = _training_figure(results, store)
+    if training_figure is not None:
+        toc.append(TocEntry("training", "Training curves"))
+    toc += [TocEntry("layers", "Convolutional layers"), TocEntry("feature-maps", "Feature maps")]
+    toc += [TocEntry(section.anchor, section.class_name, level=2) for section in class_sections]
+    toc += [TocEntry("filters", "Filters"), TocEntry("warnings", "Data warnings"), TocEntry("appendix", "How to reproduce")]
+    return ReportContext(
+        title=f"Model audit: {results.model.name}",
+        subtitle=f"{len(class_names)} classes ({', '.join(class_names)}), data from {results.data.root}",
+        generated_at=results.started_at,
+        octreport_version=__version__,
+        model_description=_model_description(results),
+        data_description=_data_description(results),
+        toc=tuple(toc),
+        summary=_summary(results, warnings),
+        class_rows=tuple(
+            ClassMetricsRow(c.name, c.precision, c.recall, c.specificity, c.f1, c.roc_auc, c.support, c.predicted_count)
+            for c in metrics.per_class
+        ),
+        average_rows=(
+            AverageRow("macro average", metrics.macro.precision, metrics.macro.recall, metrics.macro.f1),
+            AverageRow("weighted average", metrics.weighted.precision, metrics.weighted.recall, metrics.weighted.f1),
+        ),
+        referral=_referral_section(results),
+        confusion_figure=store.add(
+            encode_figure(confusion_matrix_figure(metrics), FIGURE_DPI),
+            "confusion-matrix",
+            "Confusion matrix",
+            "Rows: true class; columns: predicted class. Each cell gives the number of test images; "
+            "its colour is the share of its row (row-normalised), so the diagonal reads as per-class recall.",
+        ),
+        training_figure=training_figure,
+        conv_layers=tuple(_layer_row(layer) for layer in results.layers),
+        feature_map_note=(
+            "For each image and each convolutional layer, one grid of that layer's output channels "
+            f"(feature maps) for that image, computed in one forward pass. Channels shown: "
+            f"{_channel_rule(results)}; the number under each tile is the channel index. Each map is scaled "
+            "from its own minimum to its own maximum (so brightness is not comparable between tiles) and "
+            "drawn with the viridis colour map (dark blue low, yellow high)."
+        ),
+        class_sections=class_sections,
+        filter_note=_filter_note(results),
+        filter_sections=tuple(_filter_section(f, store, image_format) for f in results.visuals.filters),
+        data_warnings=tuple(warnings),
+        skipped_files=tuple(SkippedFileRow(str(s.path), s.reason) for s in results.skipped),
+        reproduce_command=results.command_line or "(called from Python: octreport.make_report)",
+        reproduce=_reproduce(results),
+        versions=tuple(KeyValue(name, version) for name, version in package_versions().items()),
+        citation=None if _is_bundled_sample(results) else (DATASET_CITATION if results.referral else None),
+    )
+
+
+def data_warnings(results: RunResults) -> list[str]:
+    """Problems with the data a reader should know about; empty when there are none."""
+    warnings = []
+    skipped = results.skipped
+    if skipped:
+        warnings.append(f"{len(skipped)} image file(s) were skipped because they are damaged (listed below).")
+    ignored = results.data.ignored_files
+    if ignored:
+        warnings.append(f"{len(ignored)} non-image file(s) in class folders were ignored (e.g. {ignored[0].name}).")
+    for split, per_class in results.data.counts().items():
+        counts = [n for n in per_class.values()]
+        if min(counts) and max(counts) / min(counts) > IMBALANCE_RATIO:
+            largest = max(per_class, key=per_class.get)
+            smallest = min(per_class, key=per_class.get)
+            warnings.append(
+                f"Class imbalance in the {split} split: {largest} has {per_class[largest]} images, "
+                f"{smallest} only {per_class[smallest]}."
+            )
+    return warnings
+
+
+def _summary(results: RunResults, warnings: list[str]) -> Summary:
+    metrics, referral = results.metrics, results.referral
+    collapsed = metrics.accuracy <= metrics.chance_level + CHANCE_MARGIN
+    key_warning = (
+        f"Accuracy {metrics.accuracy:.1%} is at chance level ({metrics.chance_level:.1%}, always guessing the "
+        "largest class): the model has not learned to tell the classes apart."
+        if collapsed
+        else (warnings[0] if warnings else None)
+    )
+    headline = (
+        f"{metrics.accuracy:.1%} of {metrics.n_images} test images classified correctly "
+        f"(chance level {metrics.chance_level:.1%})."
+    )
+    if referral is not None and referral.urgent_sensitivity is not None:
+        headline += (
+            f" Urgent referral (CNV or DME) detected with sensitivity {referral.urgent_sensitivity:.1%}"
+            + (f" and specificity {referral.urgent_specificity:.1%}." if referral.urgent_specificity is not None else ".")
+        )
+    return Summary(
+        accuracy=metrics.accuracy,
+        chance_level=metrics.chance_level,
+        n_test_images=metrics.n_images,
+        urgent_sensitivity=referral.urgent_sensitivity if referral else None,
+        urgent_specificity=referral.urgent_specificity if referral else None,
+        macro_f1=metrics.macro.f1,
+        key_warning=key_warning,
+        headline=headline,
+    )
+
+
+def _referral_section(results: RunResults) -> ReferralSection | None:
+    referral = results.referral
+    if referral is None:
+        return None
+    ref = KERMANY_2018_REFERENCE
+    return ReferralSection(
+        rows=(
+            ReferralRow("Accuracy (4 classes)", referral.accuracy, ref.accuracy),
+            ReferralRow("Urgent-referral sensitivity", referral.urgent_sensitivity, ref.urgent_sensitivity),
+            ReferralRow("Urgent-referral specificity", referral.urgent_specificity, ref.urgent_specificity),
+            ReferralRow("Urgent-referral ROC AUC", referral.urgent_roc_auc, ref.urgent_roc_auc),
+            ReferralRow("Weighted error", referral.weighted_error, ref.weighted_error, lower_is_better=True),
+        ),
+        reference_source=ref.source,
+        explanation=(
+            "CNV and DME need urgent referral, DRUSEN routine referral, NORMAL observation. Urgent-vs-rest "
+            "sensitivity and specificity use the predicted class; the ROC AUC scores each image by "
+            "P(CNV) + P(DME). Weighted error: each error costs 4 when an urgent case is called NORMAL, 2 when "
+            "it is called DRUSEN, 1 otherwise, summed and divided by the number of images "
+            f"({referral.total_penalty} penalty points over {referral.n_images} images here)."
+        ),
+    )
+
+
+def _training_figure(results: RunResults, store: FigureStore) -> FigureRef | None:
+    metadata = results.metadata
+    if metadata is None or not metadata.history:
+        return None
+    epochs = len(next(iter(metadata.history.values())))
+    return store.add(
+        encode_figure(training_curves_figure(metadata.history, metadata.best_epoch), FIGURE_DPI),
+        "training-curves",
+        "Training curves",
+        f"Loss and accuracy per epoch on the training and validation splits ({epochs} epochs). The dashed line "
+        "marks the epoch whose weights were kept (lowest validation loss). The test split played no part.",
+    )
+
+
+def _class_sections(
+    shown: Sequence[ShownImageResult], class_names: Sequence[str], store: FigureStore, image_format: str
+) -> tuple[ClassSection, ...]:
+    sections = []
+    labels = list(range(len(class_names))) + [UNKNOWN_LABEL]
+    for label in labels:
+        images = [s for s in shown if s.item.label == label]
+        if not images:
+            continue
+        name = class_names[label] if label != UNKNOWN_LABEL else "Images of unknown class"
+        anchor = f"class-{label + 1}-{_slug(name)}"
+        sections.append(
+            ClassSection(anchor, name, tuple(_shown_image(s, class_names, store, image_format) for s in images))
+        )
+    return tuple(sections)
+
+
+def _shown_image(shown: ShownImageResult, class_names: Sequence[str], store: FigureStore, image_format: str) -> ShownImage:
+    item = shown.item
+    true_name = class_names[item.label] if item.label != UNKNOWN_LABEL else None
+    predicted = shown.predicted
+    stem = _slug(item.path.stem)
+    pixels = np.rint(np.clip(shown.pixels, 0, 1) * 255).astype(np.uint8)
+    pixels = pixels[..., 0] if pixels.shape[-1] == 1 else pixels
+    grids = tuple(
+        LayerGrid(
+            selection.layer.path,
+            store.add(
+                encode_array(feature_map_mosaic(selection.maps, [str(c) for c in selection.channels], selection.cmap), image_format),
+                f"maps-{stem}-{selection.layer.index}",
+                f"Feature maps of {selection.layer.path} for {item.path.name}",
+                f"{selection.layer.path} ({selection.layer.kind}, output {_shape(selection.layer.output_shape)}): "
+                f"{selection.caption}.",
+            ),
+        )
+        for selection in shown.feature_maps
+    )
+    return ShownImage(
+        title=item.path.name,
+        file_name=str(item.path),
+        true_class=true_name,
+        predicted_class=class_names[predicted],
+        correct=None if true_name is None else predicted == item.label,
+        probabilities=tuple(KeyValue(n, f"{p:.1%}") for n, p in zip(class_names, shown.probabilities)),
+        image=store.add(
+            encode_array(pixels, "png"),
+            f"input-{stem}",
+            f"B-scan {item.path.name} as the model sees it",
+            "The image as the model receives it (after resizing and channel conversion).",
+        ),
+        probability_chart=store.add(
+            encode_figure(
+                probability_bar_figure(shown.probabilities, class_names, None if true_name is None else item.label, predicted),
+                FIGURE_DPI,
+            ),
+            f"probabilities-{stem}",
+            f"Predicted probabilities for {item.path.name}",
+            "Predicted probability of each class.",
+        ),
+        layer_grids=grids,
+    )
+
+
+def _filter_section(layer_filters, store: FigureStore, image_format: str) -> FilterSection:
+    grid, norms = layer_filters.grid, layer_filters.norms
+    layer = grid.layer
+    mosaic = filter_mosaic(grid.patches, [str(i) for i in grid.indices])
+    return FilterSection(
+        anchor=f"filters-{layer.index}",
+        layer_path=layer.path,
+        figure=store.add(
+            encode_array(mosaic, image_format),
+            f"filters-{layer.index}-{_slug(layer.path)}",
+            f"Filters of {layer.path}",
+            f"{layer.path} ({layer.kind}, {_kernel(layer.kernel_size)} kernels, {layer.filters} filters): {grid.caption}.",
+        ),
+        norm_min=norms.minimum,
+        norm_median=norms.median,
+        norm_max=norms.maximum,
+    )
+
+
+def _filter_note(results: RunResults) -> str:
+    config = results.report_config
+    return (
+        f"The first {config.filters_per_layer} filters (kernels) of each convolutional layer, or all when it has "
+        "fewer; the number under each tile is the filter index. A first layer on RGB input shows each filter as a "
+        "colour patch; other kernels are reduced to one 2-D patch as each caption says, and drawn with a diverging "
+        "colour map centred on zero (red positive, blue negative), each filter scaled by its own largest absolute "
+        "weight. The L2 norms summarise all filters of the layer."
+    )
+
+
+def _channel_rule(results: RunResults) -> str:
+    n = results.report_config.maps_per_layer
+    if results.report_config.channel_selection == "first":
+        return f"the first {n} channels (all when a layer has fewer)"
+    return f"the {n} channels with the strongest mean activation for that image, strongest first (all when a layer has fewer)"
+
+
+def _model_description(results: RunResults) -> tuple[KeyValue, ...]:
+    model = results.model
+    rows = [
+        KeyValue("Model", f"{model.name} ({results.model_source})"),
+        KeyValue("Parameters", f"{model.count_params():,}"),
+        KeyValue("Input", results.preprocessing.describe()),
+        KeyValue("Convolutional layers", str(len(results.layers))),
+    ]
+    metadata = results.metadata
+    if metadata is not None and metadata.history:
+        training = metadata.training
+        rows.append(KeyValue(
+            "Training",
+            f"{training.get('architecture', '?')} network, {len(metadata.history.get('loss', []))} epochs run, "
+            f"weights from epoch {metadata.best_epoch}, {training.get('train_images', '?')} training and "
+            f"{training.get('val_images', '?')} validation images",
+        ))
+    return tuple(rows)
+
+
+def _data_description(results: RunResults) -> tuple[KeyValue, ...]:
+    data = results.data
+    counts = data.counts()
+    return (
+        KeyValue("Folder", str(data.root)),
+        KeyValue("Splits", data.split_note),
+        *(
+            KeyValue(f"{split.capitalize()} images", f"{sum(c.values())} ({', '.join(f'{k} {v}' for k, v in c.items())})")
+            for split, c in counts.items()
+        ),
+        KeyValue("Skipped files", str(len(results.skipped))),
+    )
+
+
+def _reproduce(results: RunResults) -> tuple[KeyValue, ...]:
+    rows = [KeyValue("Seed", str(results.report_config.seed)), KeyValue("Preprocessing", results.preprocessing.describe())]
+    if results.train_config is not None:
+        config = results.train_config
+        rows += [
+            KeyValue("Architecture", config.architecture),
+            KeyValue("Training", f"at most {config.epochs} epochs, batch {config.batch_size}, learning rate {config.learning_rate}, "
+                     f"augmentation {'on' if config.augment else 'off'}, class weights {'on' if config.class_weights else 'off'}, "
+                     f"early-stopping patience {config.early_stopping_patience}"),
+        ]
+    rows.append(KeyValue("Started", results.started_at))
+    return tuple(rows)
+
+
+def _layer_row(layer) -> ConvLayerRow:
+    return ConvLayerRow(
+        index=layer.index + 1,
+        path=layer.path,
+        kind=layer.kind,
+        kernel=_kernel(layer.kernel_size),
+        filters=layer.filters,
+        strides=_kernel(layer.strides),
+        output_shape=_shape(layer.output_shape),
+        params=layer.params,
+    )
+
+
+def _is_bundled_sample(results: RunResults) -> bool:
+    try:
+        return results.data.root.resolve() == sample_data_dir().resolve()
+    except FileNotFoundError:
+        return False
+
+
+def _kernel(sizes: Sequence[int]) -> str:
+    return "x".join(str(s) for s in sizes)
+
+
+def _shape(shape: Sequence[int | None]) -> str:
+    return "x".join("?" if s is None else str(s) for s in shape)
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.casefold()).strip("-") or "x"

@@ -1,0 +1,176 @@
+"""The one object the report templates receive. Templates compute nothing: every number and
+every caption is here, ready to show; numbers are formatted by the registered Jinja filters.
+
+Built in one place, :func:`octreport.report.build.build_report_context`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class FigureRef:
+    """An image on the page: ``src`` is a ``data:`` URI (self-contained HTML) or a relative path
+    into the assets folder. ``width_px``/``height_px`` are the image's pixel size."""
+
+    src: str
+    alt: str
+    caption: str
+    width_px: int
+    height_px: int
+
+
+@dataclass(frozen=True)
+class KeyValue:
+    label: str
+    value: str
+
+
+@dataclass(frozen=True)
+class ClassMetricsRow:
+    """One row of the per-class table. None means undefined (shown as a dash)."""
+
+    name: str
+    precision: float | None
+    recall: float | None
+    specificity: float | None
+    f1: float | None
+    roc_auc: float | None
+    support: int
+    predicted: int
+
+
+@dataclass(frozen=True)
+class AverageRow:
+    name: str  # "macro average" / "weighted average"
+    precision: float | None
+    recall: float | None
+    f1: float | None
+
+
+@dataclass(frozen=True)
+class ReferralRow:
+    """A referral metric, ours beside the published figure (None when the paper gives none)."""
+
+    name: str
+    ours: float | None
+    reference: float | None
+    lower_is_better: bool = False
+
+
+@dataclass(frozen=True)
+class ReferralSection:
+    rows: tuple[ReferralRow, ...]
+    reference_source: str
+    explanation: str
+
+
+@dataclass(frozen=True)
+class Summary:
+    """What a reader gets in ten seconds."""
+
+    accuracy: float
+    chance_level: float
+    n_test_images: int
+    urgent_sensitivity: float | None
+    urgent_specificity: float | None
+    macro_f1: float | None
+    key_warning: str | None
+    headline: str
+
+
+@dataclass(frozen=True)
+class ConvLayerRow:
+    index: int
+    path: str
+    kind: str
+    kernel: str
+    filters: int
+    strides: str
+    output_shape: str
+    params: int
+
+
+@dataclass(frozen=True)
+class LayerGrid:
+    """The feature-map grid of one conv layer for one image."""
+
+    layer_path: str
+    figure: FigureRef
+
+
+@dataclass(frozen=True)
+class ShownImage:
+    """One image chosen for the visual sections, with what the model made of it."""
+
+    title: str
+    file_name: str
+    true_class: str | None
+    predicted_class: str
+    correct: bool | None
+    probabilities: tuple[KeyValue, ...]
+    image: FigureRef
+    probability_chart: FigureRef
+    layer_grids: tuple[LayerGrid, ...]
+
+
+@dataclass(frozen=True)
+class ClassSection:
+    anchor: str
+    class_name: str
+    images: tuple[ShownImage, ...]
+
+
+@dataclass(frozen=True)
+class FilterSection:
+    anchor: str
+    layer_path: str
+    figure: FigureRef
+    norm_min: float
+    norm_median: float
+    norm_max: float
+
+
+@dataclass(frozen=True)
+class SkippedFileRow:
+    path: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class TocEntry:
+    anchor: str
+    title: str
+    level: int = 1
+
+
+@dataclass(frozen=True)
+class ReportContext:
+    # Title block
+    title: str
+    subtitle: str
+    generated_at: str
+    octreport_version: str
+    model_description: tuple[KeyValue, ...]
+    data_description: tuple[KeyValue, ...]
+    # Sections
+    toc: tuple[TocEntry, ...]
+    summary: Summary
+    class_rows: tuple[ClassMetricsRow, ...]
+    average_rows: tuple[AverageRow, ...]
+    referral: ReferralSection | None
+    confusion_figure: FigureRef
+    training_figure: FigureRef | None
+    conv_layers: tuple[ConvLayerRow, ...]
+    feature_map_note: str
+    class_sections: tuple[ClassSection, ...]
+    filter_note: str
+    filter_sections: tuple[FilterSection, ...]
+    data_warnings: tuple[str, ...]
+    skipped_files: tuple[SkippedFileRow, ...]
+    reproduce_command: str
+    reproduce: tuple[KeyValue, ...]
+    versions: tuple[KeyValue, ...]
+    citation: str | None = None
+    extra: dict = field(default_factory=dict)

@@ -1,0 +1,71 @@
+"""``metrics.json``: every number in the report, machine-readable."""
+
+from __future__ import annotations
+
+from octreport.engine.layers import layers_to_json
+from octreport.evaluation.referral import KERMANY_2018_REFERENCE
+from octreport.report.build import data_warnings
+from octreport.report.provenance import package_versions
+from octreport.results import RunResults
+
+SCHEMA_VERSION = 1
+
+
+def metrics_document(results: RunResults) -> dict:
+    data = results.data
+    metadata = results.metadata
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "started_at": results.started_at,
+        "model": {
+            "name": results.model.name,
+            "source": results.model_source,
+            "parameters": int(results.model.count_params()),
+            "preprocessing": results.preprocessing.to_dict(),
+        },
+        "data": {
+            "root": str(data.root),
+            "layout": data.layout,
+            "class_names": list(data.class_names),
+            "split_note": data.split_note,
+            "counts": data.counts(),
+            "skipped_files": [s.to_dict() for s in results.skipped],
+            "ignored_files": [str(p) for p in data.ignored_files],
+            "warnings": data_warnings(results),
+        },
+        "classification": results.metrics.to_dict(),
+        "referral": None if results.referral is None else {
+            **results.referral.to_dict(),
+            "reference": KERMANY_2018_REFERENCE.to_dict(),
+        },
+        "training": None if metadata is None or not metadata.history else {
+            "history": metadata.history,
+            "best_epoch": metadata.best_epoch,
+            "config": metadata.training,
+        },
+        "conv_layers": layers_to_json(results.layers),
+        "filters": [
+            {
+                "layer": f.grid.layer.path,
+                "filters_shown": [int(i) for i in f.grid.indices],
+                "reduction": f.grid.reduction,
+                "l2_norm": {"min": f.norms.minimum, "median": f.norms.median, "max": f.norms.maximum},
+            }
+            for f in results.visuals.filters
+        ],
+        "shown_images": [
+            {
+                "path": str(s.item.path),
+                "true_class": None if s.item.label < 0 else data.class_names[s.item.label],
+                "predicted_class": data.class_names[s.predicted],
+                "probabilities": {n: float(p) for n, p in zip(data.class_names, s.probabilities)},
+                "channels_shown": {sel.layer.path: [int(c) for c in sel.channels] for sel in s.feature_maps},
+            }
+            for s in results.visuals.shown
+        ],
+        "report_config": results.report_config.to_dict(),
+        "train_config": None if results.train_config is None else results.train_config.to_dict(),
+        "command_line": results.command_line,
+        "versions": package_versions(),
+        "timings_seconds": {k: round(v, 3) for k, v in results.timings.items()},
+    }

@@ -1,0 +1,42 @@
+"""Everything one run computed, handed from the pipeline to the report builder."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import keras
+
+from octreport.config import ReportConfig, TrainConfig
+from octreport.data.dataset import PreparedData
+from octreport.data.preprocessing import Preprocessing
+from octreport.engine.layers import ConvLayerInfo
+from octreport.evaluation.metrics import ClassificationMetrics
+from octreport.evaluation.predict import Predictions
+from octreport.evaluation.referral import ReferralMetrics
+from octreport.models.metadata import ModelMetadata
+from octreport.visuals import Visuals
+
+
+@dataclass(frozen=True, eq=False)
+class RunResults:
+    data: PreparedData
+    model: keras.Model
+    model_source: str
+    model_path: Path | None
+    metadata: ModelMetadata | None
+    preprocessing: Preprocessing
+    predictions: Predictions
+    metrics: ClassificationMetrics
+    referral: ReferralMetrics | None
+    layers: tuple[ConvLayerInfo, ...]
+    visuals: Visuals
+    train_config: TrainConfig | None
+    report_config: ReportConfig
+    command_line: str
+    started_at: str
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def skipped(self):
+        return self.data.skipped + self.predictions.skipped

@@ -1,0 +1,87 @@
+"""Run folders: each run writes into a hidden temporary folder, moved into place only when complete.
+
+``OUT_ROOT/20261126-101500-3fa2c1/`` holds one finished run; ``OUT_ROOT/latest`` is a symbolic
+link to the newest finished run. A run that raises or is interrupted is renamed
+``OUT_ROOT/<name>.failed`` (its log kept) and ``latest`` is left where it was.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+LATEST = "latest"
+LOG_NAME = "run.log"
+FAILED_SUFFIX = ".failed"
+INCOMPLETE_PREFIX = ".incomplete-"
+
+
+def new_run_name(now: float | None = None) -> str:
+    """Sorts by start time; the random suffix keeps two runs started in the same second apart."""
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
+    return f"{stamp}-{secrets.token_hex(3)}"
+
+
+@dataclass(frozen=True)
+class RunFolder:
+    """``work``: where the run writes; ``final``: where it lands when complete."""
+
+    work: Path
+    final: Path
+
+    def published(self, path: Path) -> Path:
+        """Where a file written under ``work`` will be once the run is complete."""
+        return self.final / path.relative_to(self.work)
+
+
+@contextmanager
+def run_folder(out_root: Path) -> Iterator[RunFolder]:
+    """Yield a fresh temporary folder; publish it as ``out_root/<name>`` when the block succeeds."""
+    out_root.mkdir(parents=True, exist_ok=True)
+    name = new_run_name()
+    folder = RunFolder(out_root / f"{INCOMPLETE_PREFIX}{name}", out_root / name)
+    folder.work.mkdir()
+    handler = _attach_log(folder.work / LOG_NAME)
+    try:
+        yield folder
+    except BaseException:
+        failed = out_root / f"{name}{FAILED_SUFFIX}"
+        log.error("run failed; its folder and log are kept as %s", failed)
+        _detach_log(handler)
+        os.replace(folder.work, failed)
+        raise
+    _detach_log(handler)
+    os.replace(folder.work, folder.final)
+    point_latest(out_root, name)
+
+
+def point_latest(out_root: Path, name: str) -> None:
+    """Atomically make ``out_root/latest`` a relative link to ``name``."""
+    temporary = out_root / f".latest-{secrets.token_hex(4)}"
+    os.symlink(name, temporary)
+    os.replace(temporary, out_root / LATEST)
+
+
+def _attach_log(path: Path) -> logging.Handler:
+    """Copy octreport's log into the run folder, at INFO whatever the terminal shows."""
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+    handler.setLevel(logging.INFO)
+    package_logger = logging.getLogger("octreport")
+    package_logger.addHandler(handler)
+    if package_logger.getEffectiveLevel() > logging.INFO:
+        package_logger.setLevel(logging.INFO)
+    return handler
+
+
+def _detach_log(handler: logging.Handler) -> None:
+    logging.getLogger("octreport").removeHandler(handler)
+    handler.close()
