@@ -13,8 +13,16 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 from octreport.config import ReportConfig, TrainConfig
 from octreport.resources import sample_data_dir
+
+if TYPE_CHECKING:  # TensorFlow is imported only once a run starts.
+    import keras
+
+    from octreport.data.preprocessing import Preprocessing
+    from octreport.models.metadata import ModelMetadata
 
 log = logging.getLogger(__name__)
 
@@ -70,13 +78,19 @@ def run_report(
     command_line: str = "",
 ) -> RunOutcome:
     """Train (``model=None``) or load (a path) or take (a ``keras.Model``) a model, evaluate it on
-    the test split, look inside it, and write the report into a new run folder."""
+    the test split, look inside it, and write the report into a new run folder.
+
+    Everything a user can get wrong (data folder, model file, layer names, images) is checked
+    before the run folder is made, so a refused run leaves nothing behind.
+    """
     from octreport.data.dataset import prepare_data
     from octreport.engine.layers import discover_conv_layers, select_layers
     from octreport.evaluation.metrics import compute_classification_metrics
     from octreport.evaluation.predict import predict_items
     from octreport.evaluation.referral import compute_referral_metrics
+    from octreport.models.architectures import build_model
     from octreport.models.io import save_model
+    from octreport.models.training import train_model
     from octreport.report.write import write_report
     from octreport.results import RunResults
     from octreport.runfolder import run_folder
@@ -84,38 +98,43 @@ def run_report(
 
     timings: dict[str, float] = {}
     started_at = datetime.now(timezone.utc).astimezone().isoformat(timespec="seconds")
+    seed = train_config.seed
+    data = prepare_data(data_dir or sample_data_dir(), seed, train_config.val_fraction, train_config.test_fraction)
+    log.info("data: %s (%s); %s", data.root, ", ".join(data.class_names), data.split_note)
+    given = None if model is None else _given_model(model, data)
+    layer_names = report_config.layer_names or None
+    # For a model still to be trained, check the layer names on the untrained architecture.
+    probe = given.model if given else build_model(train_config.architecture, train_config.preprocessing.input_shape, len(data.class_names))
+    select_layers(discover_conv_layers(probe), layer_names)
+    requested = items_from_paths(report_config.image_paths, data.class_names) if report_config.image_paths else None
+
     with run_folder(Path(report_config.out_root)) as folder:
-        work = folder.work
-        seed = train_config.seed
-        data = prepare_data(data_dir or sample_data_dir(), seed, train_config.val_fraction, train_config.test_fraction)
-        log.info("data: %s (%s); %s", data.root, ", ".join(data.class_names), data.split_note)
-        with _stage(timings, "train"):
-            model, source, model_path, metadata, preprocessing = _obtain_model(model, data, train_config)
-            if source == TRAINED:
-                model_path = work / "model.keras"
-                save_model(model, model_path, metadata)
-        layers = select_layers(discover_conv_layers(model), report_config.layer_names or None)
+        if given is None:
+            with _stage(timings, "train"):
+                trained = train_model(data, train_config)
+                given = GivenModel(trained.model, TRAINED, folder.work / "model.keras", trained.metadata, train_config.preprocessing)
+                save_model(given.model, given.path, given.metadata)
+        layers = select_layers(discover_conv_layers(given.model), layer_names)
         with _stage(timings, "evaluate"):
-            predictions = predict_items(model, data.test, preprocessing, report_config.batch_size)
+            predictions = predict_items(given.model, data.test, given.preprocessing, report_config.batch_size)
             metrics = compute_classification_metrics(predictions.labels, predictions.probabilities, data.class_names)
             referral = compute_referral_metrics(predictions.labels, predictions.probabilities, data.class_names)
         with _stage(timings, "visualize"):
-            shown = (
-                items_from_paths(report_config.image_paths, data.class_names)
-                if report_config.image_paths
-                else choose_images(predictions.items, len(data.class_names), report_config.images_per_class, report_config.seed)
+            shown = requested or choose_images(
+                predictions.items, len(data.class_names), report_config.images_per_class, report_config.seed
             )
             visuals = compute_visuals(
-                model, layers, shown, preprocessing, report_config.maps_per_layer, report_config.channel_selection,
-                report_config.filters_per_layer, report_config.filter_reduction, report_config.batch_size,
+                given.model, layers, shown, given.preprocessing, report_config.maps_per_layer,
+                report_config.channel_selection, report_config.filters_per_layer, report_config.filter_reduction,
+                report_config.batch_size,
             )
         results = RunResults(
-            data=data, model=model, model_source=source, model_path=model_path, metadata=metadata,
-            preprocessing=preprocessing, predictions=predictions, metrics=metrics, referral=referral,
-            layers=layers, visuals=visuals, train_config=train_config if source == TRAINED else None,
+            data=data, model=given.model, model_source=given.source, model_path=given.path, metadata=given.metadata,
+            preprocessing=given.preprocessing, predictions=predictions, metrics=metrics, referral=referral,
+            layers=layers, visuals=visuals, train_config=train_config if given.source == TRAINED else None,
             report_config=report_config, command_line=command_line, started_at=started_at, timings=timings,
         )
-        written = write_report(results, work, report_config, timings)
+        written = write_report(results, folder.work, report_config, timings)
     return RunOutcome(
         run_dir=folder.final,
         html_path=folder.published(written.html) if written.html else None,
@@ -129,23 +148,29 @@ def run_report(
 TRAINED = "trained in this run"
 
 
-def _obtain_model(model, data, train_config: TrainConfig):
-    """The model to report on, where it came from, its path, metadata and preprocessing."""
+@dataclass(frozen=True, eq=False)
+class GivenModel:
+    """The model a report is about, where it came from, and the preprocessing it expects."""
+
+    model: keras.Model
+    source: str
+    path: Path | None
+    metadata: ModelMetadata | None
+    preprocessing: Preprocessing | None
+
+
+def _given_model(model, data) -> GivenModel:
+    """Load (a path) or take (a ``keras.Model``) the model, and check it fits the data."""
     import keras
 
     from octreport.models.io import check_model_fits, load_model, preprocessing_for
-    from octreport.models.training import train_model
 
-    if model is None:
-        trained = train_model(data, train_config)
-        return trained.model, TRAINED, None, trained.metadata, train_config.preprocessing
     if isinstance(model, keras.Model):
-        loaded_model, path, metadata = model, None, None
-        source = f"in-memory model '{model.name}'"
+        given = GivenModel(model, f"in-memory model '{model.name}'", None, None, None)
     else:
         loaded = load_model(model)
-        loaded_model, path, metadata = loaded.model, loaded.path, loaded.metadata
-        source = str(loaded.path)
-    preprocessing = preprocessing_for(loaded_model, metadata.preprocessing if metadata else None)
-    check_model_fits(loaded_model, data.class_names, metadata)
-    return loaded_model, source, path, metadata, preprocessing
+        given = GivenModel(loaded.model, str(loaded.path), loaded.path, loaded.metadata, None)
+    saved = given.metadata.preprocessing if given.metadata else None
+    preprocessing = preprocessing_for(given.model, saved)
+    check_model_fits(given.model, data.class_names, given.metadata)
+    return GivenModel(given.model, given.source, given.path, given.metadata, preprocessing)

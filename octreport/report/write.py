@@ -36,7 +36,7 @@ def write_report(results: RunResults, out_dir: Path, config: ReportConfig, timin
     store = FigureStore(config.html_mode, out_dir)
     context = build_report_context(results, store, config.image_format)
     timings["figures"] = time.perf_counter() - started
-    log.info("drew %d figures (%.1f MB) in %.1f s", store.count, store.total_bytes / 1e6, timings["figures"])
+    log.info("drew %s in %.1f s", store.describe(), timings["figures"])
 
     started = time.perf_counter()
     template_dir = Path(config.templates_dir) if config.templates_dir else None
