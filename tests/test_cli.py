@@ -1,0 +1,144 @@
+"""The command line as a user meets it: instant help, clean errors with documented exit codes,
+and one real end-to-end run that ends in a PDF."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from conftest import OCT_CLASSES, OCT_REAL, REPO_ROOT, SAMPLE_DATA, write_class_folders, write_kermany
+from octreport.cli import main
+
+FAST_TRAINING = ["--epochs", "1", "--image-size", "32", "--batch-size", "16", "--images-per-class", "1", "--maps-per-layer", "8", "--filters-per-layer", "8"]
+
+
+def run_cli(args, tmp_path) -> tuple[int, str]:
+    """Run ``octreport`` in a child process, as a user would, from ``tmp_path``."""
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    done = subprocess.run(
+        [sys.executable, "-m", "octreport", *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600
+    )
+    return done.returncode, done.stdout + done.stderr
+
+
+def sample_slice(tmp_path: Path, per_class: int = 6) -> Path:
+    """A few images per class and split of the bundled sample_data (Kermany layout)."""
+    root = tmp_path / "slice"
+    for split in ("train", "test"):
+        for class_dir in sorted((SAMPLE_DATA / split).iterdir()):
+            files = sorted(class_dir.iterdir())[: per_class * (3 if split == "train" else 1)]
+            (root / split / class_dir.name).mkdir(parents=True)
+            for f in files:
+                shutil.copy(f, root / split / class_dir.name / f.name)
+    return root
+
+
+def test_help_and_version_do_not_import_tensorflow():
+    code = (
+        "import sys; from click.testing import CliRunner; from octreport.cli import main; "
+        "r = CliRunner().invoke(main, ['--version']); h = CliRunner().invoke(main, ['run', '--help']); "
+        "print(r.output.strip()); assert 'Usage' in h.output; assert 'tensorflow' not in sys.modules"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO_ROOT)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("octreport, version ")
+
+
+def test_missing_data_folder_is_a_data_error_without_traceback(tmp_path):
+    result = CliRunner().invoke(main, ["run", "--data", str(tmp_path / "nope"), "--out", str(tmp_path / "runs")])
+    assert result.exit_code == 3
+    assert "does not exist" in result.output and "Expected either" in result.output
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+def test_a_file_that_is_not_a_model_is_a_model_error(tmp_path):
+    data = write_kermany(tmp_path / "d")
+    fake = tmp_path / "model.keras"
+    fake.write_text("not a model")
+    result = CliRunner().invoke(main, ["report", "--model", str(fake), "--data", str(data), "--out", str(tmp_path / "r")])
+    assert result.exit_code == 4
+    assert "zip archive" in result.output and "Traceback" not in result.output
+
+
+def test_unknown_layer_lists_the_available_ones(tmp_path):
+    data = write_kermany(tmp_path / "d")
+    result = CliRunner().invoke(main, ["run", "--data", str(data), "--layers", "nope", "--out", str(tmp_path / "r"), *FAST_TRAINING])
+    assert result.exit_code == 2
+    assert "conv1" in result.output and "conv4" in result.output
+    assert not (tmp_path / "r").exists() or not any((tmp_path / "r").iterdir())
+
+
+def test_bad_option_value_is_a_usage_error(tmp_path):
+    result = CliRunner().invoke(main, ["run", "--image-size", "abc"])
+    assert result.exit_code == 2
+    assert "expected a size like 128" in result.output
+
+
+def test_train_command_saves_model_history_and_classes(tmp_path):
+    data = write_kermany(tmp_path / "d", patients=5)
+    code, output = run_cli(["train", "--data", str(data), "--out", "m/model.keras", "--epochs", "2", "--image-size", "32"], tmp_path)
+    assert code == 0, output
+    assert "test accuracy" in output
+    meta = json.loads((tmp_path / "m" / "model.octreport.json").read_text())
+    assert meta["class_names"] == list(OCT_CLASSES)
+    assert meta["preprocessing"]["height"] == 32 and meta["preprocessing"]["channels"] == 1
+    assert len(meta["history"]["loss"]) == len(meta["history"]["val_loss"]) >= 1
+
+
+@pytest.mark.skipif(not SAMPLE_DATA.joinpath("train").is_dir(), reason="sample_data not generated")
+def test_end_to_end_run_on_a_slice_of_sample_data(tmp_path):
+    from pypdf import PdfReader
+
+    data = sample_slice(tmp_path)
+    code, output = run_cli(["run", "--data", str(data), "--out", "runs", *FAST_TRAINING], tmp_path)
+    assert code == 0, output
+    latest = tmp_path / "runs" / "latest"
+    assert latest.is_symlink()
+    for name in ("report.pdf", "report.html", "metrics.json", "model.keras", "model.octreport.json", "run.log"):
+        assert (latest / name).is_file(), name
+    metrics = json.loads((latest / "metrics.json").read_text())
+    accuracy = metrics["classification"]["accuracy"]
+    text = "".join(page.extract_text() for page in PdfReader(latest / "report.pdf").pages)
+    for title in ("Summary", "Metrics", "Confusion matrix", "Convolutional layers", "Feature maps", "Filters"):
+        assert title in text
+    assert f"{accuracy:.1%}" in text
+    assert str(latest.resolve() / "report.pdf") in output
+
+
+@pytest.mark.skipif(not OCT_REAL.is_dir(), reason="../shared/oct-real is not present")
+def test_run_on_real_oct_scans(tmp_path):
+    code, output = run_cli(["run", "--data", str(OCT_REAL), "--out", "runs", "--format", "html", *FAST_TRAINING], tmp_path)
+    assert code == 0, output
+    metrics = json.loads((tmp_path / "runs" / "latest" / "metrics.json").read_text())
+    assert metrics["data"]["class_names"] == list(OCT_CLASSES)
+    assert metrics["classification"]["n_images"] > 100
+    html = (tmp_path / "runs" / "latest" / "report.html").read_text()
+    assert "Kermany" in html and "doi:10.17632/rscbjbr9sj" in html
+
+
+def test_make_report_on_an_in_memory_model(tmp_path):
+    import keras
+
+    import octreport
+
+    # "/" cannot be in a folder name, so the markup test uses an unclosed tag and an ampersand.
+    data = write_class_folders(tmp_path / "d", classes=("a", "b", "<b>x&y"), patients=6)
+    inputs = keras.Input((24, 24, 1))
+    x = keras.layers.Conv2D(4, 3, name="first")(inputs)
+    x = keras.layers.Conv2D(6, 3, name="second")(x)
+    outputs = keras.layers.Dense(3, activation="softmax")(keras.layers.GlobalAveragePooling2D()(x))
+    model = keras.Model(inputs, outputs, name="tiny")
+    outcome = octreport.make_report(model, data, tmp_path / "out", images_per_class=1, formats=("html",))
+    html = outcome.html_path.read_text()
+    assert "&lt;b&gt;x&amp;y" in html and "<b>x" not in html
+    assert "first" in html and "second" in html
+    assert outcome.pdf_path is None
+    assert json.loads(outcome.metrics_path.read_text())["model"]["name"] == "tiny"
