@@ -1,0 +1,180 @@
+"""The report context rendered to one self-contained HTML page with Jinja2.
+
+Templates receive the :class:`~octreport.report.context.ReportContext` as ``report`` and nothing
+else to compute with: autoescaping is on for ``.html``, an undefined name is an error
+(``StrictUndefined``), and numbers are formatted by the filters registered in :data:`FILTERS`.
+
+A user's template folder (``--templates DIR``) must hold ``base.html``; any other template or the
+stylesheet it does not hold (``macros.html``, ``partials/*.html``, ``report.css``) falls back to
+octreport's own, so a user can override one piece at a time.
+"""
+
+from __future__ import annotations
+
+import math
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+
+import jinja2
+from markupsafe import Markup
+
+from octreport.errors import ReportError
+from octreport.report.context import ReportContext
+from octreport.resources import templates_dir
+
+ENTRY_TEMPLATE = "base.html"
+STYLESHEET = "report.css"
+MISSING = "\u2013"  # en dash: an undefined metric, or one the paper does not give
+MINUS = "\u2212"
+
+
+def _number(value: object, filter_name: str) -> float | None:
+    """``value`` as a float, None for None and NaN; a clear error for anything else."""
+    if isinstance(value, jinja2.Undefined):
+        str(value)  # StrictUndefined raises here, naming the missing field
+        return None
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"filter {filter_name!r} expects a number or None, got {type(value).__name__} {value!r}")
+    number = float(value)
+    return None if math.isnan(number) else number
+
+
+def pct(value: float | None, digits: int = 1) -> str:
+    """A fraction as a percentage: ``0.966`` -> ``"96.6%"``; None or NaN -> ``"–"``."""
+    number = _number(value, "pct")
+    return MISSING if number is None else f"{100 * number:.{digits}f}%"
+
+
+def num(value: float | None, digits: int = 3) -> str:
+    """Fixed decimals: ``0.91234`` -> ``"0.912"``; None or NaN -> ``"–"``."""
+    number = _number(value, "num")
+    return MISSING if number is None else f"{number:.{digits}f}"
+
+
+def int_sep(value: int | None) -> str:
+    """An integer with thousands separators: ``12345`` -> ``"12,345"``; None -> ``"–"``."""
+    number = _number(value, "int_sep")
+    if number is None:
+        return MISSING
+    if not number.is_integer():
+        raise TypeError(f"filter 'int_sep' expects a whole number, got {value!r}")
+    return f"{int(number):,}"
+
+
+def delta_pct(value: float | None, reference: float | None, digits: int = 1) -> str:
+    """``value - reference`` in percentage points with its sign: ``(0.95, 0.978)`` -> ``"−2.8 pp"``.
+
+    ``"–"`` when either is missing. Used for "ours beside the published figure".
+    """
+    ours, ref = _number(value, "delta_pct"), _number(reference, "delta_pct")
+    if ours is None or ref is None:
+        return MISSING
+    points = round(100 * (ours - ref), digits)
+    if points == 0:
+        return f"{0:.{digits}f} pp"
+    sign = "+" if points > 0 else MINUS
+    return f"{sign}{abs(points):.{digits}f} pp"
+
+
+FILTERS: dict[str, Callable[..., str]] = {
+    "pct": pct,
+    "num": num,
+    "int_sep": int_sep,
+    "delta_pct": delta_pct,
+}
+
+
+def _check_template_dir(template_dir: Path) -> None:
+    if not (template_dir / ENTRY_TEMPLATE).is_file():
+        what = "does not exist" if not template_dir.exists() else f"has no {ENTRY_TEMPLATE}"
+        raise ReportError(
+            f"template folder {template_dir} {what}. A template folder needs {ENTRY_TEMPLATE} (the page); "
+            f"it may also hold macros.html, partials/<section>.html and {STYLESHEET}, which otherwise "
+            f"come from octreport's defaults. Copy {templates_dir()} to start from those."
+        )
+
+
+def make_environment(template_dir: Path | None = None) -> jinja2.Environment:
+    """The Jinja2 environment for the report: the user's folder (if given) over the default one.
+
+    Autoescaping for ``.html``, ``StrictUndefined``, the :data:`FILTERS`, and a ``stylesheet(name)``
+    global that returns a file from the same folders verbatim, for inlining in ``<style>``.
+    """
+    folders = [templates_dir()]
+    if template_dir is not None:
+        template_dir = Path(template_dir)
+        _check_template_dir(template_dir)
+        folders.insert(0, template_dir)
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader([str(f) for f in folders], encoding="utf-8"),
+        autoescape=jinja2.select_autoescape(enabled_extensions=("html",), default_for_string=True),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters.update(FILTERS)
+    env.globals["stylesheet"] = _stylesheet_reader(env)
+    return env
+
+
+def _stylesheet_reader(env: jinja2.Environment) -> Callable[[str], Markup]:
+    """A template global that inlines a stylesheet as-is (CSS is not parsed as Jinja)."""
+
+    def stylesheet(name: str) -> Markup:
+        assert env.loader is not None
+        source, _, _ = env.loader.get_source(env, name)
+        # "</style" would end the element early; CSS never needs it, so escape it if present.
+        return Markup(source.replace("</", "<\\/"))
+
+    return stylesheet
+
+
+def _template_location(exc: BaseException, folders: list[str]) -> str:
+    """``"partials/summary.html, line 12"`` from a Jinja syntax error, or from the traceback."""
+    name, line = None, None
+    if isinstance(exc, jinja2.TemplateSyntaxError):
+        name, line = exc.filename or exc.name, exc.lineno
+    if name is None:
+        # Runtime errors: Jinja rewrites the traceback so template frames carry file and line.
+        for frame in reversed(traceback.extract_tb(exc.__traceback__)):
+            if frame.filename.endswith((".html", ".css")):
+                name, line = frame.filename, frame.lineno
+                break
+    if name is None:
+        return "an unknown template"
+    for folder in folders:
+        if Path(name).is_relative_to(folder):
+            name = Path(name).relative_to(folder).as_posix()
+            break
+    return f"{name}, line {line}" if line else name
+
+
+def render_html(context: ReportContext, template_dir: Path | None = None) -> str:
+    """The report as one self-contained HTML page (CSS inlined; images as the context gives them).
+
+    Raises :class:`~octreport.errors.ReportError` naming the template and line when a template
+    fails: a syntax error, a name the context does not have, a missing template.
+    """
+    env = make_environment(template_dir)
+    folders = list(env.loader.searchpath) if isinstance(env.loader, jinja2.FileSystemLoader) else []
+    try:
+        return env.get_template(ENTRY_TEMPLATE).render(report=context)
+    except jinja2.TemplateNotFound as exc:
+        raise ReportError(
+            f"template {exc.name!r} was not found (needed by {_template_location(exc, folders)}); "
+            f"looked in {', '.join(folders)}"
+        ) from exc
+    except jinja2.UndefinedError as exc:
+        raise ReportError(
+            f"template error in {_template_location(exc, folders)}: {exc.message}. The report context "
+            f"(octreport.report.context.ReportContext, available as 'report') has no such field; "
+            f"check the name against it."
+        ) from exc
+    except jinja2.TemplateSyntaxError as exc:
+        raise ReportError(f"template syntax error in {_template_location(exc, folders)}: {exc.message}") from exc
+    except (jinja2.TemplateError, TypeError, ValueError) as exc:
+        raise ReportError(f"template error in {_template_location(exc, folders)}: {exc}") from exc

@@ -1,0 +1,251 @@
+"""A complete sample ReportContext built by hand, for the report rendering tests.
+
+Images are small generated PNGs (NumPy patterns, no matplotlib figures), sized like the real
+ones: a B-scan, a probability chart, a confusion matrix, mosaics about 1000 px wide.
+Test-only: it does not ship in the package.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from octreport.drawing.export import EncodedImage, encode_array
+from octreport.report.assets import FigureStore
+from octreport.report.context import (
+    AverageRow,
+    ClassMetricsRow,
+    ClassSection,
+    ConvLayerRow,
+    FilterSection,
+    KeyValue,
+    LayerGrid,
+    ReferralRow,
+    ReferralSection,
+    ReportContext,
+    ShownImage,
+    SkippedFileRow,
+    Summary,
+    TocEntry,
+)
+
+OCT_CLASSES = ("CNV", "DME", "DRUSEN", "NORMAL")
+# The last path is long on purpose: nested models give paths like this, and they must wrap.
+LAYERS = (("conv2d", 32), ("block2/conv2d_1", 64), ("backbone_model/stage_3/block_3b/separable_branch/conv2d_17", 64))
+SAMPLE_ACCURACY = 0.9662
+KERMANY_CITATION = (
+    "Kermany D, Zhang K, Goldbaum M. Labeled Optical Coherence Tomography (OCT) and Chest X-Ray "
+    "Images for Classification. Mendeley Data, v2, 2018. doi:10.17632/rscbjbr9sj.2"
+)
+
+
+def scan_image(seed: int, size: int = 224) -> EncodedImage:
+    """A grey OCT-like B-scan: bright wavy layers over speckle."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:size, 0:size].astype(float)
+    surface = size * 0.45 + 12 * np.sin(x / (18 + seed % 5))
+    layers = 200 * np.exp(-((y - surface) ** 2) / 30) + 120 * np.exp(-((y - surface - 25) ** 2) / 60)
+    pixels = np.clip(layers + rng.normal(30, 18, (size, size)), 0, 255).astype(np.uint8)
+    return encode_array(pixels)
+
+
+def bar_chart(values: tuple[float, ...], width: int = 360, height: int = 140) -> EncodedImage:
+    """Horizontal bars on white, one per class (stand-in for the probability chart)."""
+    image = np.full((height, width, 3), 255, np.uint8)
+    band = height // len(values)
+    for i, value in enumerate(values):
+        top = i * band + band // 4
+        image[top : top + band // 2, 40 : 40 + int(value * (width - 60))] = (29, 90, 142)
+    image[:, 39] = 60
+    return encode_array(image)
+
+
+def confusion_image(n: int, cell: int = 90) -> EncodedImage:
+    """An n x n block matrix, dark on the diagonal."""
+    matrix = np.full((n, n), 0.08) + np.eye(n) * 0.8
+    rgb = np.stack([255 - 200 * matrix, 255 - 140 * matrix, 255 - 60 * matrix], axis=-1)
+    image = np.kron(rgb, np.ones((cell, cell, 1))).astype(np.uint8)
+    image[::cell, :] = 255
+    image[:, ::cell] = 255
+    return encode_array(image)
+
+
+@lru_cache(maxsize=None)
+def mosaic_image(count: int, seed: int, width: int = 1000, tile: int = 60) -> EncodedImage:
+    """A grid of ``count`` coloured tiles about ``width`` px wide (stand-in for a mosaic)."""
+    rng = np.random.default_rng(seed)
+    columns = max(1, (width + 2) // (tile + 2))
+    rows = -(-count // columns)
+    image = np.full((rows * (tile + 14), columns * (tile + 2), 3), 255, np.uint8)
+    y, x = np.mgrid[0:tile, 0:tile]
+    for k in range(count):
+        r, c = divmod(k, columns)
+        fx, fy = rng.uniform(0.05, 0.3, 2)
+        pattern = np.round(8 * (0.5 + 0.5 * np.sin(fx * x + fy * y + k))) / 8  # few levels: fast PNG
+        colour = np.stack([pattern * 250, pattern * 180 + 40, (1 - pattern) * 200 + 30], axis=-1)
+        top, left = r * (tile + 14) + 12, c * (tile + 2)
+        image[top : top + tile, left : left + tile] = colour.astype(np.uint8)
+    return encode_array(image)
+
+
+def curves_image(width: int = 840, height: int = 300) -> EncodedImage:
+    image = np.full((height, width, 3), 255, np.uint8)
+    x = np.arange(60, width - 20)
+    for colour, offset in (((29, 90, 142), 0.0), ((180, 35, 24), 0.08)):
+        y = (height - 30 - (height - 60) * (1 - np.exp(-(x - 60) / 150) - offset)).astype(int)
+        image[np.clip(y, 0, height - 1), x] = colour
+    image[:, 58:60] = 60
+    image[height - 30 : height - 28, :] = 60
+    return encode_array(image)
+
+
+def build_sample_context(
+    store: FigureStore | None = None,
+    *,
+    class_names: tuple[str, ...] = OCT_CLASSES,
+    images_per_class: int = 1,
+    with_referral: bool = True,
+    with_training: bool = True,
+    data_warnings: tuple[str, ...] = ("Class DRUSEN has 8 test images, fewer than 20: its metrics are rough.",),
+) -> ReportContext:
+    """A complete report context for ``class_names``; images go through ``store`` (embedded by default)."""
+    store = store or FigureStore()
+    n = len(class_names)
+    slugs = [f"class-{i}" for i in range(n)]
+
+    class_rows = tuple(
+        ClassMetricsRow(name, 0.95 - 0.03 * i, 0.94 - 0.02 * i, 0.98, 0.945 - 0.025 * i,
+                        None if i == n - 1 else 0.991, 250 + 1000 * i, 248 + 1001 * i)
+        for i, name in enumerate(class_names)
+    )
+    averages = (
+        AverageRow("macro average", 0.905, 0.91, 0.9071),
+        AverageRow("weighted average", 0.93, SAMPLE_ACCURACY, 0.9401),
+    )
+    referral = (
+        ReferralSection(
+            rows=(
+                ReferralRow("Urgent-referral sensitivity", 0.962, 0.978),
+                ReferralRow("Urgent-referral specificity", 0.951, 0.974),
+                ReferralRow("Weighted error", 0.071, 0.066, lower_is_better=True),
+                ReferralRow("Four-class accuracy", SAMPLE_ACCURACY, 0.961),
+            ),
+            reference_source="Kermany et al., Cell 172(5), 2018, Figure 3 (limited model: none given)",
+            explanation="CNV and DME need urgent referral; DRUSEN routine, NORMAL observation.",
+        )
+        if with_referral
+        else None
+    )
+    conv_layers = tuple(
+        ConvLayerRow(i, path, "Conv2D", "3×3", filters, "1×1", f"(None, {112 // 2**i}, {112 // 2**i}, {filters})",
+                     filters * (9 * (3 if i == 0 else LAYERS[i - 1][1]) + 1))
+        for i, (path, filters) in enumerate(LAYERS)
+    )
+
+    class_sections = []
+    for c, name in enumerate(class_names):
+        shown = []
+        for k in range(images_per_class):
+            wrong = (c + k) % 3 == 1  # one image per class: the second class's is wrong
+            predicted = class_names[(c + 1) % n] if wrong else name
+            file_name = f"{name}-{1000 + c}-{k + 1}.jpeg"
+            image_key = f"{name}-{k}"
+            probabilities = tuple(
+                KeyValue(other, f"{(0.9 if other == predicted else 0.1 / (n - 1)) * 100:.1f}%")
+                for other in class_names
+            )
+            grids = tuple(
+                LayerGrid(path, store.add(mosaic_image(filters, seed=j), f"{image_key}-{path}",
+                                          alt=f"Feature maps of {path} for {file_name}",
+                                          caption=f"{path}: {filters} feature maps, each scaled to its own range"))
+                for j, (path, filters) in enumerate(LAYERS)
+            )
+            shown.append(ShownImage(
+                title=f"Test image {k + 1} of class {name}",
+                file_name=file_name,
+                true_class=name,
+                predicted_class=predicted,
+                correct=predicted == name,
+                probabilities=probabilities,
+                image=store.add(scan_image(c * 7 + k), f"{image_key}-scan", alt=f"OCT B-scan {file_name}",
+                                caption=f"{file_name}, as the model saw it"),
+                probability_chart=store.add(
+                    bar_chart(tuple(0.9 if o == predicted else 0.1 / (n - 1) for o in class_names)),
+                    f"{image_key}-probabilities", alt=f"Predicted probabilities for {file_name}",
+                    caption="Predicted probability per class"),
+                layer_grids=grids,
+            ))
+        class_sections.append(ClassSection(slugs[c], name, tuple(shown)))
+
+    filter_sections = tuple(
+        FilterSection(f"filters-{i}", path,
+                      store.add(mosaic_image(filters, seed=100 + i, tile=40), f"filters-{path}",
+                                alt=f"Filters of {path}", caption=f"{path}: first input channel of each filter"),
+                      0.412 + i, 0.9031 + i, 1.7718 + i)
+        for i, (path, filters) in enumerate(LAYERS)
+    )
+
+    toc = (
+        TocEntry("summary", "Summary"),
+        TocEntry("metrics", "Metrics"),
+        TocEntry("confusion", "Confusion matrix"),
+        *((TocEntry("training", "Training curves"),) if with_training else ()),
+        TocEntry("layers", "Convolutional layers"),
+        TocEntry("feature-maps", "Feature maps"),
+        *(TocEntry(slug, f"Class {name}", level=2) for slug, name in zip(slugs, class_names)),
+        TocEntry("filters", "Filters"),
+        *(TocEntry(f.anchor, f.layer_path, level=2) for f in filter_sections),
+        TocEntry("warnings", "Data warnings"),
+        TocEntry("appendix", "Appendix: how to reproduce"),
+    )
+
+    return ReportContext(
+        title="octreport: OCT classifier audit",
+        subtitle="small_cnn on the Kermany 2018 OCT test split",
+        generated_at="2024-05-01T12:00:00+00:00",
+        octreport_version="0.1.0",
+        model_description=(KeyValue("Architecture", "small_cnn"), KeyValue("Parameters", "1,234,567"),
+                           KeyValue("Input", "224 × 224 × 1")),
+        data_description=(KeyValue("Folder", "/data/OCT2017"), KeyValue("Test images", "1,000"),
+                          KeyValue("Classes", ", ".join(class_names))),
+        toc=toc,
+        summary=Summary(
+            accuracy=SAMPLE_ACCURACY,
+            chance_level=1 / n,
+            n_test_images=12345,
+            urgent_sensitivity=0.962 if with_referral else None,
+            urgent_specificity=0.951 if with_referral else None,
+            macro_f1=0.9071,
+            key_warning="DRUSEN has only 8 test images." if data_warnings else None,
+            headline=f"The model is right on {SAMPLE_ACCURACY:.1%} of 12,345 test images.",
+        ),
+        class_rows=class_rows,
+        average_rows=averages,
+        referral=referral,
+        confusion_figure=store.add(confusion_image(n), "confusion", alt="Confusion matrix",
+                                   caption="Rows: true class; columns: predicted class."),
+        training_figure=store.add(curves_image(), "training", alt="Training curves",
+                                  caption="Loss and accuracy per epoch.") if with_training else None,
+        conv_layers=conv_layers,
+        feature_map_note="For each image, every channel of each conv layer's output, each map scaled "
+                         "to its own minimum and maximum (viridis).",
+        class_sections=tuple(class_sections),
+        filter_note="First input channel of every filter, all filters of a layer on one shared scale.",
+        filter_sections=filter_sections,
+        data_warnings=data_warnings,
+        skipped_files=(SkippedFileRow("train/CNV/CNV-broken-file-with-a-very-long-name-0001.jpeg",
+                                      "cannot be read as an image"),) if data_warnings else (),
+        reproduce_command="octreport run --data /data/OCT2017 --model runs/small_cnn.keras --seed 7 "
+                          "--out runs/report-2024-05-01 --images-per-class 1 --figures embedded",
+        reproduce=(KeyValue("Seed", "7"), KeyValue("Image size", "224"), KeyValue("Batch size", "32")),
+        versions=(KeyValue("Python", "3.11.9"), KeyValue("TensorFlow", "2.17.0"), KeyValue("Keras", "3.5.0")),
+        citation=KERMANY_CITATION,
+    )
+
+
+def write_sample(out_dir: Path, mode: str = "embedded", **kwargs) -> tuple[ReportContext, FigureStore]:
+    """Build the sample context with a store writing to ``out_dir`` (for assets mode)."""
+    store = FigureStore(mode, out_dir)
+    return build_sample_context(store, **kwargs), store
