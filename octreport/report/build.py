@@ -62,7 +62,7 @@ def build_report_context(results: RunResults, store: FigureStore, image_format: 
         toc.append(TocEntry("training", "Training curves"))
     toc += [TocEntry("layers", "Convolutional layers"), TocEntry("feature-maps", "Feature maps")]
     toc += [TocEntry(section.anchor, section.class_name, level=2) for section in class_sections]
-    toc += [TocEntry("filters", "Filters"), TocEntry("warnings", "Data warnings"), TocEntry("appendix", "How to reproduce")]
+    toc += [TocEntry("filters", "Filters"), TocEntry("warnings", "Data warnings"), TocEntry("appendix", "Appendix: how to reproduce")]
     return ReportContext(
         title=f"Model audit: {results.model.name}",
         subtitle=f"{len(class_names)} classes ({', '.join(class_names)}), data from {results.data.root}",
