@@ -3,6 +3,13 @@
 WeasyPrint is imported inside :func:`render_pdf` (it takes about a second to import), and only
 ``file:`` and ``data:`` URLs are fetched: a report never reaches the network. WeasyPrint's own
 logger is limited to errors; the stylesheet is written to need none of its warnings.
+
+Files can be embedded in the PDF as attachments (``metrics.json``, ``manifest.json``), so the
+PDF alone carries the numbers behind it. ``pdf_variant`` asks WeasyPrint for an archival PDF/A
+variant; only the PDF/A-3 variants (:data:`PDF_VARIANTS`) keep arbitrary attachments (PDF/A-1
+forbids them and PDF/A-2 allows only PDF/A files), so only those are offered. WeasyPrint writes
+the PDF/A metadata, output intent and embedded fonts; it does not validate the result (use
+veraPDF for a formal check).
 """
 
 from __future__ import annotations
@@ -10,10 +17,13 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
-from octreport.errors import ReportError
+from octreport._version import __version__
+from octreport.errors import ConfigError, ReportError
 from octreport.report.assets import atomic_path
 
 log = logging.getLogger(__name__)
@@ -22,6 +32,9 @@ log = logging.getLogger(__name__)
 # <title>, <meta name="author|description|keywords|generator|dcterms.created|dcterms.modified">).
 METADATA_KEYS = ("title", "authors", "description", "keywords", "generator", "created", "modified")
 _ALLOWED_PROTOCOLS = ("file", "data")
+# PDF/A variants that keep non-PDF attachments (ISO 19005-3); "a" needs a tagged PDF.
+PDF_VARIANTS = ("pdf/a-3b", "pdf/a-3u", "pdf/a-3a")
+ATTACHMENT_RELATIONSHIP = "Data"  # PDF/A-3 AFRelationship: the files hold the data the report shows
 
 
 @dataclass(frozen=True)
@@ -63,15 +76,74 @@ def _local_url_fetcher(weasyprint: object) -> object:
     return fetch
 
 
-def render_pdf(html: str, out_path: Path, base_url: Path, metadata: dict | None = None) -> PdfInfo:
+def _attachments(weasyprint: object, paths: Sequence[Path]) -> list:
+    """WeasyPrint attachments for ``paths``; a :class:`ReportError` for a missing file or a repeated name."""
+    names = [Path(p).name for p in paths]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise ReportError(f"cannot attach two files with the same name to the PDF: {', '.join(repeated)}")
+    result = []
+    for path in map(Path, paths):
+        if not path.is_file():
+            raise ReportError(f"cannot attach {path} to the PDF: no such file")
+        result.append(weasyprint.Attachment(  # type: ignore[attr-defined]
+            filename=str(path), name=path.name, description=f"{path.name} of this octreport run",
+            relationship=ATTACHMENT_RELATIONSHIP,
+        ))
+    return result
+
+
+def _check_variant(pdf_variant: str | None) -> None:
+    if pdf_variant is not None and pdf_variant not in PDF_VARIANTS:
+        raise ConfigError(
+            f"PDF variant {pdf_variant!r} is not offered; choose one of {', '.join(PDF_VARIANTS)} "
+            f"(PDF/A-3, the archival PDF that keeps attached files), or none for a plain PDF."
+        )
+
+
+# PDF/A forbids image interpolation (ISO 19005-2/3, 6.2.8); WeasyPrint interpolates images whose
+# CSS image-rendering is "auto", so an archival PDF gets this user stylesheet.
+_PDFA_CSS = "html { image-rendering: crisp-edges !important; }"
+
+
+def _unique_associated_files(document: object, pdf: object) -> None:
+    """WeasyPrint 70 lists each attachment twice in the catalog's /AF (Kozea/WeasyPrint#2917); keep one."""
+    catalog = pdf.catalog  # type: ignore[attr-defined]
+    if "AF" in catalog:
+        catalog["AF"] = type(catalog["AF"])(dict.fromkeys(catalog["AF"]))
+
+
+def _fill_default_metadata(metadata: object) -> None:
+    """What the HTML head did not say: generator "octreport X", creation and modification times."""
+    now = datetime.now().astimezone().isoformat(timespec="seconds")
+    if not metadata.generator:  # type: ignore[attr-defined]
+        metadata.generator = f"octreport {__version__}"  # type: ignore[attr-defined]
+    if not metadata.created:  # type: ignore[attr-defined]
+        metadata.created = now  # type: ignore[attr-defined]
+    if not metadata.modified:  # type: ignore[attr-defined]
+        metadata.modified = metadata.created  # type: ignore[attr-defined]
+
+
+def render_pdf(
+    html: str,
+    out_path: Path,
+    base_url: Path,
+    metadata: dict | None = None,
+    attachments: Sequence[Path] = (),
+    pdf_variant: str | None = None,
+) -> PdfInfo:
     """Lay out ``html`` as a PDF at ``out_path``; relative URLs (``assets/...``) resolve from ``base_url``.
 
     ``metadata`` overrides what the HTML head says (keys: :data:`METADATA_KEYS`; ``authors`` and
-    ``keywords`` are lists). The file appears complete or not at all: a failure leaves neither a
-    partial PDF nor a temporary file, and raises :class:`~octreport.errors.ReportError`.
+    ``keywords`` are lists); the generator defaults to "octreport X" and the creation and
+    modification dates to now. ``attachments``: files embedded in the PDF under their own names.
+    ``pdf_variant``: one of :data:`PDF_VARIANTS`, or None for a plain PDF. The file appears
+    complete or not at all: a failure leaves neither a partial PDF nor a temporary file, and raises
+    :class:`~octreport.errors.ReportError`.
     """
     started = time.perf_counter()
     overrides = _checked_metadata(metadata)
+    _check_variant(pdf_variant)
     _quiet_weasyprint()
     import weasyprint
 
@@ -79,12 +151,19 @@ def render_pdf(html: str, out_path: Path, base_url: Path, metadata: dict | None 
     if not out_path.parent.is_dir():
         raise ReportError(f"cannot write the PDF {out_path}: the folder {out_path.parent} does not exist")
     base = str(Path(base_url).resolve()) + os.sep  # a folder: relative URLs resolve inside it
+    files = _attachments(weasyprint, attachments)
+    options: dict = {}
+    if pdf_variant:
+        options = {"pdf_variant": pdf_variant, "stylesheets": [weasyprint.CSS(string=_PDFA_CSS)]}
     try:
-        document = weasyprint.HTML(string=html, base_url=base, url_fetcher=_local_url_fetcher(weasyprint)).render()
+        document = weasyprint.HTML(string=html, base_url=base, url_fetcher=_local_url_fetcher(weasyprint)).render(**options)
         for key, value in overrides.items():
             setattr(document.metadata, key, value)
+        _fill_default_metadata(document.metadata)
         with atomic_path(out_path) as tmp:
-            document.write_pdf(tmp)
+            document.write_pdf(
+                tmp, attachments=files or None, pdf_variant=pdf_variant, finisher=_unique_associated_files if pdf_variant else None,
+            )
     except Exception as exc:  # WeasyPrint raises many kinds; all mean "no PDF"
         raise ReportError(
             f"WeasyPrint could not write the PDF {out_path}: {type(exc).__name__}: {exc}. "

@@ -1,0 +1,538 @@
+"""Compare two finished runs: metric deltas, per-class changes, confusion change, layer drift, and
+what changed in their manifests (model, weights, data, configuration, versions).
+
+Runs are read from their folders (``metrics.json``, and ``manifest.json`` when the run has one;
+older runs do not, and the comparison then says what it cannot tell). A run is named by its folder
+path, by its name under ``out_root``, or by an alias: ``latest`` (what ``out_root/latest`` points
+to) or ``previous`` (the finished run before it in name order, which is start-time order).
+In-progress (``.incomplete-*``) and failed (``*.failed``) folders are never picked by an alias.
+
+:func:`compare_runs` computes; :func:`format_comparison_text` and :func:`render_comparison_html`
+only show; :func:`regressions` lists what got worse by more than a tolerance
+(``--fail-on-regression TOL``). Every value here comes from the two JSON documents as they are.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from octreport.errors import ConfigError, ReportError
+from octreport.runfolder import FAILED_SUFFIX, INCOMPLETE_PREFIX, LATEST
+
+METRICS_NAME = "metrics.json"
+MANIFEST_NAME = "manifest.json"
+ALIASES = ("latest", "previous")
+COMPARE_TEMPLATE = "compare.html"
+FRACTION, SCORE = "fraction", "score"
+_EPS = 1e-12
+
+
+# ---------- loading ----------
+
+
+@dataclass(frozen=True, eq=False)
+class LoadedRun:
+    """One finished run's documents. ``manifest`` is None for a run written without one."""
+
+    name: str
+    path: Path
+    metrics: Mapping[str, Any]
+    manifest: Mapping[str, Any] | None
+
+
+def finished_runs(out_root: Path) -> list[Path]:
+    """Run folders under ``out_root`` that finished (hold metrics.json), sorted by name (= start time)."""
+    out_root = Path(out_root)
+    if not out_root.is_dir():
+        return []
+    return sorted(
+        child for child in out_root.iterdir()
+        if child.is_dir() and not child.is_symlink() and not child.name.startswith(".")
+        and not child.name.endswith(FAILED_SUFFIX) and (child / METRICS_NAME).is_file()
+    )
+
+
+def _latest(out_root: Path, runs: list[Path]) -> Path:
+    link = out_root / LATEST
+    if link.is_symlink() or link.is_dir():
+        target = link.resolve()
+        for run in runs:
+            if run.resolve() == target:
+                return run
+    if not runs:
+        raise ConfigError(f"'latest': there is no finished run under {out_root}. Run `octreport run --out {out_root}` first.")
+    return runs[-1]
+
+
+def resolve_run(path_or_alias: str | Path, out_root: Path) -> Path:
+    """The run folder meant by a path, a run name under ``out_root``, ``latest`` or ``previous``."""
+    out_root = Path(out_root)
+    text = str(path_or_alias)
+    if text in ALIASES:
+        runs = finished_runs(out_root)
+        latest = _latest(out_root, runs)
+        if text == "latest":
+            return latest
+        earlier = [run for run in runs if run.name < latest.name]
+        if not earlier:
+            raise ConfigError(
+                f"'previous': no finished run before {latest.name} under {out_root} "
+                f"({len(runs)} finished run(s) there; failed and incomplete runs do not count)."
+            )
+        return earlier[-1]
+    candidates = [Path(text)] + ([out_root / text] if not Path(text).is_absolute() else [])
+    for candidate in candidates:
+        if candidate.is_dir():
+            if candidate.name.endswith(FAILED_SUFFIX) or candidate.name.startswith(INCOMPLETE_PREFIX):
+                raise ConfigError(f"{candidate} is a failed or incomplete run; compare finished runs only.")
+            if not (candidate / METRICS_NAME).is_file():
+                raise ConfigError(f"{candidate} is not an octreport run folder: it has no {METRICS_NAME}.")
+            return candidate
+    raise ConfigError(
+        f"no run '{text}': not a folder, nor a run name under {out_root}. "
+        f"Give a run folder, or one of: {', '.join(ALIASES)}."
+    )
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise ConfigError(f"cannot read {path}: {error}") from error
+
+
+def load_run(path_or_alias: str | Path, out_root: Path) -> LoadedRun:
+    """Resolve (see :func:`resolve_run`) and read a run's metrics.json and manifest.json."""
+    folder = resolve_run(path_or_alias, out_root)
+    manifest_path = folder / MANIFEST_NAME
+    manifest = _read_json(manifest_path) if manifest_path.is_file() else None
+    return LoadedRun(folder.resolve().name, folder, _read_json(folder / METRICS_NAME), manifest)
+
+
+# ---------- results ----------
+
+
+@dataclass(frozen=True)
+class MetricDelta:
+    """One number in both runs. ``kind``: ``fraction`` (shown as %) or ``score``."""
+
+    name: str
+    a: float | None
+    b: float | None
+    kind: str = FRACTION
+    higher_is_better: bool = True
+
+    @property
+    def delta(self) -> float | None:
+        return None if self.a is None or self.b is None else self.b - self.a
+
+
+@dataclass(frozen=True)
+class ClassChange:
+    name: str
+    support_a: int | None
+    support_b: int | None
+    metrics: tuple[MetricDelta, ...]  # precision, recall, F1, ROC AUC
+
+    def metric(self, name: str) -> MetricDelta:
+        return next(m for m in self.metrics if m.name == name)
+
+
+@dataclass(frozen=True)
+class ConfusionChange:
+    """``delta[i][j]`` = count B − count A (rows: true class, columns: predicted), in ``class_names`` order.
+
+    None (with ``note`` saying why) when the two runs' classes differ.
+    """
+
+    class_names: tuple[str, ...]
+    delta: tuple[tuple[int, ...], ...] | None
+    note: str
+
+
+@dataclass(frozen=True)
+class LayerDrift:
+    """Filter L2-norm statistics (min, median, max) of one layer in both runs; dead-filter share when audited."""
+
+    layer: str
+    norms: tuple[MetricDelta, ...]
+    dead_share: MetricDelta | None
+
+
+@dataclass(frozen=True)
+class Change:
+    """A value that differs between the runs. ``a``/``b`` are :data:`ABSENT` when one run lacks it."""
+
+    key: str
+    a: Any
+    b: Any
+
+    @property
+    def a_text(self) -> str:
+        return _display(self.a)
+
+    @property
+    def b_text(self) -> str:
+        return _display(self.b)
+
+
+@dataclass(frozen=True)
+class IdentityCheck:
+    """A hash in both manifests; ``same`` is None when either run does not record it."""
+
+    what: str
+    a: str | None
+    b: str | None
+
+    @property
+    def same(self) -> bool | None:
+        return None if self.a is None or self.b is None else self.a == self.b
+
+    @property
+    def verdict(self) -> str:
+        return {None: "unknown (not recorded)", True: "same", False: "changed"}[self.same]
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    name: str
+    path: str
+    started_at: str | None
+    outcome: str | None
+
+
+@dataclass(frozen=True)
+class RunComparison:
+    """Run B against run A: every ``delta`` is B − A."""
+
+    a: RunSummary
+    b: RunSummary
+    metrics: tuple[MetricDelta, ...]
+    referral: tuple[MetricDelta, ...]
+    per_class: tuple[ClassChange, ...]
+    classes_only_in_a: tuple[str, ...]
+    classes_only_in_b: tuple[str, ...]
+    confusion: ConfusionChange
+    layers: tuple[LayerDrift, ...]
+    layers_only_in_a: tuple[str, ...]
+    layers_only_in_b: tuple[str, ...]
+    identity: tuple[IdentityCheck, ...]
+    config_changes: tuple[Change, ...]
+    version_changes: tuple[Change, ...]
+    notes: tuple[str, ...]
+
+
+class _Absent:
+    def __repr__(self) -> str:
+        return "(absent)"
+
+
+ABSENT: Any = _Absent()
+
+
+def _display(value: Any) -> str:
+    if value is ABSENT:
+        return "(absent)"
+    return value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+
+
+# ---------- comparing ----------
+
+
+def _get(document: Mapping[str, Any] | None, *keys: str) -> Any:
+    for key in keys:
+        if not isinstance(document, Mapping):
+            return None
+        document = document.get(key)
+    return document
+
+
+def _headline(a: Mapping[str, Any], b: Mapping[str, Any]) -> tuple[MetricDelta, ...]:
+    rows = (
+        ("accuracy", ("accuracy",), FRACTION), ("chance level", ("chance_level",), FRACTION),
+        ("macro precision", ("macro", "precision"), FRACTION), ("macro recall", ("macro", "recall"), FRACTION),
+        ("macro F1", ("macro", "f1"), FRACTION), ("weighted F1", ("weighted", "f1"), FRACTION),
+        ("macro ROC AUC", ("macro_roc_auc",), SCORE),
+    )
+    ca, cb = a.get("classification"), b.get("classification")
+    return tuple(MetricDelta(name, _get(ca, *keys), _get(cb, *keys), kind) for name, keys, kind in rows)
+
+
+def _referral(a: Mapping[str, Any], b: Mapping[str, Any]) -> tuple[MetricDelta, ...]:
+    ra, rb = a.get("referral"), b.get("referral")
+    if ra is None and rb is None:
+        return ()
+    rows = (
+        ("urgent sensitivity", "urgent_sensitivity", FRACTION, True),
+        ("urgent specificity", "urgent_specificity", FRACTION, True),
+        ("urgent ROC AUC", "urgent_roc_auc", SCORE, True),
+        ("weighted error", "weighted_error", SCORE, False),
+    )
+    return tuple(MetricDelta(name, _get(ra, key), _get(rb, key), kind, better) for name, key, kind, better in rows)
+
+
+def _per_class(a: Mapping[str, Any], b: Mapping[str, Any]) -> tuple[tuple[ClassChange, ...], tuple[str, ...], tuple[str, ...]]:
+    rows_a = {r["name"]: r for r in _get(a, "classification", "per_class") or []}
+    rows_b = {r["name"]: r for r in _get(b, "classification", "per_class") or []}
+    changes = []
+    for name in [n for n in rows_a if n in rows_b]:
+        ra, rb = rows_a[name], rows_b[name]
+        metrics = tuple(
+            MetricDelta(label, ra.get(key), rb.get(key), kind)
+            for label, key, kind in (("precision", "precision", FRACTION), ("recall", "recall", FRACTION),
+                                     ("F1", "f1", FRACTION), ("ROC AUC", "roc_auc", SCORE))
+        )
+        changes.append(ClassChange(name, ra.get("support"), rb.get("support"), metrics))
+    only_a = tuple(n for n in rows_a if n not in rows_b)
+    only_b = tuple(n for n in rows_b if n not in rows_a)
+    return tuple(changes), only_a, only_b
+
+
+def _confusion(a: Mapping[str, Any], b: Mapping[str, Any]) -> ConfusionChange:
+    names_a = tuple(_get(a, "classification", "class_names") or ())
+    names_b = tuple(_get(b, "classification", "class_names") or ())
+    matrix_a = _get(a, "classification", "confusion_matrix")
+    matrix_b = _get(b, "classification", "confusion_matrix")
+    if matrix_a is None or matrix_b is None:
+        return ConfusionChange(names_a, None, "a confusion matrix is missing from one run's metrics.json")
+    if sorted(names_a) != sorted(names_b):
+        return ConfusionChange(
+            names_a, None, f"the classes differ (A: {', '.join(names_a)}; B: {', '.join(names_b)}), so the matrices cannot be subtracted"
+        )
+    order = [names_b.index(n) for n in names_a]  # B's rows and columns in A's class order
+    delta = tuple(
+        tuple(int(matrix_b[order[i]][order[j]]) - int(matrix_a[i][j]) for j in range(len(names_a)))
+        for i in range(len(names_a))
+    )
+    return ConfusionChange(names_a, delta, "count in B minus count in A; rows: true class, columns: predicted class")
+
+
+def _layer_stats(document: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    stats: dict[str, dict[str, Any]] = {}
+    for row in document.get("filters") or []:
+        stats.setdefault(row["layer"], {})["l2_norm"] = row.get("l2_norm") or {}
+    health = document.get("layer_health")
+    for row in (health.get("layers") if isinstance(health, Mapping) else health) or []:
+        stats.setdefault(row["layer"], {})["dead_share"] = row.get("dead_share")
+    return stats
+
+
+def _layers(a: Mapping[str, Any], b: Mapping[str, Any]) -> tuple[tuple[LayerDrift, ...], tuple[str, ...], tuple[str, ...]]:
+    sa, sb = _layer_stats(a), _layer_stats(b)
+    drifts = []
+    for layer in [name for name in sa if name in sb]:
+        na, nb = sa[layer].get("l2_norm", {}), sb[layer].get("l2_norm", {})
+        norms = tuple(MetricDelta(f"L2 {stat}", na.get(stat), nb.get(stat), SCORE) for stat in ("min", "median", "max"))
+        dead = None
+        if "dead_share" in sa[layer] or "dead_share" in sb[layer]:
+            dead = MetricDelta("dead-filter share", sa[layer].get("dead_share"), sb[layer].get("dead_share"), FRACTION, False)
+        drifts.append(LayerDrift(layer, norms, dead))
+    return tuple(drifts), tuple(n for n in sa if n not in sb), tuple(n for n in sb if n not in sa)
+
+
+def flatten(document: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested dicts as one level with dotted keys: ``{"a": {"b": 1}}`` -> ``{"a.b": 1}``. Lists stay whole."""
+    flat: dict[str, Any] = {}
+    for key, value in document.items():
+        dotted = f"{prefix}.{key}" if prefix else str(key)
+        if isinstance(value, Mapping) and value:
+            flat.update(flatten(value, dotted))
+        else:
+            flat[dotted] = value
+    return flat
+
+
+def _differences(a: Mapping[str, Any], b: Mapping[str, Any]) -> tuple[Change, ...]:
+    fa, fb = flatten(a), flatten(b)
+    keys = list(fa) + [k for k in fb if k not in fa]
+    return tuple(
+        Change(key, fa.get(key, ABSENT), fb.get(key, ABSENT))
+        for key in keys if fa.get(key, ABSENT) != fb.get(key, ABSENT)
+    )
+
+
+def _configuration(run: LoadedRun) -> dict[str, Any]:
+    """The effective configuration: the manifest's, else what metrics.json records."""
+    if run.manifest is not None and isinstance(run.manifest.get("config"), Mapping):
+        config = dict(run.manifest["config"])
+    else:
+        config = {"train": run.metrics.get("train_config"), "report": run.metrics.get("report_config")}
+    command = (run.manifest or {}).get("command_line", run.metrics.get("command_line"))
+    return {**config, "command_line": command}
+
+
+def _identity(a: LoadedRun, b: LoadedRun) -> tuple[IdentityCheck, ...]:
+    rows = (("model file", ("model", "file_sha256")), ("model weights", ("model", "weights_sha256")),
+            ("data fingerprint", ("data", "sha256")))
+    return tuple(IdentityCheck(what, _get(a.manifest, *keys), _get(b.manifest, *keys)) for what, keys in rows)
+
+
+def _summary(run: LoadedRun) -> RunSummary:
+    return RunSummary(run.name, str(run.path), run.metrics.get("started_at"), _get(run.manifest, "outcome"))
+
+
+def compare_runs(a: LoadedRun, b: LoadedRun) -> RunComparison:
+    """Run B against run A (B − A everywhere)."""
+    per_class, only_a, only_b = _per_class(a.metrics, b.metrics)
+    layers, layers_a, layers_b = _layers(a.metrics, b.metrics)
+    notes = [f"run {label} ({run.name}) has no {MANIFEST_NAME}: model, weights and data identity unknown"
+             for label, run in (("A", a), ("B", b)) if run.manifest is None]
+    versions_a = (a.manifest or {}).get("versions") or a.metrics.get("versions") or {}
+    versions_b = (b.manifest or {}).get("versions") or b.metrics.get("versions") or {}
+    return RunComparison(
+        a=_summary(a), b=_summary(b),
+        metrics=_headline(a.metrics, b.metrics), referral=_referral(a.metrics, b.metrics),
+        per_class=per_class, classes_only_in_a=only_a, classes_only_in_b=only_b,
+        confusion=_confusion(a.metrics, b.metrics),
+        layers=layers, layers_only_in_a=layers_a, layers_only_in_b=layers_b,
+        identity=_identity(a, b),
+        config_changes=_differences(_configuration(a), _configuration(b)),
+        version_changes=_differences(versions_a, versions_b),
+        notes=tuple(notes),
+    )
+
+
+# ---------- regressions ----------
+
+
+def _fell(metric: MetricDelta | None, tolerance: float) -> bool:
+    return metric is not None and metric.delta is not None and -metric.delta > tolerance + _EPS
+
+
+def regressions(comparison: RunComparison, tolerance: float) -> list[str]:
+    """What got worse by more than ``tolerance`` (absolute, e.g. 0.02 = 2 points) from A to B.
+
+    Checked: accuracy, macro F1, every class's recall, urgent sensitivity (falling) and the
+    weighted error (rising). Values missing from either run are not compared.
+    """
+    from octreport.report.render import num, pct
+
+    if not (tolerance >= 0):
+        raise ConfigError(f"regression tolerance must be 0 or more, got {tolerance}.")
+    by_name = {m.name: m for m in comparison.metrics + comparison.referral}
+    checked = [by_name.get("accuracy"), by_name.get("macro F1"), by_name.get("urgent sensitivity")]
+    checked += [MetricDelta(f"recall of {c.name}", c.metric("recall").a, c.metric("recall").b) for c in comparison.per_class]
+    found = [
+        f"{m.name} fell from {pct(m.a)} to {pct(m.b)} ({_signed_text(m)}; tolerance {100 * tolerance:.1f} pp)"
+        for m in checked if _fell(m, tolerance)
+    ]
+    error = by_name.get("weighted error")
+    if error is not None and error.delta is not None and error.delta > tolerance + _EPS:
+        found.append(f"weighted error rose from {num(error.a)} to {num(error.b)} ({_signed_text(error)}; tolerance {tolerance:g})")
+    return found
+
+
+# ---------- showing ----------
+
+
+def signed(value: float | None, digits: int = 3) -> str:
+    """A difference with its sign: ``0.0123`` -> ``"+0.012"``, ``-2`` (digits 0) -> ``"−2"``; None -> ``"–"``.
+
+    Registered as the ``signed`` filter of the comparison page.
+    """
+    from octreport.report.render import MINUS, MISSING
+
+    if isinstance(value, jinja2.Undefined):
+        str(value)  # StrictUndefined raises here, naming the missing field
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return MISSING
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"filter 'signed' expects a number or None, got {type(value).__name__} {value!r}")
+    rounded = round(float(value), digits)
+    if rounded == 0:
+        return f"{0:.{digits}f}"
+    return f"{'+' if rounded > 0 else MINUS}{abs(rounded):.{digits}f}"
+
+
+def _signed_text(metric: MetricDelta) -> str:
+    from octreport.report.render import delta_pct
+
+    return delta_pct(metric.b, metric.a) if metric.kind == FRACTION else signed(metric.delta)
+
+
+def _value_text(value: float | None, kind: str) -> str:
+    from octreport.report.render import num, pct
+
+    return pct(value) if kind == FRACTION else num(value)
+
+
+def _metric_lines(rows: Sequence[MetricDelta], indent: str = "  ") -> list[str]:
+    width = max((len(m.name) for m in rows), default=0)
+    return [
+        f"{indent}{m.name:<{width}}  {_value_text(m.a, m.kind):>8}  {_value_text(m.b, m.kind):>8}  {_signed_text(m):>9}"
+        for m in rows
+    ]
+
+
+def format_comparison_text(c: RunComparison) -> str:
+    """The comparison as plain text for the terminal."""
+    lines = [f"A: {c.a.name}  ({c.a.started_at or 'start unknown'})", f"B: {c.b.name}  ({c.b.started_at or 'start unknown'})", ""]
+    lines += ["Metrics (A, B, B - A):"] + _metric_lines(c.metrics + c.referral)
+    lines += ["", "Per class:"]
+    for change in c.per_class:
+        lines += [f"  {change.name} (support {change.support_a} -> {change.support_b})"] + _metric_lines(change.metrics, "    ")
+    for label, names in (("only in A", c.classes_only_in_a), ("only in B", c.classes_only_in_b)):
+        if names:
+            lines.append(f"  classes {label}: {', '.join(names)}")
+    lines += ["", f"Confusion matrix change ({c.confusion.note}):"]
+    if c.confusion.delta is not None:
+        width = max(len(n) for n in c.confusion.class_names)
+        lines.append(" " * (width + 2) + "".join(f"{n:>10}" for n in c.confusion.class_names))
+        for name, row in zip(c.confusion.class_names, c.confusion.delta):
+            lines.append(f"  {name:<{width}}" + "".join(f"{signed(v, 0):>10}" for v in row))
+    lines += ["", "Layers (filter L2 norm min / median / max, B - A):"]
+    for drift in c.layers:
+        dead = f"; dead-filter share {_signed_text(drift.dead_share)}" if drift.dead_share else ""
+        lines.append(f"  {drift.layer}: {' / '.join(signed(n.delta) for n in drift.norms)}{dead}")
+    for label, names in (("only in A", c.layers_only_in_a), ("only in B", c.layers_only_in_b)):
+        if names:
+            lines.append(f"  layers {label}: {', '.join(names)}")
+    lines += ["", "Identity:"] + [f"  {i.what}: {i.verdict}" for i in c.identity]
+    lines += ["", "Configuration changes:"] + ([f"  {x.key}: {x.a_text} -> {x.b_text}" for x in c.config_changes] or ["  none"])
+    lines += ["", "Version changes:"] + ([f"  {x.key}: {x.a_text} -> {x.b_text}" for x in c.version_changes] or ["  none"])
+    if c.notes:
+        lines += ["", "Notes:"] + [f"  {note}" for note in c.notes]
+    return "\n".join(lines) + "\n"
+
+
+@dataclass(frozen=True)
+class ComparisonPage:
+    """The one object ``compare.html`` receives (as ``page``)."""
+
+    title: str
+    generated_at: str
+    octreport_version: str
+    comparison: RunComparison
+    tolerance: float | None
+    regressions: tuple[str, ...]
+
+
+def comparison_page(c: RunComparison, tolerance: float | None = None) -> ComparisonPage:
+    from octreport._version import __version__
+
+    found = tuple(regressions(c, tolerance)) if tolerance is not None else ()
+    return ComparisonPage(
+        title=f"octreport comparison: {c.a.name} vs {c.b.name}",
+        generated_at=datetime.now().astimezone().isoformat(timespec="seconds"),
+        octreport_version=__version__, comparison=c, tolerance=tolerance, regressions=found,
+    )
+
+
+def render_comparison_html(c: RunComparison, tolerance: float | None = None, template_dir: Path | None = None) -> str:
+    """The comparison as one self-contained HTML page (``templates/compare.html``)."""
+    from octreport.report.render import make_environment
+
+    env = make_environment(template_dir)
+    env.filters["signed"] = signed
+    try:
+        return env.get_template(COMPARE_TEMPLATE).render(page=comparison_page(c, tolerance))
+    except (jinja2.TemplateError, TypeError, ValueError) as error:
+        raise ReportError(f"the comparison template {COMPARE_TEMPLATE} failed: {type(error).__name__}: {error}") from error
