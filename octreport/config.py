@@ -51,6 +51,8 @@ def _require(condition: bool, message: str) -> None:
 HTML_MODES = ("embedded", "assets")
 IMAGE_FORMATS = ("png", "jpeg")
 REPORT_FORMATS = ("html", "pdf")
+PDF_VARIANTS = ("pdf/a-3b", "pdf/a-3u", "pdf/a-3a")  # PDF/A-3: the archival variants that keep attachments
+
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,8 @@ class ReportConfig:
     image_format: str = "png"
     templates_dir: str | None = None
     out_root: str = "octreport-runs"
+    pdf_variant: str | None = None
+    compare_to: str | None = None
     seed: int = 0
     batch_size: int = 32
 
@@ -83,6 +87,7 @@ class ReportConfig:
         _require(self.html_mode in HTML_MODES, f"HTML mode must be one of {', '.join(HTML_MODES)}, got '{self.html_mode}'.")
         _require(self.image_format in IMAGE_FORMATS, f"image format must be one of {', '.join(IMAGE_FORMATS)}, got '{self.image_format}'.")
         _require(self.batch_size >= 1, f"batch size must be at least 1, got {self.batch_size}.")
+        _require(self.pdf_variant in (None,) + PDF_VARIANTS, f"PDF variant must be one of {', '.join(PDF_VARIANTS)}, got '{self.pdf_variant}'.")
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -1,7 +1,10 @@
 """One run of octreport, top to bottom:
 
 data -> model (trained or loaded) -> conv layers -> {metrics, activations, filters}
-     -> figures -> report context -> HTML -> PDF -> run folder (+ metrics.json)
+     -> gates -> figures -> report context -> HTML -> metrics.json, manifest.json -> PDF -> run folder
+
+This module imports TensorFlow; the CLI and :func:`octreport.make_report` import it only when a
+run starts.
 """
 
 from __future__ import annotations
@@ -13,18 +16,34 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from typing import TYPE_CHECKING
+import keras
 
+from octreport.audit.compare import LoadedRun, compare_runs, load_run
+from octreport.audit.fingerprint import fingerprint_prepared_data
+from octreport.audit.gates import GateConfig, check_gate_classes, evaluate_gates, gates_passed
+from octreport.audit.manifest import manifest_for_run, outcome_for, write_manifest
 from octreport.config import ReportConfig, TrainConfig
+from octreport.data.dataset import PreparedData, prepare_data
+from octreport.data.preprocessing import Preprocessing
+from octreport.engine.layers import discover_conv_layers, select_layers
+from octreport.evaluation.metrics import compute_classification_metrics
+from octreport.evaluation.predict import predict_items
+from octreport.evaluation.referral import compute_referral_metrics
+from octreport.models.architectures import build_model
+from octreport.models.io import check_model_fits, load_model, preprocessing_for, save_model
+from octreport.models.metadata import ModelMetadata
+from octreport.models.training import train_model
+from octreport.report.metrics_json import metrics_document
+from octreport.report.write import write_html, write_metrics, write_pdf
 from octreport.resources import sample_data_dir
-
-if TYPE_CHECKING:  # TensorFlow is imported only once a run starts.
-    import keras
-
-    from octreport.data.preprocessing import Preprocessing
-    from octreport.models.metadata import ModelMetadata
+from octreport.results import RunResults
+from octreport.runfolder import run_folder
+from octreport.visuals import choose_images, compute_visuals, items_from_paths
 
 log = logging.getLogger(__name__)
+
+TRAINED = "trained in this run"
+MANIFEST_NAME = "manifest.json"
 
 
 @dataclass(frozen=True)
@@ -41,8 +60,25 @@ class RunOutcome:
     html_path: Path | None
     pdf_path: Path | None
     metrics_path: Path
+    manifest_path: Path
     accuracy: float
+    failed_gates: tuple[str, ...]
     timings: dict[str, float]
+
+    @property
+    def gates_passed(self) -> bool:
+        return not self.failed_gates
+
+
+@dataclass(frozen=True, eq=False)
+class GivenModel:
+    """The model a report is about, where it came from, and the preprocessing it expects."""
+
+    model: keras.Model
+    source: str
+    path: Path | None
+    metadata: ModelMetadata | None
+    preprocessing: Preprocessing
 
 
 @contextmanager
@@ -55,13 +91,7 @@ def _stage(timings: dict[str, float], name: str):
 
 def train_evaluate_save(data_dir: Path | None, model_path: Path, config: TrainConfig) -> TrainOutcome:
     """Train on ``data_dir`` (default: the bundled sample data), evaluate on its test split, save."""
-    from octreport.data.dataset import prepare_data
-    from octreport.evaluation.predict import predict_items
-    from octreport.models.io import save_model
-    from octreport.models.training import train_model
-
-    data = prepare_data(data_dir or sample_data_dir(), config.seed, config.val_fraction, config.test_fraction)
-    log.info("data: %s (%s); %s", data.root, ", ".join(data.class_names), data.split_note)
+    data = _prepare(data_dir, config)
     trained = train_model(data, config)
     predictions = predict_items(trained.model, data.test, config.preprocessing, config.batch_size)
     accuracy = float((predictions.predicted == predictions.labels).mean()) if len(predictions.labels) else 0.0
@@ -72,41 +102,27 @@ def train_evaluate_save(data_dir: Path | None, model_path: Path, config: TrainCo
 def run_report(
     *,
     data_dir: Path | str | None,
-    model=None,
+    model: keras.Model | Path | str | None = None,
     train_config: TrainConfig = TrainConfig(),
     report_config: ReportConfig = ReportConfig(),
+    gate_config: GateConfig = GateConfig(),
     command_line: str = "",
 ) -> RunOutcome:
-    """Train (``model=None``) or load (a path) or take (a ``keras.Model``) a model, evaluate it on
-    the test split, look inside it, and write the report into a new run folder.
+    """Train (``model=None``), load (a path) or take (a ``keras.Model``) a model, evaluate it on the
+    test split, look inside it, gate it, and write the report into a new run folder.
 
-    Everything a user can get wrong (data folder, model file, layer names, images) is checked
-    before the run folder is made, so a refused run leaves nothing behind.
+    Everything a user can get wrong (data folder, model file, layer names, images, gate classes,
+    the run to compare with) is checked before the run folder is made, so a refused run leaves
+    nothing behind. A run whose quality gates fail is still published; ``failed_gates`` says why.
     """
-    from octreport.data.dataset import prepare_data
-    from octreport.engine.layers import discover_conv_layers, select_layers
-    from octreport.evaluation.metrics import compute_classification_metrics
-    from octreport.evaluation.predict import predict_items
-    from octreport.evaluation.referral import compute_referral_metrics
-    from octreport.models.architectures import build_model
-    from octreport.models.io import save_model
-    from octreport.models.training import train_model
-    from octreport.report.write import write_report
-    from octreport.results import RunResults
-    from octreport.runfolder import run_folder
-    from octreport.visuals import choose_images, compute_visuals, items_from_paths
-
     timings: dict[str, float] = {}
-    started_at = datetime.now(timezone.utc).astimezone().isoformat(timespec="seconds")
-    seed = train_config.seed
-    data = prepare_data(data_dir or sample_data_dir(), seed, train_config.val_fraction, train_config.test_fraction)
-    log.info("data: %s (%s); %s", data.root, ", ".join(data.class_names), data.split_note)
+    started_at = _now()
+    data = _prepare(data_dir, train_config)
     given = None if model is None else _given_model(model, data)
-    layer_names = report_config.layer_names or None
-    # For a model still to be trained, check the layer names on the untrained architecture.
-    probe = given.model if given else build_model(train_config.architecture, train_config.preprocessing.input_shape, len(data.class_names))
-    select_layers(discover_conv_layers(probe), layer_names)
+    _check_layer_names(given, train_config, len(data.class_names), report_config.layer_names)
+    check_gate_classes(gate_config, data.class_names)
     requested = items_from_paths(report_config.image_paths, data.class_names) if report_config.image_paths else None
+    baseline = load_run(report_config.compare_to, Path(report_config.out_root)) if report_config.compare_to else None
 
     with run_folder(Path(report_config.out_root)) as folder:
         if given is None:
@@ -114,63 +130,90 @@ def run_report(
                 trained = train_model(data, train_config)
                 given = GivenModel(trained.model, TRAINED, folder.work / "model.keras", trained.metadata, train_config.preprocessing)
                 save_model(given.model, given.path, given.metadata)
-        layers = select_layers(discover_conv_layers(given.model), layer_names)
-        with _stage(timings, "evaluate"):
-            predictions = predict_items(given.model, data.test, given.preprocessing, report_config.batch_size)
-            metrics = compute_classification_metrics(predictions.labels, predictions.probabilities, data.class_names)
-            referral = compute_referral_metrics(predictions.labels, predictions.probabilities, data.class_names)
-        with _stage(timings, "visualize"):
-            shown = requested or choose_images(
-                predictions.items, len(data.class_names), report_config.images_per_class, report_config.seed
-            )
-            visuals = compute_visuals(
-                given.model, layers, shown, given.preprocessing, report_config.maps_per_layer,
-                report_config.channel_selection, report_config.filters_per_layer, report_config.filter_reduction,
-                report_config.batch_size,
-            )
-        results = RunResults(
-            data=data, model=given.model, model_source=given.source, model_path=given.path, metadata=given.metadata,
-            preprocessing=given.preprocessing, predictions=predictions, metrics=metrics, referral=referral,
-            layers=layers, visuals=visuals, train_config=train_config if given.source == TRAINED else None,
-            report_config=report_config, command_line=command_line, started_at=started_at, timings=timings,
+        results = _evaluate_and_look_inside(data, given, train_config, report_config, requested, command_line, started_at, timings)
+        document = metrics_document(results)
+        gates = evaluate_gates(document, gate_config)
+        document["gates"] = {"passed": gates_passed(gates), "results": [g.to_dict() for g in gates]}
+        comparison = _compare_with(baseline, document)
+        rendered = write_html(results, gates, folder.work, report_config, timings, comparison)
+        metrics_path = write_metrics(document, folder.work)
+        manifest = manifest_for_run(
+            results, finished_at=_now(), outcome=outcome_for(gates), fingerprint=fingerprint_prepared_data(data, results.skipped),
+            gates=gates, gate_config=gate_config, train_config=train_config,
+            artifacts=[p for p in (rendered.html_path, metrics_path, given.path) if p is not None],
         )
-        written = write_report(results, folder.work, report_config, timings)
+        manifest_path = write_manifest(folder.work / MANIFEST_NAME, manifest)
+        pdf_path = write_pdf(rendered, folder.work, [metrics_path, manifest_path], report_config, timings) if "pdf" in report_config.formats else None
+
     return RunOutcome(
         run_dir=folder.final,
-        html_path=folder.published(written.html) if written.html else None,
-        pdf_path=folder.published(written.pdf) if written.pdf else None,
-        metrics_path=folder.published(written.metrics),
-        accuracy=metrics.accuracy,
+        html_path=folder.published(rendered.html_path) if rendered.html_path else None,
+        pdf_path=folder.published(pdf_path) if pdf_path else None,
+        metrics_path=folder.published(metrics_path),
+        manifest_path=folder.published(manifest_path),
+        accuracy=results.metrics.accuracy,
+        failed_gates=tuple(g.message for g in gates if not g.passed),
         timings=dict(timings),
     )
 
 
-TRAINED = "trained in this run"
+def _evaluate_and_look_inside(
+    data: PreparedData, given: GivenModel, train_config: TrainConfig, report_config: ReportConfig,
+    requested, command_line: str, started_at: str, timings: dict[str, float],
+) -> RunResults:
+    layers = select_layers(discover_conv_layers(given.model), report_config.layer_names or None)
+    with _stage(timings, "evaluate"):
+        predictions = predict_items(given.model, data.test, given.preprocessing, report_config.batch_size)
+        metrics = compute_classification_metrics(predictions.labels, predictions.probabilities, data.class_names)
+        referral = compute_referral_metrics(predictions.labels, predictions.probabilities, data.class_names)
+    with _stage(timings, "visualize"):
+        shown = requested or choose_images(predictions.items, len(data.class_names), report_config.images_per_class, report_config.seed)
+        visuals = compute_visuals(
+            given.model, layers, shown, given.preprocessing, report_config.maps_per_layer,
+            report_config.channel_selection, report_config.filters_per_layer, report_config.filter_reduction,
+            report_config.batch_size,
+        )
+    return RunResults(
+        data=data, model=given.model, model_source=given.source, model_path=given.path, metadata=given.metadata,
+        preprocessing=given.preprocessing, predictions=predictions, metrics=metrics, referral=referral,
+        layers=layers, visuals=visuals, train_config=train_config if given.source == TRAINED else None,
+        report_config=report_config, command_line=command_line, started_at=started_at, timings=timings,
+    )
 
 
-@dataclass(frozen=True, eq=False)
-class GivenModel:
-    """The model a report is about, where it came from, and the preprocessing it expects."""
-
-    model: keras.Model
-    source: str
-    path: Path | None
-    metadata: ModelMetadata | None
-    preprocessing: Preprocessing | None
+def _prepare(data_dir: Path | str | None, config: TrainConfig) -> PreparedData:
+    data = prepare_data(data_dir or sample_data_dir(), config.seed, config.val_fraction, config.test_fraction)
+    log.info("data: %s (%s); %s", data.root, ", ".join(data.class_names), data.split_note)
+    return data
 
 
-def _given_model(model, data) -> GivenModel:
+def _given_model(model: keras.Model | Path | str, data: PreparedData) -> GivenModel:
     """Load (a path) or take (a ``keras.Model``) the model, and check it fits the data."""
-    import keras
-
-    from octreport.models.io import check_model_fits, load_model, preprocessing_for
-
     if isinstance(model, keras.Model):
-        given = GivenModel(model, f"in-memory model '{model.name}'", None, None, None)
+        source, path, metadata = f"in-memory model '{model.name}'", None, None
     else:
         loaded = load_model(model)
-        given = GivenModel(loaded.model, str(loaded.path), loaded.path, loaded.metadata, None)
-    saved = given.metadata.preprocessing if given.metadata else None
-    preprocessing = preprocessing_for(given.model, saved)
-    check_model_fits(given.model, data.class_names, given.metadata)
-    return GivenModel(given.model, given.source, given.path, given.metadata, preprocessing)
+        model, source, path, metadata = loaded.model, str(loaded.path), loaded.path, loaded.metadata
+    preprocessing = preprocessing_for(model, metadata.preprocessing if metadata else None)
+    check_model_fits(model, data.class_names, metadata)
+    return GivenModel(model, source, path, metadata, preprocessing)
+
+
+def _check_layer_names(given: GivenModel | None, config: TrainConfig, num_classes: int, names) -> None:
+    """Refuse unknown ``--layers`` names up front; a model still to be trained is checked on its
+    untrained architecture, which has the same layers."""
+    if not names:
+        return
+    probe = given.model if given else build_model(config.architecture, config.preprocessing.input_shape, num_classes)
+    select_layers(discover_conv_layers(probe), names)
+
+
+def _compare_with(baseline: LoadedRun | None, document: dict):
+    if baseline is None:
+        return None
+    current = LoadedRun(name="this run", path=Path("."), metrics=document, manifest=None)
+    return compare_runs(baseline, current)
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).astimezone().isoformat(timespec="seconds")

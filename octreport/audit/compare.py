@@ -25,6 +25,7 @@ from typing import Any
 import jinja2
 
 from octreport.errors import ConfigError, ReportError
+from octreport.report.render import delta_pct, make_environment, num, pct, signed
 from octreport.runfolder import FAILED_SUFFIX, INCOMPLETE_PREFIX, LATEST
 
 METRICS_NAME = "metrics.json"
@@ -413,7 +414,6 @@ def regressions(comparison: RunComparison, tolerance: float) -> list[str]:
     Checked: accuracy, macro F1, every class's recall, urgent sensitivity (falling) and the
     weighted error (rising). Values missing from either run are not compared.
     """
-    from octreport.report.render import num, pct
 
     if not (tolerance >= 0):
         raise ConfigError(f"regression tolerance must be 0 or more, got {tolerance}.")
@@ -433,33 +433,12 @@ def regressions(comparison: RunComparison, tolerance: float) -> list[str]:
 # ---------- showing ----------
 
 
-def signed(value: float | None, digits: int = 3) -> str:
-    """A difference with its sign: ``0.0123`` -> ``"+0.012"``, ``-2`` (digits 0) -> ``"−2"``; None -> ``"–"``.
-
-    Registered as the ``signed`` filter of the comparison page.
-    """
-    from octreport.report.render import MINUS, MISSING
-
-    if isinstance(value, jinja2.Undefined):
-        str(value)  # StrictUndefined raises here, naming the missing field
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return MISSING
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"filter 'signed' expects a number or None, got {type(value).__name__} {value!r}")
-    rounded = round(float(value), digits)
-    if rounded == 0:
-        return f"{0:.{digits}f}"
-    return f"{'+' if rounded > 0 else MINUS}{abs(rounded):.{digits}f}"
-
-
 def _signed_text(metric: MetricDelta) -> str:
-    from octreport.report.render import delta_pct
 
     return delta_pct(metric.b, metric.a) if metric.kind == FRACTION else signed(metric.delta)
 
 
 def _value_text(value: float | None, kind: str) -> str:
-    from octreport.report.render import num, pct
 
     return pct(value) if kind == FRACTION else num(value)
 
@@ -528,10 +507,8 @@ def comparison_page(c: RunComparison, tolerance: float | None = None) -> Compari
 
 def render_comparison_html(c: RunComparison, tolerance: float | None = None, template_dir: Path | None = None) -> str:
     """The comparison as one self-contained HTML page (``templates/compare.html``)."""
-    from octreport.report.render import make_environment
 
     env = make_environment(template_dir)
-    env.filters["signed"] = signed
     try:
         return env.get_template(COMPARE_TEMPLATE).render(page=comparison_page(c, tolerance))
     except (jinja2.TemplateError, TypeError, ValueError) as error:

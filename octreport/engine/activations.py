@@ -16,6 +16,11 @@ with the original call arguments, and the call hook
 Only public API is used, and the user's model is not modified: no layer, weight, trainable flag
 or attribute changes. (Calling a layer on new symbolic tensors appends a node to that layer's
 internal call history, which Keras ignores for ``layer.output``, ``get_config`` and saving.)
+
+:func:`replay_graph` exposes one replay as symbolic tensors (the chosen layers' outputs, the
+model's own output, and the layer call that produced that output) for other engines: the layer
+health audit evaluates and measures in one pass (``build_extractor_model(..., with_output=True)``),
+and Grad-CAM reads the class logits from the input of a softmax head.
 """
 
 from __future__ import annotations
@@ -91,6 +96,8 @@ class _GraphReplay:
         self.wanted = wanted  # ids of the convolutional layers to record
         self.containers = containers  # ids of nested models that hold some of them
         self.recorded: dict[int, Any] = {}
+        # (output, layer, args) of every plain layer call, in call order: finds the head layer.
+        self.calls: list[tuple[Any, Any, tuple[Any, ...]]] = []
         # id(nested Functional) -> (opened model, its output structure, recorded layer ids);
         # built once, so a backbone called twice (siamese) is one shared model in the graph.
         self.spliced = {} if spliced is None else spliced
@@ -104,7 +111,15 @@ class _GraphReplay:
         outputs = layer(*args, **kwargs)
         if id(layer) in self.wanted:
             self.recorded.setdefault(id(layer), outputs)
+        self.calls.append((outputs, layer, args))
         return outputs
+
+    def producer(self, tensor: Any) -> tuple[Any, Any] | None:
+        """(layer, its first call argument) of the plain layer call that returned ``tensor``."""
+        for outputs, layer, args in reversed(self.calls):
+            if outputs is tensor:
+                return layer, (args[0] if args else None)
+        return None
 
     def chain(self, model: Any, x: Any) -> Any:
         """Replay a Sequential on ``x``. Call options such as ``training=False`` are dropped:
@@ -160,10 +175,34 @@ def _check_extractable(model: Any, layers: Sequence[ConvLayerInfo]) -> None:
             )
 
 
-def build_extractor_model(model: Any, layers: Sequence[ConvLayerInfo]) -> Any:
-    """A new ``keras.Model`` from the model's input to the outputs of ``layers`` (in order)."""
-    if not layers:
-        raise ConfigError("No layers chosen: pass at least one convolutional layer.")
+@dataclass(frozen=True, eq=False)
+class ReplayedGraph:
+    """Symbolic tensors of one replay of a model's graph on a fresh input (see the module docstring).
+
+    Attributes:
+        inputs: the new input tensor; a ``keras.Model(inputs, ...)`` can be built from it.
+        layer_outputs: the output of each chosen layer, in the order given.
+        output: the model's output structure (a single tensor for a classifier).
+        head: the layer whose call returned ``output`` when that call is part of the replayed
+            graph itself (the final ``Dense`` of a classifier); None when the output comes out of
+            a nested model that holds no chosen layer, or the model has several outputs.
+        head_input: the tensor ``head`` was called on (its first argument), or None.
+    """
+
+    inputs: Any
+    layer_outputs: tuple[Any, ...]
+    output: Any
+    head: Any | None
+    head_input: Any | None
+
+
+def replay_graph(model: Any, layers: Sequence[ConvLayerInfo]) -> ReplayedGraph:
+    """Replay ``model`` on a fresh input, recording the outputs of ``layers`` (may be empty).
+
+    Raises:
+        ModelError: a subclassed or multi-input model, a layer of another model, or a layer
+            that is not on the path from the input to the output.
+    """
     _check_extractable(model, layers)
     wanted = {id(info.layer) for info in layers}
     containers = {id(parent) for info in layers for parent in info.parents[1:]}
@@ -171,17 +210,54 @@ def build_extractor_model(model: Any, layers: Sequence[ConvLayerInfo]) -> Any:
     if isinstance(model, keras.Sequential):
         reference = model.inputs[0]
         inputs = keras.Input(batch_shape=reference.shape, dtype=reference.dtype)
-        replay.chain(model, inputs)
+        output = replay.chain(model, inputs)
     else:
-        inputs, _ = replay.functional(model)
+        inputs, output = replay.functional(model)
     missing = [info.path for info in layers if id(info.layer) not in replay.recorded]
     if missing:
         raise ModelError(
             f"Layer(s) {', '.join(missing)} of model {model.name!r} are not on the path from "
             "the model's input to its output, so they have no feature maps."
         )
-    outputs = [replay.recorded[id(info.layer)] for info in layers]
-    return keras.Model(inputs, outputs, name=f"{model.name}_conv_outputs")
+    flat = keras.tree.flatten(output)
+    found = replay.producer(flat[0]) if len(flat) == 1 else None
+    head, head_input = found if found is not None else (None, None)
+    return ReplayedGraph(
+        inputs=inputs,
+        layer_outputs=tuple(replay.recorded[id(info.layer)] for info in layers),
+        output=output,
+        head=head,
+        head_input=head_input,
+    )
+
+
+def single_output(model: Any, output: Any) -> Any:
+    """The one output tensor of a classifier; ModelError for a model with several outputs."""
+    flat = keras.tree.flatten(output)
+    if len(flat) != 1:
+        raise ModelError(
+            f"Model {model.name!r} has {len(flat)} outputs; octreport needs a classifier with "
+            "one output (the class probabilities)."
+        )
+    return flat[0]
+
+
+def build_extractor_model(
+    model: Any, layers: Sequence[ConvLayerInfo], *, with_output: bool = False
+) -> Any:
+    """A new ``keras.Model`` from the model's input to the outputs of ``layers`` (in order).
+
+    With ``with_output=True`` the model's own (single) output comes last, so one forward pass
+    gives both the feature maps and the prediction.
+    """
+    if not layers:
+        raise ConfigError("No layers chosen: pass at least one convolutional layer.")
+    graph = replay_graph(model, layers)
+    outputs = list(graph.layer_outputs)
+    if with_output:
+        outputs.append(single_output(model, graph.output))
+    suffix = "conv_outputs_and_output" if with_output else "conv_outputs"
+    return keras.Model(graph.inputs, outputs, name=f"{model.name}_{suffix}")
 
 
 def _to_hwc(info: ConvLayerInfo, output: np.ndarray) -> tuple[np.ndarray, str]:
@@ -194,6 +270,16 @@ def _to_hwc(info: ConvLayerInfo, output: np.ndarray) -> tuple[np.ndarray, str]:
         depth = output.shape[1]
         return output[:, depth // 2], f"middle depth slice {depth // 2} of {depth}"
     return output, ""
+
+
+def check_images(model: Any, images: np.ndarray) -> np.ndarray:
+    """``images`` as a float array after checking it is a non-empty batch the model accepts.
+
+    Raises:
+        ModelError: the shape does not fit the model's input.
+        ConfigError: the batch is empty.
+    """
+    return _check_images(model, images)
 
 
 def _check_images(model: Any, images: np.ndarray) -> np.ndarray:
@@ -218,17 +304,20 @@ def _check_images(model: Any, images: np.ndarray) -> np.ndarray:
 # The built extractor models, per user model (weakly held: an entry goes with its model) and
 # per tuple of chosen layer ids. Values must not refer to the user's model object itself, or
 # the entry would keep it alive; extractor models refer only to its layers.
-_EXTRACTOR_MODELS: weakref.WeakKeyDictionary[Any, dict[tuple[int, ...], Any]]
+_EXTRACTOR_MODELS: weakref.WeakKeyDictionary[Any, dict[tuple[int | str, ...], Any]]
 _EXTRACTOR_MODELS = weakref.WeakKeyDictionary()
 
 
-def cached_extractor_model(model: Any, layers: Sequence[ConvLayerInfo]) -> Any:
-    """:func:`build_extractor_model`, built once per ``(model, layers)``."""
+def cached_extractor_model(
+    model: Any, layers: Sequence[ConvLayerInfo], *, with_output: bool = False
+) -> Any:
+    """:func:`build_extractor_model`, built once per ``(model, layers, with_output)``."""
     per_model = _EXTRACTOR_MODELS.setdefault(model, {})
-    key = tuple(id(info.layer) for info in layers)
+    ids = tuple(id(info.layer) for info in layers)
+    key = ids + (("output",) if with_output else ())
     if key not in per_model:
-        logger.debug("Building a feature map extractor for %d layer(s) of %r.", len(key), model.name)
-        per_model[key] = build_extractor_model(model, layers)
+        logger.debug("Building a feature map extractor for %d layer(s) of %r.", len(ids), model.name)
+        per_model[key] = build_extractor_model(model, layers, with_output=with_output)
     return per_model[key]
 
 

@@ -8,6 +8,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from octreport._version import __version__
+from octreport.audit.compare import RunComparison
+from octreport.audit.gates import GateConfig, GateResult
 from octreport.drawing.export import encode_array, encode_figure
 from octreport.drawing.figures import confusion_matrix_figure, probability_bar_figure, training_curves_figure
 from octreport.drawing.mosaic import feature_map_mosaic, filter_mosaic
@@ -20,6 +22,7 @@ from octreport.report.context import (
     ConvLayerRow,
     FigureRef,
     FilterSection,
+    GateRow,
     KeyValue,
     LayerGrid,
     ReferralRow,
@@ -36,7 +39,7 @@ from octreport.results import RunResults
 from octreport.visuals import UNKNOWN_LABEL, ShownImageResult
 
 FIGURE_DPI = 120
-CHANCE_MARGIN = 0.05  # accuracy within this of chance level is flagged as a collapsed model
+CHANCE_MARGIN = GateConfig().chance_margin  # accuracy this close to chance level reads as a collapsed model
 IMBALANCE_RATIO = 1.5  # largest / smallest class in a split above this is flagged
 
 DATASET_CITATION = (
@@ -46,14 +49,22 @@ DATASET_CITATION = (
 )
 
 
-def build_report_context(results: RunResults, store: FigureStore, image_format: str = "png") -> ReportContext:
+def build_report_context(
+    results: RunResults,
+    store: FigureStore,
+    image_format: str = "png",
+    gates: Sequence[GateResult] = (),
+    comparison: RunComparison | None = None,
+) -> ReportContext:
     metrics = results.metrics
     class_names = results.data.class_names
     shown = results.visuals.shown
     class_sections = _class_sections(shown, class_names, store, image_format)
     warnings = data_warnings(results)
-    toc = [
-        TocEntry("summary", "Summary"),
+    toc = [TocEntry("summary", "Summary")]
+    if comparison is not None:
+        toc.append(TocEntry("comparison", "Comparison with an earlier run"))
+    toc += [
         TocEntry("metrics", "Metrics"),
         TocEntry("confusion", "Confusion matrix"),
     ]
@@ -71,7 +82,7 @@ def build_report_context(results: RunResults, store: FigureStore, image_format: 
         model_description=_model_description(results),
         data_description=_data_description(results),
         toc=tuple(toc),
-        summary=_summary(results, warnings),
+        summary=_summary(results, warnings, gates),
         class_rows=tuple(
             ClassMetricsRow(c.name, c.precision, c.recall, c.specificity, c.f1, c.roc_auc, c.support, c.predicted_count)
             for c in metrics.per_class
@@ -106,6 +117,8 @@ def build_report_context(results: RunResults, store: FigureStore, image_format: 
         reproduce=_reproduce(results),
         versions=tuple(KeyValue(name, version) for name, version in package_versions().items()),
         citation=None if _is_bundled_sample(results) else (DATASET_CITATION if results.referral else None),
+        gates=tuple(GateRow(g.name, g.threshold, g.value, g.passed, g.message) for g in gates),
+        comparison=comparison,
     )
 
 
@@ -130,15 +143,18 @@ def data_warnings(results: RunResults) -> list[str]:
     return warnings
 
 
-def _summary(results: RunResults, warnings: list[str]) -> Summary:
+def _summary(results: RunResults, warnings: list[str], gates: Sequence[GateResult]) -> Summary:
     metrics, referral = results.metrics, results.referral
-    collapsed = metrics.accuracy <= metrics.chance_level + CHANCE_MARGIN
-    key_warning = (
-        f"Accuracy {metrics.accuracy:.1%} is at chance level ({metrics.chance_level:.1%}, always guessing the "
-        "largest class): the model has not learned to tell the classes apart."
-        if collapsed
-        else (warnings[0] if warnings else None)
-    )
+    failed = [g for g in gates if not g.passed]
+    if metrics.accuracy <= metrics.chance_level + CHANCE_MARGIN:
+        key_warning = (
+            f"Accuracy {metrics.accuracy:.1%} is at chance level ({metrics.chance_level:.1%}, always guessing the "
+            "largest class): the model has not learned to tell the classes apart."
+        )
+    elif failed:
+        key_warning = f"{len(failed)} quality gate(s) failed: " + "; ".join(g.message for g in failed)
+    else:
+        key_warning = warnings[0] if warnings else None
     headline = (
         f"{metrics.accuracy:.1%} of {metrics.n_images} test images classified correctly "
         f"(chance level {metrics.chance_level:.1%})."

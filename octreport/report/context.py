@@ -7,6 +7,10 @@ Built in one place, :func:`octreport.report.build.build_report_context`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # compare.py renders through render.py, which imports this module.
+    from octreport.audit.compare import RunComparison
 
 
 @dataclass(frozen=True)
@@ -139,6 +143,17 @@ class SkippedFileRow:
 
 
 @dataclass(frozen=True)
+class GateRow:
+    """One quality gate's verdict, shown in the summary."""
+
+    name: str
+    threshold: float
+    value: float | None
+    passed: bool
+    message: str
+
+
+@dataclass(frozen=True)
 class TocEntry:
     anchor: str
     title: str
@@ -173,4 +188,6 @@ class ReportContext:
     reproduce: tuple[KeyValue, ...]
     versions: tuple[KeyValue, ...]
     citation: str | None = None
+    gates: tuple[GateRow, ...] = ()
+    comparison: RunComparison | None = None
     extra: dict = field(default_factory=dict)

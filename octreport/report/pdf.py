@@ -23,6 +23,7 @@ from datetime import datetime
 from pathlib import Path
 
 from octreport._version import __version__
+from octreport.config import PDF_VARIANTS
 from octreport.errors import ConfigError, ReportError
 from octreport.report.assets import atomic_path
 
@@ -33,7 +34,6 @@ log = logging.getLogger(__name__)
 METADATA_KEYS = ("title", "authors", "description", "keywords", "generator", "created", "modified")
 _ALLOWED_PROTOCOLS = ("file", "data")
 # PDF/A variants that keep non-PDF attachments (ISO 19005-3); "a" needs a tagged PDF.
-PDF_VARIANTS = ("pdf/a-3b", "pdf/a-3u", "pdf/a-3a")
 ATTACHMENT_RELATIONSHIP = "Data"  # PDF/A-3 AFRelationship: the files hold the data the report shows
 
 

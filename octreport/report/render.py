@@ -79,11 +79,28 @@ def delta_pct(value: float | None, reference: float | None, digits: int = 1) -> 
     return f"{sign}{abs(points):.{digits}f} pp"
 
 
+def signed(value: float | None, digits: int = 3) -> str:
+    """A difference with its sign: ``0.0123`` -> ``"+0.012"``, ``-2`` (digits 0) -> ``"−2"``; None -> ``"–"``.
+
+    """
+    if isinstance(value, jinja2.Undefined):
+        str(value)  # StrictUndefined raises here, naming the missing field
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return MISSING
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"filter 'signed' expects a number or None, got {type(value).__name__} {value!r}")
+    rounded = round(float(value), digits)
+    if rounded == 0:
+        return f"{0:.{digits}f}"
+    return f"{'+' if rounded > 0 else MINUS}{abs(rounded):.{digits}f}"
+
+
 FILTERS: dict[str, Callable[..., str]] = {
     "pct": pct,
     "num": num,
     "int_sep": int_sep,
     "delta_pct": delta_pct,
+    "signed": signed,
 }
 
 

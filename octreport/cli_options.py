@@ -1,0 +1,176 @@
+"""The options of the ``octreport`` commands and the configuration objects they build.
+
+Nothing here imports TensorFlow: building the configuration happens before any work starts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import click
+
+from octreport.config import ARCHITECTURE_NAMES, PDF_VARIANTS, ReportConfig, TrainConfig
+from octreport.data.preprocessing import ASPECT_MODES, Preprocessing
+
+
+def parse_image_size(ctx, param, value: str | tuple) -> tuple[int, int]:
+    """``128`` or ``160x320`` (height x width)."""
+    if isinstance(value, tuple):  # a default_map from a config file may already hold the pair
+        return value
+    try:
+        parts = [int(p) for p in str(value).lower().split("x")]
+    except ValueError:
+        parts = []
+    if len(parts) == 1:
+        parts = parts * 2
+    if len(parts) != 2 or min(parts) < 8:
+        raise click.BadParameter(f"expected a size like 128 or 160x320 (height x width, at least 8), got '{value}'.")
+    return parts[0], parts[1]
+
+
+def _apply(options: list) -> Callable:
+    def decorate(command):
+        for option in reversed(options):
+            command = option(command)
+        return command
+
+    return decorate
+
+
+quiet_option = click.option("--quiet", "-q", is_flag=True, help="Print only errors and the final result.")
+
+TRAINING_OPTIONS = [
+    click.option("--architecture", type=click.Choice(ARCHITECTURE_NAMES), default="notebook", show_default=True,
+                 help="notebook: the source notebook's 4-conv network; compact-bn: batch-normalised, for real scans."),
+    click.option("--epochs", type=click.IntRange(min=1), default=15, show_default=True,
+                 help="Maximum epochs (early stopping on the validation split)."),
+    click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True),
+    click.option("--image-size", default="128", callback=parse_image_size, show_default=True,
+                 help="Model input size: N for NxN, or HxW."),
+    click.option("--channels", type=click.Choice(["1", "3"]), default="1", show_default=True,
+                 help="1 = grayscale (OCT), 3 = RGB."),
+    click.option("--aspect", type=click.Choice(ASPECT_MODES), default="stretch", show_default=True,
+                 help="How images of another aspect ratio are fitted to the input size."),
+    click.option("--learning-rate", type=click.FloatRange(min=0, min_open=True, max=1, max_open=True), default=1e-3,
+                 show_default=True),
+    click.option("--augment/--no-augment", default=True, show_default=True,
+                 help="Flip, shift, zoom, brightness, contrast (never a vertical flip)."),
+    click.option("--class-weights/--no-class-weights", default=True, show_default=True,
+                 help="Weigh classes by inverse frequency."),
+    click.option("--patience", type=click.IntRange(min=1), default=5, show_default=True,
+                 help="Early-stopping patience in epochs."),
+    click.option("--val-fraction", type=click.FloatRange(0, 0.9, min_open=True), default=0.15, show_default=True,
+                 help="Share of training patients held out for validation when the data has no val/."),
+    click.option("--test-fraction", type=click.FloatRange(0, 0.9, min_open=True), default=0.2, show_default=True,
+                 help="Share of patients held out for test when the data has class folders only."),
+    click.option("--seed", type=int, default=0, show_default=True,
+                 help="Seed for splits, shuffling, augmentation, weights and the images shown."),
+]
+TRAINING_OPTION_NAMES = ("architecture", "epochs", "batch_size", "image_size", "channels", "aspect", "learning_rate",
+                         "augment", "class_weights", "patience", "val_fraction", "test_fraction", "seed")
+training_options = _apply(TRAINING_OPTIONS)
+
+REPORT_OPTIONS = [
+    click.option("--out", "out_root", type=click.Path(file_okay=False, path_type=Path), default=Path("octreport-runs"),
+                 show_default=True, help="Output root: each run gets a new folder in it; 'latest' links to the newest."),
+    click.option("--images-per-class", type=click.IntRange(min=0), default=2, show_default=True,
+                 help="Test images shown per class (chosen with --seed)."),
+    click.option("--image", "image_paths", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
+                 help="Show this image instead (repeatable); its class is read from its folder name."),
+    click.option("--maps-per-layer", type=click.IntRange(min=1), default=32, show_default=True,
+                 help="Feature maps shown per layer and image."),
+    click.option("--maps", "channel_selection", type=click.Choice(["strongest", "first"]), default="strongest",
+                 show_default=True, help="Which maps: the most active channels for each image, or the first ones."),
+    click.option("--filters-per-layer", type=click.IntRange(min=1), default=32, show_default=True),
+    click.option("--filter-reduction", type=click.Choice(["mean", "max_norm_channel"]), default="mean", show_default=True,
+                 help="How a deep kernel becomes one 2-D patch: mean over input channels, or its strongest input channel."),
+    click.option("--layers", "layer_names", multiple=True,
+                 help="Only these conv layers (name or path; repeatable or comma-separated). Default: all."),
+    click.option("--format", "formats", multiple=True, type=click.Choice(["html", "pdf"]), default=("html", "pdf"),
+                 show_default=True, help="Report formats to write (repeatable)."),
+    click.option("--html-mode", type=click.Choice(["embedded", "assets"]), default="embedded", show_default=True,
+                 help="One self-contained HTML file, or HTML with an assets/ folder."),
+    click.option("--image-format", type=click.Choice(["png", "jpeg"]), default="png", show_default=True,
+                 help="Encoding of the feature-map and filter grids."),
+    click.option("--pdf-variant", type=click.Choice(PDF_VARIANTS), default=None,
+                 help="Write an archival PDF/A-3 (keeps the attached metrics.json and manifest.json)."),
+    click.option("--templates", "templates_dir", type=click.Path(file_okay=False, exists=True, path_type=Path),
+                 help="Use your own Jinja2 templates (a folder with base.html; copy templates/ to start)."),
+    click.option("--compare-to", default=None,
+                 help="Put a comparison with this earlier run in the report: a run folder, 'latest' or 'previous'."),
+]
+REPORT_OPTION_NAMES = ("out_root", "images_per_class", "image_paths", "maps_per_layer", "channel_selection",
+                       "filters_per_layer", "filter_reduction", "layer_names", "formats", "html_mode", "image_format",
+                       "pdf_variant", "templates_dir", "compare_to")
+report_options = _apply(REPORT_OPTIONS)
+
+GATE_OPTIONS = [
+    click.option("--min-accuracy", type=click.FloatRange(0, 1), default=None, help="Gate: fail below this test accuracy."),
+    click.option("--min-sensitivity", "min_sensitivity", multiple=True, metavar="CLASS=VALUE",
+                 help="Gate: fail when this class's recall is below VALUE (repeatable)."),
+    click.option("--min-urgent-sensitivity", type=click.FloatRange(0, 1), default=None,
+                 help="Gate: fail below this urgent-referral sensitivity (OCT classes only)."),
+    click.option("--max-weighted-error", type=click.FloatRange(0, None), default=None,
+                 help="Gate: fail above this Kermany weighted error (OCT classes only)."),
+    click.option("--max-dead-filters", type=click.FloatRange(0, 1), default=None,
+                 help="Gate: fail when any conv layer has a larger share of dead filters."),
+]
+GATE_OPTION_NAMES = ("min_accuracy", "min_sensitivity", "min_urgent_sensitivity", "max_weighted_error", "max_dead_filters")
+gate_options = _apply(GATE_OPTIONS)
+
+
+def take(options: dict, names: tuple[str, ...]) -> dict:
+    """Remove and return the ``names`` entries of ``options`` (each command's options in groups)."""
+    return {name: options.pop(name) for name in names}
+
+
+def build_train_config(options: dict) -> TrainConfig:
+    height, width = options["image_size"]
+    return TrainConfig(
+        architecture=options["architecture"],
+        preprocessing=Preprocessing(height, width, int(options["channels"]), options["aspect"]),
+        epochs=options["epochs"],
+        batch_size=options["batch_size"],
+        learning_rate=options["learning_rate"],
+        augment=options["augment"],
+        class_weights=options["class_weights"],
+        early_stopping_patience=options["patience"],
+        seed=options["seed"],
+        val_fraction=options["val_fraction"],
+        test_fraction=options["test_fraction"],
+    )
+
+
+def build_report_config(options: dict, seed: int, batch_size: int = 32) -> ReportConfig:
+    layer_names = tuple(name.strip() for value in options["layer_names"] for name in value.split(",") if name.strip())
+    return ReportConfig(
+        images_per_class=options["images_per_class"],
+        image_paths=tuple(str(p) for p in options["image_paths"]),
+        maps_per_layer=options["maps_per_layer"],
+        channel_selection=options["channel_selection"],
+        filters_per_layer=options["filters_per_layer"],
+        filter_reduction=options["filter_reduction"],
+        layer_names=layer_names,
+        formats=tuple(dict.fromkeys(options["formats"])),
+        html_mode=options["html_mode"],
+        image_format=options["image_format"],
+        pdf_variant=options["pdf_variant"],
+        templates_dir=str(options["templates_dir"]) if options["templates_dir"] else None,
+        compare_to=options["compare_to"],
+        out_root=str(options["out_root"]),
+        seed=seed,
+        batch_size=batch_size,
+    )
+
+
+def build_gate_config(options: dict):
+    from octreport.audit.gates import GateConfig, parse_sensitivity_options
+
+    return GateConfig(
+        min_accuracy=options["min_accuracy"],
+        min_sensitivity=parse_sensitivity_options(options["min_sensitivity"]),
+        min_urgent_sensitivity=options["min_urgent_sensitivity"],
+        max_weighted_error=options["max_weighted_error"],
+        max_dead_filters=options["max_dead_filters"],
+    )
