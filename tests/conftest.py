@@ -40,6 +40,17 @@ def write_class_folders(root: Path, classes=OCT_CLASSES, patients: int = 4, per_
     return root
 
 
+def write_learnable_kermany(root: Path, classes=OCT_CLASSES, patients: int = 6, per_patient: int = 2) -> Path:
+    """Kermany layout where each class has its own brightness: a model learns it in an epoch or two."""
+    for split in ("train", "test"):
+        for c, name in enumerate(classes):
+            for p in range(patients):
+                for n in range(1, per_patient + 1):
+                    patient = 1000 + 100 * c + p + (50 if split == "test" else 0)
+                    write_image(root / split / name / f"{name}-{patient}-{n}.jpeg", value=30 + 60 * c)
+    return root
+
+
 def write_kermany(root: Path, classes=OCT_CLASSES, splits=("train", "test"), **kwargs) -> Path:
     for split in splits:
         write_class_folders(root / split, classes, **kwargs)

@@ -1,0 +1,195 @@
+"""Run folders for unattended use: unique names, atomic publish, failures and signals that leave no
+half run, concurrent runs, the manifest, PDF attachments, gates and exit codes, comparing runs."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from conftest import REPO_ROOT, write_learnable_kermany
+from octreport.cli import main
+from octreport.runfolder import LATEST, new_run_name, run_folder
+
+LEARN = ["--epochs", "15", "--patience", "15", "--no-augment", "--learning-rate", "0.005", "--image-size", "32",
+         "--batch-size", "8", "--images-per-class", "1", "--maps-per-layer", "4", "--filters-per-layer", "4"]
+
+
+def finished_runs(root: Path) -> list[Path]:
+    return sorted(p for p in root.iterdir() if p.is_dir() and not p.is_symlink() and not p.name.startswith(".") and not p.name.endswith(".failed"))
+
+
+def spawn(args: list[str], cwd: Path) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    return subprocess.Popen([sys.executable, "-m", "octreport", *args], cwd=cwd, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+@pytest.fixture(scope="module")
+def two_runs(tmp_path_factory):
+    """Two complete runs of the same data into one output root (the second on a loaded model)."""
+    base = tmp_path_factory.mktemp("runs")
+    data = write_learnable_kermany(base / "data")
+    first = CliRunner().invoke(main, ["run", "--data", str(data), "--out", str(base / "out"), *LEARN])
+    assert first.exit_code == 0, first.output
+    model = base / "out" / LATEST / "model.keras"
+    second = CliRunner().invoke(main, ["report", "--model", str(model), "--data", str(data), "--out", str(base / "out"),
+                                       "--images-per-class", "1", "--maps-per-layer", "4", "--compare-to", "latest"])
+    assert second.exit_code == 0, second.output
+    return base, data
+
+
+def test_run_names_sort_by_time_and_are_unique():
+    now = time.time()
+    names = {new_run_name(now) for _ in range(50)}
+    assert len(names) == 50
+    assert new_run_name(now) < new_run_name(now + 2)
+
+
+def test_a_failed_run_is_marked_failed_and_latest_stays(tmp_path):
+    with run_folder(tmp_path) as good:
+        (good.work / "report.pdf").write_text("complete")
+    with pytest.raises(RuntimeError):
+        with run_folder(tmp_path) as bad:
+            (bad.work / "report.pdf").write_text("half")
+            raise RuntimeError("renderer crashed")
+    assert os.readlink(tmp_path / LATEST) == good.final.name
+    failed = [p for p in tmp_path.iterdir() if p.name.endswith(".failed")]
+    assert len(failed) == 1 and (failed[0] / "run.log").read_text().count("run failed") == 1
+    assert not any(p.name.startswith(".incomplete-") for p in tmp_path.iterdir())
+
+
+def test_failure_mid_render_publishes_nothing(tmp_path, monkeypatch):
+    import keras
+
+    import octreport
+    import octreport.report.write as write
+    from octreport.errors import ReportError
+
+    data = write_learnable_kermany(tmp_path / "data")
+    inputs = keras.Input((16, 16, 1))
+    x = keras.layers.Conv2D(2, 3)(inputs)
+    model = keras.Model(inputs, keras.layers.Dense(4, activation="softmax")(keras.layers.GlobalAveragePooling2D()(x)))
+
+    def broken_pdf(*args, **kwargs):
+        raise ReportError("injected failure while rendering the PDF")
+
+    monkeypatch.setattr(write, "render_pdf", broken_pdf)
+    with pytest.raises(ReportError, match="injected"):
+        octreport.make_report(model, data, tmp_path / "out", images_per_class=1, maps_per_layer=2)
+    out = tmp_path / "out"
+    assert not (out / LATEST).exists()
+    assert finished_runs(out) == []
+    assert [p.suffix for p in out.iterdir()] == [".failed"]
+
+
+def test_sigterm_during_a_run_leaves_no_half_run(tmp_path):
+    data = write_learnable_kermany(tmp_path / "data")
+    child = spawn(["run", "--data", str(data), "--out", "out", "--epochs", "400", "--patience", "400", "--image-size", "32"], tmp_path)
+    out = tmp_path / "out"
+    deadline = time.time() + 120
+    while time.time() < deadline and not (out.exists() and any(p.name.startswith(".incomplete-") for p in out.iterdir())):
+        time.sleep(0.5)
+    time.sleep(8)  # well into training
+    child.send_signal(signal.SIGTERM)
+    output, _ = child.communicate(timeout=120)
+    assert child.returncode == 130, output
+    assert "Interrupted" in output
+    assert finished_runs(out) == [] and not (out / LATEST).exists()
+    failed = [p for p in out.iterdir() if p.name.endswith(".failed")]
+    assert len(failed) == 1 and (failed[0] / "run.log").is_file()
+
+
+def test_two_runs_at_once_into_one_root_both_finish(tmp_path):
+    data = write_learnable_kermany(tmp_path / "data")
+    args = ["run", "--data", str(data), "--out", "out", "--format", "html", "--epochs", "1", "--image-size", "16",
+            "--images-per-class", "1", "--maps-per-layer", "2", "--filters-per-layer", "2"]
+    children = [spawn(args, tmp_path), spawn(args, tmp_path)]
+    outputs = [child.communicate(timeout=300)[0] for child in children]
+    # A one-epoch model may sit at chance level, which the built-in gate reports as exit code 5.
+    assert all(child.returncode in (0, 5) for child in children), outputs
+    runs = finished_runs(tmp_path / "out")
+    assert len(runs) == 2
+    assert all((run / "report.html").is_file() and (run / "manifest.json").is_file() for run in runs)
+    assert os.readlink(tmp_path / "out" / LATEST) in {run.name for run in runs}
+
+
+def test_manifest_identifies_model_data_and_code(two_runs):
+    base, data = two_runs
+    run = finished_runs(base / "out")[0]
+    manifest = json.loads((run / "manifest.json").read_text())
+    model_bytes = (run / "model.keras").read_bytes()
+    assert manifest["model"]["file_sha256"] == hashlib.sha256(model_bytes).hexdigest()
+    assert manifest["model"]["weights_sha256"]
+    files = {f["path"]: f for f in manifest["data"]["files"]}
+    some = next(iter(sorted(data.rglob("*.jpeg"))))
+    entry = files[str(some.relative_to(data))]
+    assert entry["sha256"] == hashlib.sha256(some.read_bytes()).hexdigest() and entry["size"] == some.stat().st_size
+    for key in ("class_names", "preprocessing", "config", "command_line", "seed", "versions", "host",
+                "started_at", "finished_at", "duration_seconds", "outcome"):
+        assert key in manifest, key
+    assert manifest["outcome"] == "passed"
+    assert {"tensorflow", "keras", "numpy", "matplotlib", "jinja2", "weasyprint", "octreport", "python"} <= set(manifest["versions"])
+
+
+def test_pdf_carries_metrics_and_manifest(two_runs):
+    from pypdf import PdfReader
+
+    base, _ = two_runs
+    run = finished_runs(base / "out")[0]
+    reader = PdfReader(run / "report.pdf")
+    attachments = reader.attachments
+    assert json.loads(attachments["metrics.json"][0]) == json.loads((run / "metrics.json").read_text())
+    assert json.loads(attachments["manifest.json"][0]) == json.loads((run / "manifest.json").read_text())
+    assert reader.metadata.title.startswith("Model audit")
+
+
+def test_second_report_compares_with_the_first(two_runs):
+    base, _ = two_runs
+    html = (base / "out" / LATEST / "report.html").read_text()
+    assert 'id="comparison"' in html and "Comparison with an earlier run" in html
+    result = CliRunner().invoke(main, ["compare", "previous", "latest", "--out", str(base / "out"),
+                                       "--html", str(base / "cmp.html"), "--fail-on-regression", "0.5"])
+    assert result.exit_code == 0, result.output
+    assert "accuracy" in result.output and (base / "cmp.html").read_text().startswith("<!doctype html>")
+
+
+def test_gates_pass_fail_and_exit_codes(two_runs):
+    base, data = two_runs
+    model = finished_runs(base / "out")[0] / "model.keras"
+    common = ["report", "--model", str(model), "--data", str(data), "--out", str(base / "gated"), "--format", "html",
+              "--images-per-class", "1", "--maps-per-layer", "2"]
+    passing = CliRunner().invoke(main, [*common, "--min-accuracy", "0.3"])
+    assert passing.exit_code == 0, passing.output
+    failing = CliRunner().invoke(main, [*common, "--min-accuracy", "1", "--min-sensitivity", "CNV=1"])
+    assert failing.exit_code == 5, failing.output
+    assert "quality gate(s) failed" in failing.output
+    metrics = json.loads((base / "gated" / LATEST / "metrics.json").read_text())
+    assert metrics["gates"]["passed"] is False
+    names = {g["name"]: g["passed"] for g in metrics["gates"]["results"]}
+    assert any(not passed for name, passed in names.items() if "accuracy" in name)
+    html = (base / "gated" / LATEST / "report.html").read_text()
+    assert "FAILED" in html and "Quality gates" in html
+    unknown = CliRunner().invoke(main, [*common, "--min-sensitivity", "XYZ=0.5"])
+    assert unknown.exit_code == 2 and "XYZ" in unknown.output
+
+
+def test_config_file_and_environment_fill_options(two_runs, tmp_path):
+    base, data = two_runs
+    model = finished_runs(base / "out")[0] / "model.keras"
+    config = tmp_path / "octreport.toml"
+    config.write_text(f'[report]\nimages-per-class = 1\nmaps-per-layer = 2\nformat = ["html"]\nout = "{tmp_path / "from-file"}"\n')
+    result = CliRunner().invoke(main, ["--config", str(config), "report", "--model", str(model), "--data", str(data)],
+                                env={"OCTREPORT_REPORT_SEED": "3"})
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((tmp_path / "from-file" / LATEST / "metrics.json").read_text())
+    assert metrics["report_config"]["maps_per_layer"] == 2 and metrics["report_config"]["seed"] == 3
+    assert not (tmp_path / "from-file" / LATEST / "report.pdf").exists()
