@@ -99,12 +99,14 @@ def test_end_to_end_run_on_a_slice_of_sample_data(tmp_path):
 
     data = sample_slice(tmp_path)
     code, output = run_cli(["run", "--data", str(data), "--out", "runs", *FAST_TRAINING], tmp_path)
-    assert code == 0, output
     latest = tmp_path / "runs" / "latest"
+    metrics = json.loads((latest / "metrics.json").read_text())
+    # One epoch on a slice may leave the model at chance level: the built-in gate then exits 5,
+    # after the complete report was written.
+    assert code == (0 if metrics["gates"]["passed"] else 5), output
     assert latest.is_symlink()
     for name in ("report.pdf", "report.html", "metrics.json", "model.keras", "model.octreport.json", "run.log"):
         assert (latest / name).is_file(), name
-    metrics = json.loads((latest / "metrics.json").read_text())
     accuracy = metrics["classification"]["accuracy"]
     text = "".join(page.extract_text() for page in PdfReader(latest / "report.pdf").pages)
     for title in ("Summary", "Metrics", "Confusion matrix", "Convolutional layers", "Feature maps", "Filters"):
