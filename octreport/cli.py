@@ -92,7 +92,7 @@ def _report_and_echo(**kwargs) -> None:
 
     outcome = run_report(command_line=_command_line(), **kwargs)
     click.echo(f"accuracy {outcome.accuracy:.1%}; report in {outcome.run_dir}", err=True)
-    click.echo(str(outcome.pdf_path or outcome.html_path))
+    click.echo(str((outcome.pdf_path or outcome.html_path).resolve()))
     if outcome.failed_gates:
         raise GateFailed(f"quality gate(s) failed: {'; '.join(outcome.failed_gates)}. The report above is complete.")
 

@@ -97,12 +97,21 @@ REPORT_OPTIONS = [
                  help="Write an archival PDF/A-3 (keeps the attached metrics.json and manifest.json)."),
     click.option("--templates", "templates_dir", type=click.Path(file_okay=False, exists=True, path_type=Path),
                  help="Use your own Jinja2 templates (a folder with base.html; copy templates/ to start)."),
+    click.option("--occlusion/--no-occlusion", default=False, show_default=True,
+                 help="Add occlusion-sensitivity maps for the shown images (a few batched forward passes each)."),
+    click.option("--occlusion-patch", type=click.IntRange(min=1), default=20, show_default=True,
+                 help="Occlusion box size in pixels of the original image (Kermany et al. 2018 used 20)."),
+    click.option("--occlusion-stride", type=click.IntRange(min=1), default=10, show_default=True,
+                 help="Occlusion box step in pixels of the original image."),
+    click.option("--errors-per-cell", type=click.IntRange(min=0), default=3, show_default=True,
+                 help="Most confident mistakes shown per confusion-matrix cell (0: no errors gallery)."),
     click.option("--compare-to", default=None,
                  help="Put a comparison with this earlier run in the report: a run folder, 'latest' or 'previous'."),
 ]
 REPORT_OPTION_NAMES = ("out_root", "images_per_class", "image_paths", "maps_per_layer", "channel_selection",
                        "filters_per_layer", "filter_reduction", "layer_names", "formats", "html_mode", "image_format",
-                       "pdf_variant", "templates_dir", "compare_to")
+                       "pdf_variant", "templates_dir", "occlusion", "occlusion_patch", "occlusion_stride",
+                       "errors_per_cell", "compare_to")
 report_options = _apply(REPORT_OPTIONS)
 
 GATE_OPTIONS = [
@@ -158,6 +167,10 @@ def build_report_config(options: dict, seed: int, batch_size: int = 32) -> Repor
         pdf_variant=options["pdf_variant"],
         templates_dir=str(options["templates_dir"]) if options["templates_dir"] else None,
         compare_to=options["compare_to"],
+        occlusion=options["occlusion"],
+        occlusion_patch=options["occlusion_patch"],
+        occlusion_stride=options["occlusion_stride"],
+        errors_per_cell=options["errors_per_cell"],
         out_root=str(options["out_root"]),
         seed=seed,
         batch_size=batch_size,

@@ -73,6 +73,10 @@ class ReportConfig:
     out_root: str = "octreport-runs"
     pdf_variant: str | None = None
     compare_to: str | None = None
+    occlusion: bool = False
+    occlusion_patch: int = 20
+    occlusion_stride: int = 10
+    errors_per_cell: int = 3
     seed: int = 0
     batch_size: int = 32
 
@@ -87,6 +91,8 @@ class ReportConfig:
         _require(self.html_mode in HTML_MODES, f"HTML mode must be one of {', '.join(HTML_MODES)}, got '{self.html_mode}'.")
         _require(self.image_format in IMAGE_FORMATS, f"image format must be one of {', '.join(IMAGE_FORMATS)}, got '{self.image_format}'.")
         _require(self.batch_size >= 1, f"batch size must be at least 1, got {self.batch_size}.")
+        _require(self.occlusion_patch >= 1 and self.occlusion_stride >= 1, "occlusion patch and stride must be at least 1 pixel.")
+        _require(self.errors_per_cell >= 0, f"errors per confusion cell must be 0 or more, got {self.errors_per_cell}.")
         _require(self.pdf_variant in (None,) + PDF_VARIANTS, f"PDF variant must be one of {', '.join(PDF_VARIANTS)}, got '{self.pdf_variant}'.")
 
     def to_dict(self) -> dict:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -27,7 +27,8 @@ from octreport.data.dataset import PreparedData, prepare_data
 from octreport.data.preprocessing import Preprocessing
 from octreport.engine.layers import discover_conv_layers, select_layers
 from octreport.evaluation.metrics import compute_classification_metrics
-from octreport.evaluation.predict import predict_items
+from octreport.evaluation.errors_gallery import errors_gallery
+from octreport.evaluation.predict import evaluate_with_layer_health, predict_items
 from octreport.evaluation.referral import compute_referral_metrics
 from octreport.models.architectures import build_model
 from octreport.models.io import check_model_fits, load_model, preprocessing_for, save_model
@@ -38,7 +39,7 @@ from octreport.report.write import write_html, write_metrics, write_pdf
 from octreport.resources import sample_data_dir
 from octreport.results import RunResults
 from octreport.runfolder import run_folder
-from octreport.visuals import choose_images, compute_visuals, items_from_paths
+from octreport.visuals import OcclusionSettings, choose_images, compute_error_gallery, compute_visuals, items_from_paths
 
 log = logging.getLogger(__name__)
 
@@ -161,22 +162,34 @@ def _evaluate_and_look_inside(
     data: PreparedData, given: GivenModel, train_config: TrainConfig, report_config: ReportConfig,
     requested, command_line: str, started_at: str, timings: dict[str, float],
 ) -> RunResults:
-    layers = select_layers(discover_conv_layers(given.model), report_config.layer_names or None)
+    all_layers = discover_conv_layers(given.model)
+    layers = select_layers(all_layers, report_config.layer_names or None)
     with _stage(timings, "evaluate"):
-        predictions = predict_items(given.model, data.test, given.preprocessing, report_config.batch_size)
+        predictions, health = evaluate_with_layer_health(
+            given.model, all_layers, data.test, given.preprocessing, report_config.batch_size
+        )
         metrics = compute_classification_metrics(predictions.labels, predictions.probabilities, data.class_names)
         referral = compute_referral_metrics(predictions.labels, predictions.probabilities, data.class_names)
     with _stage(timings, "visualize"):
         shown = requested or choose_images(predictions.items, len(data.class_names), report_config.images_per_class, report_config.seed)
+        occlusion = (
+            OcclusionSettings(report_config.occlusion_patch, report_config.occlusion_stride) if report_config.occlusion else None
+        )
         visuals = compute_visuals(
             given.model, layers, shown, given.preprocessing, report_config.maps_per_layer,
             report_config.channel_selection, report_config.filters_per_layer, report_config.filter_reduction,
-            report_config.batch_size,
+            report_config.batch_size, occlusion, data.class_names,
         )
+        cells = errors_gallery(predictions.labels, predictions.probabilities, predictions.items, data.class_names,
+                               max(1, report_config.errors_per_cell))
+        if report_config.errors_per_cell:
+            errors = compute_error_gallery(given.model, cells, given.preprocessing, visuals.gradcam_layer, report_config.batch_size)
+            visuals = replace(visuals, errors=errors)
     return RunResults(
         data=data, model=given.model, model_source=given.source, model_path=given.path, metadata=given.metadata,
         preprocessing=given.preprocessing, predictions=predictions, metrics=metrics, referral=referral,
-        layers=layers, visuals=visuals, train_config=train_config if given.source == TRAINED else None,
+        layers=layers, layer_health=health, confusion_cells=cells, visuals=visuals,
+        train_config=train_config if given.source == TRAINED else None,
         report_config=report_config, command_line=command_line, started_at=started_at, timings=timings,
     )
 

@@ -10,7 +10,9 @@ import keras
 from octreport.config import ReportConfig, TrainConfig
 from octreport.data.dataset import PreparedData
 from octreport.data.preprocessing import Preprocessing
+from octreport.engine.layer_health import LayerHealth
 from octreport.engine.layers import ConvLayerInfo
+from octreport.evaluation.errors_gallery import ConfusionCell
 from octreport.evaluation.metrics import ClassificationMetrics
 from octreport.evaluation.predict import Predictions
 from octreport.evaluation.referral import ReferralMetrics
@@ -30,6 +32,8 @@ class RunResults:
     metrics: ClassificationMetrics
     referral: ReferralMetrics | None
     layers: tuple[ConvLayerInfo, ...]
+    layer_health: tuple[LayerHealth, ...]
+    confusion_cells: tuple[ConfusionCell, ...]
     visuals: Visuals
     train_config: TrainConfig | None
     report_config: ReportConfig

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import re
 import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -44,7 +43,6 @@ SPLITS = ("train", "test")
 DEFAULT_TRAIN_PER_CLASS = 70
 DEFAULT_TEST_PER_CLASS = 25
 JPEG_QUALITY = 85
-IMAGE_NAME = re.compile(r"^(?P<cls>[A-Z]+)-(?P<patient>\d+)-(?P<number>\d+)\.jpeg$")
 
 # Reflectivity of the inner retina (nerve fibre layer ... outer plexiform layer) and of the outer
 # retina (outer nuclear layer ... photoreceptor tips), against the fraction of depth through each.
@@ -151,14 +149,15 @@ def _interp_matrix(n_out: int, n_in: int) -> np.ndarray:
 def _smooth_noise_2d(rng: np.random.Generator, shape: tuple[int, int], cell: float) -> np.ndarray:
     """Blobby random field in [0, 1] with features about ``cell`` px across."""
     grid = rng.random((int(shape[0] / cell) + 2, int(shape[1] / cell) + 2))
-    return _interp_matrix(shape[0], grid.shape[0]) @ grid @ _interp_matrix(shape[1], grid.shape[1]).T
+    rows, cols = _interp_matrix(shape[0], grid.shape[0]), _interp_matrix(shape[1], grid.shape[1])
+    return rows @ grid @ cols.T
 
 
 def _domes(u: np.ndarray, centres, half_widths, heights, power: float = 0.7) -> np.ndarray:
-    """Sum of dome-shaped bumps over the columns ``u``."""
+    """Dome-shaped bumps over the columns ``u``; overlapping domes merge (maximum, not sum)."""
     out = np.zeros_like(u)
     for c, w, h in zip(centres, half_widths, heights):
-        out += h * np.clip(1 - ((u - c) / w) ** 2, 0, None) ** power
+        out = np.maximum(out, h * np.clip(1 - ((u - c) / w) ** 2, 0, None) ** power)
     return out
 
 
@@ -166,17 +165,18 @@ def _domes(u: np.ndarray, centres, half_widths, heights, power: float = 0.7) -> 
 # One builder per class: what the disease does to the retina.
 
 
-def _healthy(rng: np.random.Generator, u: np.ndarray) -> Pathology:
+def _normal(rng: np.random.Generator, u: np.ndarray, fovea: float, scale: float) -> Pathology:
     zeros = np.zeros_like(u)
     return Pathology(rng.uniform(0.30, 0.55), zeros, zeros, zeros, (), 0.0, 0.0)
 
 
 def _drusen(rng: np.random.Generator, u: np.ndarray, fovea: float, scale: float) -> Pathology:
-    n = int(rng.integers(4, 9))
+    n = int(rng.integers(5, 10))
     centres = fovea + rng.uniform(-0.6, 0.6, n)
-    elevation = _domes(u, centres, rng.uniform(0.05, 0.09, n), scale * rng.uniform(3.5, 6.0, n))
+    elevation = _domes(u, centres, rng.uniform(0.05, 0.09, n), scale * rng.uniform(4.0, 6.5, n))
     zeros = np.zeros_like(u)
-    return Pathology(rng.uniform(0.25, 0.5), zeros, elevation, zeros, (), rng.uniform(0.35, 0.5), 0.2)
+    material = rng.uniform(0.35, 0.5)  # drusen are moderately reflective, fairly homogeneous
+    return Pathology(rng.uniform(0.25, 0.5), zeros, elevation, zeros, (), material, 0.2)
 
 
 def _dme(rng: np.random.Generator, u: np.ndarray, fovea: float, scale: float) -> Pathology:
@@ -215,12 +215,7 @@ def _cnv(rng: np.random.Generator, u: np.ndarray, fovea: float, scale: float) ->
                      rng.uniform(0.55, 0.75), 0.8)
 
 
-def _pathology(class_name: str, rng: np.random.Generator, u: np.ndarray, fovea: float,
-               scale: float) -> Pathology:
-    if class_name == "NORMAL":
-        return _healthy(rng, u)
-    builders = {"DRUSEN": _drusen, "DME": _dme, "CNV": _cnv}
-    return builders[class_name](rng, u, fovea, scale)
+_PATHOLOGIES = {"CNV": _cnv, "DME": _dme, "DRUSEN": _drusen, "NORMAL": _normal}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -237,15 +232,16 @@ def _geometry(rng: np.random.Generator, u: np.ndarray, fovea: float, height: int
     thickness = scale * rng.uniform(21, 27)
     pit_width = rng.uniform(0.12, 0.2)
     d = (u - fovea) / pit_width
-    profile = 1 - pathology.pit_depth * np.exp(-(d**2)) + 0.08 * np.exp(-(((np.abs(d) - 2.2) / 1.2) ** 2))
-    retina = thickness * profile + pathology.thickening
+    rim = 0.08 * np.exp(-(((np.abs(d) - 2.2) / 1.2) ** 2))  # the parafoveal rim is thickest
+    retina = thickness * (1 - pathology.pit_depth * np.exp(-(d**2)) + rim) + pathology.thickening
     rpe = bruch - pathology.elevation
     outer = rpe - pathology.fluid
-    # The inner surface follows broad lifts (CNV, fluid) but hardly small ones (drusen).
-    lift = _blur(pathology.elevation + pathology.fluid, 6 * scale, axis=0)
+    # The inner surface follows broad lifts (CNV, fluid) fully, small ones (drusen) only in part.
+    lift = _blur(pathology.elevation + pathology.fluid, 6 * len(u) / 256, axis=0)
     inner = np.minimum(bruch - retina - lift, outer - 0.45 * thickness)
     outer_layers = np.minimum(0.48 * thickness, 0.8 * (outer - inner))
-    return RetinaGeometry(inner, outer - outer_layers, outer, rpe, bruch, scale * rng.uniform(2.5, 3.5))
+    rpe_thickness = scale * rng.uniform(2.5, 3.5)
+    return RetinaGeometry(inner, outer - outer_layers, outer, rpe, bruch, rpe_thickness)
 
 
 def _layer_profile(y: np.ndarray, top: np.ndarray, bottom: np.ndarray, depth, level) -> np.ndarray:
@@ -338,12 +334,13 @@ def generate_bscan(class_name: str, rng: np.random.Generator, height: int = 128,
     All randomness comes from ``rng``; the same generator state gives the same array.
     """
     if class_name not in CLASS_NAMES:
-        raise ConfigError(f"Unknown OCT class {class_name!r}; expected one of {', '.join(CLASS_NAMES)}.")
+        expected = ", ".join(CLASS_NAMES)
+        raise ConfigError(f"Unknown OCT class {class_name!r}; expected one of {expected}.")
     if height < 64 or width < 64:
         raise ConfigError(f"B-scan size {width}x{height} is too small; use at least 64x64 pixels.")
-    u = np.linspace(-1.0, 1.0, width)
+    u = np.linspace(-1.0, 1.0, width)  # column position, -1 at the left edge, 1 at the right
     fovea = rng.uniform(-0.12, 0.12)
-    pathology = _pathology(class_name, rng, u, fovea, height / 128)
+    pathology = _PATHOLOGIES[class_name](rng, u, fovea, height / 128)
     geom = _geometry(rng, u, fovea, height, pathology)
     img = _render_layers(geom, height, rng)
     img = _paint_sub_rpe(img, geom, pathology, rng)
@@ -359,14 +356,17 @@ def generate_bscan(class_name: str, rng: np.random.Generator, height: int = 128,
 def _patient_ids(seed: int, class_index: int, count: int) -> np.ndarray:
     """Distinct random-looking patient IDs for one class, shared out over both splits."""
     rng = np.random.default_rng([seed, 1, class_index])
-    return rng.choice(np.arange(10_000, 10_000_000), size=count, replace=False)
+    return 10_000 + rng.choice(9_990_000, size=count, replace=False)
 
 
 def plan_sample_dataset(seed: int = 0, train_per_class: int = DEFAULT_TRAIN_PER_CLASS,
                         test_per_class: int = DEFAULT_TEST_PER_CLASS) -> tuple[SampleImage, ...]:
     """Every file of the sample data set: 1-4 images per patient, test patients not in train."""
+    if seed < 0:
+        raise ConfigError(f"Seed {seed} is negative; use a seed of 0 or more.")
     if train_per_class < 1 or test_per_class < 1:
-        raise ConfigError("The sample data set needs at least one train and one test image per class.")
+        raise ConfigError("The sample data set needs at least one train and one test image "
+                          f"per class, not {train_per_class} and {test_per_class}.")
     counts = {"train": train_per_class, "test": test_per_class}
     plan: list[SampleImage] = []
     for class_index, class_name in enumerate(CLASS_NAMES):
@@ -385,7 +385,8 @@ def plan_sample_dataset(seed: int = 0, train_per_class: int = DEFAULT_TRAIN_PER_
 
 def render_sample(item: SampleImage, height: int = 128, width: int = 256) -> np.ndarray:
     """The pixels of one planned sample image."""
-    return generate_bscan(item.class_name, np.random.default_rng(list(item.seed_key)), height, width)
+    rng = np.random.default_rng(list(item.seed_key))
+    return generate_bscan(item.class_name, rng, height, width)
 
 
 def _prepare_root(root: Path, overwrite: bool) -> None:
@@ -419,8 +420,8 @@ def write_sample_dataset(root: Path, seed: int = 0, train_per_class: int = DEFAU
     for item in plan:
         path = root / item.relative_path
         path.parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(render_sample(item, height, width), mode="L").save(
-            path, format="JPEG", quality=JPEG_QUALITY, optimize=True)
+        pixels = render_sample(item, height, width)  # 2-D uint8, so Pillow makes an "L" image
+        Image.fromarray(pixels).save(path, format="JPEG", quality=JPEG_QUALITY, optimize=True)
         counts[item.split][item.class_name] += 1
     logger.info("Wrote %d synthetic B-scans to %s (seed %d)", len(plan), root, seed)
     return counts
@@ -428,12 +429,13 @@ def write_sample_dataset(root: Path, seed: int = 0, train_per_class: int = DEFAU
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m octreport.synthetic --out DIR [--seed N] [--overwrite]``."""
-    parser = argparse.ArgumentParser(prog="python -m octreport.synthetic", description=__doc__.split("\n")[0])
-    parser.add_argument("--out", type=Path, required=True, help="folder to write train/ and test/ into")
+    parser = argparse.ArgumentParser(prog="python -m octreport.synthetic",
+                                     description="Write the synthetic OCT sample data set.")
+    parser.add_argument("--out", type=Path, required=True, help="folder for train/ and test/")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--train-per-class", type=int, default=DEFAULT_TRAIN_PER_CLASS)
     parser.add_argument("--test-per-class", type=int, default=DEFAULT_TEST_PER_CLASS)
-    parser.add_argument("--overwrite", action="store_true", help="replace train/ and test/ in --out")
+    parser.add_argument("--overwrite", action="store_true", help="replace train/, test/ in --out")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:

@@ -162,23 +162,30 @@ def test_second_report_compares_with_the_first(two_runs):
     assert "accuracy" in result.output and (base / "cmp.html").read_text().startswith("<!doctype html>")
 
 
-def test_gates_pass_fail_and_exit_codes(two_runs):
+def test_gates_pass_fail_and_exit_codes(two_runs, tmp_path):
+    from octreport.data.preprocessing import Preprocessing
+    from octreport.models.architectures import build_model
+    from octreport.models.io import save_model
+    from octreport.models.metadata import ModelMetadata
+
     base, data = two_runs
-    model = finished_runs(base / "out")[0] / "model.keras"
-    common = ["report", "--model", str(model), "--data", str(data), "--out", str(base / "gated"), "--format", "html",
+    trained = finished_runs(base / "out")[0] / "model.keras"
+    untrained = tmp_path / "untrained.keras"  # predicts about the same for every image: chance level
+    save_model(build_model("notebook", (32, 32, 1), 4), untrained, ModelMetadata(("CNV", "DME", "DRUSEN", "NORMAL"), Preprocessing(32, 32, 1)))
+    common = ["report", "--data", str(data), "--out", str(base / "gated"), "--format", "html",
               "--images-per-class", "1", "--maps-per-layer", "2"]
-    passing = CliRunner().invoke(main, [*common, "--min-accuracy", "0.3"])
+    passing = CliRunner().invoke(main, [*common, "--model", str(trained), "--min-accuracy", "0.3", "--min-sensitivity", "CNV=0.3"])
     assert passing.exit_code == 0, passing.output
-    failing = CliRunner().invoke(main, [*common, "--min-accuracy", "1", "--min-sensitivity", "CNV=1"])
+    failing = CliRunner().invoke(main, [*common, "--model", str(untrained), "--min-accuracy", "0.9", "--min-sensitivity", "DME=0.9"])
     assert failing.exit_code == 5, failing.output
     assert "quality gate(s) failed" in failing.output
     metrics = json.loads((base / "gated" / LATEST / "metrics.json").read_text())
     assert metrics["gates"]["passed"] is False
-    names = {g["name"]: g["passed"] for g in metrics["gates"]["results"]}
-    assert any(not passed for name, passed in names.items() if "accuracy" in name)
+    verdicts = {g["name"]: g["passed"] for g in metrics["gates"]["results"]}
+    assert not verdicts["above chance"] and not verdicts["accuracy"], verdicts
     html = (base / "gated" / LATEST / "report.html").read_text()
     assert "FAILED" in html and "Quality gates" in html
-    unknown = CliRunner().invoke(main, [*common, "--min-sensitivity", "XYZ=0.5"])
+    unknown = CliRunner().invoke(main, [*common, "--model", str(trained), "--min-sensitivity", "XYZ=0.5"])
     assert unknown.exit_code == 2 and "XYZ" in unknown.output
 
 

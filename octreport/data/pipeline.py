@@ -1,28 +1,40 @@
 """Stream images from disk into model input with ``tf.data``: decode, convert, resize, batch, prefetch.
 
 Nothing here holds a split in memory: only file names are listed up front, and images are decoded
-in parallel a few batches ahead of the model.
+in parallel a few batches ahead of the model. Training can instead cache the decoded, resized and
+normalized images (before augmentation) in a file on disk, so each file is decoded once per run
+rather than once per epoch (see ``cache_file`` in :func:`image_dataset`).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
 
 from octreport.data.augmentation import augmentation_layers
 from octreport.data.layout import ImageItem
-from octreport.data.preprocessing import Preprocessing
+from octreport.data.preprocessing import PERCENTILE_RANGE, Preprocessing
 
 log = logging.getLogger(__name__)
 
 AUTOTUNE = tf.data.AUTOTUNE
+CACHE_SHUFFLE_BUFFER = 2048
+"""Images shuffled in memory when reading a disk cache: all of them up to this many (64 MB at
+128x256 grayscale uint8), so memory stays bounded on large data sets."""
 
 
 def decode_and_fit(path: tf.Tensor, preprocessing: Preprocessing) -> tf.Tensor:
-    """One file to a float32 ``(height, width, channels)`` tensor with values in [0, 1]."""
+    """One file to a float32 ``(height, width, channels)`` tensor with values in [0, 1], resized
+    and intensity-normalized as ``preprocessing`` says: what the model is given."""
+    return normalize_intensity(decode_and_resize(path, preprocessing), preprocessing)
+
+
+def decode_and_resize(path: tf.Tensor, preprocessing: Preprocessing) -> tf.Tensor:
+    """One file to a float32 ``(height, width, channels)`` tensor in [0, 1], before normalization."""
     raw = tf.io.read_file(path)
     image = tf.io.decode_image(raw, channels=preprocessing.channels, expand_animations=False)
     image = tf.image.convert_image_dtype(image, tf.float32)
@@ -37,6 +49,22 @@ def decode_and_fit(path: tf.Tensor, preprocessing: Preprocessing) -> tf.Tensor:
     image = tf.clip_by_value(image, 0.0, 1.0)
     image.set_shape(preprocessing.input_shape)
     return image
+
+
+def normalize_intensity(image: tf.Tensor, preprocessing: Preprocessing) -> tf.Tensor:
+    """Apply ``preprocessing.normalization`` to one ``(H, W, C)`` image in [0, 1]; the result stays
+    in [0, 1]. ``percentile`` maps the image's 1st and 99th percentiles (all channels together)
+    to 0 and 1; an image with no spread there is left as it is."""
+    if preprocessing.normalization == "none":
+        return image
+    values = tf.sort(tf.reshape(image, [-1]))
+    last = tf.cast(tf.size(values) - 1, tf.float32)
+    low_q, high_q = PERCENTILE_RANGE
+    low = values[tf.cast(tf.round(last * low_q / 100.0), tf.int32)]
+    high = values[tf.cast(tf.round(last * high_q / 100.0), tf.int32)]
+    spread = high - low
+    scaled = tf.where(spread > 1e-6, (image - low) / tf.maximum(spread, 1e-6), image)
+    return tf.clip_by_value(scaled, 0.0, 1.0)
 
 
 def _centre_crop_to_aspect(image: tf.Tensor, aspect: float) -> tf.Tensor:
@@ -60,12 +88,23 @@ def image_dataset(
     seed: int = 0,
     with_index: bool = False,
     repeat: bool = False,
+    cache_file: str | Path | None = None,
 ) -> tf.data.Dataset:
     """Batches of ``(images, labels)``, or ``(images, labels, indices)`` with ``with_index``.
 
     ``indices`` are positions in ``items``; a file that still fails to decode is dropped with a
     warning, and its index is missing from the stream (see :func:`missing_indices`).
+
+    ``cache_file``: decode each file once, on the first pass, and keep the fitted images as uint8
+    in this file (the caller owns it and deletes it); later passes read the file instead of the
+    JPEGs. Each pass must be read to the end (as ``Model.fit`` does). Augmentation is applied after
+    the cache, so it still differs every epoch. Rounding to uint8 changes a pixel by at most 1/510.
     """
+    if cache_file is not None:
+        return _cached_image_dataset(
+            items, preprocessing, batch_size, Path(cache_file),
+            shuffle=shuffle, augment=augment, seed=seed, with_index=with_index, repeat=repeat,
+        )
     paths = [str(item.path) for item in items]
     labels = np.array([item.label for item in items], dtype=np.int32)
     dataset = tf.data.Dataset.from_tensor_slices((paths, labels, np.arange(len(items), dtype=np.int64)))
@@ -79,6 +118,51 @@ def image_dataset(
         deterministic=True,
     ).ignore_errors(log_warning=True)
     dataset = dataset.batch(batch_size)
+    return _finish(dataset, augment, seed, with_index)
+
+
+def _cached_image_dataset(
+    items: Sequence[ImageItem],
+    preprocessing: Preprocessing,
+    batch_size: int,
+    cache_file: Path,
+    *,
+    shuffle: bool,
+    augment: bool,
+    seed: int,
+    with_index: bool,
+    repeat: bool,
+) -> tf.data.Dataset:
+    """Decode once into a uint8 disk cache, then shuffle (bounded buffer), batch and augment."""
+    paths = [str(item.path) for item in items]
+    labels = np.array([item.label for item in items], dtype=np.int32)
+    dataset = tf.data.Dataset.from_tensor_slices((paths, labels, np.arange(len(items), dtype=np.int64)))
+    if shuffle:
+        # Mix the classes once before caching, so a bounded shuffle buffer below still mixes them.
+        dataset = dataset.shuffle(len(items), seed=seed, reshuffle_each_iteration=False)
+    dataset = dataset.map(
+        lambda path, label, index: (_to_uint8(decode_and_fit(path, preprocessing)), label, index),
+        num_parallel_calls=AUTOTUNE,
+        deterministic=True,
+    ).ignore_errors(log_warning=True)
+    dataset = dataset.cache(str(cache_file))
+    if shuffle:
+        dataset = dataset.shuffle(min(len(items), CACHE_SHUFFLE_BUFFER), seed=seed + 1, reshuffle_each_iteration=True)
+    if repeat:
+        dataset = dataset.repeat()
+    dataset = dataset.batch(batch_size).map(
+        lambda images, label, index: (tf.cast(images, tf.float32) / 255.0, label, index),
+        num_parallel_calls=AUTOTUNE,
+    )
+    return _finish(dataset, augment, seed, with_index)
+
+
+def _to_uint8(image: tf.Tensor) -> tf.Tensor:
+    return tf.cast(tf.round(image * 255.0), tf.uint8)
+
+
+def _finish(dataset: tf.data.Dataset, augment: bool, seed: int, with_index: bool) -> tf.data.Dataset:
+    """Augment batches (training only), drop the indices unless asked for, prefetch."""
     if augment:
         augmenter = augmentation_layers(seed)
         dataset = dataset.map(

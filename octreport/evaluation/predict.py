@@ -13,6 +13,8 @@ from octreport.data.layout import ImageItem
 from octreport.data.pipeline import image_dataset, missing_indices
 from octreport.data.preprocessing import Preprocessing
 from octreport.data.validation import SkippedFile
+from octreport.engine.layer_health import LayerHealth, predict_with_layer_health
+from octreport.engine.layers import ConvLayerInfo
 
 log = logging.getLogger(__name__)
 
@@ -36,19 +38,33 @@ def predict_items(
 ) -> Predictions:
     """Predict every image of ``items`` in one streaming pass (memory stays at a few batches)."""
     probabilities, indices = [], []
-    dataset = image_dataset(items, preprocessing, batch_size, with_index=True)
-    for done, (images, _, index) in enumerate(dataset, start=1):
-        probabilities.append(np.asarray(model(images, training=False)))
+    for done, (images, _, index) in enumerate(image_dataset(items, preprocessing, batch_size, with_index=True), start=1):
+        probabilities.append(np.asarray(model(images, training=False), dtype=np.float64))
         indices.append(index.numpy())
         if done % 20 == 0:
             log.info("evaluated %d of %d images", sum(len(i) for i in indices), len(items))
-    seen = np.concatenate(indices) if indices else np.zeros(0, dtype=np.int64)
-    skipped = tuple(
-        SkippedFile(items[i].path, "could not be decoded") for i in missing_indices(len(items), seen)
-    )
+    num_classes = int(model.outputs[0].shape[-1])
+    stacked = np.concatenate(probabilities) if probabilities else np.zeros((0, num_classes))
+    return _predictions(items, stacked, np.concatenate(indices) if indices else np.zeros(0, np.int64))
+
+
+def evaluate_with_layer_health(
+    model: keras.Model,
+    layers: Sequence[ConvLayerInfo],
+    items: Sequence[ImageItem],
+    preprocessing: Preprocessing,
+    batch_size: int = 32,
+) -> tuple[Predictions, tuple[LayerHealth, ...]]:
+    """Like :func:`predict_items`, auditing ``layers`` in the same forward pass (one model returns
+    the conv outputs and the prediction), so the layer audit costs no second pass over the data."""
+    streamed = predict_with_layer_health(model, layers, image_dataset(items, preprocessing, batch_size, with_index=True))
+    return _predictions(items, streamed.probabilities, streamed.indices), streamed.health
+
+
+def _predictions(items: Sequence[ImageItem], probabilities: np.ndarray, seen: np.ndarray) -> Predictions:
+    skipped = tuple(SkippedFile(items[i].path, "could not be decoded") for i in missing_indices(len(items), seen))
     for file in skipped:
         log.warning("skipped %s: %s", file.path, file.reason)
-    kept = tuple(items[i] for i in seen)
-    stacked = np.concatenate(probabilities) if probabilities else np.zeros((0, model.outputs[0].shape[-1]))
+    kept = tuple(items[int(i)] for i in seen)
     labels = np.array([item.label for item in kept], dtype=np.int64)
-    return Predictions(kept, labels, stacked.astype(np.float64), skipped)
+    return Predictions(kept, labels, probabilities.astype(np.float64), skipped)

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import logging
+import math
+import tempfile
 import time
 import warnings
 from collections import Counter
 from dataclasses import dataclass
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -52,27 +55,60 @@ def balanced_class_weights(labels: list[int], num_classes: int) -> dict[int, flo
     return {c: total / (num_classes * counts[c]) if counts[c] else 0.0 for c in range(num_classes)}
 
 
+def learning_rate_for(config: TrainConfig, steps_per_epoch: int) -> float | keras.optimizers.schedules.LearningRateSchedule:
+    """The optimizer's learning rate: constant, or warm-up then cosine decay (``lr_schedule``).
+
+    ``cosine``: from ``learning_rate / 10`` up to ``learning_rate`` linearly over ``warmup_epochs``,
+    then down to 0 along a half cosine by the end of ``epochs``.
+    """
+    schedule = getattr(config, "lr_schedule", "constant")
+    if schedule == "constant":
+        return config.learning_rate
+    warmup_steps = getattr(config, "warmup_epochs", 0) * steps_per_epoch
+    total_steps = config.epochs * steps_per_epoch
+    return keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=config.learning_rate / 10 if warmup_steps else config.learning_rate,
+        decay_steps=max(1, total_steps - warmup_steps),
+        warmup_target=config.learning_rate if warmup_steps else None,
+        warmup_steps=warmup_steps,
+    )
+
+
 def train_model(data: PreparedData, config: TrainConfig) -> TrainedModel:
     """Train ``config.architecture`` on ``data.train``; early stopping and the restored weights use
-    ``data.val``. The test split is never seen here."""
+    ``data.val``. The test split is never seen here.
+
+    Each image is decoded once: the fitted images of both splits are cached in a temporary folder
+    on disk (removed afterwards) and augmentation runs on the cached images every epoch.
+    """
+    with tempfile.TemporaryDirectory(prefix="octreport-cache-") as cache_dir:
+        return _train(data, config, Path(cache_dir))
+
+
+def _train(data: PreparedData, config: TrainConfig, cache_dir: Path) -> TrainedModel:
     keras.utils.set_random_seed(config.seed)
     prep = config.preprocessing
     num_classes = len(data.class_names)
     model = build_model(config.architecture, prep.input_shape, num_classes)
+    steps_per_epoch = math.ceil(len(data.train) / config.batch_size)
     model.compile(
-        optimizer=keras.optimizers.Adam(config.learning_rate),
+        optimizer=keras.optimizers.Adam(learning_rate_for(config, steps_per_epoch)),
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
     )
-    train = image_dataset(data.train, prep, config.batch_size, shuffle=True, augment=config.augment, seed=config.seed)
-    val = image_dataset(data.val, prep, config.batch_size)
+    train = image_dataset(
+        data.train, prep, config.batch_size, shuffle=True, augment=config.augment, seed=config.seed,
+        cache_file=cache_dir / "train",
+    )
+    val = image_dataset(data.val, prep, config.batch_size, cache_file=cache_dir / "val")
     weights = balanced_class_weights([i.label for i in data.train], num_classes) if config.class_weights else None
     stopper = keras.callbacks.EarlyStopping(
         monitor="val_loss", patience=config.early_stopping_patience, restore_best_weights=True
     )
     log.info(
-        "training %s on %d images (%d for validation), %d epochs at most",
+        "training %s on %d images (%d for validation), %d epochs at most, %s learning rate",
         config.architecture, len(data.train), len(data.val), config.epochs,
+        getattr(config, "lr_schedule", "constant"),
     )
     started = time.perf_counter()
     with warnings.catch_warnings():
@@ -87,12 +123,20 @@ def train_model(data: PreparedData, config: TrainConfig) -> TrainedModel:
     history = {key: [float(v) for v in values] for key, values in fit.history.items()}
     best_epoch = int(np.argmin(history["val_loss"])) + 1
     log.info("trained in %.1f s; weights restored from epoch %d (lowest validation loss)", seconds, best_epoch)
+    training = {
+        "lr_schedule": getattr(config, "lr_schedule", "constant"),
+        "warmup_epochs": getattr(config, "warmup_epochs", 0),
+        **config.to_dict(),
+        "train_images": len(data.train),
+        "val_images": len(data.val),
+        "seconds": seconds,
+    }
     metadata = ModelMetadata(
         class_names=data.class_names,
         preprocessing=prep,
         history=history,
         best_epoch=best_epoch,
-        training={**config.to_dict(), "train_images": len(data.train), "val_images": len(data.val), "seconds": seconds},
+        training=training,
         octreport_version=__version__,
     )
     return TrainedModel(model, metadata, seconds)

@@ -13,6 +13,8 @@ from octreport.audit.gates import GateConfig, GateResult
 from octreport.drawing.export import encode_array, encode_figure
 from octreport.drawing.figures import confusion_matrix_figure, probability_bar_figure, training_curves_figure
 from octreport.drawing.mosaic import feature_map_mosaic, filter_mosaic
+from octreport.drawing.overlay import overlay_with_colour_bar, scale_heatmap
+from octreport.evaluation.errors_gallery import worst_confusion
 from octreport.evaluation.referral import KERMANY_2018_REFERENCE
 from octreport.report.assets import FigureStore
 from octreport.report.context import (
@@ -20,11 +22,14 @@ from octreport.report.context import (
     ClassMetricsRow,
     ClassSection,
     ConvLayerRow,
+    ErrorCase,
+    ErrorCell,
     FigureRef,
     FilterSection,
     GateRow,
     KeyValue,
     LayerGrid,
+    LayerHealthRow,
     ReferralRow,
     ReferralSection,
     ReportContext,
@@ -36,7 +41,7 @@ from octreport.report.context import (
 from octreport.report.provenance import package_versions
 from octreport.resources import sample_data_dir
 from octreport.results import RunResults
-from octreport.visuals import UNKNOWN_LABEL, ShownImageResult
+from octreport.visuals import UNKNOWN_LABEL, GalleryCell, ShownImageResult
 
 FIGURE_DPI = 120
 CHANCE_MARGIN = GateConfig().chance_margin  # accuracy this close to chance level reads as a collapsed model
@@ -73,7 +78,12 @@ def build_report_context(
         toc.append(TocEntry("training", "Training curves"))
     toc += [TocEntry("layers", "Convolutional layers"), TocEntry("feature-maps", "Feature maps")]
     toc += [TocEntry(section.anchor, section.class_name, level=2) for section in class_sections]
-    toc += [TocEntry("filters", "Filters"), TocEntry("warnings", "Data warnings"), TocEntry("appendix", "Appendix: how to reproduce")]
+    error_cells = tuple(_error_cell(cell, class_names, store, image_format) for cell in results.visuals.errors)
+    toc += [TocEntry("attention", "Where the model looks"), TocEntry("filters", "Filters"),
+            TocEntry("layer-health", "Layer health")]
+    if error_cells:
+        toc.append(TocEntry("errors", "Errors gallery"))
+    toc += [TocEntry("warnings", "Data warnings"), TocEntry("appendix", "Appendix: how to reproduce")]
     return ReportContext(
         title=f"Model audit: {results.model.name}",
         subtitle=f"{len(class_names)} classes ({', '.join(class_names)}), data from {results.data.root}",
@@ -119,6 +129,27 @@ def build_report_context(
         citation=None if _is_bundled_sample(results) else (DATASET_CITATION if results.referral else None),
         gates=tuple(GateRow(g.name, g.threshold, g.value, g.passed, g.message) for g in gates),
         comparison=comparison,
+        attention_note=(
+            f"Grad-CAM at {results.visuals.gradcam_layer.path}, the last convolutional layer: {results.visuals.gradcam_caption} "
+            "Red marks the regions that raised the score of the class named, blue those that did not; the heat map "
+            "is scaled to its own maximum, so compare where, not how hot. Shown for the predicted class, and for the "
+            "true class too when the prediction is wrong."
+        ),
+        occlusion_note=_occlusion_note(results),
+        layer_health_note=(
+            "Measured on every test image in the evaluation pass. A filter is dead when its output never rose "
+            f"above {_epsilon(results)} on any image (the strict count: never above zero); sparsity is the share of "
+            "output values at or below that. Layers flagged have at least half of their filters dead. For a conv "
+            "layer without its own activation (followed by batch normalisation and ReLU) the count is only a hint: "
+            "see the basis column. Filter norms: L2 norm of each filter's weights; CV = standard deviation / mean."
+        ),
+        layer_health=tuple(_health_row(h) for h in results.layer_health),
+        errors_note=(
+            "For each pair of true and predicted class that the model confused, the mistakes it made with the most "
+            f"confidence (up to {results.report_config.errors_per_cell} per pair), each with Grad-CAM for the class it "
+            "wrongly predicted: what in the image drew the model to the wrong answer."
+        ),
+        error_cells=error_cells,
     )
 
 
@@ -164,7 +195,16 @@ def _summary(results: RunResults, warnings: list[str], gates: Sequence[GateResul
             f" Urgent referral (CNV or DME) detected with sensitivity {referral.urgent_sensitivity:.1%}"
             + (f" and specificity {referral.urgent_specificity:.1%}." if referral.urgent_specificity is not None else ".")
         )
+    worst = worst_confusion(results.confusion_cells)
     return Summary(
+        dead_filter_flags=tuple(
+            f"{h.layer.path}: {h.dead_share:.0%} of {h.channel_max.shape[0]} filters never active" for h in results.layer_health if h.flagged
+        ),
+        worst_confusion=(
+            None if worst is None else
+            f"{worst.true_name} taken for {worst.predicted_name}: {worst.count} test image(s), "
+            f"mean confidence {worst.mean_confidence:.0%}"
+        ),
         accuracy=metrics.accuracy,
         chance_level=metrics.chance_level,
         n_test_images=metrics.n_images,
@@ -274,6 +314,80 @@ def _shown_image(shown: ShownImageResult, class_names: Sequence[str], store: Fig
             "Predicted probability of each class.",
         ),
         layer_grids=grids,
+        gradcam=tuple(
+            store.add(
+                encode_array(overlay_with_colour_bar(shown.pixels, cam.heatmap), image_format),
+                f"gradcam-{stem}-{cam.class_index}",
+                f"Grad-CAM of {item.path.name} for {class_names[cam.class_index]}",
+                f"Grad-CAM for {class_names[cam.class_index]}"
+                + (" (predicted)" if cam.class_index == predicted else " (true class)"),
+            )
+            for cam in shown.gradcam
+        ),
+        occlusion=None if shown.occlusion is None else store.add(
+            encode_array(overlay_with_colour_bar(shown.pixels, scale_heatmap(shown.occlusion.heatmap)), image_format),
+            f"occlusion-{stem}",
+            f"Occlusion sensitivity of {item.path.name}",
+            shown.occlusion.caption,
+        ),
+    )
+
+
+def _error_cell(gallery: GalleryCell, class_names: Sequence[str], store: FigureStore, image_format: str) -> ErrorCell:
+    cell = gallery.cell
+    cases = []
+    for case, pixels, heatmap in zip(cell.cases, gallery.pixels, gallery.heatmaps):
+        cases.append(ErrorCase(
+            file_name=case.item.path.name,
+            confidence=case.confidence,
+            true_probability=case.true_probability,
+            figure=store.add(
+                encode_array(overlay_with_colour_bar(pixels, heatmap), image_format),
+                f"error-{_slug(cell.true_name)}-{_slug(cell.predicted_name)}-{_slug(case.item.path.stem)}",
+                f"{case.item.path.name}: {cell.true_name} predicted as {cell.predicted_name}",
+                f"{case.item.path.name}: P({cell.predicted_name}) {case.confidence:.0%}, P({cell.true_name}) "
+                f"{case.true_probability:.0%}; Grad-CAM for {cell.predicted_name}.",
+            ),
+        ))
+    return ErrorCell(
+        anchor=f"errors-{cell.true_class}-{cell.predicted_class}",
+        true_class=cell.true_name,
+        predicted_class=cell.predicted_name,
+        count=cell.count,
+        mean_confidence=cell.mean_confidence,
+        cases=tuple(cases),
+    )
+
+
+def _health_row(health) -> LayerHealthRow:
+    return LayerHealthRow(
+        path=health.layer.path,
+        filters=int(health.channel_max.shape[0]),
+        dead_share=health.dead_share,
+        dead_strict_share=health.dead_strict_share,
+        sparsity=health.sparsity,
+        norm_min=health.norms.minimum,
+        norm_median=health.norms.median,
+        norm_max=health.norms.maximum,
+        norm_cv=health.norm_cv,
+        basis=health.basis,
+        flagged=health.flagged,
+    )
+
+
+def _epsilon(results: RunResults) -> str:
+    return f"{results.layer_health[0].epsilon:g}" if results.layer_health else "a small epsilon"
+
+
+def _occlusion_note(results: RunResults) -> str | None:
+    config = results.report_config
+    if not config.occlusion:
+        return None
+    return (
+        f"Occlusion sensitivity (as Kermany et al. 2018): a black box of {config.occlusion_patch} px of the original "
+        f"image, moved in steps of {config.occlusion_stride} px, hides part of the scan; the colour shows how much the "
+        "predicted class's probability dropped with that part hidden (red: a large drop, so the model relies on it). "
+        "All positions of one image are evaluated in a few batched forward passes."
     )
 
 

@@ -82,6 +82,8 @@ class Summary:
     macro_f1: float | None
     key_warning: str | None
     headline: str
+    dead_filter_flags: tuple[str, ...] = ()
+    worst_confusion: str | None = None
 
 
 @dataclass(frozen=True)
@@ -117,6 +119,8 @@ class ShownImage:
     image: FigureRef
     probability_chart: FigureRef
     layer_grids: tuple[LayerGrid, ...]
+    gradcam: tuple[FigureRef, ...] = ()
+    occlusion: FigureRef | None = None
 
 
 @dataclass(frozen=True)
@@ -134,6 +138,41 @@ class FilterSection:
     norm_min: float
     norm_median: float
     norm_max: float
+
+
+@dataclass(frozen=True)
+class LayerHealthRow:
+    path: str
+    filters: int
+    dead_share: float
+    dead_strict_share: float
+    sparsity: float
+    norm_min: float
+    norm_median: float
+    norm_max: float
+    norm_cv: float | None
+    basis: str
+    flagged: bool
+
+
+@dataclass(frozen=True)
+class ErrorCase:
+    """One mistake in the errors gallery: the image with Grad-CAM for the predicted class."""
+
+    file_name: str
+    confidence: float
+    true_probability: float
+    figure: FigureRef
+
+
+@dataclass(frozen=True)
+class ErrorCell:
+    anchor: str
+    true_class: str
+    predicted_class: str
+    count: int
+    mean_confidence: float
+    cases: tuple[ErrorCase, ...]
 
 
 @dataclass(frozen=True)
@@ -189,5 +228,11 @@ class ReportContext:
     versions: tuple[KeyValue, ...]
     citation: str | None = None
     gates: tuple[GateRow, ...] = ()
+    attention_note: str = ""
+    occlusion_note: str | None = None
+    layer_health_note: str = ""
+    layer_health: tuple[LayerHealthRow, ...] = ()
+    errors_note: str = ""
+    error_cells: tuple[ErrorCell, ...] = ()
     comparison: RunComparison | None = None
     extra: dict = field(default_factory=dict)

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
+
+from octreport.engine.layer_health import layer_health_to_dict
 from octreport.engine.layers import layers_to_json
+from octreport.evaluation.errors_gallery import worst_confusion
 from octreport.evaluation.referral import KERMANY_2018_REFERENCE
 from octreport.report.build import data_warnings
 from octreport.report.provenance import package_versions
@@ -11,8 +15,14 @@ from octreport.results import RunResults
 SCHEMA_VERSION = 1
 
 
+def _peak(heatmap: np.ndarray) -> list[int]:
+    """Row and column (model-input pixels) of a heat map's largest value."""
+    return [int(v) for v in np.unravel_index(int(np.argmax(heatmap)), heatmap.shape)]
+
+
 def metrics_document(results: RunResults) -> dict:
     data = results.data
+    worst = worst_confusion(results.confusion_cells)
     metadata = results.metadata
     return {
         "schema_version": SCHEMA_VERSION,
@@ -44,6 +54,15 @@ def metrics_document(results: RunResults) -> dict:
             "config": metadata.training,
         },
         "conv_layers": layers_to_json(results.layers),
+        "layer_health": layer_health_to_dict(results.layer_health),
+        "confusions": {
+            "worst": None if worst is None else {k: v for k, v in worst.to_dict().items() if k != "cases"},
+            "cells": [cell.to_dict() for cell in results.confusion_cells],
+        },
+        "gradcam": {
+            "layer": results.visuals.gradcam_layer.path,
+            "caption": results.visuals.gradcam_caption,
+        },
         "filters": [
             {
                 "layer": f.grid.layer.path,
@@ -60,6 +79,16 @@ def metrics_document(results: RunResults) -> dict:
                 "predicted_class": data.class_names[s.predicted],
                 "probabilities": {n: float(p) for n, p in zip(data.class_names, s.probabilities)},
                 "channels_shown": {sel.layer.path: [int(c) for c in sel.channels] for sel in s.feature_maps},
+                "gradcam_peaks": [
+                    {"class": data.class_names[cam.class_index], "row_col": _peak(cam.heatmap)} for cam in s.gradcam
+                ],
+                "occlusion": None if s.occlusion is None else {
+                    "base_probability": float(s.occlusion.base_probability),
+                    "patch_px": int(s.occlusion.patch),
+                    "stride_px": int(s.occlusion.stride),
+                    "largest_drop": float(s.occlusion.heatmap.max()),
+                    "largest_drop_row_col": _peak(s.occlusion.heatmap),
+                },
             }
             for s in results.visuals.shown
         ],

@@ -76,5 +76,4 @@ def write_pdf(
         attachments=attachments, pdf_variant=config.pdf_variant,
     )
     timings["pdf"] = time.perf_counter() - started
-    log.info("PDF: %d pages, %.1f MB in %.1f s", info.pages, info.bytes / 1e6, timings["pdf"])
     return info.path
