@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from octreport.audit.gates import GateConfig
 from octreport.config import ReportConfig, TrainConfig
 
 
@@ -13,6 +14,7 @@ def make_report(
     out: str | Path = "octreport-runs",
     *,
     train: TrainConfig | None = None,
+    gates: GateConfig | None = None,
     **report_options,
 ):
     """Write a report folder for ``model`` evaluated on ``data`` and return where it is.
@@ -23,15 +25,18 @@ def make_report(
         data: an image folder (Kermany train/test layout or class folders); None for the bundled
             synthetic sample data.
         out: the output root; the run gets a new folder in it and ``out/latest`` links to it.
+        gates: quality gates (:class:`octreport.audit.gates.GateConfig`); the built-in chance-level
+            gate is always on. A failed gate does not raise: see ``outcome.failed_gates``.
         report_options: any :class:`octreport.config.ReportConfig` field, e.g. ``images_per_class=1``,
             ``formats=("html",)``, ``layer_names=("conv2",)``.
 
     Returns:
         :class:`octreport.pipeline.RunOutcome` with ``run_dir``, ``pdf_path``, ``html_path``,
-        ``metrics_path`` and ``accuracy``.
+        ``metrics_path``, ``manifest_path``, ``accuracy`` and ``failed_gates``.
     """
     from octreport.pipeline import run_report
 
     train = train or TrainConfig()
     report_config = ReportConfig(out_root=str(out), seed=train.seed, **report_options)
-    return run_report(data_dir=data, model=model, train_config=train, report_config=report_config)
+    return run_report(data_dir=data, model=model, train_config=train, report_config=report_config,
+                      gate_config=gates or GateConfig())

@@ -6,7 +6,7 @@ Exit codes (documented in the README):
     2  usage error: a wrong option or argument (Click's own code)
     3  data error: a missing, empty or malformed data folder
     4  model error: a file that is not a usable model for these images
-    5  quality gate failed (the report was still written)
+    5  quality gate failed, or a regression found by `compare` (the report was still written)
     6  report error: a template or the PDF renderer failed
   130  interrupted (SIGINT / SIGTERM)
 """
