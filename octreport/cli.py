@@ -224,7 +224,7 @@ def layers(model_path, as_json):
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Folder to write the synthetic data set into (must be empty or new).")
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--overwrite", is_flag=True, help="Replace the contents of a non-empty folder.")
+@click.option("--overwrite", is_flag=True, help="Replace train/ and test/ of a non-empty folder (other files, such as a README, are kept).")
 @handle_errors
 def sample_data(out_dir, seed, overwrite):
     """Generate the synthetic OCT B-scan data set that ships in sample_data/."""

@@ -6,7 +6,7 @@ global cue:
 
 - NORMAL: smooth stacked retinal layers with a foveal pit, a bright RPE band, choroid below.
 - DRUSEN: small dome-shaped elevations of the RPE band over medium-reflective material.
-- DME: a thickened retina, without its pit, holding dark round or oval intraretinal cysts.
+- DME: a thickened retina, its pit mostly gone, holding dark round or oval intraretinal cysts.
 - CNV: a larger irregular RPE elevation over bright heterogeneous material, with dark
   subretinal fluid lifting the retina.
 
@@ -16,7 +16,8 @@ a contrast (gamma) and a target mean brightness. The brightness is set last, fro
 distribution for all classes, so the mean grey level of an image says nothing about its class.
 
 Everything is drawn from the ``numpy.random.Generator`` passed in; nothing touches global random
-state, so the same seed gives the same arrays and, through Pillow, the same JPEG bytes.
+state, so the same seed gives the same arrays and, through Pillow, the same JPEG bytes (on one
+platform; another NumPy/BLAS or libjpeg build may change a rare pixel by a grey level).
 
 Regenerate the committed sample data with::
 
@@ -350,7 +351,10 @@ def generate_bscan(class_name: str, rng: np.random.Generator, height: int = 128,
 
 
 # ---------------------------------------------------------------------------------------------
-# The sample data set: plan (pure), then write.
+# The sample data set: plan (pure), then write. Each use of randomness gets its own generator,
+# keyed [seed, tag, ...] with a distinct tag (1 patient IDs, 2 images per patient, 3 pixels); the
+# pixels of the i-th image of a split and class depend on (seed, split, class, i) only. (A
+# SeedSequence pads short keys with zeros, so untagged keys [s, 1] and [s, 1, 0] would collide.)
 
 
 def _patient_ids(seed: int, class_index: int, count: int) -> np.ndarray:
