@@ -44,6 +44,7 @@ from octreport.engine.activations import cached_extractor_model
 from octreport.engine.filters import FilterNormSummary, filter_norm_summary
 from octreport.engine.layers import ConvLayerInfo
 from octreport.errors import ConfigError
+from octreport.progress import Progress
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +52,6 @@ DEFAULT_EPSILON = 1e-6
 DEFAULT_DEAD_THRESHOLD = 0.5
 POST_ACTIVATION = "post-activation"
 PRE_ACTIVATION = "pre-activation"
-_LOG_EVERY = 20  # batches
 
 
 @dataclass(frozen=True, eq=False)
@@ -293,6 +293,7 @@ def predict_with_layer_health(
     *,
     epsilon: float = DEFAULT_EPSILON,
     dead_threshold: float = DEFAULT_DEAD_THRESHOLD,
+    progress: Progress | None = None,
 ) -> StreamedEvaluation:
     """Predict every batch of ``dataset`` (``(images, labels, indices)`` batches, as
     ``image_dataset(..., with_index=True)`` yields them) and audit ``layers`` in the same
@@ -301,14 +302,14 @@ def predict_with_layer_health(
     extractor = cached_extractor_model(model, layers, with_output=True)
     accumulator = LayerHealthAccumulator(layers, epsilon, dead_threshold)
     probabilities, labels, indices = [], [], []
-    for done, (images, label, index) in enumerate(dataset, start=1):
+    for images, label, index in dataset:
         outputs = keras.tree.flatten(extractor(images, training=False))
         accumulator.update(outputs[:-1])
         probabilities.append(keras.ops.convert_to_numpy(outputs[-1]).astype(np.float64))
         labels.append(np.asarray(label, dtype=np.int64).reshape(-1))
         indices.append(np.asarray(index, dtype=np.int64).reshape(-1))
-        if done % _LOG_EVERY == 0:
-            logger.info("evaluated and audited %d images", accumulator.images)
+        if progress is not None:
+            progress.advance(len(indices[-1]))
     if not probabilities:
         logger.warning("The data set yielded no image: no predictions and no layer health.")
         n_classes = int(extractor.outputs[-1].shape[-1])

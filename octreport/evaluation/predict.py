@@ -15,6 +15,7 @@ from octreport.data.preprocessing import Preprocessing
 from octreport.data.validation import SkippedFile
 from octreport.engine.layer_health import LayerHealth, predict_with_layer_health
 from octreport.engine.layers import ConvLayerInfo
+from octreport.progress import Progress
 
 log = logging.getLogger(__name__)
 
@@ -38,11 +39,11 @@ def predict_items(
 ) -> Predictions:
     """Predict every image of ``items`` in one streaming pass (memory stays at a few batches)."""
     probabilities, indices = [], []
-    for done, (images, _, index) in enumerate(image_dataset(items, preprocessing, batch_size, with_index=True), start=1):
+    progress = Progress(len(items))
+    for images, _, index in image_dataset(items, preprocessing, batch_size, with_index=True):
         probabilities.append(np.asarray(model(images, training=False), dtype=np.float64))
         indices.append(index.numpy())
-        if done % 20 == 0:
-            log.info("evaluated %d of %d images", sum(len(i) for i in indices), len(items))
+        progress.advance(len(indices[-1]))
     num_classes = int(model.outputs[0].shape[-1])
     stacked = np.concatenate(probabilities) if probabilities else np.zeros((0, num_classes))
     return _predictions(items, stacked, np.concatenate(indices) if indices else np.zeros(0, np.int64))
@@ -57,7 +58,8 @@ def evaluate_with_layer_health(
 ) -> tuple[Predictions, tuple[LayerHealth, ...]]:
     """Like :func:`predict_items`, auditing ``layers`` in the same forward pass (one model returns
     the conv outputs and the prediction), so the layer audit costs no second pass over the data."""
-    streamed = predict_with_layer_health(model, layers, image_dataset(items, preprocessing, batch_size, with_index=True))
+    batches = image_dataset(items, preprocessing, batch_size, with_index=True)
+    streamed = predict_with_layer_health(model, layers, batches, progress=Progress(len(items), "evaluated and audited"))
     return _predictions(items, streamed.probabilities, streamed.indices), streamed.health
 
 
