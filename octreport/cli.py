@@ -184,7 +184,8 @@ def compare(run_a, run_b, out_root, html_path, pdf_path, tolerance):
 
     RUN_B defaults to 'latest': `octreport compare previous` compares the last two runs.
     """
-    from octreport.audit.compare import compare_runs, format_comparison_text, load_run, regressions, render_comparison_html
+    from octreport.audit.compare import compare_runs, load_run, regressions
+    from octreport.audit.compare_view import format_comparison_text, render_comparison_html
 
     configure_logging(quiet=True)
     comparison = compare_runs(load_run(run_a, out_root), load_run(run_b, out_root))

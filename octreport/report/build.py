@@ -2,38 +2,26 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
-
-import numpy as np
 
 from octreport._version import __version__
 from octreport.audit.compare import RunComparison
 from octreport.audit.gates import GateConfig, GateResult
-from octreport.drawing.export import encode_array, encode_figure
-from octreport.drawing.figures import confusion_matrix_figure, probability_bar_figure, training_curves_figure
-from octreport.drawing.mosaic import feature_map_mosaic, filter_mosaic
-from octreport.drawing.overlay import overlay_with_colour_bar, scale_heatmap
+from octreport.drawing.export import encode_figure
+from octreport.drawing.figures import confusion_matrix_figure
 from octreport.evaluation.errors_gallery import worst_confusion
 from octreport.evaluation.referral import KERMANY_2018_REFERENCE
 from octreport.report.assets import FigureStore
 from octreport.report.context import (
     AverageRow,
     ClassMetricsRow,
-    ClassSection,
     ConvLayerRow,
-    ErrorCase,
-    ErrorCell,
-    FigureRef,
-    FilterSection,
     GateRow,
     KeyValue,
-    LayerGrid,
     LayerHealthRow,
     ReferralRow,
     ReferralSection,
     ReportContext,
-    ShownImage,
     SkippedFileRow,
     Summary,
     TocEntry,
@@ -41,9 +29,16 @@ from octreport.report.context import (
 from octreport.report.provenance import package_versions
 from octreport.resources import sample_data_dir
 from octreport.results import RunResults
-from octreport.visuals import UNKNOWN_LABEL, GalleryCell, ShownImageResult
+from octreport.report.image_sections import (
+    FIGURE_DPI,
+    class_sections,
+    error_cell,
+    filter_section,
+    shape_text,
+    sizes_text,
+    training_figure,
+)
 
-FIGURE_DPI = 120
 CHANCE_MARGIN = GateConfig().chance_margin  # accuracy this close to chance level reads as a collapsed model
 IMBALANCE_RATIO = 1.5  # largest / smallest class in a split above this is flagged
 
@@ -63,8 +58,7 @@ def build_report_context(
 ) -> ReportContext:
     metrics = results.metrics
     class_names = results.data.class_names
-    shown = results.visuals.shown
-    class_sections = _class_sections(shown, class_names, store, image_format)
+    sections = class_sections(results.visuals.shown, class_names, store, image_format)
     warnings = data_warnings(results)
     toc = [TocEntry("summary", "Summary")]
     if comparison is not None:
@@ -73,12 +67,12 @@ def build_report_context(
         TocEntry("metrics", "Metrics"),
         TocEntry("confusion", "Confusion matrix"),
     ]
-    training_figure = _training_figure(results, store)
-    if training_figure is not None:
+    training = training_figure(results, store)
+    if training is not None:
         toc.append(TocEntry("training", "Training curves"))
     toc += [TocEntry("layers", "Convolutional layers"), TocEntry("feature-maps", "Feature maps")]
-    toc += [TocEntry(section.anchor, section.class_name, level=2) for section in class_sections]
-    error_cells = tuple(_error_cell(cell, class_names, store, image_format) for cell in results.visuals.errors)
+    toc += [TocEntry(section.anchor, section.class_name, level=2) for section in sections]
+    error_cells = tuple(error_cell(cell, class_names, store, image_format) for cell in results.visuals.errors)
     toc += [TocEntry("attention", "Where the model looks"), TocEntry("filters", "Filters"),
             TocEntry("layer-health", "Layer health")]
     if error_cells:
@@ -109,7 +103,7 @@ def build_report_context(
             "Rows: true class; columns: predicted class. Each cell gives the number of test images; "
             "its colour is the share of its row (row-normalised), so the diagonal reads as per-class recall.",
         ),
-        training_figure=training_figure,
+        training_figure=training,
         conv_layers=tuple(_layer_row(layer) for layer in results.layers),
         feature_map_note=(
             "For each image and each convolutional layer, one grid of that layer's output channels "
@@ -118,9 +112,9 @@ def build_report_context(
             "from its own minimum to its own maximum (so brightness is not comparable between tiles) and "
             "drawn with the viridis colour map (dark blue low, yellow high)."
         ),
-        class_sections=class_sections,
+        class_sections=sections,
         filter_note=_filter_note(results),
-        filter_sections=tuple(_filter_section(f, store, image_format) for f in results.visuals.filters),
+        filter_sections=tuple(filter_section(f, store, image_format) for f in results.visuals.filters),
         data_warnings=tuple(warnings),
         skipped_files=tuple(SkippedFileRow(str(s.path), s.reason) for s in results.skipped),
         reproduce_command=results.command_line or "(called from Python: octreport.make_report)",
@@ -240,125 +234,6 @@ def _referral_section(results: RunResults) -> ReferralSection | None:
     )
 
 
-def _training_figure(results: RunResults, store: FigureStore) -> FigureRef | None:
-    metadata = results.metadata
-    if metadata is None or not metadata.history:
-        return None
-    epochs = len(next(iter(metadata.history.values())))
-    return store.add(
-        encode_figure(training_curves_figure(metadata.history, metadata.best_epoch), FIGURE_DPI),
-        "training-curves",
-        "Training curves",
-        f"Loss and accuracy per epoch on the training and validation splits ({epochs} epochs). The dashed line "
-        "marks the epoch whose weights were kept (lowest validation loss). The test split played no part.",
-    )
-
-
-def _class_sections(
-    shown: Sequence[ShownImageResult], class_names: Sequence[str], store: FigureStore, image_format: str
-) -> tuple[ClassSection, ...]:
-    sections = []
-    labels = list(range(len(class_names))) + [UNKNOWN_LABEL]
-    for label in labels:
-        images = [s for s in shown if s.item.label == label]
-        if not images:
-            continue
-        name = class_names[label] if label != UNKNOWN_LABEL else "Images of unknown class"
-        anchor = f"class-{label + 1}-{_slug(name)}"
-        sections.append(
-            ClassSection(anchor, name, tuple(_shown_image(s, class_names, store, image_format) for s in images))
-        )
-    return tuple(sections)
-
-
-def _shown_image(shown: ShownImageResult, class_names: Sequence[str], store: FigureStore, image_format: str) -> ShownImage:
-    item = shown.item
-    true_name = class_names[item.label] if item.label != UNKNOWN_LABEL else None
-    predicted = shown.predicted
-    stem = _slug(item.path.stem)
-    pixels = np.rint(np.clip(shown.pixels, 0, 1) * 255).astype(np.uint8)
-    pixels = pixels[..., 0] if pixels.shape[-1] == 1 else pixels
-    grids = tuple(
-        LayerGrid(
-            selection.layer.path,
-            store.add(
-                encode_array(feature_map_mosaic(selection.maps, [str(c) for c in selection.channels], selection.cmap), image_format),
-                f"maps-{stem}-{selection.layer.index}",
-                f"Feature maps of {selection.layer.path} for {item.path.name}",
-                f"{selection.layer.path} ({selection.layer.kind}, output {_shape(selection.layer.output_shape)}): "
-                f"{selection.caption}.",
-            ),
-        )
-        for selection in shown.feature_maps
-    )
-    return ShownImage(
-        title=item.path.name,
-        file_name=str(item.path),
-        true_class=true_name,
-        predicted_class=class_names[predicted],
-        correct=None if true_name is None else predicted == item.label,
-        probabilities=tuple(KeyValue(n, f"{p:.1%}") for n, p in zip(class_names, shown.probabilities)),
-        image=store.add(
-            encode_array(pixels, "png"),
-            f"input-{stem}",
-            f"B-scan {item.path.name} as the model sees it",
-            "The image as the model receives it (after resizing and channel conversion).",
-        ),
-        probability_chart=store.add(
-            encode_figure(
-                probability_bar_figure(shown.probabilities, class_names, None if true_name is None else item.label, predicted),
-                FIGURE_DPI,
-            ),
-            f"probabilities-{stem}",
-            f"Predicted probabilities for {item.path.name}",
-            "Predicted probability of each class.",
-        ),
-        layer_grids=grids,
-        gradcam=tuple(
-            store.add(
-                encode_array(overlay_with_colour_bar(shown.pixels, cam.heatmap), image_format),
-                f"gradcam-{stem}-{cam.class_index}",
-                f"Grad-CAM of {item.path.name} for {class_names[cam.class_index]}",
-                f"Grad-CAM for {class_names[cam.class_index]}"
-                + (" (predicted)" if cam.class_index == predicted else " (true class)"),
-            )
-            for cam in shown.gradcam
-        ),
-        occlusion=None if shown.occlusion is None else store.add(
-            encode_array(overlay_with_colour_bar(shown.pixels, scale_heatmap(shown.occlusion.heatmap)), image_format),
-            f"occlusion-{stem}",
-            f"Occlusion sensitivity of {item.path.name}",
-            shown.occlusion.caption,
-        ),
-    )
-
-
-def _error_cell(gallery: GalleryCell, class_names: Sequence[str], store: FigureStore, image_format: str) -> ErrorCell:
-    cell = gallery.cell
-    cases = []
-    for case, pixels, heatmap in zip(cell.cases, gallery.pixels, gallery.heatmaps):
-        cases.append(ErrorCase(
-            file_name=case.item.path.name,
-            confidence=case.confidence,
-            true_probability=case.true_probability,
-            figure=store.add(
-                encode_array(overlay_with_colour_bar(pixels, heatmap), image_format),
-                f"error-{_slug(cell.true_name)}-{_slug(cell.predicted_name)}-{_slug(case.item.path.stem)}",
-                f"{case.item.path.name}: {cell.true_name} predicted as {cell.predicted_name}",
-                f"{case.item.path.name}: P({cell.predicted_name}) {case.confidence:.0%}, P({cell.true_name}) "
-                f"{case.true_probability:.0%}; Grad-CAM for {cell.predicted_name}.",
-            ),
-        ))
-    return ErrorCell(
-        anchor=f"errors-{cell.true_class}-{cell.predicted_class}",
-        true_class=cell.true_name,
-        predicted_class=cell.predicted_name,
-        count=cell.count,
-        mean_confidence=cell.mean_confidence,
-        cases=tuple(cases),
-    )
-
-
 def _health_row(health) -> LayerHealthRow:
     return LayerHealthRow(
         path=health.layer.path,
@@ -388,25 +263,6 @@ def _occlusion_note(results: RunResults) -> str | None:
         f"image, moved in steps of {config.occlusion_stride} px, hides part of the scan; the colour shows how much the "
         "predicted class's probability dropped with that part hidden (red: a large drop, so the model relies on it). "
         "All positions of one image are evaluated in a few batched forward passes."
-    )
-
-
-def _filter_section(layer_filters, store: FigureStore, image_format: str) -> FilterSection:
-    grid, norms = layer_filters.grid, layer_filters.norms
-    layer = grid.layer
-    mosaic = filter_mosaic(grid.patches, [str(i) for i in grid.indices])
-    return FilterSection(
-        anchor=f"filters-{layer.index}",
-        layer_path=layer.path,
-        figure=store.add(
-            encode_array(mosaic, image_format),
-            f"filters-{layer.index}-{_slug(layer.path)}",
-            f"Filters of {layer.path}",
-            f"{layer.path} ({layer.kind}, {_kernel(layer.kernel_size)} kernels, {layer.filters} filters): {grid.caption}.",
-        ),
-        norm_min=norms.minimum,
-        norm_median=norms.median,
-        norm_max=norms.maximum,
     )
 
 
@@ -481,10 +337,10 @@ def _layer_row(layer) -> ConvLayerRow:
         index=layer.index + 1,
         path=layer.path,
         kind=layer.kind,
-        kernel=_kernel(layer.kernel_size),
+        kernel=sizes_text(layer.kernel_size),
         filters=layer.filters,
-        strides=_kernel(layer.strides),
-        output_shape=_shape(layer.output_shape),
+        strides=sizes_text(layer.strides),
+        output_shape=shape_text(layer.output_shape),
         params=layer.params,
     )
 
@@ -496,13 +352,3 @@ def _is_bundled_sample(results: RunResults) -> bool:
         return False
 
 
-def _kernel(sizes: Sequence[int]) -> str:
-    return "x".join(str(s) for s in sizes)
-
-
-def _shape(shape: Sequence[int | None]) -> str:
-    return "x".join("?" if s is None else str(s) for s in shape)
-
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", text.casefold()).strip("-") or "x"

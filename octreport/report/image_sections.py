@@ -1,0 +1,179 @@
+"""The report's image sections: each shown image with its feature-map grids and heat maps, the
+errors gallery, the filter grids and the training curves, drawn and stored as figure references."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+import numpy as np
+
+from octreport.drawing.export import encode_array, encode_figure
+from octreport.drawing.figures import probability_bar_figure, training_curves_figure
+from octreport.drawing.mosaic import feature_map_mosaic, filter_mosaic
+from octreport.drawing.overlay import overlay_with_colour_bar, scale_heatmap
+from octreport.report.assets import FigureStore
+from octreport.report.context import (
+    ClassSection,
+    ErrorCase,
+    ErrorCell,
+    FigureRef,
+    FilterSection,
+    KeyValue,
+    LayerGrid,
+    ShownImage,
+)
+from octreport.results import RunResults
+from octreport.visuals import UNKNOWN_LABEL, GalleryCell, LayerFilters, ShownImageResult
+
+FIGURE_DPI = 120
+
+
+def training_figure(results: RunResults, store: FigureStore) -> FigureRef | None:
+    metadata = results.metadata
+    if metadata is None or not metadata.history:
+        return None
+    epochs = len(next(iter(metadata.history.values())))
+    return store.add(
+        encode_figure(training_curves_figure(metadata.history, metadata.best_epoch), FIGURE_DPI),
+        "training-curves",
+        "Training curves",
+        f"Loss and accuracy per epoch on the training and validation splits ({epochs} epochs). The dashed line "
+        "marks the epoch whose weights were kept (lowest validation loss). The test split played no part.",
+    )
+
+
+def class_sections(
+    shown: Sequence[ShownImageResult], class_names: Sequence[str], store: FigureStore, image_format: str
+) -> tuple[ClassSection, ...]:
+    sections = []
+    labels = list(range(len(class_names))) + [UNKNOWN_LABEL]
+    for label in labels:
+        images = [s for s in shown if s.item.label == label]
+        if not images:
+            continue
+        name = class_names[label] if label != UNKNOWN_LABEL else "Images of unknown class"
+        anchor = f"class-{label + 1}-{slug(name)}"
+        sections.append(
+            ClassSection(anchor, name, tuple(_shown_image(s, class_names, store, image_format) for s in images))
+        )
+    return tuple(sections)
+
+
+def _shown_image(shown: ShownImageResult, class_names: Sequence[str], store: FigureStore, image_format: str) -> ShownImage:
+    item = shown.item
+    true_name = class_names[item.label] if item.label != UNKNOWN_LABEL else None
+    predicted = shown.predicted
+    stem = slug(item.path.stem)
+    pixels = np.rint(np.clip(shown.pixels, 0, 1) * 255).astype(np.uint8)
+    pixels = pixels[..., 0] if pixels.shape[-1] == 1 else pixels
+    grids = tuple(
+        LayerGrid(
+            selection.layer.path,
+            store.add(
+                encode_array(feature_map_mosaic(selection.maps, [str(c) for c in selection.channels], selection.cmap), image_format),
+                f"maps-{stem}-{selection.layer.index}",
+                f"Feature maps of {selection.layer.path} for {item.path.name}",
+                f"{selection.layer.path} ({selection.layer.kind}, output {shape_text(selection.layer.output_shape)}): "
+                f"{selection.caption}.",
+            ),
+        )
+        for selection in shown.feature_maps
+    )
+    return ShownImage(
+        title=item.path.name,
+        file_name=str(item.path),
+        true_class=true_name,
+        predicted_class=class_names[predicted],
+        correct=None if true_name is None else predicted == item.label,
+        probabilities=tuple(KeyValue(n, f"{p:.1%}") for n, p in zip(class_names, shown.probabilities)),
+        image=store.add(
+            encode_array(pixels, "png"),
+            f"input-{stem}",
+            f"B-scan {item.path.name} as the model sees it",
+            "The image as the model receives it (after resizing and channel conversion).",
+        ),
+        probability_chart=store.add(
+            encode_figure(
+                probability_bar_figure(shown.probabilities, class_names, None if true_name is None else item.label, predicted),
+                FIGURE_DPI,
+            ),
+            f"probabilities-{stem}",
+            f"Predicted probabilities for {item.path.name}",
+            "Predicted probability of each class.",
+        ),
+        layer_grids=grids,
+        gradcam=tuple(
+            store.add(
+                encode_array(overlay_with_colour_bar(shown.pixels, cam.heatmap), image_format),
+                f"gradcam-{stem}-{cam.class_index}",
+                f"Grad-CAM of {item.path.name} for {class_names[cam.class_index]}",
+                f"Grad-CAM for {class_names[cam.class_index]}"
+                + (" (predicted)" if cam.class_index == predicted else " (true class)"),
+            )
+            for cam in shown.gradcam
+        ),
+        occlusion=None if shown.occlusion is None else store.add(
+            encode_array(overlay_with_colour_bar(shown.pixels, scale_heatmap(shown.occlusion.heatmap)), image_format),
+            f"occlusion-{stem}",
+            f"Occlusion sensitivity of {item.path.name}",
+            shown.occlusion.caption,
+        ),
+    )
+
+
+def error_cell(gallery: GalleryCell, class_names: Sequence[str], store: FigureStore, image_format: str) -> ErrorCell:
+    cell = gallery.cell
+    cases = []
+    for case, pixels, heatmap in zip(cell.cases, gallery.pixels, gallery.heatmaps):
+        cases.append(ErrorCase(
+            file_name=case.item.path.name,
+            confidence=case.confidence,
+            true_probability=case.true_probability,
+            figure=store.add(
+                encode_array(overlay_with_colour_bar(pixels, heatmap), image_format),
+                f"error-{slug(cell.true_name)}-{slug(cell.predicted_name)}-{slug(case.item.path.stem)}",
+                f"{case.item.path.name}: {cell.true_name} predicted as {cell.predicted_name}",
+                f"{case.item.path.name}: P({cell.predicted_name}) {case.confidence:.0%}, P({cell.true_name}) "
+                f"{case.true_probability:.0%}; Grad-CAM for {cell.predicted_name}.",
+            ),
+        ))
+    return ErrorCell(
+        anchor=f"errors-{cell.true_class}-{cell.predicted_class}",
+        true_class=cell.true_name,
+        predicted_class=cell.predicted_name,
+        count=cell.count,
+        mean_confidence=cell.mean_confidence,
+        cases=tuple(cases),
+    )
+
+
+def filter_section(layer_filters: LayerFilters, store: FigureStore, image_format: str) -> FilterSection:
+    grid, norms = layer_filters.grid, layer_filters.norms
+    layer = grid.layer
+    mosaic = filter_mosaic(grid.patches, [str(i) for i in grid.indices])
+    return FilterSection(
+        anchor=f"filters-{layer.index}",
+        layer_path=layer.path,
+        figure=store.add(
+            encode_array(mosaic, image_format),
+            f"filters-{layer.index}-{slug(layer.path)}",
+            f"Filters of {layer.path}",
+            f"{layer.path} ({layer.kind}, {sizes_text(layer.kernel_size)} kernels, {layer.filters} filters): {grid.caption}.",
+        ),
+        norm_min=norms.minimum,
+        norm_median=norms.median,
+        norm_max=norms.maximum,
+    )
+
+
+def sizes_text(sizes: Sequence[int]) -> str:
+    return "x".join(str(s) for s in sizes)
+
+
+def shape_text(shape: Sequence[int | None]) -> str:
+    return "x".join("?" if s is None else str(s) for s in shape)
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.casefold()).strip("-") or "x"
