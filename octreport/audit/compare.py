@@ -425,9 +425,6 @@ def regressions(comparison: RunComparison, tolerance: float) -> list[str]:
     return found
 
 
-# ---------- showing ----------
-
-
 def signed_change_text(metric: MetricDelta) -> str:
-
+    """A change as text: percentage points for fractions, a signed number for scores."""
     return delta_pct(metric.b, metric.a) if metric.kind == FRACTION else signed(metric.delta)

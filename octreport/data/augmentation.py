@@ -2,6 +2,8 @@
 
 Horizontal flips (a B-scan's left/right depends on the eye and scan direction), small shifts and
 zooms, brightness and contrast changes. Never a vertical flip: a retina is never upside down.
+Training applies it to batches read from the disk cache of decoded images (after intensity
+normalization), so every epoch sees new variants while each file is decoded only once.
 """
 
 from __future__ import annotations
