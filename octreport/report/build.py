@@ -124,7 +124,7 @@ def build_report_context(
         gates=tuple(GateRow(g.name, g.threshold, g.value, g.passed, g.message) for g in gates),
         comparison=comparison,
         attention_note=(
-            f"Grad-CAM at {results.visuals.gradcam_layer.path}, the last convolutional layer: {results.visuals.gradcam_caption} "
+            f"{results.visuals.gradcam_caption} ({results.visuals.gradcam_layer.path} is the model's last convolutional layer.) "
             "Red marks the regions that raised the score of the class named, blue those that did not; the heat map "
             "is scaled to its own maximum, so compare where, not how hot. Shown for the predicted class, and for the "
             "true class too when the prediction is wrong."
