@@ -21,7 +21,7 @@ import keras
 from octreport.audit.compare import LoadedRun, compare_runs, load_run
 from octreport.audit.fingerprint import fingerprint_prepared_data
 from octreport.audit.gates import GateConfig, check_gate_classes, evaluate_gates, gates_passed
-from octreport.audit.manifest import manifest_for_run, outcome_for, write_manifest
+from octreport.audit.manifest import hash_artifacts, manifest_for_run, outcome_for, write_manifest
 from octreport.config import ReportConfig, TrainConfig
 from octreport.data.dataset import PreparedData, prepare_data
 from octreport.data.preprocessing import Preprocessing
@@ -34,7 +34,7 @@ from octreport.models.architectures import build_model
 from octreport.models.io import check_model_fits, load_model, preprocessing_for, save_model
 from octreport.models.metadata import ModelMetadata
 from octreport.models.training import train_model
-from octreport.report.metrics_json import metrics_document
+from octreport.report.metrics_json import metrics_document, timings_entry
 from octreport.report.write import write_html, write_metrics, write_pdf
 from octreport.resources import sample_data_dir
 from octreport.results import RunResults
@@ -135,14 +135,16 @@ def run_report(
         document = metrics_document(results)
         gates = evaluate_gates(document, gate_config)
         document["gates"] = {"passed": gates_passed(gates), "results": [g.to_dict() for g in gates]}
-        comparison = _compare_with(baseline, document)
-        rendered = write_html(results, gates, folder.work, report_config, timings, comparison)
-        metrics_path = write_metrics(document, folder.work)
         manifest = manifest_for_run(
             results, finished_at=_now(), outcome=outcome_for(gates), fingerprint=fingerprint_prepared_data(data, results.skipped),
-            gates=gates, gate_config=gate_config, train_config=train_config,
-            artifacts=[p for p in (rendered.html_path, metrics_path, given.path) if p is not None],
+            gates=gates, gate_config=gate_config, train_config=train_config, artifacts=[given.path] if given.path else [],
         )
+        comparison = _compare_with(baseline, document, manifest)
+        rendered = write_html(results, gates, folder.work, report_config, timings, comparison)
+        document["timings_seconds"] = timings_entry(timings)
+        metrics_path = write_metrics(document, folder.work)
+        # The PDF is rendered after the manifest (it carries it), so only files made before it are hashed.
+        manifest["artifacts"].update(hash_artifacts([p for p in (rendered.html_path, metrics_path) if p is not None]))
         manifest_path = write_manifest(folder.work / MANIFEST_NAME, manifest)
         pdf_path = write_pdf(rendered, folder.work, [metrics_path, manifest_path], report_config, timings) if "pdf" in report_config.formats else None
 
@@ -221,10 +223,10 @@ def _check_layer_names(given: GivenModel | None, config: TrainConfig, num_classe
     select_layers(discover_conv_layers(probe), names)
 
 
-def _compare_with(baseline: LoadedRun | None, document: dict):
+def _compare_with(baseline: LoadedRun | None, document: dict, manifest: dict):
     if baseline is None:
         return None
-    current = LoadedRun(name="this run", path=Path("."), metrics=document, manifest=None)
+    current = LoadedRun(name="this run", path=Path("."), metrics=document, manifest=manifest)
     return compare_runs(baseline, current)
 
 

@@ -137,6 +137,8 @@ def test_manifest_identifies_model_data_and_code(two_runs):
                 "started_at", "finished_at", "duration_seconds", "outcome"):
         assert key in manifest, key
     assert manifest["outcome"] == "passed"
+    assert manifest["artifacts"]["metrics.json"] == hashlib.sha256((run / "metrics.json").read_bytes()).hexdigest()
+    assert manifest["artifacts"]["model.keras"] == manifest["model"]["file_sha256"]
     assert {"tensorflow", "keras", "numpy", "matplotlib", "jinja2", "weasyprint", "octreport", "python"} <= set(manifest["versions"])
 
 
@@ -156,6 +158,9 @@ def test_second_report_compares_with_the_first(two_runs):
     base, _ = two_runs
     html = (base / "out" / LATEST / "report.html").read_text()
     assert 'id="comparison"' in html and "Comparison with an earlier run" in html
+    # The second run loaded the first run's model on the same data: its identity is known and unchanged.
+    identity = html.split('id="comparison-changes"')[1].split("</table>")[0]
+    assert identity.count("<td>same</td>") == 3, identity  # model file, weights, data fingerprint
     result = CliRunner().invoke(main, ["compare", "previous", "latest", "--out", str(base / "out"),
                                        "--html", str(base / "cmp.html"), "--fail-on-regression", "0.5"])
     assert result.exit_code == 0, result.output

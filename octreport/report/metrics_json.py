@@ -20,6 +20,11 @@ def _peak(heatmap: np.ndarray) -> list[int]:
     return [int(v) for v in np.unravel_index(int(np.argmax(heatmap)), heatmap.shape)]
 
 
+def timings_entry(timings: dict[str, float]) -> dict[str, float]:
+    """Seconds per stage so far (the PDF is rendered after metrics.json is written: see run.log)."""
+    return {stage: round(seconds, 3) for stage, seconds in timings.items()}
+
+
 def metrics_document(results: RunResults) -> dict:
     data = results.data
     worst = worst_confusion(results.confusion_cells)
@@ -96,5 +101,5 @@ def metrics_document(results: RunResults) -> dict:
         "train_config": None if results.train_config is None else results.train_config.to_dict(),
         "command_line": results.command_line,
         "versions": package_versions(),
-        "timings_seconds": {k: round(v, 3) for k, v in results.timings.items()},
+        "timings_seconds": timings_entry(results.timings),
     }
