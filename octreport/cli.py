@@ -87,11 +87,12 @@ def _command_line() -> str:
     return shlex.join(["octreport", *sys.argv[1:]])
 
 
-def _report_and_echo(**kwargs) -> None:
+def _report_and_echo(quiet: bool, **kwargs) -> None:
     from octreport.pipeline import run_report
 
     outcome = run_report(command_line=_command_line(), **kwargs)
-    click.echo(f"accuracy {outcome.accuracy:.1%}; report in {outcome.run_dir}", err=True)
+    if not quiet:
+        click.echo(f"accuracy {outcome.accuracy:.1%}; report in {outcome.run_dir}", err=True)
     click.echo(str((outcome.pdf_path or outcome.html_path).resolve()))
     if outcome.failed_gates:
         raise GateFailed(f"quality gate(s) failed: {'; '.join(outcome.failed_gates)}. The report above is complete.")
@@ -118,7 +119,7 @@ def run(data_dir, model_path, quiet, **options):
     report_config = build_report_config(report_values, train_config.seed, train_config.batch_size)
     gate_config = build_gate_config(gate_values)
     import_tensorflow_quietly()
-    _report_and_echo(data_dir=data_dir, model=model_path, train_config=train_config, report_config=report_config,
+    _report_and_echo(quiet, data_dir=data_dir, model=model_path, train_config=train_config, report_config=report_config,
                      gate_config=gate_config)
 
 
@@ -141,7 +142,7 @@ def report(model_path, data_dir, seed, batch_size, quiet, **options):
     gate_config = build_gate_config(take(options, GATE_OPTION_NAMES))
     report_config = build_report_config(options, seed, batch_size)
     import_tensorflow_quietly()
-    _report_and_echo(data_dir=data_dir, model=model_path, train_config=TrainConfig(seed=seed, batch_size=batch_size),
+    _report_and_echo(quiet, data_dir=data_dir, model=model_path, train_config=TrainConfig(seed=seed, batch_size=batch_size),
                      report_config=report_config, gate_config=gate_config)
 
 

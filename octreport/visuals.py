@@ -107,6 +107,8 @@ def items_from_paths(paths: Sequence[str | Path], class_names: Sequence[str]) ->
     items = []
     for raw in paths:
         path = Path(raw).expanduser()
+        if not path.is_file():
+            raise ConfigError(f"--image '{path}' does not exist.")
         if not is_image_file(path):
             raise ConfigError(f"--image '{path}' is not a JPEG or PNG file.")
         problem = image_problem(path)

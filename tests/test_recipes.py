@@ -23,7 +23,7 @@ from octreport.errors import ConfigError
 from octreport.models.architectures import build_model
 from octreport.models.metadata import ModelMetadata
 from octreport.models.recipes import PRESETS, RecipeConfig, preset_config
-from octreport.models.training import learning_rate_for
+from octreport.models.training import best_validation_epoch, learning_rate_for
 
 
 def _load_crossval():
@@ -141,3 +141,12 @@ def test_crossval_overrides_change_one_value_of_a_frozen_config():
     assert (config.epochs, config.preprocessing.normalization, config.lr_schedule) == (3, "none", "constant")
     assert config.preprocessing.width == 256
     assert dataclasses.replace(config) == config
+
+
+def test_restored_epoch_ignores_epochs_before_early_stopping_starts():
+    losses = [0.9, 0.2, 0.5, 0.4, 0.45]
+    assert best_validation_epoch(losses) == 2
+    assert best_validation_epoch(losses, start=2) == 4
+    assert best_validation_epoch(losses, start=9) == 5  # ended before monitoring began: last weights
+    with pytest.raises(ConfigError, match="early stopping must start"):
+        RecipeConfig(epochs=5, early_stopping_start=5)

@@ -24,15 +24,24 @@ class RecipeConfig(TrainConfig):
 
     ``lr_schedule``: ``constant`` (the learning rate throughout) or ``cosine`` (linear warm-up from
     a tenth of the learning rate over ``warmup_epochs``, then cosine decay to 0 at ``epochs``).
-    Training reads both with ``getattr`` and these defaults, so a plain TrainConfig trains as before.
+    ``early_stopping_start``: epochs before which the validation loss is neither monitored nor
+    its weights kept (Keras's ``start_from_epoch``): while the learning rate is high, a small
+    validation split's loss jumps about and a lucky early epoch can be restored.
+    Training reads these with ``getattr`` and these defaults, so a plain TrainConfig trains as before.
     Once TrainConfig has these fields this subclass adds nothing and can go.
     """
 
     lr_schedule: str = "constant"
     warmup_epochs: int = 0
+    early_stopping_start: int = 0
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if not 0 <= self.early_stopping_start < self.epochs:
+            raise ConfigError(
+                f"early stopping must start at epoch 0 or later and before the {self.epochs} epochs end, "
+                f"got {self.early_stopping_start}."
+            )
         if self.lr_schedule not in LR_SCHEDULES:
             raise ConfigError(f"lr schedule must be one of {', '.join(LR_SCHEDULES)}, got '{self.lr_schedule}'.")
         if not 0 <= self.warmup_epochs < self.epochs:

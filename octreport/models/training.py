@@ -74,6 +74,14 @@ def learning_rate_for(config: TrainConfig, steps_per_epoch: int) -> float | kera
     )
 
 
+def best_validation_epoch(val_loss: list[float], start: int = 0) -> int:
+    """The 1-based epoch whose weights early stopping keeps: the lowest validation loss from
+    epoch ``start + 1`` on; the last epoch when training ended before monitoring began."""
+    if start >= len(val_loss):
+        return len(val_loss)
+    return start + int(np.argmin(val_loss[start:])) + 1
+
+
 def train_model(data: PreparedData, config: TrainConfig) -> TrainedModel:
     """Train ``config.architecture`` on ``data.train``; early stopping and the restored weights use
     ``data.val``. The test split is never seen here.
@@ -102,8 +110,10 @@ def _train(data: PreparedData, config: TrainConfig, cache_dir: Path) -> TrainedM
     )
     val = image_dataset(data.val, prep, config.batch_size, cache_file=cache_dir / "val")
     weights = balanced_class_weights([i.label for i in data.train], num_classes) if config.class_weights else None
+    start = getattr(config, "early_stopping_start", 0)
     stopper = keras.callbacks.EarlyStopping(
-        monitor="val_loss", patience=config.early_stopping_patience, restore_best_weights=True
+        monitor="val_loss", patience=config.early_stopping_patience, restore_best_weights=True,
+        start_from_epoch=start,
     )
     log.info(
         "training %s on %d images (%d for validation), %d epochs at most, %s learning rate",
@@ -121,11 +131,12 @@ def _train(data: PreparedData, config: TrainConfig, cache_dir: Path) -> TrainedM
         )
     seconds = time.perf_counter() - started
     history = {key: [float(v) for v in values] for key, values in fit.history.items()}
-    best_epoch = int(np.argmin(history["val_loss"])) + 1
+    best_epoch = best_validation_epoch(history["val_loss"], start)
     log.info("trained in %.1f s; weights restored from epoch %d (lowest validation loss)", seconds, best_epoch)
     training = {
         "lr_schedule": getattr(config, "lr_schedule", "constant"),
         "warmup_epochs": getattr(config, "warmup_epochs", 0),
+        "early_stopping_start": start,
         **config.to_dict(),
         "train_images": len(data.train),
         "val_images": len(data.val),
