@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import click
+from click.core import ParameterSource
 
 from octreport._version import __version__
 from octreport.cli_options import (
@@ -83,6 +84,12 @@ def main() -> None:
     quiet_tensorflow()
 
 
+def _given_options() -> set[str]:
+    """The options of the running command that the user set (command line, environment, config file)."""
+    ctx = click.get_current_context()
+    return {name for name in ctx.params if ctx.get_parameter_source(name) is not ParameterSource.DEFAULT}
+
+
 def _command_line() -> str:
     return shlex.join(["octreport", *sys.argv[1:]])
 
@@ -115,7 +122,7 @@ def run(data_dir, model_path, quiet, **options):
     """
     configure_logging(quiet)
     report_values, gate_values = take(options, REPORT_OPTION_NAMES), take(options, GATE_OPTION_NAMES)
-    train_config = build_train_config(options)
+    train_config = build_train_config(options, _given_options())
     report_config = build_report_config(report_values, train_config.seed, train_config.batch_size)
     gate_config = build_gate_config(gate_values)
     import_tensorflow_quietly()
@@ -159,7 +166,7 @@ def train(data_dir, model_path, quiet, **options):
     configure_logging(quiet)
     if model_path.suffix != ".keras":
         raise click.BadParameter(f"the model file must end in .keras, got '{model_path}'.", param_hint="--out")
-    train_config = build_train_config(options)
+    train_config = build_train_config(options, _given_options())
     import_tensorflow_quietly()
     from octreport.pipeline import train_evaluate_save
 

@@ -6,12 +6,15 @@ Nothing here imports TensorFlow: building the configuration happens before any w
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import click
 
 from octreport.config import ARCHITECTURE_NAMES, PDF_VARIANTS, ReportConfig, TrainConfig
-from octreport.data.preprocessing import ASPECT_MODES, Preprocessing
+from octreport.data.preprocessing import ASPECT_MODES, NORMALIZATION_MODES
+
+PRESET_NAMES = ("oct-real",)  # octreport.models.recipes.PRESETS, named here so --help needs no TensorFlow
 
 
 def parse_image_size(ctx, param, value: str | tuple) -> tuple[int, int]:
@@ -41,6 +44,8 @@ def _apply(options: list) -> Callable:
 quiet_option = click.option("--quiet", "-q", is_flag=True, help="Print only errors and the final result.")
 
 TRAINING_OPTIONS = [
+    click.option("--preset", type=click.Choice(PRESET_NAMES), default=None,
+                 help="Start from a named recipe (oct-real: real Spectralis B-scans, see README); options given override it."),
     click.option("--architecture", type=click.Choice(ARCHITECTURE_NAMES), default="notebook", show_default=True,
                  help="notebook: the source notebook's 4-conv network; compact-bn: batch-normalised, for real scans."),
     click.option("--epochs", type=click.IntRange(min=1), default=15, show_default=True,
@@ -52,6 +57,8 @@ TRAINING_OPTIONS = [
                  help="1 = grayscale (OCT), 3 = RGB."),
     click.option("--aspect", type=click.Choice(ASPECT_MODES), default="stretch", show_default=True,
                  help="How images of another aspect ratio are fitted to the input size."),
+    click.option("--normalization", type=click.Choice(NORMALIZATION_MODES), default="none", show_default=True,
+                 help="Intensity normalization: none, or each image's 1st-99th percentile stretched to 0-1."),
     click.option("--learning-rate", type=click.FloatRange(min=0, min_open=True, max=1, max_open=True), default=1e-3,
                  show_default=True),
     click.option("--augment/--no-augment", default=True, show_default=True,
@@ -67,8 +74,6 @@ TRAINING_OPTIONS = [
     click.option("--seed", type=int, default=0, show_default=True,
                  help="Seed for splits, shuffling, augmentation, weights and the images shown."),
 ]
-TRAINING_OPTION_NAMES = ("architecture", "epochs", "batch_size", "image_size", "channels", "aspect", "learning_rate",
-                         "augment", "class_weights", "patience", "val_fraction", "test_fraction", "seed")
 training_options = _apply(TRAINING_OPTIONS)
 
 REPORT_OPTIONS = [
@@ -134,21 +139,36 @@ def take(options: dict, names: tuple[str, ...]) -> dict:
     return {name: options.pop(name) for name in names}
 
 
-def build_train_config(options: dict) -> TrainConfig:
-    height, width = options["image_size"]
-    return TrainConfig(
-        architecture=options["architecture"],
-        preprocessing=Preprocessing(height, width, int(options["channels"]), options["aspect"]),
-        epochs=options["epochs"],
-        batch_size=options["batch_size"],
-        learning_rate=options["learning_rate"],
-        augment=options["augment"],
-        class_weights=options["class_weights"],
-        early_stopping_patience=options["patience"],
-        seed=options["seed"],
-        val_fraction=options["val_fraction"],
-        test_fraction=options["test_fraction"],
-    )
+# TrainConfig field for each training option; the preprocessing options are handled together.
+_TRAIN_FIELDS = {
+    "architecture": "architecture", "epochs": "epochs", "batch_size": "batch_size", "learning_rate": "learning_rate",
+    "augment": "augment", "class_weights": "class_weights", "patience": "early_stopping_patience", "seed": "seed",
+    "val_fraction": "val_fraction", "test_fraction": "test_fraction",
+}
+_PREPROCESSING_OPTIONS = ("image_size", "channels", "aspect", "normalization")
+
+
+def build_train_config(options: dict, given: set[str] | frozenset[str] = frozenset()) -> TrainConfig:
+    """The training configuration: the defaults, or the ``--preset`` with the options in ``given``
+    (those set on the command line, in the environment or in a config file) laid over it."""
+    preset_name = options.get("preset")
+    if preset_name is None:
+        given = set(_TRAIN_FIELDS) | set(_PREPROCESSING_OPTIONS)
+        base = TrainConfig()
+    else:
+        from octreport.models.recipes import PRESETS
+
+        base = PRESETS[preset_name]
+    overrides = {field: options[name] for name, field in _TRAIN_FIELDS.items() if name in given}
+    prep = base.preprocessing
+    if "image_size" in given:
+        prep = replace(prep, height=options["image_size"][0], width=options["image_size"][1])
+    if "channels" in given:
+        prep = replace(prep, channels=int(options["channels"]))
+    for name in ("aspect", "normalization"):
+        if name in given:
+            prep = replace(prep, **{name: options[name]})
+    return replace(base, preprocessing=prep, **overrides)
 
 
 def build_report_config(options: dict, seed: int, batch_size: int = 32) -> ReportConfig:

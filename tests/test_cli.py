@@ -146,3 +146,27 @@ def test_make_report_on_an_in_memory_model(tmp_path):
     assert "first" in html and "second" in html
     assert outcome.pdf_path is None
     assert json.loads(outcome.metrics_path.read_text())["model"]["name"] == "tiny"
+
+
+def test_preset_names_match_the_recipes():
+    from octreport.cli_options import PRESET_NAMES
+    from octreport.models.recipes import PRESETS
+
+    assert PRESET_NAMES == tuple(PRESETS)
+
+
+def test_preset_is_the_base_and_given_options_override_it():
+    from octreport.cli_options import build_train_config
+    from octreport.models.recipes import PRESETS
+
+    options = {"preset": "oct-real", "architecture": "notebook", "epochs": 3, "batch_size": 32, "image_size": (128, 128),
+               "channels": "1", "aspect": "stretch", "normalization": "none", "learning_rate": 1e-3, "augment": True,
+               "class_weights": True, "patience": 5, "val_fraction": 0.15, "test_fraction": 0.2, "seed": 0}
+    config = build_train_config(options, given={"preset", "epochs", "image_size"})
+    preset = PRESETS["oct-real"]
+    assert config.epochs == 3 and (config.preprocessing.height, config.preprocessing.width) == (128, 128)
+    assert config.architecture == preset.architecture and config.learning_rate == preset.learning_rate
+    assert config.preprocessing.aspect == preset.preprocessing.aspect
+    assert config.preprocessing.normalization == preset.preprocessing.normalization
+    plain = build_train_config({**options, "preset": None})
+    assert plain.architecture == "notebook" and plain.preprocessing.normalization == "none"
