@@ -96,7 +96,7 @@ REPORT_OPTIONS = [
                  show_default=True, help="Report formats to write (repeatable)."),
     click.option("--html-mode", type=click.Choice(["embedded", "assets"]), default="embedded", show_default=True,
                  help="One self-contained HTML file, or HTML with an assets/ folder."),
-    click.option("--image-format", type=click.Choice(["png", "jpeg"]), default="png", show_default=True,
+    click.option("--image-format", type=click.Choice(["png", "jpeg"]), default="jpeg", show_default=True,
                  help="Encoding of the feature-map and filter grids."),
     click.option("--pdf-variant", type=click.Choice(PDF_VARIANTS), default=None,
                  help="Write an archival PDF/A-3 (keeps the attached metrics.json and manifest.json)."),

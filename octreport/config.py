@@ -68,7 +68,7 @@ class ReportConfig:
     layer_names: tuple[str, ...] = ()
     formats: tuple[str, ...] = REPORT_FORMATS
     html_mode: str = "embedded"
-    image_format: str = "png"
+    image_format: str = "jpeg"
     templates_dir: str | None = None
     out_root: str = "octreport-runs"
     pdf_variant: str | None = None

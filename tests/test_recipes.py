@@ -112,6 +112,8 @@ def test_cosine_schedule_warms_up_then_decays_to_zero():
     assert rates[2] > rates[3] > rates[4]
     assert rates[4] == pytest.approx(0.0, abs=1e-9)
     assert learning_rate_for(TrainConfig(learning_rate=0.003), 10) == 0.003
+    one_epoch = learning_rate_for(preset_config("oct-real", epochs=1), steps_per_epoch=10)
+    assert float(one_epoch(0)) == pytest.approx(0.002)  # no room to warm up: decay from the start
 
 
 def test_crossval_folds_keep_patients_disjoint_and_validate_outside_the_evaluated_fold(tmp_path):
@@ -149,4 +151,4 @@ def test_restored_epoch_ignores_epochs_before_early_stopping_starts():
     assert best_validation_epoch(losses, start=2) == 4
     assert best_validation_epoch(losses, start=9) == 5  # ended before monitoring began: last weights
     with pytest.raises(ConfigError, match="early stopping must start"):
-        RecipeConfig(epochs=5, early_stopping_start=5)
+        RecipeConfig(early_stopping_start=-1)

@@ -2,8 +2,13 @@
 
 ``oct-real`` is the recipe for real Spectralis B-scans (Kermany et al. 2018, CC BY 4.0): about
 1,000 scans, 496 px tall and 512-1536 px wide, trained on two CPU cores in well under 30 minutes.
-Every choice and the reason for it is written beside the value below; the cross-validated results
-come from ``benchmarks/crossval_oct_real.py``.
+Every choice and the reason for it is written beside the value below.
+
+Patient-disjoint 5-fold cross-validation on the 1,000 scans of ``shared/oct-real`` (635 patients;
+``python benchmarks/crossval_oct_real.py --folds 5 --seed 0 --preset oct-real``, 800 scans per
+training, 15% of their patients for early stopping): accuracy 0.935 +/- 0.026 (std over folds,
+0.905-0.960), urgent-referral sensitivity 0.958 and specificity 0.980, weighted error 0.102;
+10.6 min of training per fold on two shared CPU cores. Data: Kermany et al. 2018, Cell 172:1122.
 """
 
 from __future__ import annotations
@@ -23,10 +28,12 @@ class RecipeConfig(TrainConfig):
     """A TrainConfig with the recipe fields that ``octreport.config.TrainConfig`` does not hold yet.
 
     ``lr_schedule``: ``constant`` (the learning rate throughout) or ``cosine`` (linear warm-up from
-    a tenth of the learning rate over ``warmup_epochs``, then cosine decay to 0 at ``epochs``).
+    a tenth of the learning rate over ``warmup_epochs``, at most ``epochs - 1`` of them so that a
+    short smoke run still works, then cosine decay to 0 at ``epochs``).
     ``early_stopping_start``: epochs before which the validation loss is neither monitored nor
     its weights kept (Keras's ``start_from_epoch``): while the learning rate is high, a small
-    validation split's loss jumps about and a lucky early epoch can be restored.
+    validation split's loss jumps about and a lucky early epoch can be restored. When it is
+    ``epochs`` or more, the last epoch's weights are kept.
     Training reads these with ``getattr`` and these defaults, so a plain TrainConfig trains as before.
     Once TrainConfig has these fields this subclass adds nothing and can go.
     """
@@ -37,17 +44,12 @@ class RecipeConfig(TrainConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if not 0 <= self.early_stopping_start < self.epochs:
-            raise ConfigError(
-                f"early stopping must start at epoch 0 or later and before the {self.epochs} epochs end, "
-                f"got {self.early_stopping_start}."
-            )
         if self.lr_schedule not in LR_SCHEDULES:
             raise ConfigError(f"lr schedule must be one of {', '.join(LR_SCHEDULES)}, got '{self.lr_schedule}'.")
-        if not 0 <= self.warmup_epochs < self.epochs:
-            raise ConfigError(
-                f"warm-up epochs must be at least 0 and fewer than the {self.epochs} epochs, got {self.warmup_epochs}."
-            )
+        if self.warmup_epochs < 0:
+            raise ConfigError(f"warm-up epochs must be 0 or more, got {self.warmup_epochs}.")
+        if self.early_stopping_start < 0:
+            raise ConfigError(f"early stopping must start at epoch 0 or later, got {self.early_stopping_start}.")
 
 
 OCT_REAL = RecipeConfig(

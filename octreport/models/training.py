@@ -59,12 +59,13 @@ def learning_rate_for(config: TrainConfig, steps_per_epoch: int) -> float | kera
     """The optimizer's learning rate: constant, or warm-up then cosine decay (``lr_schedule``).
 
     ``cosine``: from ``learning_rate / 10`` up to ``learning_rate`` linearly over ``warmup_epochs``,
-    then down to 0 along a half cosine by the end of ``epochs``.
+    then down to 0 along a half cosine by the end of ``epochs``. At most ``epochs - 1`` epochs warm
+    up, so that a one-epoch smoke run of a preset still trains.
     """
     schedule = getattr(config, "lr_schedule", "constant")
     if schedule == "constant":
         return config.learning_rate
-    warmup_steps = getattr(config, "warmup_epochs", 0) * steps_per_epoch
+    warmup_steps = min(getattr(config, "warmup_epochs", 0), config.epochs - 1) * steps_per_epoch
     total_steps = config.epochs * steps_per_epoch
     return keras.optimizers.schedules.CosineDecay(
         initial_learning_rate=config.learning_rate / 10 if warmup_steps else config.learning_rate,
