@@ -57,14 +57,15 @@ OCT_REAL = RecipeConfig(
     architecture="compact-bn",
     preprocessing=Preprocessing(
         # 1:2 like the scans (most are 1024x496, i.e. 1:2.06): 496 -> 128 rows keeps the retina
-        # about 20 rows thick and its layers visible, at the cost of a 128x128 square input x2.
+        # about 20 rows thick and its layers visible, for twice the pixels of a 128x128 input.
         height=128,
         width=256,
         # OCT is grayscale; the two RGB JPEGs in the data are converted.
         channels=1,
         # Cut the centre to 1:2 instead of squeezing: 1024-wide scans lose 16 px on each side,
         # 1536-wide ones keep their central 992 px around the fovea (where the disease is) at the
-        # same scale as the others; nothing is distorted. Padding would waste a third of the input
+        # same pixel scale as the others; nothing is distorted. The four 768-wide ones lose 56 rows
+        # at top and bottom (mostly background above and below the retina). Padding would waste a third of the input
         # of the 1536-wide ones on black bars and shrink their retina further.
         aspect="crop",
         # Exports differ in brightness and contrast: stretch each scan's 1st-99th percentile.
@@ -80,7 +81,8 @@ OCT_REAL = RecipeConfig(
     augment=True,
     # The classes are balanced in oct-real (weights ~1); on unbalanced data this matters.
     class_weights=True,
-    # The best epoch (lowest validation loss) is restored; patience outlasts noisy late epochs.
+    # The best epoch (lowest validation loss) is restored. The validation loss of 120 scans jumps
+    # about while the learning rate is high; a patience of 10 rides most of that out.
     early_stopping_patience=10,
     seed=0,
     val_fraction=0.15,
