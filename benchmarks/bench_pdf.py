@@ -7,16 +7,16 @@ Run on demand (not a test):
 The report: the default sample report of a trained model (``RUN_DIR/model.keras`` of a default
 ``octreport run``, as ``bench_e2e.py`` leaves it; without ``--run`` a 1-epoch run is made first),
 written as HTML twice through ``octreport.make_report`` with the same model, data and seed:
-``image_format="png"`` (the default) and ``"jpeg"`` (feature-map and filter grids as JPEG). Then,
-in one process, interleaved, median of ``--repeats``, each HTML laid out into a PDF by
-WeasyPrint:
+``image_format="png"`` and ``"jpeg"`` (how the grids and heat maps are encoded; the default was
+png until 2026-11-26 07:04, jpeg since: the report says which). Then, in one process,
+interleaved, median of ``--repeats``, each HTML laid out into a PDF by WeasyPrint:
 
-* ``png``            octreport's ``render_pdf`` on the default HTML: the baseline;
-* ``jpeg``           ``render_pdf`` on the ``--image-format jpeg`` HTML;
+* ``png``            octreport's ``render_pdf`` on the png HTML: the baseline;
+* ``jpeg``           ``render_pdf`` on the jpeg HTML;
 * ``png, dpi 150``   WeasyPrint's own ``dpi=`` option (images downsampled to at most this
                      resolution on the page), likewise ``dpi 100`` and ``jpeg, dpi 100``;
 * ``png, optimize``  WeasyPrint's ``optimize_images=True`` (lossless PNG recompression);
-* ``no images``      the default HTML with every image replaced by a 1x1 pixel: what the text
+* ``no images``      the png HTML with every image replaced by a 1x1 pixel: what the text
                      and tables alone cost, the floor for any image choice.
 
 Each row: time and size relative to the baseline. Readability: the first feature-map page of the
@@ -124,8 +124,10 @@ def main(argv: Sequence[str] | None = None) -> Report:
              "no images (text and tables only)": "no-images"}
     sizes = {name: (out / f"{files[name]}.pdf").stat().st_size for name in ways}
     report = Report("pdf")
-    report.add("4 pdf", "default report PDF (png grids), size", sizes["png"] / 1e6, "MB",
-               note=f"HTML {len(html['png'].encode()) / 1e6:.1f} MB")
+    from octreport.config import ReportConfig
+
+    report.add("4 pdf", "sample report PDF with png images, size", sizes["png"] / 1e6, "MB",
+               note=f"HTML {len(html['png'].encode()) / 1e6:.1f} MB; the default is now {ReportConfig().image_format}")
     for name in list(ways)[1:]:
         report.add("4 pdf", f"{name} / png: WeasyPrint time", t.ratio(name, "png"), "x", note=t.spread(name, "png"),
                    cpu=t.ratio(name, "png", "cpu"))
