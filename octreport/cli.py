@@ -18,6 +18,7 @@ from click.core import ParameterSource
 
 from octreport._version import __version__
 from octreport.cli_options import (
+    DISTRIBUTE_OPTION,
     GATE_OPTION_NAMES,
     REPORT_OPTION_NAMES,
     build_gate_config,
@@ -98,6 +99,9 @@ def _report_and_echo(quiet: bool, **kwargs) -> None:
     from octreport.pipeline import run_report
 
     outcome = run_report(command_line=_command_line(), **kwargs)
+    if not outcome.published:
+        click.echo(f"accuracy {outcome.accuracy:.1%}; this worker's copy was discarded, the chief worker writes the report")
+        return
     if not quiet:
         click.echo(f"accuracy {outcome.accuracy:.1%}; report in {outcome.run_dir}", err=True)
     click.echo(str((outcome.pdf_path or outcome.html_path).resolve()))
@@ -137,11 +141,12 @@ def run(data_dir, model_path, quiet, **options):
               help="Image folder whose test split is evaluated (Kermany layout or class folders).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for splits and the images shown.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
+@DISTRIBUTE_OPTION
 @report_options
 @gate_options
 @quiet_option
 @handle_errors
-def report(model_path, data_dir, seed, batch_size, quiet, **options):
+def report(model_path, data_dir, seed, batch_size, distribute, quiet, **options):
     """Report on an existing model: evaluate it and look inside it, without training."""
     from octreport.config import TrainConfig
 
@@ -149,7 +154,7 @@ def report(model_path, data_dir, seed, batch_size, quiet, **options):
     gate_config = build_gate_config(take(options, GATE_OPTION_NAMES))
     report_config = build_report_config(options, seed, batch_size)
     import_tensorflow_quietly()
-    _report_and_echo(quiet, data_dir=data_dir, model=model_path, train_config=TrainConfig(seed=seed, batch_size=batch_size),
+    _report_and_echo(quiet, data_dir=data_dir, model=model_path, train_config=TrainConfig(seed=seed, batch_size=batch_size, distribute=distribute),
                      report_config=report_config, gate_config=gate_config)
 
 
@@ -171,6 +176,9 @@ def train(data_dir, model_path, quiet, **options):
     from octreport.pipeline import train_evaluate_save
 
     outcome = train_evaluate_save(data_dir, model_path, train_config)
+    if not outcome.saved:
+        click.echo(f"test accuracy {outcome.test_accuracy:.1%}; the chief worker saves the model")
+        return
     click.echo(
         f"test accuracy {outcome.test_accuracy:.1%} on {outcome.test_images} images "
         f"(trained {outcome.train_seconds:.0f} s); model saved to {outcome.model_path}"

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from octreport.config import ARCHITECTURE_NAMES, PDF_VARIANTS, ReportConfig, TrainConfig
+from octreport.config import ARCHITECTURE_NAMES, DISTRIBUTE_MODES, LR_SCHEDULES, PDF_VARIANTS, ReportConfig, TrainConfig
 from octreport.data.preprocessing import ASPECT_MODES, NORMALIZATION_MODES
 
 PRESET_NAMES = ("oct-real",)  # octreport.models.recipes.PRESETS, named here so --help needs no TensorFlow
@@ -43,6 +43,12 @@ def _apply(options: list) -> Callable:
 
 quiet_option = click.option("--quiet", "-q", is_flag=True, help="Print only errors and the final result.")
 
+DISTRIBUTE_OPTION = click.option(
+    "--distribute", type=click.Choice(DISTRIBUTE_MODES), default="none", show_default=True,
+    help="Train and evaluate under tf.distribute: mirrored = every GPU of this machine; multi-worker = "
+         "several hosts described by TF_CONFIG (run the same command on each; worker 0 writes the results).",
+)
+
 TRAINING_OPTIONS = [
     click.option("--preset", type=click.Choice(PRESET_NAMES), default=None,
                  help="Start from a named recipe (oct-real: real Spectralis B-scans, see README); options given override it."),
@@ -67,12 +73,19 @@ TRAINING_OPTIONS = [
                  help="Weigh classes by inverse frequency."),
     click.option("--patience", type=click.IntRange(min=1), default=5, show_default=True,
                  help="Early-stopping patience in epochs."),
+    click.option("--early-stopping-start", type=click.IntRange(min=0), default=0, show_default=True,
+                 help="Epochs before the validation loss is watched (and its best weights kept)."),
+    click.option("--lr-schedule", type=click.Choice(LR_SCHEDULES), default="constant", show_default=True,
+                 help="constant, or cosine: warm up from a tenth of --learning-rate, then decay to 0."),
+    click.option("--warmup-epochs", type=click.IntRange(min=0), default=0, show_default=True,
+                 help="Warm-up epochs of the cosine schedule."),
     click.option("--val-fraction", type=click.FloatRange(0, 0.9, min_open=True), default=0.15, show_default=True,
                  help="Share of training patients held out for validation when the data has no val/."),
     click.option("--test-fraction", type=click.FloatRange(0, 0.9, min_open=True), default=0.2, show_default=True,
                  help="Share of patients held out for test when the data has class folders only."),
     click.option("--seed", type=int, default=0, show_default=True,
                  help="Seed for splits, shuffling, augmentation, weights and the images shown."),
+    DISTRIBUTE_OPTION,
 ]
 training_options = _apply(TRAINING_OPTIONS)
 
@@ -143,7 +156,8 @@ def take(options: dict, names: tuple[str, ...]) -> dict:
 _TRAIN_FIELDS = {
     "architecture": "architecture", "epochs": "epochs", "batch_size": "batch_size", "learning_rate": "learning_rate",
     "augment": "augment", "class_weights": "class_weights", "patience": "early_stopping_patience", "seed": "seed",
-    "val_fraction": "val_fraction", "test_fraction": "test_fraction",
+    "val_fraction": "val_fraction", "test_fraction": "test_fraction", "early_stopping_start": "early_stopping_start",
+    "lr_schedule": "lr_schedule", "warmup_epochs": "warmup_epochs", "distribute": "distribute",
 }
 _PREPROCESSING_OPTIONS = ("image_size", "channels", "aspect", "normalization")
 

@@ -8,11 +8,25 @@ from octreport.data.preprocessing import Preprocessing
 from octreport.errors import ConfigError
 
 ARCHITECTURE_NAMES = ("notebook", "compact-bn")
+LR_SCHEDULES = ("constant", "cosine")
+DISTRIBUTE_MODES = ("none", "mirrored", "multi-worker")
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """How a model is trained. Validation data come from the train split, never from test."""
+    """How a model is trained. Validation data come from the train split, never from test.
+
+    ``lr_schedule``: ``constant`` (the learning rate throughout) or ``cosine`` (linear warm-up from
+    a tenth of the learning rate over ``warmup_epochs``, at most ``epochs - 1`` of them so that a
+    short smoke run still works, then cosine decay to 0 at ``epochs``).
+    ``early_stopping_start``: epochs before which the validation loss is neither monitored nor
+    its weights kept (Keras's ``start_from_epoch``): while the learning rate is high, a small
+    validation split's loss jumps about and a lucky early epoch can be restored. When it is
+    ``epochs`` or more, the last epoch's weights are kept.
+    ``distribute``: ``none``, ``mirrored`` (every GPU of this machine, or its CPU) or
+    ``multi-worker`` (several hosts described by ``TF_CONFIG``); see :mod:`octreport.distribute`.
+    ``batch_size`` is the global batch, split over the replicas.
+    """
 
     architecture: str = "notebook"
     preprocessing: Preprocessing = field(default_factory=Preprocessing)
@@ -25,6 +39,10 @@ class TrainConfig:
     seed: int = 0
     val_fraction: float = 0.15
     test_fraction: float = 0.2
+    lr_schedule: str = "constant"
+    warmup_epochs: int = 0
+    early_stopping_start: int = 0
+    distribute: str = "none"
 
     def __post_init__(self) -> None:
         if self.architecture not in ARCHITECTURE_NAMES:
@@ -35,6 +53,13 @@ class TrainConfig:
         _require(self.batch_size >= 1, f"batch size must be at least 1, got {self.batch_size}.")
         _require(0 < self.learning_rate < 1, f"learning rate must be between 0 and 1, got {self.learning_rate}.")
         _require(self.early_stopping_patience >= 1, "early-stopping patience must be at least 1 epoch.")
+        _require(self.lr_schedule in LR_SCHEDULES,
+                 f"lr schedule must be one of {', '.join(LR_SCHEDULES)}, got '{self.lr_schedule}'.")
+        _require(self.warmup_epochs >= 0, f"warm-up epochs must be 0 or more, got {self.warmup_epochs}.")
+        _require(self.early_stopping_start >= 0,
+                 f"early stopping must start at epoch 0 or later, got {self.early_stopping_start}.")
+        _require(self.distribute in DISTRIBUTE_MODES,
+                 f"distribute must be one of {', '.join(DISTRIBUTE_MODES)}, got '{self.distribute}'.")
         for name in ("val_fraction", "test_fraction"):
             value = getattr(self, name)
             _require(0 < value < 0.9, f"{name.replace('_', ' ')} must be between 0 and 0.9, got {value}.")

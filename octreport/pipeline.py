@@ -25,6 +25,7 @@ from octreport.audit.manifest import hash_artifacts, manifest_for_run, outcome_f
 from octreport.config import ReportConfig, TrainConfig
 from octreport.data.dataset import PreparedData, prepare_data
 from octreport.data.preprocessing import Preprocessing
+from octreport.distribute import distributed, is_chief, output_root
 from octreport.engine.layers import discover_conv_layers, select_layers
 from octreport.evaluation.metrics import compute_classification_metrics
 from octreport.evaluation.errors_gallery import errors_gallery
@@ -53,6 +54,7 @@ class TrainOutcome:
     test_accuracy: float
     test_images: int
     train_seconds: float
+    saved: bool = True  # False on a non-chief multi-worker task (see octreport.distribute)
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,7 @@ class RunOutcome:
     accuracy: float
     failed_gates: tuple[str, ...]
     timings: dict[str, float]
+    published: bool = True  # False on a non-chief multi-worker task: its copy was removed
 
     @property
     def gates_passed(self) -> bool:
@@ -93,11 +96,13 @@ def _stage(timings: dict[str, float], name: str):
 def train_evaluate_save(data_dir: Path | None, model_path: Path, config: TrainConfig) -> TrainOutcome:
     """Train on ``data_dir`` (default: the bundled sample data), evaluate on its test split, save."""
     data = _prepare(data_dir, config)
-    trained = train_model(data, config)
-    predictions = predict_items(trained.model, data.test, config.preprocessing, config.batch_size)
-    accuracy = float((predictions.predicted == predictions.labels).mean()) if len(predictions.labels) else 0.0
-    save_model(trained.model, model_path, trained.metadata)
-    return TrainOutcome(model_path, accuracy, len(predictions.labels), trained.seconds)
+    with distributed(config.distribute) as strategy:
+        trained = train_model(data, config)
+        predictions = predict_items(trained.model, data.test, config.preprocessing, config.batch_size)
+        accuracy = float((predictions.predicted == predictions.labels).mean()) if len(predictions.labels) else 0.0
+        with output_root(strategy, model_path.parent) as folder:
+            save_model(trained.model, folder / model_path.name, trained.metadata)
+    return TrainOutcome(model_path, accuracy, len(predictions.labels), trained.seconds, is_chief(strategy))
 
 
 def run_report(
@@ -116,14 +121,27 @@ def run_report(
     the run to compare with) is checked before the run folder is made, so a refused run leaves
     nothing behind. A run whose quality gates fail is still published; ``failed_gates`` says why.
     """
+    data = _prepare(data_dir, train_config)
+    with distributed(train_config.distribute) as strategy:
+        with output_root(strategy, Path(report_config.out_root)) as out_root:
+            outcome = _run_report(data, model, train_config, replace(report_config, out_root=str(out_root)),
+                                  gate_config, command_line, Path(report_config.out_root))
+    return replace(outcome, published=is_chief(strategy))
+
+
+def _run_report(
+    data: PreparedData, model: keras.Model | Path | str | None, train_config: TrainConfig,
+    report_config: ReportConfig, gate_config: GateConfig, command_line: str, runs_root: Path,
+) -> RunOutcome:
+    """:func:`run_report` inside the distribution scope; ``runs_root`` is where earlier runs are
+    looked up (``report_config.out_root`` differs from it on non-chief workers)."""
     timings: dict[str, float] = {}
     started_at = _now()
-    data = _prepare(data_dir, train_config)
     given = None if model is None else _given_model(model, data)
     _check_layer_names(given, train_config, len(data.class_names), report_config.layer_names)
     check_gate_classes(gate_config, data.class_names)
     requested = items_from_paths(report_config.image_paths, data.class_names) if report_config.image_paths else None
-    baseline = load_run(report_config.compare_to, Path(report_config.out_root)) if report_config.compare_to else None
+    baseline = load_run(report_config.compare_to, runs_root) if report_config.compare_to else None
 
     with run_folder(Path(report_config.out_root)) as folder:
         if given is None:

@@ -8,6 +8,7 @@ Test-only: it does not ship in the package.
 from __future__ import annotations
 
 from functools import lru_cache
+from html.parser import HTMLParser
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +30,7 @@ from octreport.report.context import (
     SkippedFileRow,
     Summary,
     TocEntry,
+    section_entries,
 )
 
 OCT_CLASSES = ("CNV", "DME", "DRUSEN", "NORMAL")
@@ -187,18 +189,17 @@ def build_sample_context(
         for i, (path, filters) in enumerate(LAYERS)
     )
 
+    sections = section_entries()
     toc = (
-        TocEntry("summary", "Summary"),
-        TocEntry("metrics", "Metrics"),
-        TocEntry("confusion", "Confusion matrix"),
-        *((TocEntry("training", "Training curves"),) if with_training else ()),
-        TocEntry("layers", "Convolutional layers"),
-        TocEntry("feature-maps", "Feature maps"),
-        *(TocEntry(slug, f"Class {name}", level=2) for slug, name in zip(slugs, class_names)),
-        TocEntry("filters", "Filters"),
-        *(TocEntry(f.anchor, f.layer_path, level=2) for f in filter_sections),
-        TocEntry("warnings", "Data warnings"),
-        TocEntry("appendix", "Appendix: how to reproduce"),
+        *(sections[a] for a in ("summary", "metrics", "confusion")),
+        *((sections["training"],) if with_training else ()),
+        sections["layers"],
+        sections["feature-maps"],
+        *(TocEntry(s.anchor, s.title, level=2) for s in class_sections),
+        sections["filters"],
+        *(TocEntry(f.anchor, f.title, level=2) for f in filter_sections),
+        sections["warnings"],
+        sections["appendix"],
     )
 
     return ReportContext(
@@ -211,6 +212,7 @@ def build_sample_context(
         data_description=(KeyValue("Folder", "/data/OCT2017"), KeyValue("Test images", "1,000"),
                           KeyValue("Classes", ", ".join(class_names))),
         toc=toc,
+        sections=sections,
         summary=Summary(
             accuracy=SAMPLE_ACCURACY,
             chance_level=1 / n,
@@ -249,3 +251,63 @@ def write_sample(out_dir: Path, mode: str = "embedded", **kwargs) -> tuple[Repor
     """Build the sample context with a store writing to ``out_dir`` (for assets mode)."""
     store = FigureStore(mode, out_dir)
     return build_sample_context(store, **kwargs), store
+
+
+class _Outline(HTMLParser):
+    """The contents links of a report page, and the text of the first heading of each element with an id."""
+
+    VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
+    HEADINGS = {"h1", "h2", "h3", "h4", "h5", "h6"}
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.links: list[tuple[str, str]] = []
+        self.headings: dict[str, str] = {}
+        self._stack: list[tuple[str, str | None]] = []  # open elements: (tag, id)
+        self._link: tuple[str, list[str]] | None = None  # the contents link being read
+        self._heading: tuple[list[str], list[str]] | None = None  # the ids it titles, and its text
+        self._toc_depth: int | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in self.VOID:
+            return
+        attributes = dict(attrs)
+        self._stack.append((tag, attributes.get("id")))
+        if tag == "nav" and "toc" in (attributes.get("class") or "").split():
+            self._toc_depth = len(self._stack)
+        elif tag == "a" and self._toc_depth is not None and (attributes.get("href") or "").startswith("#"):
+            self._link = (attributes["href"][1:], [])
+        elif tag in self.HEADINGS and self._heading is None:
+            waiting = [i for _, i in self._stack if i is not None and i not in self.headings]
+            self._heading = (waiting, [])
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "a" and self._link is not None:
+            self.links.append((self._link[0], _words(self._link[1])))
+            self._link = None
+        elif tag in self.HEADINGS and self._heading is not None:
+            for i in self._heading[0]:
+                self.headings[i] = _words(self._heading[1])
+            self._heading = None
+        if tag == "nav" and self._toc_depth == len(self._stack):
+            self._toc_depth = None
+        while self._stack and self._stack.pop()[0] != tag:
+            pass
+
+    def handle_data(self, data: str) -> None:
+        for reading in (self._link, self._heading):
+            if reading is not None:
+                reading[1].append(data)
+
+
+def _words(parts: list[str]) -> str:
+    return " ".join("".join(parts).split())
+
+
+def contents_and_headings(html: str) -> tuple[list[tuple[str, str]], dict[str, str]]:
+    """``(links, headings)`` of a rendered report: each contents entry as ``(anchor, text)`` in order,
+    and for every element with an id its first heading's text (the element's own when it is a heading)."""
+    outline = _Outline()
+    outline.feed(html)
+    outline.close()
+    return outline.links, outline.headings

@@ -161,12 +161,16 @@ def test_preset_is_the_base_and_given_options_override_it():
 
     options = {"preset": "oct-real", "architecture": "notebook", "epochs": 3, "batch_size": 32, "image_size": (128, 128),
                "channels": "1", "aspect": "stretch", "normalization": "none", "learning_rate": 1e-3, "augment": True,
-               "class_weights": True, "patience": 5, "val_fraction": 0.15, "test_fraction": 0.2, "seed": 0}
+               "class_weights": True, "patience": 5, "val_fraction": 0.15, "test_fraction": 0.2, "seed": 0,
+               "early_stopping_start": 0, "lr_schedule": "constant", "warmup_epochs": 0, "distribute": "none"}
     config = build_train_config(options, given={"preset", "epochs", "image_size"})
     preset = PRESETS["oct-real"]
     assert config.epochs == 3 and (config.preprocessing.height, config.preprocessing.width) == (128, 128)
     assert config.architecture == preset.architecture and config.learning_rate == preset.learning_rate
     assert config.preprocessing.aspect == preset.preprocessing.aspect
     assert config.preprocessing.normalization == preset.preprocessing.normalization
+    assert (config.lr_schedule, config.warmup_epochs) == ("cosine", preset.warmup_epochs)
+    assert build_train_config(options, given={"preset", "lr_schedule"}).lr_schedule == "constant"
     plain = build_train_config({**options, "preset": None})
     assert plain.architecture == "notebook" and plain.preprocessing.normalization == "none"
+    assert plain.lr_schedule == "constant" and plain.distribute == "none"

@@ -22,7 +22,7 @@ from octreport.data.splits import patient_id
 from octreport.errors import ConfigError
 from octreport.models.architectures import build_model
 from octreport.models.metadata import ModelMetadata
-from octreport.models.recipes import PRESETS, RecipeConfig, preset_config
+from octreport.models.recipes import PRESETS, preset_config
 from octreport.models.training import best_validation_epoch, learning_rate_for
 
 
@@ -55,7 +55,7 @@ def test_preset_overrides_replace_values_and_unknown_presets_are_refused():
     with pytest.raises(ConfigError, match="Unknown preset 'nope'"):
         preset_config("nope")
     with pytest.raises(ConfigError, match="lr schedule"):
-        RecipeConfig(lr_schedule="step")
+        TrainConfig(lr_schedule="step")
 
 
 def test_percentile_normalization_stretches_the_1st_to_99th_percentile(tmp_path):
@@ -103,7 +103,7 @@ def test_disk_cache_gives_the_same_images_and_is_only_read_after_the_first_pass(
 
 
 def test_cosine_schedule_warms_up_then_decays_to_zero():
-    config = RecipeConfig(epochs=10, learning_rate=0.01, lr_schedule="cosine", warmup_epochs=2)
+    config = TrainConfig(epochs=10, learning_rate=0.01, lr_schedule="cosine", warmup_epochs=2)
     schedule = learning_rate_for(config, steps_per_epoch=10)
     rates = [float(schedule(step)) for step in (0, 10, 20, 60, 100)]
     assert rates[0] == pytest.approx(0.001)
@@ -151,4 +151,4 @@ def test_restored_epoch_ignores_epochs_before_early_stopping_starts():
     assert best_validation_epoch(losses, start=2) == 4
     assert best_validation_epoch(losses, start=9) == 5  # ended before monitoring began: last weights
     with pytest.raises(ConfigError, match="early stopping must start"):
-        RecipeConfig(early_stopping_start=-1)
+        TrainConfig(early_stopping_start=-1)

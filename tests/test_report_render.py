@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -14,10 +15,11 @@ from PIL import Image
 from octreport.drawing.export import encode_array
 from octreport.errors import ReportError
 from octreport.report.assets import FigureStore, atomic_path, sanitize_name, write_text_atomic
+from octreport.report.context import TocEntry
 from octreport.report.pdf import PdfInfo, render_pdf
 from octreport.report.render import delta_pct, int_sep, make_environment, num, pct, render_html
 from octreport.resources import templates_dir
-from report_samples import SAMPLE_ACCURACY, build_sample_context
+from report_samples import SAMPLE_ACCURACY, build_sample_context, contents_and_headings
 
 CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
 PDFTOPPM = shutil.which("pdftoppm")
@@ -96,6 +98,14 @@ def test_html_has_every_section_and_toc_anchor(html, context):
         assert f'href="#{entry.anchor}"' in html
 
 
+def test_each_contents_entry_reads_as_the_heading_it_links_to(html, context):
+    links, headings = contents_and_headings(html)
+    assert [anchor for anchor, _ in links] == [entry.anchor for entry in context.toc]
+    for anchor, text in links:
+        assert anchor in headings, f"contents entry {text!r} links to #{anchor}, which has no heading"
+        assert text == headings[anchor], anchor
+
+
 def test_html_numbers_are_formatted(html):
     assert pct(SAMPLE_ACCURACY) == "96.6%"
     assert '<div class="stat-value">96.6%</div>' in html
@@ -146,6 +156,21 @@ def test_user_template_folder_overrides_base_and_falls_back(tmp_path, context):
     assert "custom 96.6%" in html
     assert "body { color: red; }" in html  # the user's stylesheet
     assert "<h2>Metrics</h2>" in html  # the default partial, as a fallback
+
+
+def test_user_partial_takes_its_heading_from_the_context(tmp_path, context):
+    context = replace(context, sections={**context.sections, "metrics": TocEntry("metrics", "Scores")},
+                      toc=tuple(TocEntry("metrics", "Scores") if e.anchor == "metrics" else e for e in context.toc))
+    folder = user_templates(tmp_path / "mine", {
+        "base.html": "{% include 'partials/toc.html' %}{% include 'partials/metrics.html' %}"
+                     "{% include 'partials/confusion.html' %}",
+        "partials/confusion.html": "{% set this = report.sections['confusion'] %}"
+                                   "<section id='{{ this.anchor }}'><h2>{{ this.title }}</h2><p>mine</p></section>",
+    })
+    links, headings = contents_and_headings(render_html(context, folder))
+    assert headings["metrics"] == "Scores"  # the default partial, titled by the context
+    assert headings["confusion"] == "Confusion matrix"  # the user's partial, titled by the context
+    assert dict(links)["metrics"] == "Scores" and dict(links)["confusion"] == "Confusion matrix"
 
 
 def test_missing_context_field_names_the_template(tmp_path, context):

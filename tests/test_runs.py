@@ -18,6 +18,7 @@ from click.testing import CliRunner
 from conftest import REPO_ROOT, write_learnable_kermany
 from octreport.cli import main
 from octreport.runfolder import LATEST, new_run_name, run_folder
+from report_samples import contents_and_headings
 
 LEARN = ["--epochs", "15", "--patience", "15", "--no-augment", "--learning-rate", "0.005", "--image-size", "32",
          "--batch-size", "8", "--images-per-class", "1", "--maps-per-layer", "4", "--filters-per-layer", "4"]
@@ -165,6 +166,14 @@ def test_second_report_compares_with_the_first(two_runs):
                                        "--html", str(base / "cmp.html"), "--fail-on-regression", "0.5"])
     assert result.exit_code == 0, result.output
     assert "accuracy" in result.output and (base / "cmp.html").read_text().startswith("<!doctype html>")
+
+
+def test_real_report_contents_read_as_their_headings(two_runs):
+    base, _ = two_runs
+    links, headings = contents_and_headings((base / "out" / LATEST / "report.html").read_text())
+    anchors = [anchor for anchor, _ in links]
+    assert {"comparison", "feature-maps", "appendix"} <= set(anchors) and any(a.startswith("class-") for a in anchors)
+    assert [(anchor, headings.get(anchor)) for anchor, _ in links] == links
 
 
 def test_gates_pass_fail_and_exit_codes(two_runs, tmp_path):

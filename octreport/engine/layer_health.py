@@ -25,9 +25,9 @@ its filters add nothing for any image, a sign of dying ReLUs, a too high learnin
 oversized layer; single dead filters are common and harmless).
 
 Memory: :class:`LayerHealthAccumulator` keeps per channel a running maximum and a count, O(channels)
-per layer, whatever the number of images. :func:`predict_with_layer_health` runs one model per
-batch that returns the conv outputs *and* the model's prediction, so the audit costs no second
-pass over the data.
+per layer, whatever the number of images. :func:`predict_with_layer_health` runs one compiled step
+per batch that computes the conv outputs *and* the model's prediction and reduces the outputs
+in the same graph, so the audit costs no second pass over the data and no copy of the maps.
 """
 
 from __future__ import annotations
@@ -39,10 +39,12 @@ from typing import Any, NamedTuple
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from octreport.engine.activations import cached_extractor_model
 from octreport.engine.filters import FilterNormSummary, filter_norm_summary
 from octreport.engine.layers import ConvLayerInfo
+from octreport.engine.streaming import Step, cached_runner, concatenated
 from octreport.errors import ConfigError
 from octreport.progress import Progress
 
@@ -141,6 +143,12 @@ class _Running:
         self.per_channel = 0  # values seen per channel
         self.images = 0
 
+    def add(self, images: int, maximum: np.ndarray, off: np.ndarray, values_per_channel: int) -> None:
+        np.maximum(self.maximum, maximum, out=self.maximum)
+        self.off += off
+        self.per_channel += values_per_channel
+        self.images += images
+
 
 def _batch_stats(output: Any, channel_axis: int, epsilon: float) -> tuple[np.ndarray, np.ndarray]:
     """Per-channel (max, count of values <= epsilon) of one batch, reduced where it lives."""
@@ -200,10 +208,19 @@ class LayerHealthAccumulator:
                     f"({info.filters} filters, {info.spatial_rank}D)."
                 )
             maximum, off = _batch_stats(output, axis, self.epsilon)
-            np.maximum(running.maximum, maximum, out=running.maximum)
-            running.off += off
-            running.per_channel += int(np.prod(shape)) // info.filters
-            running.images += int(shape[0])
+            running.add(int(shape[0]), maximum, off, int(np.prod(shape)) // info.filters)
+
+    def add_reduced(self, images: int, maxima: Sequence[np.ndarray], off: Sequence[np.ndarray],
+                    values_per_channel: Sequence[int]) -> None:
+        """Add one batch already reduced per layer (what the compiled evaluation step returns):
+        each filter's maximum, its count of values ``<= epsilon``, and how many values each
+        filter produced for the batch. Rows of ``maxima``/``off`` with a leading axis (one per
+        replica) are combined first."""
+        for running, maximum, count, values in zip(self._running, maxima, off, values_per_channel):
+            maximum, count = np.asarray(maximum), np.asarray(count)
+            if maximum.ndim == 2:
+                maximum, count = maximum.max(axis=0), count.sum(axis=0)
+            running.add(images, maximum.astype(np.float64), count.astype(np.int64), int(values))
 
     def result(self) -> tuple[LayerHealth, ...]:
         """The health of every layer, in the order of ``layers``.
@@ -297,25 +314,52 @@ def predict_with_layer_health(
 ) -> StreamedEvaluation:
     """Predict every batch of ``dataset`` (``(images, labels, indices)`` batches, as
     ``image_dataset(..., with_index=True)`` yields them) and audit ``layers`` in the same
-    forward pass: one model returns the conv outputs and the prediction.
+    forward pass: one compiled step returns the prediction and, per layer, each filter's maximum
+    and count of values ``<= epsilon`` (:mod:`octreport.engine.streaming`; split over the
+    replicas inside a ``tf.distribute`` scope).
     """
-    extractor = cached_extractor_model(model, layers, with_output=True)
     accumulator = LayerHealthAccumulator(layers, epsilon, dead_threshold)
+    extractor = cached_extractor_model(model, layers, with_output=True)
+    key = ("layer-health", tuple(id(info.layer) for info in layers), float(epsilon))
+    runner = cached_runner(model, key, lambda: _health_step(extractor, accumulator.layers, accumulator.epsilon))
     probabilities, labels, indices = [], [], []
-    for images, label, index in dataset:
-        outputs = keras.tree.flatten(extractor(images, training=False))
-        accumulator.update(outputs[:-1])
-        probabilities.append(keras.ops.convert_to_numpy(outputs[-1]).astype(np.float64))
-        labels.append(np.asarray(label, dtype=np.int64).reshape(-1))
-        indices.append(np.asarray(index, dtype=np.int64).reshape(-1))
+    for batch in runner(dataset):
+        count = len(batch["indices"])
+        n = len(layers)
+        accumulator.add_reduced(
+            count, [batch[f"max{i}"] for i in range(n)], [batch[f"off{i}"] for i in range(n)],
+            [int(batch[f"values{i}"].sum()) for i in range(n)],
+        )
+        probabilities.append(batch["probabilities"])
+        labels.append(batch["labels"])
+        indices.append(batch["indices"])
         if progress is not None:
-            progress.advance(len(indices[-1]))
+            progress.advance(count)
     if not probabilities:
         logger.warning("The data set yielded no image: no predictions and no layer health.")
         n_classes = int(extractor.outputs[-1].shape[-1])
         empty = np.zeros(0, np.int64)
         return StreamedEvaluation(np.zeros((0, n_classes)), empty, empty.copy(), ())
     return StreamedEvaluation(
-        np.concatenate(probabilities), np.concatenate(labels), np.concatenate(indices),
-        accumulator.result(),
+        concatenated(probabilities, (), np.float64), concatenated(labels, (), np.int64),
+        concatenated(indices, (), np.int64), accumulator.result(),
     )
+
+
+def _health_step(extractor: Any, layers: Sequence[ConvLayerInfo], epsilon: float) -> Step:
+    """The compiled per-batch step: prediction rows, and per layer (as ``(1, C)`` rows, see
+    :mod:`octreport.engine.streaming`) each filter's maximum, its count of values <= epsilon, and
+    the number of values each filter produced."""
+    def step(images: Any) -> dict[str, Any]:
+        outputs = keras.tree.flatten(extractor(images, training=False))
+        result = {"probabilities": outputs[-1]}
+        for i, (info, output) in enumerate(zip(layers, outputs[:-1])):
+            rank = info.spatial_rank + 2
+            channel_axis = rank - 1 if info.channels_last else 1
+            axes = [a for a in range(rank) if a != channel_axis]
+            result[f"max{i}"] = tf.reduce_max(tf.cast(output, tf.float32), axis=axes)[None]
+            result[f"off{i}"] = tf.reduce_sum(tf.cast(output <= epsilon, tf.int64), axis=axes)[None]
+            result[f"values{i}"] = (tf.size(output, out_type=tf.int64) // info.filters)[None]
+        return result
+
+    return step

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -15,6 +16,7 @@ from octreport.data.preprocessing import Preprocessing
 from octreport.data.validation import SkippedFile
 from octreport.engine.layer_health import LayerHealth, predict_with_layer_health
 from octreport.engine.layers import ConvLayerInfo
+from octreport.engine.streaming import Step, cached_runner, concatenated
 from octreport.progress import Progress
 
 log = logging.getLogger(__name__)
@@ -37,16 +39,25 @@ class Predictions:
 def predict_items(
     model: keras.Model, items: Sequence[ImageItem], preprocessing: Preprocessing, batch_size: int = 32
 ) -> Predictions:
-    """Predict every image of ``items`` in one streaming pass (memory stays at a few batches)."""
+    """Predict every image of ``items`` in one streaming pass (memory stays at a few batches),
+    the forward pass compiled once per model (:mod:`octreport.engine.streaming`)."""
+    runner = cached_runner(model, ("predict",), lambda: _forward_step(weakref.ref(model)))
     probabilities, indices = [], []
     progress = Progress(len(items))
-    for images, _, index in image_dataset(items, preprocessing, batch_size, with_index=True):
-        probabilities.append(np.asarray(model(images, training=False), dtype=np.float64))
-        indices.append(index.numpy())
+    for batch in runner(image_dataset(items, preprocessing, batch_size, with_index=True)):
+        probabilities.append(batch["probabilities"])
+        indices.append(batch["indices"])
         progress.advance(len(indices[-1]))
     num_classes = int(model.outputs[0].shape[-1])
-    stacked = np.concatenate(probabilities) if probabilities else np.zeros((0, num_classes))
-    return _predictions(items, stacked, np.concatenate(indices) if indices else np.zeros(0, np.int64))
+    return _predictions(
+        items, concatenated(probabilities, (0, num_classes), np.float64), concatenated(indices, (0,), np.int64)
+    )
+
+
+def _forward_step(model_ref: weakref.ref) -> Step:
+    """The model's prediction for a batch; the model is held weakly, so that the cached step does
+    not keep it alive."""
+    return lambda images: {"probabilities": model_ref()(images, training=False)}
 
 
 def evaluate_with_layer_health(

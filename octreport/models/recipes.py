@@ -14,45 +14,12 @@ training, 15% of their patients for early stopping): accuracy 0.935 +/- 0.026 (s
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
 
 from octreport.config import TrainConfig
 from octreport.data.preprocessing import Preprocessing
 from octreport.errors import ConfigError
 
-LR_SCHEDULES = ("constant", "cosine")
-
-
-@dataclass(frozen=True)
-class RecipeConfig(TrainConfig):
-    """A TrainConfig with the recipe fields that ``octreport.config.TrainConfig`` does not hold yet.
-
-    ``lr_schedule``: ``constant`` (the learning rate throughout) or ``cosine`` (linear warm-up from
-    a tenth of the learning rate over ``warmup_epochs``, at most ``epochs - 1`` of them so that a
-    short smoke run still works, then cosine decay to 0 at ``epochs``).
-    ``early_stopping_start``: epochs before which the validation loss is neither monitored nor
-    its weights kept (Keras's ``start_from_epoch``): while the learning rate is high, a small
-    validation split's loss jumps about and a lucky early epoch can be restored. When it is
-    ``epochs`` or more, the last epoch's weights are kept.
-    Training reads these with ``getattr`` and these defaults, so a plain TrainConfig trains as before.
-    Once TrainConfig has these fields this subclass adds nothing and can go.
-    """
-
-    lr_schedule: str = "constant"
-    warmup_epochs: int = 0
-    early_stopping_start: int = 0
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if self.lr_schedule not in LR_SCHEDULES:
-            raise ConfigError(f"lr schedule must be one of {', '.join(LR_SCHEDULES)}, got '{self.lr_schedule}'.")
-        if self.warmup_epochs < 0:
-            raise ConfigError(f"warm-up epochs must be 0 or more, got {self.warmup_epochs}.")
-        if self.early_stopping_start < 0:
-            raise ConfigError(f"early stopping must start at epoch 0 or later, got {self.early_stopping_start}.")
-
-
-OCT_REAL = RecipeConfig(
+OCT_REAL = TrainConfig(
     # Separable convs after a stride-2 stem: ~0.14 M weights, fast enough on 2 cores for 128x256.
     architecture="compact-bn",
     preprocessing=Preprocessing(

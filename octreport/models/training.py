@@ -13,6 +13,7 @@ from pathlib import Path
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from octreport._version import __version__
 from octreport.config import TrainConfig
@@ -20,6 +21,7 @@ from octreport.data.dataset import PreparedData
 from octreport.data.pipeline import image_dataset
 from octreport.models.architectures import build_model
 from octreport.models.metadata import ModelMetadata
+from octreport.models.replicated_fit import fit_replicated
 
 log = logging.getLogger(__name__)
 
@@ -62,10 +64,9 @@ def learning_rate_for(config: TrainConfig, steps_per_epoch: int) -> float | kera
     then down to 0 along a half cosine by the end of ``epochs``. At most ``epochs - 1`` epochs warm
     up, so that a one-epoch smoke run of a preset still trains.
     """
-    schedule = getattr(config, "lr_schedule", "constant")
-    if schedule == "constant":
+    if config.lr_schedule == "constant":
         return config.learning_rate
-    warmup_steps = min(getattr(config, "warmup_epochs", 0), config.epochs - 1) * steps_per_epoch
+    warmup_steps = min(config.warmup_epochs, config.epochs - 1) * steps_per_epoch
     total_steps = config.epochs * steps_per_epoch
     return keras.optimizers.schedules.CosineDecay(
         initial_learning_rate=config.learning_rate / 10 if warmup_steps else config.learning_rate,
@@ -81,6 +82,18 @@ def best_validation_epoch(val_loss: list[float], start: int = 0) -> int:
     if start >= len(val_loss):
         return len(val_loss)
     return start + int(np.argmin(val_loss[start:])) + 1
+
+
+def _fit(model: keras.Model, train, val, epochs: int, class_weight, callbacks) -> dict[str, list[float]]:
+    """``Model.fit``, or under a multi-worker strategy, where ``fit`` fails in Keras 3,
+    :func:`~octreport.models.replicated_fit.fit_replicated`, which does the same."""
+    strategy = tf.distribute.get_strategy()
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return fit_replicated(model, train, val, epochs=epochs, class_weight=class_weight, callbacks=callbacks,
+                              strategy=strategy)
+    fit = model.fit(train, validation_data=val, epochs=epochs, class_weight=class_weight, callbacks=callbacks,
+                    verbose=0, shuffle=False)
+    return {key: [float(v) for v in values] for key, values in fit.history.items()}
 
 
 def train_model(data: PreparedData, config: TrainConfig) -> TrainedModel:
@@ -111,33 +124,26 @@ def _train(data: PreparedData, config: TrainConfig, cache_dir: Path) -> TrainedM
     )
     val = image_dataset(data.val, prep, config.batch_size, cache_file=cache_dir / "val")
     weights = balanced_class_weights([i.label for i in data.train], num_classes) if config.class_weights else None
-    start = getattr(config, "early_stopping_start", 0)
+    start = config.early_stopping_start
     stopper = keras.callbacks.EarlyStopping(
         monitor="val_loss", patience=config.early_stopping_patience, restore_best_weights=True,
         start_from_epoch=start,
     )
     log.info(
-        "training %s on %d images (%d for validation), %d epochs at most, %s learning rate",
+        "training %s on %d images (%d for validation), %d epochs at most, %s learning rate, %d replica(s)",
         config.architecture, len(data.train), len(data.val), config.epochs,
-        getattr(config, "lr_schedule", "constant"),
+        config.lr_schedule, tf.distribute.get_strategy().num_replicas_in_sync,
     )
     started = time.perf_counter()
     with warnings.catch_warnings():
         # The stream drops undecodable files, so its length is unknown up front and Keras warns
         # at the end of every epoch that the input "ran out of data". That is expected here.
         warnings.filterwarnings("ignore", message=".*ran out of data.*")
-        fit = model.fit(
-            train, validation_data=val, epochs=config.epochs, class_weight=weights,
-            callbacks=[stopper, EpochLogger(config.epochs)], verbose=0, shuffle=False,
-        )
+        history = _fit(model, train, val, config.epochs, weights, [stopper, EpochLogger(config.epochs)])
     seconds = time.perf_counter() - started
-    history = {key: [float(v) for v in values] for key, values in fit.history.items()}
     best_epoch = best_validation_epoch(history["val_loss"], start)
     log.info("trained in %.1f s; weights restored from epoch %d (lowest validation loss)", seconds, best_epoch)
     training = {
-        "lr_schedule": getattr(config, "lr_schedule", "constant"),
-        "warmup_epochs": getattr(config, "warmup_epochs", 0),
-        "early_stopping_start": start,
         **config.to_dict(),
         "train_images": len(data.train),
         "val_images": len(data.val),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from octreport._version import __version__
 from octreport.audit.compare import RunComparison
@@ -15,6 +15,7 @@ from octreport.report.assets import FigureStore
 from octreport.report.context import (
     AverageRow,
     ClassMetricsRow,
+    ClassSection,
     ConvLayerRow,
     GateRow,
     KeyValue,
@@ -25,6 +26,7 @@ from octreport.report.context import (
     SkippedFileRow,
     Summary,
     TocEntry,
+    section_entries,
 )
 from octreport.report.provenance import package_versions
 from octreport.resources import sample_data_dir
@@ -58,26 +60,13 @@ def build_report_context(
 ) -> ReportContext:
     metrics = results.metrics
     class_names = results.data.class_names
-    sections = class_sections(results.visuals.shown, class_names, store, image_format)
+    by_class = class_sections(results.visuals.shown, class_names, store, image_format)
     warnings = data_warnings(results)
-    toc = [TocEntry("summary", "Summary")]
-    if comparison is not None:
-        toc.append(TocEntry("comparison", "Comparison with an earlier run"))
-    toc += [
-        TocEntry("metrics", "Metrics"),
-        TocEntry("confusion", "Confusion matrix"),
-    ]
     training = training_figure(results, store)
-    if training is not None:
-        toc.append(TocEntry("training", "Training curves"))
-    toc += [TocEntry("layers", "Convolutional layers"), TocEntry("feature-maps", "Feature maps")]
-    toc += [TocEntry(section.anchor, section.class_name, level=2) for section in sections]
     error_cells = tuple(error_cell(cell, class_names, store, image_format) for cell in results.visuals.errors)
-    toc += [TocEntry("attention", "Where the model looks"), TocEntry("filters", "Filters"),
-            TocEntry("layer-health", "Layer health")]
-    if error_cells:
-        toc.append(TocEntry("errors", "Errors gallery"))
-    toc += [TocEntry("warnings", "Data warnings"), TocEntry("appendix", "Appendix: how to reproduce")]
+    sections = section_entries()
+    toc = _toc(sections, by_class, comparison=comparison is not None, training=training is not None,
+               errors=bool(error_cells))
     return ReportContext(
         title=f"Model audit: {results.model.name}",
         subtitle=f"{len(class_names)} classes ({', '.join(class_names)}), data from {results.data.root}",
@@ -85,7 +74,8 @@ def build_report_context(
         octreport_version=__version__,
         model_description=_model_description(results),
         data_description=_data_description(results),
-        toc=tuple(toc),
+        toc=toc,
+        sections=sections,
         summary=_summary(results, warnings, gates),
         class_rows=tuple(
             ClassMetricsRow(c.name, c.precision, c.recall, c.specificity, c.f1, c.roc_auc, c.support, c.predicted_count)
@@ -112,7 +102,7 @@ def build_report_context(
             "from its own minimum to its own maximum (so brightness is not comparable between tiles) and "
             "drawn with the viridis colour map (dark blue low, yellow high)."
         ),
-        class_sections=sections,
+        class_sections=by_class,
         filter_note=_filter_note(results),
         filter_sections=tuple(filter_section(f, store, image_format) for f in results.visuals.filters),
         data_warnings=tuple(warnings),
@@ -145,6 +135,27 @@ def build_report_context(
         ),
         error_cells=error_cells,
     )
+
+
+def _toc(
+    sections: Mapping[str, TocEntry], by_class: Sequence[ClassSection], *, comparison: bool, training: bool,
+    errors: bool,
+) -> tuple[TocEntry, ...]:
+    """The contents, in the order of base.html: the sections this report shows, each entry the
+    section's own (so it reads as the section's heading does), with one level-2 entry per class."""
+    toc = [sections["summary"]]
+    if comparison:
+        toc.append(sections["comparison"])
+    toc += [sections["metrics"], sections["confusion"]]
+    if training:
+        toc.append(sections["training"])
+    toc += [sections["layers"], sections["feature-maps"]]
+    toc += [TocEntry(section.anchor, section.title, level=2) for section in by_class]
+    toc += [sections["attention"], sections["filters"], sections["layer-health"]]
+    if errors:
+        toc.append(sections["errors"])
+    toc += [sections["warnings"], sections["appendix"]]
+    return tuple(toc)
 
 
 def data_warnings(results: RunResults) -> list[str]:

@@ -1,12 +1,18 @@
 """The one object the report templates receive. Templates compute nothing: every number and
 every caption is here, ready to show; numbers are formatted by the registered Jinja filters.
 
+Section titles are written once, here: :data:`SECTION_TITLES` for the top-level sections and the
+``title`` of each :class:`ClassSection` and :class:`FilterSection`. The contents list and each
+section's heading both read them from the context, so they cannot drift apart.
+
 Built in one place, :func:`octreport.report.build.build_report_context`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # compare.py renders through render.py, which imports this module.
@@ -129,6 +135,11 @@ class ClassSection:
     class_name: str
     images: tuple[ShownImage, ...]
 
+    @property
+    def title(self) -> str:
+        """The heading of this class's feature maps, and its entry in the contents."""
+        return f"Class {self.class_name}"
+
 
 @dataclass(frozen=True)
 class FilterSection:
@@ -138,6 +149,11 @@ class FilterSection:
     norm_min: float
     norm_median: float
     norm_max: float
+
+    @property
+    def title(self) -> str:
+        """The heading of this layer's filters (and its contents entry, where one is listed)."""
+        return self.layer_path
 
 
 @dataclass(frozen=True)
@@ -194,9 +210,37 @@ class GateRow:
 
 @dataclass(frozen=True)
 class TocEntry:
+    """A section as the contents list shows it: ``anchor`` is the id of the section's element and
+    ``title`` the text of both its contents entry and its heading."""
+
     anchor: str
     title: str
     level: int = 1
+
+
+# The title of each top-level section, by the id of its <section> element (partials/<name>.html).
+# Every section is here whether or not a report shows it, so that any partial, a user's override
+# included, can take its id and heading from ``report.sections[anchor]``.
+SECTION_TITLES: Mapping[str, str] = MappingProxyType({
+    "summary": "Summary",
+    "comparison": "Comparison with an earlier run",
+    "metrics": "Metrics",
+    "confusion": "Confusion matrix",
+    "training": "Training curves",
+    "layers": "Convolutional layers",
+    "feature-maps": "Feature maps",
+    "attention": "Where the model looks",
+    "filters": "Filters",
+    "layer-health": "Layer health",
+    "errors": "Errors gallery",
+    "warnings": "Data warnings",
+    "appendix": "Appendix: how to reproduce",
+})
+
+
+def section_entries(titles: Mapping[str, str] = SECTION_TITLES) -> dict[str, TocEntry]:
+    """Every top-level section as the contents entry that links to it, by anchor."""
+    return {anchor: TocEntry(anchor, title) for anchor, title in titles.items()}
 
 
 @dataclass(frozen=True)
@@ -208,7 +252,8 @@ class ReportContext:
     octreport_version: str
     model_description: tuple[KeyValue, ...]
     data_description: tuple[KeyValue, ...]
-    # Sections
+    # Sections. ``toc`` lists the sections this report shows, in order; its top-level entries are
+    # taken from ``sections`` (see below) and its level-2 entries are the sections' ``title``.
     toc: tuple[TocEntry, ...]
     summary: Summary
     class_rows: tuple[ClassMetricsRow, ...]
@@ -235,4 +280,7 @@ class ReportContext:
     errors_note: str = ""
     error_cells: tuple[ErrorCell, ...] = ()
     comparison: RunComparison | None = None
+    # Every top-level section's id and title by anchor, shown or not: each partial's <section id>
+    # and <h2> come from here, as do the top-level entries of ``toc``.
+    sections: Mapping[str, TocEntry] = field(default_factory=section_entries)
     extra: dict = field(default_factory=dict)
