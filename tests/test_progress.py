@@ -20,3 +20,20 @@ def test_progress_logs_rate_and_time_left(caplog, monkeypatch):
     with caplog.at_level(logging.INFO, logger="octreport.progress"):
         progress.advance(100)  # t = 10 s: 10 images/s, 900 left -> 1m30s
     assert "evaluated 100 of 1,000 images (10.0/s, 1m30s left)" in caplog.text
+
+
+def test_training_logs_each_epoch_with_the_time_left_at_most(caplog, monkeypatch):
+    from octreport.models.training import EpochLogger
+
+    clock = iter([0.0, 0.0, 30.0, 30.0, 60.0, 60.0, 90.0])  # train begin, then begin/end of 3 epochs
+    monkeypatch.setattr("octreport.models.training.time.perf_counter", lambda: next(clock))
+    logger = EpochLogger(epochs=3)
+    with caplog.at_level(logging.INFO, logger="octreport.models.training"):
+        logger.on_train_begin()
+        for epoch in range(3):
+            logger.on_epoch_begin(epoch)
+            logger.on_epoch_end(epoch, {"loss": 0.5, "learning_rate": 0.001})
+    lines = [r.getMessage() for r in caplog.records]
+    assert lines[0] == "epoch 1/3  loss 0.5000  (30.0 s, at most 1m00s left)"
+    assert lines[1].endswith("(30.0 s, at most 30s left)")
+    assert lines[2].endswith("(30.0 s)")

@@ -22,6 +22,7 @@ from octreport.data.pipeline import image_dataset
 from octreport.models.architectures import build_model
 from octreport.models.metadata import ModelMetadata
 from octreport.models.replicated_fit import fit_replicated
+from octreport.progress import format_duration
 
 log = logging.getLogger(__name__)
 
@@ -34,20 +35,27 @@ class TrainedModel:
 
 
 class EpochLogger(keras.callbacks.Callback):
-    """One log line per epoch: the CLI shows it on a terminal and keeps it in the run log."""
+    """One log line per epoch, with the time the remaining epochs take at most (early stopping may
+    end sooner): the CLI shows it on a terminal and keeps it in the run log."""
 
     def __init__(self, epochs: int) -> None:
         super().__init__()
         self.epochs = epochs
-        self.started = 0.0
+        self.started = self.first_started = 0.0
+
+    def on_train_begin(self, logs=None):
+        self.first_started = time.perf_counter()
 
     def on_epoch_begin(self, epoch, logs=None):
         self.started = time.perf_counter()
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
+        now = time.perf_counter()
         shown = "  ".join(f"{key} {value:.4f}" for key, value in logs.items() if key != "learning_rate")
-        log.info("epoch %d/%d  %s  (%.1f s)", epoch + 1, self.epochs, shown, time.perf_counter() - self.started)
+        left = (self.epochs - epoch - 1) * (now - self.first_started) / (epoch + 1)
+        eta = f", at most {format_duration(left)} left" if epoch + 1 < self.epochs else ""
+        log.info("epoch %d/%d  %s  (%.1f s%s)", epoch + 1, self.epochs, shown, now - self.started, eta)
 
 
 def balanced_class_weights(labels: list[int], num_classes: int) -> dict[int, float]:
