@@ -14,7 +14,8 @@ in one process, interleaved, median of ``--repeats`` after a warm-up:
    the same images already decoded into memory (``model(x)`` per batch of 32, compiled with
    ``tf.function`` as octreport's step is; eager beside it). Also decoding alone, and the
    bound the two cores allow when decoding and the forward pass share them:
-   ``1 / (1/decode + 1/model)`` images per second.
+   ``1 / (1/decode + 1/model)`` images per second. Section ``goal-resnet50`` repeats this with
+   ResNet50 (``weights=None``), a model whose forward pass costs far more than decoding.
 2. tf.data with and without parallel map and prefetch (``num_parallel_calls=AUTOTUNE`` vs 1).
 3. batch size 32 vs 64.
 4. the forward pass: eager ``model(x)`` vs ``predict_on_batch`` vs ``tf.function`` (what octreport
@@ -79,10 +80,9 @@ def decode_full_size(path: tf.Tensor, p: Preprocessing) -> tf.Tensor:
     return image
 
 
-def decode_scaled_uint8_resize(path: tf.Tensor, p: Preprocessing) -> tf.Tensor:
-    """JPEGs decoded shrunk by 2, 4 or 8 where they stay at least the input size (as
-    ``decode_and_fit`` does), then the uint8 image resized and divided by 255, instead of
-    converted to float first: one float pass over the small image instead of two."""
+def _scaled_decode(path: tf.Tensor, p: Preprocessing) -> tf.Tensor:
+    """JPEGs decoded shrunk by 2, 4 or 8 where they stay at least the input size, as
+    ``decode_and_fit`` does; uint8, not resized."""
     raw = tf.io.read_file(path)
     shape = tf.image.extract_jpeg_shape(raw)
     factor = tf.minimum(shape[0] // p.height, shape[1] // p.width)
@@ -90,10 +90,33 @@ def decode_scaled_uint8_resize(path: tf.Tensor, p: Preprocessing) -> tf.Tensor:
     def scaled(ratio: int):
         return lambda: tf.ensure_shape(tf.io.decode_jpeg(raw, channels=p.channels, ratio=ratio), [None, None, p.channels])
 
-    image = tf.case([(factor >= 8, scaled(8)), (factor >= 4, scaled(4)), (factor >= 2, scaled(2))], default=scaled(1))
-    image = tf.clip_by_value(tf.image.resize(image, (p.height, p.width), antialias=True) / 255.0, 0.0, 1.0)
+    return tf.case([(factor >= 8, scaled(8)), (factor >= 4, scaled(4)), (factor >= 2, scaled(2))], default=scaled(1))
+
+
+def decode_scaled_uint8_resize(path: tf.Tensor, p: Preprocessing) -> tf.Tensor:
+    """The DCT-scaled decode, then the uint8 image resized and divided by 255, instead of
+    converted to float first: one float pass over the small image instead of two."""
+    image = tf.image.resize(_scaled_decode(path, p), (p.height, p.width), antialias=True) / 255.0
+    image = tf.clip_by_value(image, 0.0, 1.0)
     image.set_shape(p.input_shape)
     return image
+
+
+def decode_without_resize(path: tf.Tensor, p: Preprocessing) -> tf.Tensor:
+    """Only the decode of ``decode_and_fit``: what its resize costs, by difference."""
+    return tf.image.convert_image_dtype(_scaled_decode(path, p), tf.float32)
+
+
+def decode_area_resize(path: tf.Tensor, p: Preprocessing) -> tf.Tensor:
+    """``decode_and_fit`` with an ``area`` resize instead of the antialiased bilinear one."""
+    return tf.image.resize(tf.image.convert_image_dtype(_scaled_decode(path, p), tf.float32), (p.height, p.width),
+                           method="area")
+
+
+def decode_bilinear_resize(path: tf.Tensor, p: Preprocessing) -> tf.Tensor:
+    """``decode_and_fit`` with a plain bilinear resize (no antialiasing)."""
+    return tf.image.resize(tf.image.convert_image_dtype(_scaled_decode(path, p), tf.float32), (p.height, p.width),
+                           antialias=False)
 
 
 def stream(items: Sequence[ImageItem], p: Preprocessing, batch: int = BATCH, parallel: bool = True,
@@ -130,12 +153,12 @@ def health_eager(extractor, layers, images: np.ndarray) -> tuple[np.ndarray, Lay
     return np.concatenate(probs), acc
 
 
-def fused_health_function(extractor) -> Callable:
+def fused_health_function(extractor, jit_compile: bool = False) -> Callable:
     """One compiled call per batch that returns the probabilities and, per layer, only the
     per-channel max and count of values <= epsilon (channels last): what octreport's streaming
     step (``octreport.engine.layer_health._health_step``) computes, here on in-memory batches."""
 
-    @tf.function(reduce_retracing=True)
+    @tf.function(reduce_retracing=True, jit_compile=jit_compile)
     def run(images):
         outputs = extractor(images, training=False)
         maps, probs = outputs[:-1], outputs[-1]
@@ -184,7 +207,8 @@ def _throughput_row(report: Report, item: str, what: str, t, way: str, base: str
     return ratio
 
 
-def goal_section(report: Report, model, layers, items, p, images, repeats: int) -> None:
+def goal_section(report: Report, model, layers, items, p, images, repeats: int, label: str = "") -> None:
+    """Item 2; ``label`` (a model name) prefixes every row when the model is not the default one."""
     extractor = cached_extractor_model(model, layers, with_output=True)
     n = len(items)
     eager = lambda x: model(x, training=False)  # noqa: E731
@@ -202,24 +226,28 @@ def goal_section(report: Report, model, layers, items, p, images, repeats: int) 
     # The reference is the model's best in-memory throughput: model(x) compiled with tf.function,
     # as octreport's streaming step is; eager model(x), the usual way, is given beside it.
     for name in ("predict_items", "evaluate_with_layer_health"):
-        _throughput_row(report, item, f"{name}, streamed from JPEGs / compiled model(x) on decoded images", t, name,
+        _throughput_row(report, item, f"{label}{name}, streamed from JPEGs / compiled model(x) on decoded images", t, name,
                         "memory: model(x)", goal=0.8)
-        _throughput_row(report, item, f"{name}, streamed from JPEGs / eager model(x) on decoded images", t, name,
+        _throughput_row(report, item, f"{label}{name}, streamed from JPEGs / eager model(x) on decoded images", t, name,
                         "memory: model(x) eager")
+    # The layer audit is work on top of the forward pass: against the same pass on decoded images.
+    _throughput_row(report, item, f"{label}evaluate_with_layer_health, streamed / the same compiled pass on decoded images", t,
+                    "evaluate_with_layer_health", "memory: extractor + layer health")
     # Decoding and the forward pass share the two cores: at best their times add up.
-    bounds = {clock: [m / (m + d) for m, d in zip(times["memory: model(x)"], times["decode only"])]
-              for clock, times in (("wall", t.rounds), ("cpu", t.cpu))}
-    report.add(item, "limit when decoding and forward pass share the cores: model / (model + decode)",
-               statistics.median(bounds["wall"]), "of", cpu=statistics.median(bounds["cpu"]),
-               note="the most streaming can reach with both keeping every core busy")
-    _throughput_row(report, item, "decoding alone (image_dataset, no model) / model(x) (throughput)", t,
+    for reference, what in (("memory: model(x)", "model"), ("memory: extractor + layer health", "layer-health pass")):
+        bounds = {clock: [m / (m + d) for m, d in zip(times[reference], times["decode only"])]
+                  for clock, times in (("wall", t.rounds), ("cpu", t.cpu))}
+        report.add(item, f"{label}limit when decoding and the {what} share the cores: {what} / ({what} + decode)",
+                   statistics.median(bounds["wall"]), "of", cpu=statistics.median(bounds["cpu"]),
+                   note="the most streaming can reach with both keeping every core busy")
+    _throughput_row(report, item, f"{label}decoding alone (image_dataset, no model) / model(x) (throughput)", t,
                     "decode only", "memory: model(x)")
-    _time_row(report, item, "layer-health pass / plain model(x), both compiled, on decoded images (time)", t,
+    _time_row(report, item, f"{label}layer-health pass / plain model(x), both compiled, on decoded images (time)", t,
               "memory: extractor + layer health", "memory: model(x)")
-    report.details["goal_images_per_second"] = {k: n / v for k, v in t.items()}
+    report.details[f"{label}goal_images_per_second"] = {k: n / v for k, v in t.items()}
     # Cores kept busy (process CPU seconds per wall second): under load, how much CPU a way got.
     busy = {k: statistics.median(c / w for c, w in zip(t.cpu[k], t.rounds[k])) for k in t}
-    report.details["goal_cores_busy"] = busy
+    report.details[f"{label}goal_cores_busy"] = busy
     print("cores busy (CPU s / wall s): " + ", ".join(f"{k} {v:.2f}" for k, v in busy.items()))
 
 
@@ -283,9 +311,11 @@ def forward_section(report: Report, model, layers, images, repeats: int) -> None
                   note=f"max |dp| {diff:.0e}" + (" > 1e-5" if diff > 1e-5 else ""))
     extractor = cached_extractor_model(model, layers, with_output=True)
     run = fused_health_function(extractor)
+    run_xla = fused_health_function(extractor, jit_compile=True)
     t = compare({
         "eager extractor + reductions (before)": lambda: health_eager(extractor, layers, images),
         "one tf.function returning reductions (octreport)": lambda: health_fused(run, layers, images),
+        "the same, XLA": lambda: health_fused(run_xla, layers, images),
     }, repeats)
     probs_e, acc = health_eager(extractor, layers, images)
     probs_f, maxima = health_fused(run, layers, images)
@@ -293,6 +323,8 @@ def forward_section(report: Report, model, layers, images, repeats: int) -> None
     _time_row(report, "forward pass", "layer health: one tf.function / eager extractor + reductions (time)", t,
               "one tf.function returning reductions (octreport)", "eager extractor + reductions (before)",
               note=f"max |dp| {np.abs(probs_e - probs_f).max():.0e}, same channel maxima: {same}")
+    _time_row(report, "forward pass", "layer health: the same tf.function with XLA / without (time)", t,
+              "the same, XLA", "one tf.function returning reductions (octreport)")
 
 
 def mixed_precision_section(report: Report, model, images, repeats: int) -> None:
@@ -324,6 +356,9 @@ def decode_section(report: Report, model, items, p, images, repeats: int) -> Non
         "decode_and_fit (octreport)": decode_and_fit,
         "full-size decode (octreport before DCT scaling)": decode_full_size,
         "DCT-scaled decode, resize uint8, then /255": decode_scaled_uint8_resize,
+        "DCT-scaled decode, area resize": decode_area_resize,
+        "DCT-scaled decode, bilinear resize without antialiasing": decode_bilinear_resize,
+        "DCT-scaled decode only, no resize": decode_without_resize,
     }
     sample = [tf.constant(str(item.path)) for item in items[:: max(1, len(items) // 48)]]
     compiled = {name: tf.function(lambda x, d=d: d(x, p)) for name, d in decoders.items()}
@@ -332,9 +367,12 @@ def decode_section(report: Report, model, items, p, images, repeats: int) -> Non
     reference = np.stack([decode_and_fit(x, p).numpy() for x in sample])
     base = "decode: decode_and_fit (octreport)"
     for name, decode in list(decoders.items())[1:]:
-        diff = np.abs(np.stack([decode(x, p).numpy() for x in sample]) - reference)
+        note = ""
+        if decode is not decode_without_resize:
+            diff = np.abs(np.stack([decode(x, p).numpy() for x in sample]) - reference)
+            note = f"pixels differ by max {255 * diff.max():.2g}/255, mean {255 * diff.mean():.2g}/255"
         _time_row(report, "decoding", f"decode one file: {name} / decode_and_fit (time)", t, f"decode: {name}", base,
-                  note=f"pixels differ by max {255 * diff.max():.2g}/255, mean {255 * diff.mean():.2g}/255")
+                  note=note)
     ways = {"model(x) on decoded images": lambda: in_memory(images, forward)}
     for name, decode in list(decoders.items())[:2]:
         ways[f"stream+predict: {name}"] = lambda d=decode: consume(stream(items, p, decode=d), forward)
@@ -345,7 +383,7 @@ def decode_section(report: Report, model, items, p, images, repeats: int) -> Non
     report.details["decode_seconds"] = {**t, **streamed}
 
 
-SECTIONS = ("goal", "tfdata", "batch", "forward", "mixed", "decode")
+SECTIONS = ("goal", "goal-resnet50", "tfdata", "batch", "forward", "mixed", "decode")
 
 
 def warm_up(model, layers, items, p, images) -> None:
@@ -386,6 +424,12 @@ def main(argv: Sequence[str] | None = None) -> Report:
     warm_up(model, layers, items, p, images)
     if "goal" in sections:
         goal_section(report, model, layers, items, p, images, repeats)
+    if "goal-resnet50" in sections:
+        # A model whose forward pass costs far more than decoding, as most real ones do.
+        deep = keras.applications.ResNet50(weights=None, input_shape=p.input_shape, classes=4)
+        deep_layers = discover_conv_layers(deep)
+        warm_up(deep, deep_layers, items, p, images)
+        goal_section(report, deep, deep_layers, items, p, images, repeats, label="ResNet50: ")
     if "tfdata" in sections:
         tfdata_section(report, model, items, p, repeats)
     if "batch" in sections:

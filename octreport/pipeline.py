@@ -121,22 +121,22 @@ def run_report(
     the run to compare with) is checked before the run folder is made, so a refused run leaves
     nothing behind. A run whose quality gates fail is still published; ``failed_gates`` says why.
     """
+    started_at = _now()
     data = _prepare(data_dir, train_config)
     with distributed(train_config.distribute) as strategy:
         with output_root(strategy, Path(report_config.out_root)) as out_root:
             outcome = _run_report(data, model, train_config, replace(report_config, out_root=str(out_root)),
-                                  gate_config, command_line, Path(report_config.out_root))
+                                  gate_config, command_line, Path(report_config.out_root), started_at)
     return replace(outcome, published=is_chief(strategy))
 
 
 def _run_report(
     data: PreparedData, model: keras.Model | Path | str | None, train_config: TrainConfig,
-    report_config: ReportConfig, gate_config: GateConfig, command_line: str, runs_root: Path,
+    report_config: ReportConfig, gate_config: GateConfig, command_line: str, runs_root: Path, started_at: str,
 ) -> RunOutcome:
     """:func:`run_report` inside the distribution scope; ``runs_root`` is where earlier runs are
     looked up (``report_config.out_root`` differs from it on non-chief workers)."""
     timings: dict[str, float] = {}
-    started_at = _now()
     given = None if model is None else _given_model(model, data)
     _check_layer_names(given, train_config, len(data.class_names), report_config.layer_names)
     check_gate_classes(gate_config, data.class_names)

@@ -357,8 +357,11 @@ def _health_step(extractor: Any, layers: Sequence[ConvLayerInfo], epsilon: float
             rank = info.spatial_rank + 2
             channel_axis = rank - 1 if info.channels_last else 1
             axes = [a for a in range(rank) if a != channel_axis]
-            result[f"max{i}"] = tf.reduce_max(tf.cast(output, tf.float32), axis=axes)[None]
-            result[f"off{i}"] = tf.reduce_sum(tf.cast(output <= epsilon, tf.int64), axis=axes)[None]
+            result[f"max{i}"] = tf.cast(tf.reduce_max(output, axis=axes), tf.float32)[None]
+            # int32 while counting (half the memory traffic of int64 over the whole map; a batch
+            # holds far fewer than 2**31 values per filter), int64 once reduced.
+            off = tf.reduce_sum(tf.cast(output <= epsilon, tf.int32), axis=axes)
+            result[f"off{i}"] = tf.cast(off, tf.int64)[None]
             result[f"values{i}"] = (tf.size(output, out_type=tf.int64) // info.filters)[None]
         return result
 
