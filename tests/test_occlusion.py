@@ -105,3 +105,12 @@ def test_wrong_inputs_are_refused():
         occlusion_map(model, image, 0, fill="median")
     with pytest.raises(ModelError, match="32x32x1"):
         occlusion_map(model, np.ones((16, 16, 1)), 0)
+
+
+def test_a_keras_model_runs_compiled_with_the_same_map_as_eager_calls():
+    model = region_model()
+    image = np.ones((32, 32, 1), np.float32)
+    compiled = occlusion_map(model, image, 0, patch=4, stride=4, batch_size=16)
+    eager = occlusion_map(CountingModel(model), image, 0, patch=4, stride=4, batch_size=16)
+    np.testing.assert_allclose(compiled.heatmap, eager.heatmap, atol=1e-6)
+    assert compiled.forward_calls == eager.forward_calls == math.ceil((64 + 1) / 16)

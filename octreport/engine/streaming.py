@@ -97,6 +97,18 @@ def cached_runner(owner: Any, key: tuple[Any, ...], make_step: Callable[[], Step
     return per_owner[full_key]
 
 
+_FORWARDS: weakref.WeakKeyDictionary[Any, Callable[[Any], tf.Tensor]] = weakref.WeakKeyDictionary()
+
+
+def compiled_forward(model: Any) -> Callable[[Any], tf.Tensor]:
+    """``model(images, training=False)`` traced once per model (cached, the model held weakly):
+    for code that calls a model on many in-memory batches, such as occlusion maps."""
+    if model not in _FORWARDS:
+        model_ref = weakref.ref(model)
+        _FORWARDS[model] = tf.function(lambda images: model_ref()(images, training=False), reduce_retracing=True)
+    return _FORWARDS[model]
+
+
 def concatenated(batches: list[np.ndarray], empty_shape: tuple[int, ...], dtype: Any) -> np.ndarray:
     """The rows of all batches as one array; ``empty_shape`` when there were none."""
     return np.concatenate(batches).astype(dtype) if batches else np.zeros(empty_shape, dtype)
