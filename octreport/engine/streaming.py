@@ -3,8 +3,8 @@
 
 Evaluation and the layer audit are a forward pass plus a few reductions per batch. Called eagerly,
 every Keras layer call goes through Python; traced once into a ``tf.function`` the batch runs as
-one graph (measured 0.70-0.73x the CPU time of eager calls, identical probabilities:
-``benchmarks/bench_evaluation.py``). Reductions run inside the same graph, so only per-batch
+one graph (0.66-0.85x the time of eager calls across benchmark runs, identical probabilities:
+``benchmarks/README.md``). Reductions run inside the same graph, so only per-batch
 vectors leave it.
 
 Under a strategy (octreport enters ``strategy.scope()`` for ``--distribute``), each batch is split
@@ -17,15 +17,12 @@ reductions with a leading axis of 1 (one row per replica once gathered).
 
 from __future__ import annotations
 
-import logging
 import weakref
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import numpy as np
 import tensorflow as tf
-
-log = logging.getLogger(__name__)
 
 Step = Callable[[tf.Tensor], dict[str, tf.Tensor]]
 
