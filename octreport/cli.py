@@ -154,7 +154,8 @@ def report(model_path, data_dir, seed, batch_size, distribute, quiet, **options)
     gate_config = build_gate_config(take(options, GATE_OPTION_NAMES))
     report_config = build_report_config(options, seed, batch_size)
     import_tensorflow_quietly()
-    _report_and_echo(quiet, data_dir=data_dir, model=model_path, train_config=TrainConfig(seed=seed, batch_size=batch_size, distribute=distribute),
+    train_config = TrainConfig(seed=seed, batch_size=batch_size, distribute=distribute)
+    _report_and_echo(quiet, data_dir=data_dir, model=model_path, train_config=train_config,
                      report_config=report_config, gate_config=gate_config)
 
 
