@@ -48,7 +48,7 @@ import tensorflow as tf  # noqa: E402
 
 from bench_common import OCT_REAL, Report, compare  # noqa: E402
 from octreport.data.layout import ImageItem, scan_dataset  # noqa: E402
-from octreport.data.pipeline import decode_and_fit, image_dataset  # noqa: E402
+from octreport.data.pipeline import _decode, decode_and_fit, image_dataset  # noqa: E402
 from octreport.data.preprocessing import Preprocessing  # noqa: E402
 from octreport.engine.activations import cached_extractor_model  # noqa: E402
 from octreport.engine.layer_health import LayerHealthAccumulator, DEFAULT_EPSILON  # noqa: E402
@@ -81,16 +81,9 @@ def decode_full_size(path: tf.Tensor, p: Preprocessing) -> tf.Tensor:
 
 
 def _scaled_decode(path: tf.Tensor, p: Preprocessing) -> tf.Tensor:
-    """JPEGs decoded shrunk by 2, 4 or 8 where they stay at least the input size, as
-    ``decode_and_fit`` does; uint8, not resized."""
-    raw = tf.io.read_file(path)
-    shape = tf.image.extract_jpeg_shape(raw)
-    factor = tf.minimum(shape[0] // p.height, shape[1] // p.width)
-
-    def scaled(ratio: int):
-        return lambda: tf.ensure_shape(tf.io.decode_jpeg(raw, channels=p.channels, ratio=ratio), [None, None, p.channels])
-
-    return tf.case([(factor >= 8, scaled(8)), (factor >= 4, scaled(4)), (factor >= 2, scaled(2))], default=scaled(1))
+    """The decode of ``decode_and_fit`` (JPEGs shrunk by 2, 4 or 8 inside libjpeg where they stay
+    at least the input size); uint8, not resized."""
+    return _decode(tf.io.read_file(path), p.channels, p.height, p.width)
 
 
 def decode_scaled_uint8_resize(path: tf.Tensor, p: Preprocessing) -> tf.Tensor:

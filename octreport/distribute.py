@@ -94,11 +94,11 @@ def _new_strategy(mode: str) -> Any:
 def is_chief(strategy: Any) -> bool:
     """Whether this process writes the results: always, except on non-chief multi-worker tasks."""
     resolver = getattr(strategy, "cluster_resolver", None)
-    if resolver is None or not resolver.cluster_spec().as_dict():
+    cluster = resolver.cluster_spec().as_dict() if resolver is not None else {}
+    if not cluster:
         return True
     task_type, task_id = resolver.task_type, resolver.task_id
-    has_chief = "chief" in resolver.cluster_spec().as_dict()
-    return task_type == "chief" or (task_type == "worker" and task_id == 0 and not has_chief)
+    return task_type == "chief" or (task_type == "worker" and task_id == 0 and "chief" not in cluster)
 
 
 @contextmanager

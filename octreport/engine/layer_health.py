@@ -150,13 +150,22 @@ class _Running:
         self.images += images
 
 
-def _batch_stats(output: Any, channel_axis: int, epsilon: float) -> tuple[np.ndarray, np.ndarray]:
+def _channel_axis(info: ConvLayerInfo) -> int:
+    """The channel axis of the layer's output: last, or 1 for ``channels_first`` layers."""
+    return info.spatial_rank + 1 if info.channels_last else 1
+
+
+def _reduction_axes(info: ConvLayerInfo) -> tuple[int, ...]:
+    """Every axis of the layer's output but the channels: what the per-filter statistics reduce."""
+    channel = _channel_axis(info)
+    return tuple(a for a in range(info.spatial_rank + 2) if a != channel)
+
+
+def _batch_stats(output: Any, axes: tuple[int, ...], epsilon: float) -> tuple[np.ndarray, np.ndarray]:
     """Per-channel (max, count of values <= epsilon) of one batch, reduced where it lives."""
     if isinstance(output, np.ndarray):
-        axes = tuple(a for a in range(output.ndim) if a != channel_axis)
         return output.max(axis=axes).astype(np.float64), (output <= epsilon).sum(axis=axes)
     ops = keras.ops
-    axes = tuple(a for a in range(len(output.shape)) if a != channel_axis)
     maximum = ops.convert_to_numpy(ops.max(output, axis=axes)).astype(np.float64)
     off = ops.convert_to_numpy(ops.sum(ops.cast(output <= epsilon, "int32"), axis=axes))
     return maximum, off.astype(np.int64)
@@ -201,13 +210,12 @@ class LayerHealthAccumulator:
             )
         for info, running, output in zip(self.layers, self._running, activations_per_layer):
             shape = tuple(output.shape)
-            axis = len(shape) - 1 if info.channels_last else 1
-            if len(shape) != info.spatial_rank + 2 or shape[axis] != info.filters:
+            if len(shape) != info.spatial_rank + 2 or shape[_channel_axis(info)] != info.filters:
                 raise ValueError(
                     f"Output of shape {shape} does not fit layer {info.path!r} "
                     f"({info.filters} filters, {info.spatial_rank}D)."
                 )
-            maximum, off = _batch_stats(output, axis, self.epsilon)
+            maximum, off = _batch_stats(output, _reduction_axes(info), self.epsilon)
             running.add(int(shape[0]), maximum, off, int(np.prod(shape)) // info.filters)
 
     def add_reduced(self, images: int, maxima: Sequence[np.ndarray], off: Sequence[np.ndarray],
@@ -323,9 +331,9 @@ def predict_with_layer_health(
     key = ("layer-health", tuple(id(info.layer) for info in layers), float(epsilon))
     runner = cached_runner(model, key, lambda: _health_step(extractor, accumulator.layers, accumulator.epsilon))
     probabilities, labels, indices = [], [], []
+    n = len(layers)
     for batch in runner(dataset):
         count = len(batch["indices"])
-        n = len(layers)
         accumulator.add_reduced(
             count, [batch[f"max{i}"] for i in range(n)], [batch[f"off{i}"] for i in range(n)],
             [int(batch[f"values{i}"].sum()) for i in range(n)],
@@ -354,9 +362,7 @@ def _health_step(extractor: Any, layers: Sequence[ConvLayerInfo], epsilon: float
         outputs = keras.tree.flatten(extractor(images, training=False))
         result = {"probabilities": outputs[-1]}
         for i, (info, output) in enumerate(zip(layers, outputs[:-1])):
-            rank = info.spatial_rank + 2
-            channel_axis = rank - 1 if info.channels_last else 1
-            axes = [a for a in range(rank) if a != channel_axis]
+            axes = list(_reduction_axes(info))
             result[f"max{i}"] = tf.cast(tf.reduce_max(output, axis=axes), tf.float32)[None]
             # int32 while counting (half the memory traffic of int64 over the whole map; a batch
             # holds far fewer than 2**31 values per filter), int64 once reduced.

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -16,7 +15,7 @@ from octreport.data.preprocessing import Preprocessing
 from octreport.data.validation import SkippedFile
 from octreport.engine.layer_health import LayerHealth, predict_with_layer_health
 from octreport.engine.layers import ConvLayerInfo
-from octreport.engine.streaming import Step, cached_runner, concatenated
+from octreport.engine.streaming import Step, cached_runner, compiled_forward, concatenated
 from octreport.progress import Progress
 
 log = logging.getLogger(__name__)
@@ -41,7 +40,7 @@ def predict_items(
 ) -> Predictions:
     """Predict every image of ``items`` in one streaming pass (memory stays at a few batches),
     the forward pass compiled once per model (:mod:`octreport.engine.streaming`)."""
-    runner = cached_runner(model, ("predict",), lambda: _forward_step(weakref.ref(model)))
+    runner = cached_runner(model, ("predict",), lambda: _forward_step(compiled_forward(model)))
     probabilities, indices = [], []
     progress = Progress(len(items))
     for batch in runner(image_dataset(items, preprocessing, batch_size, with_index=True)):
@@ -54,10 +53,10 @@ def predict_items(
     )
 
 
-def _forward_step(model_ref: weakref.ref) -> Step:
-    """The model's prediction for a batch; the model is held weakly, so that the cached step does
-    not keep it alive."""
-    return lambda images: {"probabilities": model_ref()(images, training=False)}
+def _forward_step(forward) -> Step:
+    """The model's prediction for a batch; ``forward`` (:func:`compiled_forward`) holds the model
+    weakly, so that the cached step does not keep it alive."""
+    return lambda images: {"probabilities": forward(images)}
 
 
 def evaluate_with_layer_health(
