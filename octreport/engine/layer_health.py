@@ -357,18 +357,22 @@ def predict_with_layer_health(
 def _health_step(extractor: Any, layers: Sequence[ConvLayerInfo], epsilon: float) -> Step:
     """The compiled per-batch step: prediction rows, and per layer (as ``(1, C)`` rows, see
     :mod:`octreport.engine.streaming`) each filter's maximum, its count of values <= epsilon, and
-    the number of values each filter produced."""
-    def step(images: Any) -> dict[str, Any]:
+    the number of values each filter produced, over the batch's valid rows (padding rows are
+    copies of valid ones, so they cannot change a maximum; they are left out of the counts)."""
+    def step(images: Any, valid: Any) -> dict[str, Any]:
         outputs = keras.tree.flatten(extractor(images, training=False))
         result = {"probabilities": outputs[-1]}
+        valid_rows = tf.cast(valid, tf.int32)
         for i, (info, output) in enumerate(zip(layers, outputs[:-1])):
             axes = list(_reduction_axes(info))
             result[f"max{i}"] = tf.cast(tf.reduce_max(output, axis=axes), tf.float32)[None]
             # int32 while counting (half the memory traffic of int64 over the whole map; a batch
             # holds far fewer than 2**31 values per filter), int64 once reduced.
-            off = tf.reduce_sum(tf.cast(output <= epsilon, tf.int32), axis=axes)
+            row_mask = tf.reshape(valid_rows, [-1] + [1] * (len(output.shape) - 1))
+            off = tf.reduce_sum(tf.cast(output <= epsilon, tf.int32) * row_mask, axis=axes)
             result[f"off{i}"] = tf.cast(off, tf.int64)[None]
-            result[f"values{i}"] = (tf.size(output, out_type=tf.int64) // info.filters)[None]
+            per_image = tf.reduce_prod(tf.shape(output, out_type=tf.int64)[1:]) // info.filters
+            result[f"values{i}"] = (per_image * tf.reduce_sum(tf.cast(valid_rows, tf.int64)))[None]
         return result
 
     return step

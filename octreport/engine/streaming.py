@@ -13,6 +13,13 @@ over the replicas (``experimental_distribute_dataset``), the step runs on every 
 of the replicas, so each result still carries its own rows' labels and indices. Outputs of a step
 therefore all have a leading axis to concatenate over: per-image rows ``(B, ...)``, and per-batch
 reductions with a leading axis of 1 (one row per replica once gathered).
+
+A batch that does not divide evenly over the replicas (the last one, or a data set smaller than
+the replicas) would leave some replica fewer rows or none; a convolution on an empty batch fails
+under oneDNN ("input depth must be evenly divisible by filter depth"). So under a strategy every
+batch is padded to a multiple of the replicas with copies of its own rows, marked invalid (index
+-1): the step gets a ``valid`` mask for its reductions, and the runner drops the padded rows of
+the per-image outputs.
 """
 
 from __future__ import annotations
@@ -24,7 +31,10 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-Step = Callable[[tf.Tensor], dict[str, tf.Tensor]]
+# step(images, valid): ``valid`` is a bool (B,) mask, False for the rows that only pad a batch.
+Step = Callable[[tf.Tensor, tf.Tensor], dict[str, tf.Tensor]]
+
+PADDING_INDEX = -1
 
 
 def active_strategy() -> tf.distribute.Strategy | None:
@@ -33,19 +43,23 @@ def active_strategy() -> tf.distribute.Strategy | None:
 
 
 class BatchRunner:
-    """``runner(dataset)`` runs ``step(images)`` on each ``(images, labels, indices)`` batch and
-    yields ``step``'s outputs as NumPy arrays, with ``"labels"`` and ``"indices"`` added.
+    """``runner(dataset)`` runs ``step(images, valid)`` on each ``(images, labels, indices)`` batch
+    and yields ``step``'s outputs as NumPy arrays, with ``"labels"`` and ``"indices"`` added.
+    ``row_keys`` names the step's per-image outputs (the others are per-batch reductions): their
+    padded rows are dropped before they are yielded.
 
     The step is traced once per input signature (``reduce_retracing``: the last, shorter batch
     does not add a second trace for every length). A runner is bound to the strategy active when
     it was made; build runners inside the scope they will run in.
     """
 
-    def __init__(self, step: Step) -> None:
+    def __init__(self, step: Step, row_keys: tuple[str, ...] = ("probabilities",)) -> None:
         self.strategy = active_strategy()
+        self.row_keys = (*row_keys, "labels", "indices")
 
         def step_with_keys(images: tf.Tensor, labels: tf.Tensor, indices: tf.Tensor) -> dict[str, tf.Tensor]:
-            outputs = dict(step(images))
+            indices = tf.reshape(indices, [-1])
+            outputs = dict(step(images, indices != PADDING_INDEX))
             outputs["labels"] = tf.cast(tf.reshape(labels, [-1]), tf.int64)
             outputs["indices"] = tf.cast(tf.reshape(indices, [-1]), tf.int64)
             return outputs
@@ -62,17 +76,40 @@ class BatchRunner:
         self._run = tf.function(replicated, reduce_retracing=True)
 
     def __call__(self, dataset: Iterable[tuple[Any, Any, Any]]) -> Iterator[dict[str, np.ndarray]]:
-        if self.strategy is not None:
-            dataset = self.strategy.experimental_distribute_dataset(_shard_by_data(dataset))
-        for images, labels, indices in dataset:
-            yield {key: value.numpy() for key, value in self._run(images, labels, indices).items()}
+        if self.strategy is None:
+            for images, labels, indices in dataset:
+                yield {key: value.numpy() for key, value in self._run(images, labels, indices).items()}
+            return
+        if not isinstance(dataset, tf.data.Dataset):
+            raise TypeError("under a tf.distribute strategy the batches must come as a tf.data.Dataset")
+        padded = _padded_to_multiple(dataset, self.strategy.num_replicas_in_sync)
+        for images, labels, indices in self.strategy.experimental_distribute_dataset(_shard_by_data(padded)):
+            outputs = {key: value.numpy() for key, value in self._run(images, labels, indices).items()}
+            kept = outputs["indices"] != PADDING_INDEX
+            yield {key: value[kept] if key in self.row_keys else value for key, value in outputs.items()}
 
 
-def _shard_by_data(dataset: Any) -> Any:
+def _padded_to_multiple(dataset: tf.data.Dataset, replicas: int) -> tf.data.Dataset:
+    """Each batch padded to a multiple of ``replicas`` rows (at least ``replicas``) with copies of
+    its own rows, whose index is :data:`PADDING_INDEX`; an empty batch is left empty."""
+    if replicas <= 1:
+        return dataset
+
+    def pad(images: tf.Tensor, labels: tf.Tensor, indices: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+        rows = tf.shape(images)[0]
+        target = tf.maximum(replicas, (rows + replicas - 1) // replicas * replicas)
+        extra = tf.where(rows > 0, target - rows, 0)
+        copies = tf.range(extra) % tf.maximum(rows, 1)
+        fill = tf.fill([extra], tf.cast(PADDING_INDEX, indices.dtype))
+        return (tf.concat([images, tf.gather(images, copies)], 0), tf.concat([labels, tf.gather(labels, copies)], 0),
+                tf.concat([indices, fill], 0))
+
+    return dataset.map(pad)
+
+
+def _shard_by_data(dataset: tf.data.Dataset) -> tf.data.Dataset:
     """Multi-worker sharding by element: the stream reads file paths from memory, not files, so
     sharding by file (the default's first try) does not apply and would log a warning."""
-    if not isinstance(dataset, tf.data.Dataset):
-        return dataset
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     return dataset.with_options(options)
@@ -83,14 +120,16 @@ def _shard_by_data(dataset: Any) -> Any:
 _RUNNERS: weakref.WeakKeyDictionary[Any, dict[tuple[Any, ...], BatchRunner]] = weakref.WeakKeyDictionary()
 
 
-def cached_runner(owner: Any, key: tuple[Any, ...], make_step: Callable[[], Step]) -> BatchRunner:
+def cached_runner(
+    owner: Any, key: tuple[Any, ...], make_step: Callable[[], Step], row_keys: tuple[str, ...] = ("probabilities",)
+) -> BatchRunner:
     """One :class:`BatchRunner` per ``(owner, key, active strategy)``, so that repeated passes
     over the same model reuse its trace. The runner keeps its strategy, so the strategy's ``id``
     in the key cannot be reused while the entry lives."""
     per_owner = _RUNNERS.setdefault(owner, {})
     full_key = (*key, id(active_strategy()))
     if full_key not in per_owner:
-        per_owner[full_key] = BatchRunner(make_step())
+        per_owner[full_key] = BatchRunner(make_step(), row_keys)
     return per_owner[full_key]
 
 

@@ -56,7 +56,7 @@ def predict_items(
 def _forward_step(forward) -> Step:
     """The model's prediction for a batch; ``forward`` (:func:`compiled_forward`) holds the model
     weakly, so that the cached step does not keep it alive."""
-    return lambda images: {"probabilities": forward(images)}
+    return lambda images, valid: {"probabilities": forward(images)}
 
 
 def evaluate_with_layer_health(
