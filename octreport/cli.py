@@ -18,9 +18,13 @@ from click.core import ParameterSource
 
 from octreport._version import __version__
 from octreport.cli_options import (
+    BATCH_SIZE_TYPE,
     DISTRIBUTE_OPTION,
+    FOLLOW_SYMLINKS_OPTION,
     GATE_OPTION_NAMES,
     REPORT_OPTION_NAMES,
+    SEED_TYPE,
+    FiniteFloatRange,
     build_gate_config,
     build_report_config,
     build_train_config,
@@ -30,7 +34,7 @@ from octreport.cli_options import (
     take,
     training_options,
 )
-from octreport.errors import GateFailed, OctReportError
+from octreport.errors import FILE_SYSTEM_ERROR_EXIT_CODE, GateFailed, OctReportError
 from octreport.logsetup import configure_logging, import_tensorflow_quietly, quiet_tensorflow
 
 ENV_PREFIX = "OCTREPORT"
@@ -44,6 +48,8 @@ def handle_errors(command):
     """Turn our own errors into a one-line message and a documented exit code, never a traceback.
 
     SIGTERM is treated like Ctrl-C, so an interrupted run is marked failed and leaves no half report.
+    An operating-system error that no check foresaw (a disk that fills up during the run, a file
+    removed under it) is a file-system error, exit 8, named with its path.
     """
 
     @functools.wraps(command)
@@ -54,6 +60,11 @@ def handle_errors(command):
         except OctReportError as error:
             click.echo(f"Error: {error}", err=True)
             sys.exit(error.exit_code)
+        except OSError as error:
+            where = f" ({error.filename})" if error.filename else ""
+            click.echo(f"Error: the file system refused an operation{where}: {error.strerror or error}. "
+                       f"Check the free space and permissions, then run again.", err=True)
+            sys.exit(FILE_SYSTEM_ERROR_EXIT_CODE)
         except KeyboardInterrupt:
             click.echo("Interrupted.", err=True)
             sys.exit(130)
@@ -139,14 +150,15 @@ def run(data_dir, model_path, quiet, **options):
               help="The model to report on (.keras or .h5).")
 @click.option("--data", "data_dir", type=click.Path(path_type=Path), required=True,
               help="Image folder whose test split is evaluated (Kermany layout or class folders).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed for splits and the images shown.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
+@click.option("--seed", type=SEED_TYPE, default=0, show_default=True, help="Seed for splits and the images shown.")
+@click.option("--batch-size", type=BATCH_SIZE_TYPE, default=32, show_default=True, help="Images per evaluation batch.")
 @DISTRIBUTE_OPTION
+@FOLLOW_SYMLINKS_OPTION
 @report_options
 @gate_options
 @quiet_option
 @handle_errors
-def report(model_path, data_dir, seed, batch_size, distribute, quiet, **options):
+def report(model_path, data_dir, seed, batch_size, distribute, follow_symlinks, quiet, **options):
     """Report on an existing model: evaluate it and look inside it, without training."""
     from octreport.config import TrainConfig
 
@@ -154,7 +166,7 @@ def report(model_path, data_dir, seed, batch_size, distribute, quiet, **options)
     gate_config = build_gate_config(take(options, GATE_OPTION_NAMES))
     report_config = build_report_config(options, seed, batch_size)
     import_tensorflow_quietly()
-    train_config = TrainConfig(seed=seed, batch_size=batch_size, distribute=distribute)
+    train_config = TrainConfig(seed=seed, batch_size=batch_size, distribute=distribute, follow_symlinks=follow_symlinks)
     _report_and_echo(quiet, data_dir=data_dir, model=model_path, train_config=train_config,
                      report_config=report_config, gate_config=gate_config)
 
@@ -193,7 +205,7 @@ def train(data_dir, model_path, quiet, **options):
               show_default=True, help="Output root where 'latest' and 'previous' are looked up.")
 @click.option("--html", "html_path", type=click.Path(dir_okay=False, path_type=Path), help="Also write the comparison as HTML.")
 @click.option("--pdf", "pdf_path", type=click.Path(dir_okay=False, path_type=Path), help="Also write the comparison as PDF.")
-@click.option("--fail-on-regression", "tolerance", type=click.FloatRange(0, 1), default=None,
+@click.option("--fail-on-regression", "tolerance", type=FiniteFloatRange(0, 1), default=None,
               help="Exit with code 5 when a metric fell by more than this (0.02 = 2 points).")
 @handle_errors
 def compare(run_a, run_b, out_root, html_path, pdf_path, tolerance):
@@ -241,7 +253,7 @@ def layers(model_path, as_json):
 @main.command("sample-data")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Folder to write the synthetic data set into (must be empty or new).")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=SEED_TYPE, default=0, show_default=True)
 @click.option("--overwrite", is_flag=True, help="Replace train/ and test/ of a non-empty folder (other files, such as a README, are kept).")
 @handle_errors
 def sample_data(out_dir, seed, overwrite):

@@ -11,10 +11,34 @@ from pathlib import Path
 
 import click
 
-from octreport.config import ARCHITECTURE_NAMES, DISTRIBUTE_MODES, LR_SCHEDULES, PDF_VARIANTS, ReportConfig, TrainConfig
+from octreport.config import (
+    ARCHITECTURE_NAMES,
+    DISTRIBUTE_MODES,
+    LR_SCHEDULES,
+    MAX_SEED,
+    PDF_VARIANTS,
+    ReportConfig,
+    TrainConfig,
+)
 from octreport.data.preprocessing import ASPECT_MODES, NORMALIZATION_MODES
 
 PRESET_NAMES = ("oct-real",)  # octreport.models.recipes.PRESETS, named here so --help needs no TensorFlow
+MAX_IMAGE_SIDE = 4096
+MAX_BATCH_SIZE = 4096
+
+
+class FiniteFloatRange(click.FloatRange):
+    """``click.FloatRange`` that also refuses ``nan`` (which passes every range comparison) and infinities."""
+
+    def convert(self, value, param, ctx):
+        number = super().convert(value, param, ctx)
+        if number != number or number in (float("inf"), float("-inf")):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        return number
+
+
+SEED_TYPE = click.IntRange(0, MAX_SEED)
+BATCH_SIZE_TYPE = click.IntRange(1, MAX_BATCH_SIZE)
 
 
 def parse_image_size(ctx, param, value: str | tuple) -> tuple[int, int]:
@@ -27,8 +51,10 @@ def parse_image_size(ctx, param, value: str | tuple) -> tuple[int, int]:
         parts = []
     if len(parts) == 1:
         parts = parts * 2
-    if len(parts) != 2 or min(parts) < 8:
-        raise click.BadParameter(f"expected a size like 128 or 160x320 (height x width, at least 8), got '{value}'.")
+    if len(parts) != 2 or min(parts) < 8 or max(parts) > MAX_IMAGE_SIDE:
+        raise click.BadParameter(
+            f"expected a size like 128 or 160x320 (height x width, each 8 to {MAX_IMAGE_SIDE}), got '{value}'."
+        )
     return parts[0], parts[1]
 
 
@@ -49,14 +75,20 @@ DISTRIBUTE_OPTION = click.option(
          "several hosts described by TF_CONFIG (run the same command on each; worker 0 writes the results).",
 )
 
+FOLLOW_SYMLINKS_OPTION = click.option(
+    "--follow-symlinks/--no-follow-symlinks", default=False, show_default=True,
+    help="Read symbolic links that lead outside the data folder (by default they are skipped and listed).",
+)
+
 TRAINING_OPTIONS = [
     click.option("--preset", type=click.Choice(PRESET_NAMES), default=None,
                  help="Start from a named recipe (oct-real: real Spectralis B-scans, see README); options given override it."),
     click.option("--architecture", type=click.Choice(ARCHITECTURE_NAMES), default="notebook", show_default=True,
                  help="notebook: the source notebook's 4-conv network; compact-bn: batch-normalised, for real scans."),
-    click.option("--epochs", type=click.IntRange(min=1), default=15, show_default=True,
+    click.option("--epochs", type=click.IntRange(1, 10_000), default=15, show_default=True,
                  help="Maximum epochs (early stopping on the validation split)."),
-    click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True),
+    click.option("--batch-size", type=BATCH_SIZE_TYPE, default=32, show_default=True,
+                 help="Images per batch for training and evaluation (the global batch under --distribute)."),
     click.option("--image-size", default="128", callback=parse_image_size, show_default=True,
                  help="Model input size: N for NxN, or HxW."),
     click.option("--channels", type=click.Choice(["1", "3"]), default="1", show_default=True,
@@ -65,7 +97,7 @@ TRAINING_OPTIONS = [
                  help="How images of another aspect ratio are fitted to the input size."),
     click.option("--normalization", type=click.Choice(NORMALIZATION_MODES), default="none", show_default=True,
                  help="Intensity normalization: none, or each image's 1st-99th percentile stretched to 0-1."),
-    click.option("--learning-rate", type=click.FloatRange(min=0, min_open=True, max=1, max_open=True), default=1e-3,
+    click.option("--learning-rate", type=FiniteFloatRange(min=0, min_open=True, max=1, max_open=True), default=1e-3,
                  show_default=True),
     click.option("--augment/--no-augment", default=True, show_default=True,
                  help="Flip, shift, zoom, brightness, contrast (never a vertical flip)."),
@@ -79,13 +111,14 @@ TRAINING_OPTIONS = [
                  help="constant, or cosine: warm up from a tenth of --learning-rate, then decay to 0."),
     click.option("--warmup-epochs", type=click.IntRange(min=0), default=0, show_default=True,
                  help="Warm-up epochs of the cosine schedule."),
-    click.option("--val-fraction", type=click.FloatRange(0, 0.9, min_open=True), default=0.15, show_default=True,
+    click.option("--val-fraction", type=FiniteFloatRange(0, 0.9, min_open=True), default=0.15, show_default=True,
                  help="Share of training patients held out for validation when the data has no val/."),
-    click.option("--test-fraction", type=click.FloatRange(0, 0.9, min_open=True), default=0.2, show_default=True,
+    click.option("--test-fraction", type=FiniteFloatRange(0, 0.9, min_open=True), default=0.2, show_default=True,
                  help="Share of patients held out for test when the data has class folders only."),
-    click.option("--seed", type=int, default=0, show_default=True,
+    click.option("--seed", type=SEED_TYPE, default=0, show_default=True,
                  help="Seed for splits, shuffling, augmentation, weights and the images shown."),
     DISTRIBUTE_OPTION,
+    FOLLOW_SYMLINKS_OPTION,
 ]
 training_options = _apply(TRAINING_OPTIONS)
 
@@ -100,7 +133,8 @@ REPORT_OPTIONS = [
                  help="Feature maps shown per layer and image."),
     click.option("--maps", "channel_selection", type=click.Choice(["strongest", "first"]), default="strongest",
                  show_default=True, help="Which maps: the most active channels for each image, or the first ones."),
-    click.option("--filters-per-layer", type=click.IntRange(min=1), default=32, show_default=True),
+    click.option("--filters-per-layer", type=click.IntRange(min=1), default=32, show_default=True,
+                 help="Filters (kernels) drawn per conv layer: the first N."),
     click.option("--filter-reduction", type=click.Choice(["mean", "max_norm_channel"]), default="mean", show_default=True,
                  help="How a deep kernel becomes one 2-D patch: mean over input channels, or its strongest input channel."),
     click.option("--layers", "layer_names", multiple=True,
@@ -133,14 +167,14 @@ REPORT_OPTION_NAMES = ("out_root", "images_per_class", "image_paths", "maps_per_
 report_options = _apply(REPORT_OPTIONS)
 
 GATE_OPTIONS = [
-    click.option("--min-accuracy", type=click.FloatRange(0, 1), default=None, help="Gate: fail below this test accuracy."),
+    click.option("--min-accuracy", type=FiniteFloatRange(0, 1), default=None, help="Gate: fail below this test accuracy."),
     click.option("--min-sensitivity", "min_sensitivity", multiple=True, metavar="CLASS=VALUE",
                  help="Gate: fail when this class's recall is below VALUE (repeatable)."),
-    click.option("--min-urgent-sensitivity", type=click.FloatRange(0, 1), default=None,
+    click.option("--min-urgent-sensitivity", type=FiniteFloatRange(0, 1), default=None,
                  help="Gate: fail below this urgent-referral sensitivity (OCT classes only)."),
-    click.option("--max-weighted-error", type=click.FloatRange(0, None), default=None,
+    click.option("--max-weighted-error", type=FiniteFloatRange(0, 1), default=None,
                  help="Gate: fail above this Kermany weighted error (OCT classes only)."),
-    click.option("--max-dead-filters", type=click.FloatRange(0, 1), default=None,
+    click.option("--max-dead-filters", type=FiniteFloatRange(0, 1), default=None,
                  help="Gate: fail when any conv layer has a larger share of dead filters."),
 ]
 GATE_OPTION_NAMES = ("min_accuracy", "min_sensitivity", "min_urgent_sensitivity", "max_weighted_error", "max_dead_filters")
@@ -158,6 +192,7 @@ _TRAIN_FIELDS = {
     "augment": "augment", "class_weights": "class_weights", "patience": "early_stopping_patience", "seed": "seed",
     "val_fraction": "val_fraction", "test_fraction": "test_fraction", "early_stopping_start": "early_stopping_start",
     "lr_schedule": "lr_schedule", "warmup_epochs": "warmup_epochs", "distribute": "distribute",
+    "follow_symlinks": "follow_symlinks",
 }
 _PREPROCESSING_OPTIONS = ("image_size", "channels", "aspect", "normalization")
 

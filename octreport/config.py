@@ -26,6 +26,7 @@ class TrainConfig:
     ``distribute``: ``none``, ``mirrored`` (every GPU of this machine, or its CPU) or
     ``multi-worker`` (several hosts described by ``TF_CONFIG``); see :mod:`octreport.distribute`.
     ``batch_size`` is the global batch, split over the replicas.
+    ``follow_symlinks``: read symbolic links that lead outside the data folder (skipped otherwise).
     """
 
     architecture: str = "notebook"
@@ -43,6 +44,7 @@ class TrainConfig:
     warmup_epochs: int = 0
     early_stopping_start: int = 0
     distribute: str = "none"
+    follow_symlinks: bool = False
 
     def __post_init__(self) -> None:
         if self.architecture not in ARCHITECTURE_NAMES:
@@ -50,6 +52,7 @@ class TrainConfig:
                 f"Unknown architecture '{self.architecture}'. Choose one of: {', '.join(ARCHITECTURE_NAMES)}."
             )
         _require(self.epochs >= 1, f"epochs must be at least 1, got {self.epochs}.")
+        _require_seed(self.seed)
         _require(self.batch_size >= 1, f"batch size must be at least 1, got {self.batch_size}.")
         _require(0 < self.learning_rate < 1, f"learning rate must be between 0 and 1, got {self.learning_rate}.")
         _require(self.early_stopping_patience >= 1, "early-stopping patience must be at least 1 epoch.")
@@ -71,6 +74,14 @@ class TrainConfig:
 def _require(condition: bool, message: str) -> None:
     if not condition:
         raise ConfigError(message)
+
+
+MAX_SEED = 2**32 - 1  # what NumPy's and Keras's seeding accept
+
+
+def _require_seed(seed: object) -> None:
+    _require(isinstance(seed, int) and not isinstance(seed, bool) and 0 <= seed <= MAX_SEED,
+             f"seed must be a whole number from 0 to {MAX_SEED}, got {seed!r}.")
 
 
 HTML_MODES = ("embedded", "assets")
@@ -116,6 +127,7 @@ class ReportConfig:
         _require(self.html_mode in HTML_MODES, f"HTML mode must be one of {', '.join(HTML_MODES)}, got '{self.html_mode}'.")
         _require(self.image_format in IMAGE_FORMATS, f"image format must be one of {', '.join(IMAGE_FORMATS)}, got '{self.image_format}'.")
         _require(self.batch_size >= 1, f"batch size must be at least 1, got {self.batch_size}.")
+        _require_seed(self.seed)
         _require(self.occlusion_patch >= 1 and self.occlusion_stride >= 1, "occlusion patch and stride must be at least 1 pixel.")
         _require(self.errors_per_cell >= 0, f"errors per confusion cell must be 0 or more, got {self.errors_per_cell}.")
         _require(self.pdf_variant in (None,) + PDF_VARIANTS, f"PDF variant must be one of {', '.join(PDF_VARIANTS)}, got '{self.pdf_variant}'.")

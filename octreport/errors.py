@@ -8,10 +8,14 @@ Exit codes (documented in the README):
     4  model error: a file that is not a usable model for these images
     5  quality gate failed, or a regression found by `compare` (the report was still written)
     6  report error: a template or the PDF renderer failed
+    8  file-system error during the run: a disk that filled up, a file removed or locked under it
   130  interrupted (SIGINT / SIGTERM)
 """
 
 from __future__ import annotations
+
+
+FILE_SYSTEM_ERROR_EXIT_CODE = 8
 
 
 class OctReportError(Exception):

@@ -36,10 +36,11 @@ from octreport.models.io import check_model_fits, load_model, preprocessing_for,
 from octreport.models.metadata import ModelMetadata
 from octreport.models.training import train_model
 from octreport.report.metrics_json import metrics_document, timings_entry
+from octreport.report.preview import check_templates
 from octreport.report.write import write_html, write_metrics, write_pdf
 from octreport.resources import sample_data_dir
 from octreport.results import RunResults
-from octreport.runfolder import run_folder
+from octreport.runfolder import prepare_output_folder, run_folder
 from octreport.visuals import OcclusionSettings, choose_images, compute_error_gallery, compute_visuals, items_from_paths
 
 log = logging.getLogger(__name__)
@@ -97,6 +98,8 @@ def train_evaluate_save(data_dir: Path | None, model_path: Path, config: TrainCo
     """Train on ``data_dir`` (default: the bundled sample data), evaluate on its test split, save."""
     data = _prepare(data_dir, config)
     with distributed(config.distribute) as strategy:
+        if is_chief(strategy):
+            prepare_output_folder(model_path.parent, "--out's folder")
         trained = train_model(data, config)
         predictions = predict_items(trained.model, data.test, config.preprocessing, config.batch_size)
         accuracy = float((predictions.predicted == predictions.labels).mean()) if len(predictions.labels) else 0.0
@@ -142,6 +145,9 @@ def _run_report(
     check_gate_classes(gate_config, data.class_names)
     requested = items_from_paths(report_config.image_paths, data.class_names) if report_config.image_paths else None
     baseline = load_run(report_config.compare_to, runs_root) if report_config.compare_to else None
+    if report_config.templates_dir:
+        check_templates(Path(report_config.templates_dir))
+    prepare_output_folder(Path(report_config.out_root))
 
     with run_folder(Path(report_config.out_root)) as folder:
         if given is None:
@@ -215,13 +221,15 @@ def _evaluate_and_look_inside(
 
 
 def _prepare(data_dir: Path | str | None, config: TrainConfig) -> PreparedData:
-    data = prepare_data(data_dir or sample_data_dir(), config.seed, config.val_fraction, config.test_fraction)
+    data = prepare_data(data_dir or sample_data_dir(), config.seed, config.val_fraction, config.test_fraction,
+                        config.follow_symlinks)
     log.info("data: %s (%s); %s", data.root, ", ".join(data.class_names), data.split_note)
     return data
 
 
 def _given_model(model: keras.Model | Path | str, data: PreparedData) -> GivenModel:
-    """Load (a path) or take (a ``keras.Model``) the model, and check it fits the data."""
+    """Load (a path) or take (a ``keras.Model``) the model, and check it fits the data and has
+    convolutional layers to show."""
     if isinstance(model, keras.Model):
         source, path, metadata = f"in-memory model '{model.name}'", None, None
     else:
@@ -229,6 +237,7 @@ def _given_model(model: keras.Model | Path | str, data: PreparedData) -> GivenMo
         model, source, path, metadata = loaded.model, str(loaded.path), loaded.path, loaded.metadata
     preprocessing = preprocessing_for(model, metadata.preprocessing if metadata else None)
     check_model_fits(model, data.class_names, metadata)
+    discover_conv_layers(model)
     return GivenModel(model, source, path, metadata, preprocessing)
 
 

@@ -7,6 +7,7 @@ link to the newest finished run. A run that raises or is interrupted is renamed
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import secrets
@@ -15,6 +16,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+from octreport.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +43,30 @@ class RunFolder:
     def published(self, path: Path) -> Path:
         """Where a file written under ``work`` will be once the run is complete."""
         return self.final / path.relative_to(self.work)
+
+
+def prepare_output_folder(folder: Path, what: str = "--out") -> Path:
+    """Create ``folder`` (and its parents) and prove it can be written, by writing and removing a
+    small temporary file, before any work starts. Raises :class:`ConfigError` (exit 2) with a
+    one-line message naming the folder and the reason (a parent that is a file, no permission,
+    a read-only or virtual file system such as /proc)."""
+    folder = Path(folder).expanduser()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".octreport-write-probe-{secrets.token_hex(4)}"
+        with open(probe, "wb") as handle:
+            handle.write(b"octreport")
+        probe.unlink()
+    except OSError as error:
+        reason = error.strerror or type(error).__name__
+        if error.errno in (errno.ENOTDIR, errno.EEXIST):
+            reason = "a part of the path is a file, not a folder"
+        where = f" ({error.filename})" if error.filename and Path(error.filename) != folder else ""
+        raise ConfigError(
+            f"{what} '{folder}' cannot be created or written: {reason}{where}. "
+            f"Choose a folder you can write to (it is created if it does not exist)."
+        ) from None
+    return folder
 
 
 @contextmanager

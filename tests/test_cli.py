@@ -162,7 +162,8 @@ def test_preset_is_the_base_and_given_options_override_it():
     options = {"preset": "oct-real", "architecture": "notebook", "epochs": 3, "batch_size": 32, "image_size": (128, 128),
                "channels": "1", "aspect": "stretch", "normalization": "none", "learning_rate": 1e-3, "augment": True,
                "class_weights": True, "patience": 5, "val_fraction": 0.15, "test_fraction": 0.2, "seed": 0,
-               "early_stopping_start": 0, "lr_schedule": "constant", "warmup_epochs": 0, "distribute": "none"}
+               "early_stopping_start": 0, "lr_schedule": "constant", "warmup_epochs": 0, "distribute": "none",
+               "follow_symlinks": False}
     config = build_train_config(options, given={"preset", "epochs", "image_size"})
     preset = PRESETS["oct-real"]
     assert config.epochs == 3 and (config.preprocessing.height, config.preprocessing.width) == (128, 128)

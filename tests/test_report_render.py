@@ -310,14 +310,14 @@ def test_pdf_failure_leaves_no_file(tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == [target]
 
 
-def test_pdf_fetches_no_network_url():
+def test_pdf_fetches_no_network_url(tmp_path):
     import weasyprint
 
-    from octreport.report.pdf import _local_url_fetcher
+    from octreport.report.pdf import _sandboxed_url_fetcher
 
-    fetcher = _local_url_fetcher(weasyprint)
+    fetcher = _sandboxed_url_fetcher(weasyprint, [tmp_path])
     fetch = getattr(fetcher, "fetch", fetcher)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="network"):
         fetch("https://example.invalid/font.woff")
 
 

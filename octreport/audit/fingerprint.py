@@ -170,15 +170,20 @@ def dataset_fingerprint(
     return DatasetFingerprint(str(root), names, tuple(records), skipped_records, digest)
 
 
+OUTSIDE_LINK_REASON = "symbolic link out of the data folder, not followed (--follow-symlinks reads it)"
+
+
 def fingerprint_prepared_data(
     data: PreparedData, skipped: Sequence[SkippedFile] | None = None, workers: int | None = None
 ) -> DatasetFingerprint:
     """The fingerprint of a :class:`~octreport.data.dataset.PreparedData` (train, val and test).
 
     ``skipped`` defaults to ``data.skipped``; pass ``RunResults.skipped`` to also list the test
-    images that failed to decode during evaluation.
+    images that failed to decode during evaluation. Symbolic links out of the data folder that
+    were not followed are listed among the skipped files too.
     """
+    links = tuple(SkippedFile(path, OUTSIDE_LINK_REASON) for path in data.outside_links)
     return dataset_fingerprint(
         data.root, {"train": data.train, "val": data.val, "test": data.test}, data.class_names,
-        data.skipped if skipped is None else skipped, workers,
+        (*(data.skipped if skipped is None else skipped), *links), workers,
     )

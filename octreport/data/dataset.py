@@ -27,6 +27,7 @@ class PreparedData:
     skipped: tuple[SkippedFile, ...]
     ignored_files: tuple[Path, ...]
     split_note: str
+    outside_links: tuple[Path, ...] = ()  # symbolic links out of the data folder, skipped
 
     def split(self, name: str) -> tuple[ImageItem, ...]:
         return {"train": self.train, "val": self.val, "test": self.test}[name]
@@ -42,14 +43,16 @@ class PreparedData:
         return result
 
 
-def prepare_data(root: Path | str, seed: int = 0, val_fraction: float = 0.15, test_fraction: float = 0.2) -> PreparedData:
+def prepare_data(
+    root: Path | str, seed: int = 0, val_fraction: float = 0.15, test_fraction: float = 0.2, follow_symlinks: bool = False,
+) -> PreparedData:
     """Scan ``root``, drop damaged files (named in warnings) and make any missing split.
 
     Splits already on disk are kept as they are. A missing ``val/`` is carved from ``train/``
     (``val_fraction`` of it); a class-folder layout is cut into train/val/test. Every split made
     here keeps each patient on one side (see :mod:`octreport.data.splits`).
     """
-    scanned = scan_dataset(root)
+    scanned = scan_dataset(root, follow_symlinks)
     usable: dict[str, tuple[ImageItem, ...]] = {}
     skipped: list[SkippedFile] = []
     for split, items in scanned.splits.items():
@@ -83,7 +86,7 @@ def prepare_data(root: Path | str, seed: int = 0, val_fraction: float = 0.15, te
             )
     return PreparedData(
         scanned.root, scanned.layout, scanned.class_names, train, val, test,
-        tuple(skipped), scanned.ignored_files, note,
+        tuple(skipped), scanned.ignored_files, note, scanned.outside_links,
     )
 
 

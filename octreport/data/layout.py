@@ -7,13 +7,16 @@ Layouts:
 Folder names are matched without regard to case or surrounding spaces (the published data set has
 ``Drusen``, ``Normal`` and a folder name with a trailing space). Files that are not images by
 extension (``.DS_Store``, notes, thumbnails) are ignored and listed; files that claim to be images
-but are damaged are checked by :mod:`octreport.data.validation`. Pure Python: no TensorFlow.
+but are damaged are checked by :mod:`octreport.data.validation`. A symbolic link (a split or class
+folder, or an image) that leads outside the data folder is skipped with a warning and listed,
+unless ``follow_symlinks`` is set: an audit should say which files it read, and a link out of the
+data folder is more often a mistake than a plan. Pure Python: no TensorFlow.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from octreport.errors import DataError
@@ -52,6 +55,7 @@ class ScannedDataset:
     class_names: tuple[str, ...]
     splits: dict[str, tuple[ImageItem, ...]]
     ignored_files: tuple[Path, ...] = field(default=())
+    outside_links: tuple[Path, ...] = field(default=())
 
 
 def folder_key(name: str) -> str:
@@ -63,11 +67,29 @@ def is_image_file(path: Path) -> bool:
     return path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES
 
 
-def _subfolders(folder: Path) -> dict[str, Path]:
+class _LinkPolicy:
+    """Which entries of a data folder are read: everything inside it, and symbolic links that lead
+    outside it only when they are to be followed; the others are collected in ``outside``."""
+
+    def __init__(self, root: Path, follow: bool) -> None:
+        self.root = root.resolve()
+        self.follow = follow
+        self.outside: list[Path] = []
+
+    def allows(self, path: Path) -> bool:
+        if self.follow or not path.is_symlink() or path.resolve().is_relative_to(self.root):
+            return True
+        log.warning("skipping %s: a symbolic link that leads outside the data folder (to %s); "
+                    "pass --follow-symlinks to read it", path, path.resolve())
+        self.outside.append(path)
+        return False
+
+
+def _subfolders(folder: Path, links: _LinkPolicy) -> dict[str, Path]:
     """Visible subfolders by their comparison key; two folders with the same key are refused."""
     found: dict[str, Path] = {}
     for child in sorted(folder.iterdir()):
-        if not child.is_dir() or child.name.startswith("."):
+        if not child.is_dir() or child.name.startswith(".") or not links.allows(child):
             continue
         key = folder_key(child.name)
         if key in found:
@@ -79,32 +101,48 @@ def _subfolders(folder: Path) -> dict[str, Path]:
     return found
 
 
-def _list_class_folder(folder: Path, ignored: list[Path]) -> list[Path]:
-    images = []
+def _list_class_folder(folder: Path, ignored: list[Path], links: _LinkPolicy) -> list[Path]:
+    images, outside_before = [], len(links.outside)
     for path in sorted(folder.iterdir()):
+        if is_image_file(path) and not links.allows(path):
+            continue
         if is_image_file(path):
             images.append(path)
         elif path.is_file():
             ignored.append(path)
     if not images:
-        raise DataError(f"Class folder '{folder}' holds no JPEG or PNG images. {EXPECTED_LAYOUT}")
+        linked = len(links.outside) - outside_before
+        note = f" (it has {linked} symbolic link(s) out of the data folder; --follow-symlinks reads them)" if linked else ""
+        raise DataError(f"Class folder '{folder}' holds no JPEG or PNG images{note}. {EXPECTED_LAYOUT}")
     return images
 
 
-def scan_dataset(root: Path | str) -> ScannedDataset:
-    """List the images and classes of ``root``; raise :class:`DataError` when it is unusable."""
+def scan_dataset(root: Path | str, follow_symlinks: bool = False) -> ScannedDataset:
+    """List the images and classes of ``root``; raise :class:`DataError` when it is unusable.
+
+    Symbolic links that lead outside ``root`` are skipped and listed in ``outside_links``, or
+    read like any other entry when ``follow_symlinks`` is set."""
     root = Path(root).expanduser()
     if not root.exists():
         raise DataError(f"Data folder '{root}' does not exist. {EXPECTED_LAYOUT}")
     if not root.is_dir():
         raise DataError(f"'{root}' is a file, not a data folder. {EXPECTED_LAYOUT}")
-    subfolders = _subfolders(root)
+    links = _LinkPolicy(root, follow_symlinks)
+    subfolders = _subfolders(root, links)
     split_folders = {key: path for key, path in subfolders.items() if key in SPLIT_NAMES}
     if split_folders:
-        return _scan_kermany(root, split_folders)
-    if not subfolders:
-        raise DataError(f"Data folder '{root}' has no class folders. {EXPECTED_LAYOUT}")
-    return _scan_class_folders(root, subfolders)
+        scanned = _scan_kermany(root, split_folders, links)
+    elif not subfolders:
+        raise DataError(f"Data folder '{root}' has no class folders{_outside_note(links)}. {EXPECTED_LAYOUT}")
+    else:
+        scanned = _scan_class_folders(root, subfolders, links)
+    return replace(scanned, outside_links=tuple(links.outside))
+
+
+def _outside_note(links: _LinkPolicy) -> str:
+    if not links.outside:
+        return ""
+    return f" (skipped {len(links.outside)} symbolic link(s) that lead outside it; --follow-symlinks reads them)"
 
 
 def _class_names(class_folders: dict[str, Path]) -> dict[str, str]:
@@ -112,24 +150,24 @@ def _class_names(class_folders: dict[str, Path]) -> dict[str, str]:
     return {key: path.name.strip() for key, path in class_folders.items()}
 
 
-def _scan_class_folders(root: Path, class_folders: dict[str, Path]) -> ScannedDataset:
+def _scan_class_folders(root: Path, class_folders: dict[str, Path], links: _LinkPolicy) -> ScannedDataset:
     ignored: list[Path] = []
     keys = sorted(class_folders)
     items = []
     for label, key in enumerate(keys):
-        items += [ImageItem(p, label) for p in _list_class_folder(class_folders[key], ignored)]
+        items += [ImageItem(p, label) for p in _list_class_folder(class_folders[key], ignored, links)]
     names = _class_names(class_folders)
     return _finish(root, CLASS_FOLDER_LAYOUT, tuple(names[k] for k in keys), {"all": tuple(items)}, ignored)
 
 
-def _scan_kermany(root: Path, split_folders: dict[str, Path]) -> ScannedDataset:
+def _scan_kermany(root: Path, split_folders: dict[str, Path], links: _LinkPolicy) -> ScannedDataset:
     for required in ("train", "test"):
         if required not in split_folders:
             raise DataError(
                 f"Data folder '{root}' has {', '.join(sorted(split_folders))}/ but no {required}/ folder. "
                 f"{EXPECTED_LAYOUT}"
             )
-    per_split = {split: _subfolders(path) for split, path in split_folders.items()}
+    per_split = {split: _subfolders(path, links) for split, path in split_folders.items()}
     train_keys = sorted(per_split["train"])
     if not train_keys:
         raise DataError(f"'{split_folders['train']}' has no class folders. {EXPECTED_LAYOUT}")
@@ -153,7 +191,7 @@ def _scan_kermany(root: Path, split_folders: dict[str, Path]) -> ScannedDataset:
             continue
         items = []
         for label, key in enumerate(train_keys):
-            items += [ImageItem(p, label) for p in _list_class_folder(per_split[split][key], ignored)]
+            items += [ImageItem(p, label) for p in _list_class_folder(per_split[split][key], ignored, links)]
         splits[split] = tuple(items)
     names = _class_names(per_split["train"])
     return _finish(root, KERMANY_LAYOUT, tuple(names[k] for k in train_keys), splits, ignored)

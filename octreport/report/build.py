@@ -167,6 +167,10 @@ def data_warnings(results: RunResults) -> list[str]:
     ignored = results.data.ignored_files
     if ignored:
         warnings.append(f"{len(ignored)} non-image file(s) in class folders were ignored (e.g. {ignored[0].name}).")
+    links = results.data.outside_links
+    if links:
+        named = ", ".join(str(path) for path in links[:5]) + (", ..." if len(links) > 5 else "")
+        warnings.append(f"{len(links)} symbolic link(s) leading outside the data folder were not followed: {named}.")
     for split, per_class in results.data.counts().items():
         counts = [n for n in per_class.values()]
         if min(counts) and max(counts) / min(counts) > IMBALANCE_RATIO:

@@ -46,6 +46,7 @@ def metrics_document(results: RunResults) -> dict:
             "counts": data.counts(),
             "skipped_files": [s.to_dict() for s in results.skipped],
             "ignored_files": [str(p) for p in data.ignored_files],
+            "outside_links_not_followed": [str(p) for p in data.outside_links],
             "warnings": data_warnings(results),
         },
         "classification": results.metrics.to_dict(),

@@ -1,7 +1,10 @@
 """The rendered HTML laid out as a PDF by WeasyPrint, written atomically.
 
-WeasyPrint is imported inside :func:`render_pdf` (it takes about a second to import), and only
-``file:`` and ``data:`` URLs are fetched: a report never reaches the network. WeasyPrint's own
+WeasyPrint is imported inside :func:`render_pdf` (it takes about a second to import). It fetches
+only ``data:`` URLs and ``file:`` URLs inside the folders it is given (the run's own folder, and
+the template folders), compared by resolved path so that neither ``..`` nor a symbolic link leads
+out; everything else, the network above all, is refused with a logged warning. A template folder
+shared between people therefore cannot pull a file of the machine into a report. WeasyPrint's own
 logger is limited to errors; the stylesheet is written to need none of its warnings.
 
 Files can be embedded in the PDF as attachments (``metrics.json``, ``manifest.json``), so the
@@ -17,6 +20,8 @@ from __future__ import annotations
 import logging
 import os
 import time
+import urllib.parse
+import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -61,16 +66,42 @@ def _checked_metadata(metadata: dict | None) -> dict:
     return checked
 
 
-def _local_url_fetcher(weasyprint: object) -> object:
-    """A URL fetcher that refuses everything but ``file:`` and ``data:`` URLs."""
+def refused_url_reason(url: str, folders: Sequence[Path]) -> str | None:
+    """Why the report may not fetch ``url`` (None when it may): only ``data:`` URLs and ``file:``
+    URLs whose resolved path lies inside one of ``folders`` (also resolved) are allowed."""
+    scheme = url.split(":", 1)[0].lower()
+    if scheme == "data":
+        return None
+    if scheme != "file":
+        return f"a {scheme}: URL (a report fetches nothing from the network)"
+    path = Path(urllib.request.url2pathname(urllib.parse.urlsplit(url).path)).resolve()
+    if any(path.is_relative_to(folder.resolve()) for folder in folders):
+        return None
+    return f"a file outside the run and template folders ({path})"
+
+
+def _sandboxed_url_fetcher(weasyprint: object, folders: Sequence[Path]) -> object:
+    """WeasyPrint's fetcher, refusing what :func:`refused_url_reason` refuses."""
+
+    def check(url: str) -> None:
+        reason = refused_url_reason(url, folders)
+        if reason is not None:
+            log.warning("the PDF leaves out %s: %s", url[:200], reason)
+            raise ValueError(f"octreport refused to fetch {url[:200]}: {reason}")
+
     fetcher_class = getattr(weasyprint, "URLFetcher", None)
     if fetcher_class is not None:  # WeasyPrint >= 66
-        return fetcher_class(allowed_protocols=_ALLOWED_PROTOCOLS)
+
+        class SandboxedFetcher(fetcher_class):  # type: ignore[misc, valid-type]
+            def fetch(self, url: str, headers: object = None) -> object:
+                check(url)
+                return super().fetch(url, headers)
+
+        return SandboxedFetcher(allowed_protocols=_ALLOWED_PROTOCOLS)
     default = weasyprint.default_url_fetcher  # type: ignore[attr-defined]
 
     def fetch(url: str, *args: object, **kwargs: object) -> dict:
-        if url.split(":", 1)[0].lower() not in _ALLOWED_PROTOCOLS:
-            raise ValueError(f"octreport reports fetch no network resources: {url}")
+        check(url)
         return default(url, *args, **kwargs)
 
     return fetch
@@ -131,8 +162,11 @@ def render_pdf(
     metadata: dict | None = None,
     attachments: Sequence[Path] = (),
     pdf_variant: str | None = None,
+    readable_folders: Sequence[Path] = (),
 ) -> PdfInfo:
     """Lay out ``html`` as a PDF at ``out_path``; relative URLs (``assets/...``) resolve from ``base_url``.
+
+    The PDF may embed files from ``base_url`` and ``readable_folders`` only (and ``data:`` URLs).
 
     ``metadata`` overrides what the HTML head says (keys: :data:`METADATA_KEYS`; ``authors`` and
     ``keywords`` are lists); the generator defaults to "octreport X" and the creation and
@@ -156,7 +190,7 @@ def render_pdf(
     if pdf_variant:
         options = {"pdf_variant": pdf_variant, "stylesheets": [weasyprint.CSS(string=_PDFA_CSS)]}
     try:
-        document = weasyprint.HTML(string=html, base_url=base, url_fetcher=_local_url_fetcher(weasyprint)).render(**options)
+        document = weasyprint.HTML(string=html, base_url=base, url_fetcher=_sandboxed_url_fetcher(weasyprint, [Path(base_url), *map(Path, readable_folders)])).render(**options)
         for key, value in overrides.items():
             setattr(document.metadata, key, value)
         _fill_default_metadata(document.metadata)

@@ -3,6 +3,8 @@
 Templates receive the :class:`~octreport.report.context.ReportContext` as ``report`` and nothing
 else to compute with: autoescaping is on for ``.html``, an undefined name is an error
 (``StrictUndefined``), and numbers are formatted by the filters registered in :data:`FILTERS`.
+Templates run in Jinja2's sandbox: a user's template cannot reach Python internals
+(``__globals__``, ``__class__``, ``mro``), so a shared template folder cannot run code.
 
 A user's template folder (``--templates DIR``) must hold ``base.html``; any other template or the
 stylesheet it does not hold (``macros.html``, ``partials/*.html``, ``report.css``) falls back to
@@ -17,6 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import jinja2
+import jinja2.sandbox
 from markupsafe import Markup
 
 from octreport.errors import ReportError
@@ -114,18 +117,21 @@ def _check_template_dir(template_dir: Path) -> None:
         )
 
 
+def template_folders(template_dir: Path | str | None = None) -> list[Path]:
+    """Where templates are looked up, first match wins: the user's folder, then octreport's."""
+    return [Path(template_dir), templates_dir()] if template_dir else [templates_dir()]
+
+
 def make_environment(template_dir: Path | None = None) -> jinja2.Environment:
     """The Jinja2 environment for the report: the user's folder (if given) over the default one.
 
     Autoescaping for ``.html``, ``StrictUndefined``, the :data:`FILTERS`, and a ``stylesheet(name)``
     global that returns a file from the same folders verbatim, for inlining in ``<style>``.
     """
-    folders = [templates_dir()]
     if template_dir is not None:
-        template_dir = Path(template_dir)
-        _check_template_dir(template_dir)
-        folders.insert(0, template_dir)
-    env = jinja2.Environment(
+        _check_template_dir(Path(template_dir))
+    folders = template_folders(template_dir)
+    env = jinja2.sandbox.SandboxedEnvironment(
         loader=jinja2.FileSystemLoader([str(f) for f in folders], encoding="utf-8"),
         autoescape=jinja2.select_autoescape(enabled_extensions=("html",), default_for_string=True),
         undefined=jinja2.StrictUndefined,
@@ -193,5 +199,10 @@ def render_html(context: ReportContext, template_dir: Path | None = None) -> str
         ) from exc
     except jinja2.TemplateSyntaxError as exc:
         raise ReportError(f"template syntax error in {_template_location(exc, folders)}: {exc.message}") from exc
+    except jinja2.sandbox.SecurityError as exc:
+        raise ReportError(
+            f"template {_template_location(exc, folders)} tried something the report sandbox forbids ({exc}); "
+            f"templates may only show the report context's fields."
+        ) from exc
     except (jinja2.TemplateError, TypeError, ValueError) as exc:
         raise ReportError(f"template error in {_template_location(exc, folders)}: {exc}") from exc

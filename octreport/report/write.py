@@ -18,7 +18,7 @@ from octreport.config import ReportConfig
 from octreport.report.assets import FigureStore, write_text_atomic
 from octreport.report.build import build_report_context
 from octreport.report.pdf import render_pdf
-from octreport.report.render import render_html
+from octreport.report.render import render_html, template_folders
 from octreport.results import RunResults
 
 log = logging.getLogger(__name__)
@@ -73,7 +73,7 @@ def write_pdf(
     log.info("rendering the PDF")
     info = render_pdf(
         rendered.html, out_dir / PDF_NAME, base_url=out_dir, metadata={"title": rendered.title},
-        attachments=attachments, pdf_variant=config.pdf_variant,
+        attachments=attachments, pdf_variant=config.pdf_variant, readable_folders=template_folders(config.templates_dir),
     )
     timings["pdf"] = time.perf_counter() - started
     return info.path
