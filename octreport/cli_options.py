@@ -119,6 +119,9 @@ TRAINING_OPTIONS = [
                  help="Seed for splits, shuffling, augmentation, weights and the images shown."),
     DISTRIBUTE_OPTION,
     FOLLOW_SYMLINKS_OPTION,
+    click.option("--fast-nondeterministic", is_flag=True, default=False,
+                 help="Train without TensorFlow's op determinism: faster where it costs, but two runs with "
+                      "the same seed may differ. By default training is bit-reproducible on the same machine."),
 ]
 training_options = _apply(TRAINING_OPTIONS)
 
@@ -217,6 +220,8 @@ def build_train_config(options: dict, given: set[str] | frozenset[str] = frozens
     for name in ("aspect", "normalization"):
         if name in given:
             prep = replace(prep, **{name: options[name]})
+    if options.get("fast_nondeterministic"):
+        overrides["deterministic"] = False
     return replace(base, preprocessing=prep, **overrides)
 
 

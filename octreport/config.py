@@ -27,6 +27,8 @@ class TrainConfig:
     ``multi-worker`` (several hosts described by ``TF_CONFIG``); see :mod:`octreport.distribute`.
     ``batch_size`` is the global batch, split over the replicas.
     ``follow_symlinks``: read symbolic links that lead outside the data folder (skipped otherwise).
+    ``deterministic``: with the same seed, data and machine, training gives bit-identical weights
+    (TensorFlow's op determinism; see :mod:`octreport.models.training`). False trades that for speed.
     """
 
     architecture: str = "notebook"
@@ -45,6 +47,7 @@ class TrainConfig:
     early_stopping_start: int = 0
     distribute: str = "none"
     follow_symlinks: bool = False
+    deterministic: bool = True
 
     def __post_init__(self) -> None:
         if self.architecture not in ARCHITECTURE_NAMES:

@@ -45,7 +45,7 @@ OUTCOME_FAILED_GATES = "failed gates"
 IN_MEMORY_NOTE = "in-memory model: no model file was saved, only the weights are hashed"
 MANIFEST_KEYS = (
     "manifest_version", "outcome", "started_at", "finished_at", "duration_seconds", "command_line",
-    "seed", "model", "class_names", "preprocessing", "data", "config", "gates", "gates_passed",
+    "seed", "training_mode", "model", "class_names", "preprocessing", "data", "config", "gates", "gates_passed",
     "artifacts", "versions", "host",
 )
 
@@ -128,8 +128,11 @@ def build_manifest(
     versions: Mapping[str, str] | None = None,
     host: Mapping[str, Any] | None = None,
     include_file_list: bool = True,
+    training_mode: str | None = None,
 ) -> dict[str, Any]:
     """The manifest as a JSON-ready dict (keys: :data:`MANIFEST_KEYS`), from what the caller has.
+
+    ``training_mode``: :func:`training_mode_name` when the run trained its model, else None.
 
     ``model`` and ``data`` may be None when the run failed before they were known. Times are
     timezone-aware datetimes or ISO 8601 strings; ``artifacts`` maps file names of the run folder
@@ -149,6 +152,7 @@ def build_manifest(
             "train": None if train is None else train.get("seed"),
             "report": None if report is None else report.get("seed"),
         },
+        "training_mode": training_mode,
         "model": None if model is None else model.to_dict(),
         "class_names": list(class_names),
         "preprocessing": _plain(preprocessing),
@@ -164,6 +168,11 @@ def build_manifest(
         "versions": dict(package_versions() if versions is None else versions),
         "host": dict(host_info() if host is None else host),
     }
+
+
+def training_mode_name(deterministic: bool) -> str:
+    """How the model of a run was trained: bit-reproducibly, or with --fast-nondeterministic."""
+    return "deterministic" if deterministic else "fast-nondeterministic"
 
 
 def hash_artifacts(paths: Sequence[Path]) -> dict[str, str]:
@@ -190,7 +199,9 @@ def manifest_for_run(
     ``artifacts``: run-folder files to hash (those that exist).
     """
     effective_train = train_config or results.train_config
+    trained = results.train_config
     return build_manifest(
+        training_mode=None if trained is None else training_mode_name(trained.deterministic),
         model=identify_model(results.model, results.model_path, results.model_source),
         data=fingerprint,
         class_names=results.data.class_names,

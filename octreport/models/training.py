@@ -117,6 +117,10 @@ def train_model(data: PreparedData, config: TrainConfig) -> TrainedModel:
 
 def _train(data: PreparedData, config: TrainConfig, cache_dir: Path) -> TrainedModel:
     keras.utils.set_random_seed(config.seed)
+    if config.deterministic:
+        # Process-wide and for good: TensorFlow offers no public way back. A later training in
+        # the same process with deterministic=False is then deterministic too, never the reverse.
+        tf.config.experimental.enable_op_determinism()
     prep = config.preprocessing
     num_classes = len(data.class_names)
     model = build_model(config.architecture, prep.input_shape, num_classes)
