@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import secrets
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,7 +13,7 @@ import keras
 
 from octreport.data.preprocessing import Preprocessing
 from octreport.errors import ModelError
-from octreport.models.metadata import ModelMetadata, read_metadata, write_metadata
+from octreport.models.metadata import ModelMetadata, read_metadata, sidecar_path, write_metadata
 
 log = logging.getLogger(__name__)
 
@@ -26,10 +28,19 @@ class LoadedModel:
 
 
 def save_model(model: keras.Model, path: Path, metadata: ModelMetadata) -> None:
-    """Write ``model`` to ``path`` (``.keras``) and its metadata sidecar beside it."""
+    """Write ``model`` to ``path`` (``.keras``) and its metadata sidecar beside it. Each file is
+    written under a temporary name and renamed into place, so an interrupted save leaves the
+    previous model (or none), never half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    model.save(path)
-    write_metadata(path, metadata)
+    partial = path.with_name(f".{path.stem}.partial-{secrets.token_hex(4)}.keras")
+    try:
+        model.save(partial)
+        write_metadata(partial, metadata)
+        os.replace(sidecar_path(partial), sidecar_path(path))
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
+        sidecar_path(partial).unlink(missing_ok=True)
 
 
 def load_model(path: Path | str) -> LoadedModel:
