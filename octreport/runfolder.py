@@ -91,10 +91,16 @@ def run_folder(out_root: Path) -> Iterator[RunFolder]:
 
 
 def point_latest(out_root: Path, name: str) -> None:
-    """Atomically make ``out_root/latest`` a relative link to ``name``."""
+    """Atomically make ``out_root/latest`` a relative link to ``name``. On a file system without
+    symbolic links (some network shares, FAT) the run stays published and only the link is missing."""
     temporary = out_root / f".latest-{secrets.token_hex(4)}"
-    os.symlink(name, temporary)
-    os.replace(temporary, out_root / LATEST)
+    try:
+        os.symlink(name, temporary)
+        os.replace(temporary, out_root / LATEST)
+    except OSError as error:
+        temporary.unlink(missing_ok=True)
+        log.warning("could not point %s at %s (%s); the run itself is complete", out_root / LATEST, name,
+                    error.strerror or error)
 
 
 def _attach_log(path: Path) -> logging.Handler:
