@@ -24,6 +24,7 @@ from octreport.cli_options import (
     build_gate_config,
     build_report_config,
     build_train_config,
+    card_option,
     gate_options,
     quiet_option,
     report_options,
@@ -34,6 +35,7 @@ from octreport.errors import GateFailed, OctReportError
 from octreport.logsetup import configure_logging, import_tensorflow_quietly, quiet_tensorflow
 
 ENV_PREFIX = "OCTREPORT"
+CARD_META = "octreport.card"  # ctx.meta key of the config file's [card] table
 
 
 def _interrupt(signum, frame):
@@ -64,10 +66,10 @@ def handle_errors(command):
 def _load_config_file(ctx: click.Context, param, value: Path | None):
     if value is None:
         return None
-    from octreport.audit.config_file import load_config_file
+    from octreport.audit.config_file import load_config_file_and_card
 
     try:
-        ctx.default_map = load_config_file(value, ctx.command)
+        ctx.default_map, ctx.meta[CARD_META] = load_config_file_and_card(value, ctx.command)
     except OctReportError as error:
         raise click.BadParameter(str(error), ctx=ctx, param=param) from None
     return value
@@ -78,7 +80,7 @@ def _load_config_file(ctx: click.Context, param, value: Path | None):
 @click.version_option(__version__, prog_name="octreport")
 @click.option("--config", type=click.Path(dir_okay=False, exists=True, path_type=Path), callback=_load_config_file,
               is_eager=True, expose_value=False,
-              help="TOML file with option values (top level, or [run]/[report]/[train]/[compare] tables).")
+              help="TOML file with option values (top level, or [run]/[report]/[train]/[compare]/... tables; [card]: the model card).")
 def main() -> None:
     """Reports on convolutional image classifiers: what each conv layer sees and learned, how well
     the model does, in one HTML and PDF. Built for retinal OCT B-scans (CNV, DME, DRUSEN, NORMAL)."""
@@ -93,6 +95,15 @@ def _given_options() -> set[str]:
 
 def _command_line() -> str:
     return shlex.join(["octreport", *sys.argv[1:]])
+
+
+def _model_card(card_file: Path | None):
+    """The model card: ``--card FILE``, else the config file's ``[card]`` table, else None."""
+    if card_file is not None:
+        from octreport.audit.model_card import read_card_file
+
+        return read_card_file(card_file)
+    return click.get_current_context().meta.get(CARD_META)
 
 
 def _report_and_echo(quiet: bool, **kwargs) -> None:
@@ -117,9 +128,10 @@ def _report_and_echo(quiet: bool, **kwargs) -> None:
 @training_options
 @report_options
 @gate_options
+@card_option
 @quiet_option
 @handle_errors
-def run(data_dir, model_path, quiet, **options):
+def run(data_dir, model_path, card_file, quiet, **options):
     """The whole job: train (or load) a model, evaluate it, look inside it, write HTML + PDF.
 
     With no options it trains the default network on the bundled synthetic sample_data.
@@ -129,9 +141,10 @@ def run(data_dir, model_path, quiet, **options):
     train_config = build_train_config(options, _given_options())
     report_config = build_report_config(report_values, train_config.seed, train_config.batch_size)
     gate_config = build_gate_config(gate_values)
+    card = _model_card(card_file)
     import_tensorflow_quietly()
     _report_and_echo(quiet, data_dir=data_dir, model=model_path, train_config=train_config, report_config=report_config,
-                     gate_config=gate_config)
+                     gate_config=gate_config, card=card)
 
 
 @main.command()
@@ -144,19 +157,21 @@ def run(data_dir, model_path, quiet, **options):
 @DISTRIBUTE_OPTION
 @report_options
 @gate_options
+@card_option
 @quiet_option
 @handle_errors
-def report(model_path, data_dir, seed, batch_size, distribute, quiet, **options):
+def report(model_path, data_dir, seed, batch_size, distribute, card_file, quiet, **options):
     """Report on an existing model: evaluate it and look inside it, without training."""
     from octreport.config import TrainConfig
 
     configure_logging(quiet)
     gate_config = build_gate_config(take(options, GATE_OPTION_NAMES))
     report_config = build_report_config(options, seed, batch_size)
+    card = _model_card(card_file)
     import_tensorflow_quietly()
     train_config = TrainConfig(seed=seed, batch_size=batch_size, distribute=distribute)
     _report_and_echo(quiet, data_dir=data_dir, model=model_path, train_config=train_config,
-                     report_config=report_config, gate_config=gate_config)
+                     report_config=report_config, gate_config=gate_config, card=card)
 
 
 @main.command()
