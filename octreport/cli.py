@@ -237,6 +237,50 @@ def compare(run_a, run_b, out_root, html_path, pdf_path, tolerance):
 
 
 @main.command()
+@click.option("--out", "out_root", type=click.Path(file_okay=False, path_type=Path), default=Path("octreport-runs"),
+              show_default=True, help="Output root whose runs are listed.")
+@click.option("--html", "html_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the history page here (default: OUT/history.html unless --pdf or --json is given).")
+@click.option("--pdf", "pdf_path", type=click.Path(dir_okay=False, path_type=Path), help="Also write it as PDF.")
+@click.option("--last", type=click.IntRange(min=1), default=None, help="Only the last N complete runs.")
+@click.option("--json", "as_json", is_flag=True, help="Print the history as JSON for scripts (links relative to OUT).")
+@handle_errors
+def history(out_root, html_path, pdf_path, last, as_json):
+    """One page over all complete runs of an output root: trends of the headline metrics, what
+    changed (model, data, configuration), failed gates in red, each run linked to its report.
+
+    Reads only each run's metrics.json and manifest.json; writes nothing into the run folders.
+    """
+    import json
+
+    from octreport.audit.history import build_history, history_to_dict
+    from octreport.audit.history_view import format_history_text, render_history_html
+
+    configure_logging(quiet=True)
+    found = build_history(out_root, last)
+    if as_json:
+        click.echo(json.dumps(history_to_dict(found), indent=2))
+    else:
+        click.echo(format_history_text(found), nl=False)
+    if html_path is None and pdf_path is None and not as_json:
+        html_path = out_root / "history.html"
+    written = []
+    if html_path:
+        from octreport.report.assets import write_text_atomic
+
+        write_text_atomic(html_path, render_history_html(found, html_path.parent))
+        written.append(html_path)
+    if pdf_path:
+        from octreport.report.pdf import render_pdf
+
+        html = render_history_html(found, pdf_path.parent)
+        render_pdf(html, pdf_path, base_url=None, metadata={"title": f"octreport history: {out_root}"})
+        written.append(pdf_path)
+    for path in written:
+        click.echo(f"wrote {path}", err=True)
+
+
+@main.command()
 @click.argument("model_path", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts instead of a table.")
 @handle_errors

@@ -127,12 +127,16 @@ def _fill_default_metadata(metadata: object) -> None:
 def render_pdf(
     html: str,
     out_path: Path,
-    base_url: Path,
+    base_url: Path | None,
     metadata: dict | None = None,
     attachments: Sequence[Path] = (),
     pdf_variant: str | None = None,
 ) -> PdfInfo:
     """Lay out ``html`` as a PDF at ``out_path``; relative URLs (``assets/...``) resolve from ``base_url``.
+
+    ``base_url=None``: nothing relative is fetched (every image must be a ``data:`` URI) and
+    relative links stay relative in the PDF, so a PDF that links to files beside it (the history
+    page) keeps working when the folder moves.
 
     ``metadata`` overrides what the HTML head says (keys: :data:`METADATA_KEYS`; ``authors`` and
     ``keywords`` are lists); the generator defaults to "octreport X" and the creation and
@@ -150,7 +154,7 @@ def render_pdf(
     out_path = Path(out_path)
     if not out_path.parent.is_dir():
         raise ReportError(f"cannot write the PDF {out_path}: the folder {out_path.parent} does not exist")
-    base = str(Path(base_url).resolve()) + os.sep  # a folder: relative URLs resolve inside it
+    base = None if base_url is None else str(Path(base_url).resolve()) + os.sep  # a folder: relative URLs resolve inside it
     files = _attachments(weasyprint, attachments)
     options: dict = {}
     if pdf_variant:
