@@ -31,7 +31,7 @@ from octreport.cli_options import (
     take,
     training_options,
 )
-from octreport.errors import GateFailed, OctReportError
+from octreport.errors import GateFailed, OctReportError, VerificationFailed
 from octreport.logsetup import configure_logging, import_tensorflow_quietly, quiet_tensorflow
 
 ENV_PREFIX = "OCTREPORT"
@@ -278,6 +278,38 @@ def history(out_root, html_path, pdf_path, last, as_json):
         written.append(pdf_path)
     for path in written:
         click.echo(f"wrote {path}", err=True)
+
+
+@main.command()
+@click.argument("run")
+@click.option("--out", "out_root", type=click.Path(file_okay=False, path_type=Path), default=Path("octreport-runs"),
+              show_default=True, help="Output root where a run name, 'latest' and 'previous' are looked up.")
+@click.option("--data", "data_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="The data folder to check (default: where the run read it).")
+@click.option("--model", "model_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="The model file to check (default: the run's own, or where the manifest says).")
+@click.option("--full", is_flag=True, help="Re-run the model on every evaluated image, not only on those the report shows.")
+@click.option("--tolerance", type=click.FloatRange(0, 1, max_open=True), default=1e-4, show_default=True,
+              help="Largest difference allowed in a class probability when the model is re-run.")
+@click.option("--json", "as_json", is_flag=True, help="Print the verdicts as JSON for scripts.")
+@handle_errors
+def verify(run, out_root, data_dir, model_path, full, tolerance, as_json):
+    """Check a past run against its manifest: the run folder's files, the PDF's embedded
+    metrics.json and manifest.json, the model file and weights, the data set's fingerprint, and
+    the model re-run on the images of the report (--full: on every evaluated image).
+
+    Exits 0 when every check holds, 7 when something differs. Writes nothing.
+    """
+    import json
+
+    from octreport.audit.verify import format_verification, verify_run
+
+    configure_logging(quiet=True)
+    progress = (lambda message: None) if as_json else (lambda message: click.echo(f"checking {message} ...", err=True))
+    result = verify_run(run, out_root, data_dir, model_path, full, tolerance, progress)
+    click.echo(json.dumps(result.to_dict(), indent=2) if as_json else format_verification(result), nl=as_json)
+    if not result.holds:
+        raise VerificationFailed(f"{len(result.differing)} check(s) differ: {', '.join(c.name for c in result.differing)}.")
 
 
 @main.command()
