@@ -219,3 +219,21 @@ def test_trend_figure_marks_failed_runs_new_models_and_changes():
     assert [line.get_xdata()[0] for line in top.lines if line.get_color() == CONFIG_COLOR] == [4.5]
     assert len(top.collections) == 1  # the interval band
     assert [t.get_text() for t in fig.axes[1].get_xticklabels()][:2] == ["01-00", "01-01"]
+
+
+def test_the_manifest_file_list_is_skipped_but_everything_else_read(tmp_path):
+    from octreport.audit.history import _read_manifest
+    from octreport.audit.manifest import write_manifest
+
+    for n in (50, 3000):  # a small manifest is read whole; a large one only at its head and tail
+        document = manifest_document(MODEL_A, DATA_1)
+        document["data"]["counts"] = {"test": {"CNV": n}}
+        document["data"]["files"] = [{"path": f"test/CNV/{k}.jpeg", "split": "test", "class": "CNV", "size": k,
+                                      "sha256": "0" * 64} for k in range(n)]
+        write_manifest(tmp_path / "manifest.json", document)
+        parsed, problem = _read_manifest(tmp_path / "manifest.json")
+        assert problem is None and parsed["data"]["files"] is None
+        assert {k: v for k, v in parsed.items() if k != "data"} == {k: v for k, v in document.items() if k != "data"}
+        assert parsed["data"]["sha256"] == DATA_1 and parsed["data"]["counts"] == {"test": {"CNV": n}}
+        (tmp_path / "compact.json").write_text(json.dumps(document))  # another layout: parsed whole
+        assert _read_manifest(tmp_path / "compact.json") == (document, None)

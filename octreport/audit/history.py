@@ -1,8 +1,9 @@
 """The history of an output root: every run's headline numbers, identity and gates, oldest first.
 
-:func:`build_history` reads only each run's ``metrics.json`` and ``manifest.json`` (and looks
-at which report files exist), never an image or a model, and writes nothing. Folders are
-classified by name first: ``NAME.failed`` (a run that raised or was interrupted),
+Reads only each run's ``metrics.json`` and ``manifest.json`` (and looks at which report files
+exist), never an image or a model, and writes nothing; the manifest's per-image list (most of its
+bytes, with a large data set megabytes) is skipped unparsed, so 1,000 runs take seconds whatever the
+data set's size (``benchmarks/bench_history.py``). Folders are classified by name first: ``NAME.failed`` (a run that raised or was interrupted),
 ``.incomplete-NAME`` (still running, or killed before it could clean up) and run-named folders
 without ``metrics.json`` are listed apart as :class:`ProblemRun` s, as is a run whose
 ``metrics.json`` cannot be read; folders that are not runs (no run name, no metrics.json) are
@@ -222,6 +223,52 @@ def _read_json(path: Path) -> tuple[Any, str | None]:
         return None, f"{path.name} is not valid JSON ({error})"
 
 
+# The data fingerprint's per-image list, as write_manifest lays it out (indent 2, the last key of
+# "data", before "config"): most of a manifest's bytes (150 per image) and nothing history needs.
+# Only the manifest's head and tail are read, and the list between them is never parsed.
+_FILES_START = b'\n    "files": ['
+_FILES_END = b'\n    ]\n  },\n  "config": '
+_EDGE_BYTES = 1 << 16
+
+
+def _without_file_list(head: bytes, tail: bytes) -> Any:
+    """The manifest from its ``head`` and ``tail`` with ``data.files`` as null; None when the
+    layout is not octreport's (the caller then parses the whole file)."""
+    start, end = head.find(_FILES_START), tail.rfind(_FILES_END)
+    if start < 0 or end < 0:
+        return None
+    try:
+        return json.loads(head[:start] + b'\n    "files": null' + tail[end + len(b"\n    ]"):])
+    except ValueError:
+        return None
+
+
+def _read_manifest(path: Path) -> tuple[Any, str | None]:
+    """Like :func:`_read_json`, without reading or parsing ``data.files`` when it is laid out as
+    octreport writes it (any other layout is read and parsed whole)."""
+    try:
+        with path.open("rb") as handle:
+            size = handle.seek(0, os.SEEK_END)
+            handle.seek(0)
+            if size > 2 * _EDGE_BYTES:
+                head = handle.read(_EDGE_BYTES)
+                handle.seek(size - _EDGE_BYTES)
+                parsed = _without_file_list(head, handle.read(_EDGE_BYTES))
+                if parsed is not None:
+                    return parsed, None
+                handle.seek(0)
+            raw = handle.read()
+    except OSError as error:
+        return None, f"{path.name}: {error.strerror or error}"
+    parsed = _without_file_list(raw, raw)
+    if parsed is not None:
+        return parsed, None
+    try:
+        return json.loads(raw), None
+    except ValueError as error:
+        return None, f"{path.name} is not valid JSON ({error})"
+
+
 def read_entry(folder: Path) -> HistoryEntry | ProblemRun:
     """One complete run folder as an entry, or as a :class:`ProblemRun` when its metrics.json cannot be read."""
     metrics, problem = _read_json(folder / METRICS_NAME)
@@ -232,7 +279,7 @@ def read_entry(folder: Path) -> HistoryEntry | ProblemRun:
     notes = []
     manifest = None
     if (folder / MANIFEST_NAME).is_file():
-        manifest, manifest_problem = _read_json(folder / MANIFEST_NAME)
+        manifest, manifest_problem = _read_manifest(folder / MANIFEST_NAME)
         if manifest_problem or not isinstance(manifest, Mapping):
             notes.append(f"{manifest_problem or MANIFEST_NAME + ' is not an object'}: model, data and configuration unknown")
             manifest = None
