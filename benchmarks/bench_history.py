@@ -38,7 +38,7 @@ from bench_common import Report, child_env, load_average  # noqa: E402
 CLASSES = ("CNV", "DME", "DRUSEN", "NORMAL")
 
 
-def metrics_document(i: int, rng) -> dict:
+def metrics_document(i: int, rng, started_at: str) -> dict:
     accuracy = float(0.85 + 0.1 * rng.random())
     failed = i % 13 == 12
     gates = [{"name": "above chance", "threshold": 0.3, "value": accuracy, "passed": True, "message": "above chance"}]
@@ -49,7 +49,7 @@ def metrics_document(i: int, rng) -> dict:
                  for c in CLASSES]
     return {
         "schema_version": 1,
-        "started_at": f"2027-01-01T02:30:00+00:00",
+        "started_at": started_at,
         "classification": {"n_images": 100, "class_names": list(CLASSES), "accuracy": accuracy, "chance_level": 0.25,
                            "macro": {"precision": 0.9, "recall": 0.9, "f1": accuracy - 0.01}, "per_class": per_class,
                            "confusion_matrix": [[25 if r == c else 0 for c in range(4)] for r in range(4)]},
@@ -88,7 +88,8 @@ def build_archive(root: Path, runs: int, files: int) -> None:
         name = f"2027{1 + day // 28:02d}{1 + day % 28:02d}-{minute // 60:02d}{minute % 60:02d}00-{i:06x}"
         folder = root / name
         folder.mkdir()
-        (folder / "metrics.json").write_text(json.dumps(metrics_document(i, rng), indent=2))
+        started_at = f"{name[:4]}-{name[4:6]}-{name[6:8]}T{name[9:11]}:{name[11:13]}:00+00:00"
+        (folder / "metrics.json").write_text(json.dumps(metrics_document(i, rng, started_at), indent=2))
         (folder / "manifest.json").write_text(json.dumps(manifest_document(i, files), indent=2))
         (folder / "report.html").write_text("<!doctype html>")
     for k in range(3):
