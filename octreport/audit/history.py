@@ -23,7 +23,7 @@ import json
 import math
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -318,19 +318,21 @@ def _classify(root: Path) -> tuple[list[Path], list[ProblemRun]]:
     candidates, problems = [], []
     with os.scandir(root) as found:
         entries = sorted((e for e in found if e.is_dir(follow_symlinks=False)), key=lambda e: e.name)
+    def log(folder: Path) -> str | None:
+        return LOG_NAME if (folder / LOG_NAME).is_file() else None
+
     for entry in entries:
         name, folder = entry.name, Path(entry.path)
-        log = LOG_NAME if (folder / LOG_NAME).is_file() else None
         if name.startswith(INCOMPLETE_PREFIX):
-            problems.append(ProblemRun(name, INCOMPLETE, "still running, or stopped without cleaning up (killed)", log))
+            problems.append(ProblemRun(name, INCOMPLETE, "still running, or stopped without cleaning up (killed)", log(folder)))
         elif name.endswith(FAILED_SUFFIX):
-            problems.append(ProblemRun(name, FAILED, "the run raised an error or was interrupted; see its log", log))
+            problems.append(ProblemRun(name, FAILED, "the run raised an error or was interrupted; see its log", log(folder)))
         elif name.startswith("."):
             continue
         elif (folder / METRICS_NAME).exists():
             candidates.append(folder)
         elif RUN_NAME.match(name):
-            problems.append(ProblemRun(name, INCOMPLETE, f"no {METRICS_NAME} in the run folder", log))
+            problems.append(ProblemRun(name, INCOMPLETE, f"no {METRICS_NAME} in the run folder", log(folder)))
     return candidates, problems
 
 
@@ -416,7 +418,3 @@ def history_to_dict(history: RunHistory, links_from: Path | None = None) -> dict
 def short_hash(value: str | None, length: int = 12) -> str | None:
     return None if value is None else value[:length]
 
-
-def changed_runs(entries: Sequence[HistoryEntry], what: str) -> list[int]:
-    """Indices of the entries where ``what`` (model, data, config) changed from the one before."""
-    return [i for i, e in enumerate(entries) if what in e.changes]
