@@ -183,3 +183,15 @@ def test_a_run_without_its_model_and_data_is_checked_as_far_as_it_can_be(copies,
     code, output = verify(str(run), "--data", str(data), "--model", str(tmp_path / "moved.keras"))
     assert verdicts(output)["model weights"] == "HOLDS" and verdicts(output)["model file"] == "HOLDS"
     assert manifest["model"]["file"].endswith(f"{run.name}/model.keras")  # the published run folder, not .incomplete-
+
+
+def test_a_removed_or_corrupt_manifest_is_a_difference_not_a_crash(copies):
+    run, data = copies
+    (run / "manifest.json").write_text('{"outcome": "passed", ')
+    code, output = verify(str(run), "--data", str(data))
+    assert code == 7 and "manifest.json is not valid JSON" in output and "Traceback" not in output
+    assert "the manifest.json embedded in report.pdf differs from the folder's (one of them is not valid JSON)" in output
+    (run / "manifest.json").unlink()
+    code, output = verify(str(run), "--data", str(data))
+    assert code == 7 and "manifest.json cannot be read" in output
+    assert "manifest.json is missing from the folder (the PDF carries one)" in output
