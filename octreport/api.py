@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from octreport.audit.gates import GateConfig
+from octreport.audit.model_card import ModelCard
 from octreport.config import ReportConfig, TrainConfig
 
 
@@ -15,6 +16,7 @@ def make_report(
     *,
     train: TrainConfig | None = None,
     gates: GateConfig | None = None,
+    card: ModelCard | None = None,
     **report_options,
 ):
     """Write a report folder for ``model`` evaluated on ``data`` and return where it is.
@@ -27,6 +29,9 @@ def make_report(
         out: the output root; the run gets a new folder in it and ``out/latest`` links to it.
         gates: quality gates (:class:`octreport.audit.gates.GateConfig`); the built-in chance-level
             gate is always on. A failed gate does not raise: see ``outcome.failed_gates``.
+        card: the model card (:class:`octreport.audit.model_card.ModelCard`, e.g. from
+            ``card_from_mapping({"intended_use": ...}, "my code")``); None, and the report lists
+            the missing fields.
         report_options: any :class:`octreport.config.ReportConfig` field, e.g. ``images_per_class=1``,
             ``formats=("html",)``, ``layer_names=("conv2",)``.
 
@@ -39,4 +44,4 @@ def make_report(
     train = train or TrainConfig()
     report_config = ReportConfig(out_root=str(out), seed=train.seed, **report_options)
     return run_report(data_dir=data, model=model, train_config=train, report_config=report_config,
-                      gate_config=gates or GateConfig())
+                      gate_config=gates or GateConfig(), card=card)

@@ -28,16 +28,18 @@ from octreport.cli_options import (
     build_gate_config,
     build_report_config,
     build_train_config,
+    card_option,
     gate_options,
     quiet_option,
     report_options,
     take,
     training_options,
 )
-from octreport.errors import FILE_SYSTEM_ERROR_EXIT_CODE, GateFailed, OctReportError
+from octreport.errors import FILE_SYSTEM_ERROR_EXIT_CODE, GateFailed, OctReportError, VerificationFailed
 from octreport.logsetup import configure_logging, import_tensorflow_quietly, quiet_tensorflow
 
 ENV_PREFIX = "OCTREPORT"
+CARD_META = "octreport.card"  # ctx.meta key of the config file's [card] table
 
 
 def _interrupt(signum, frame):
@@ -75,10 +77,10 @@ def handle_errors(command):
 def _load_config_file(ctx: click.Context, param, value: Path | None):
     if value is None:
         return None
-    from octreport.audit.config_file import load_config_file
+    from octreport.audit.config_file import load_config_file_and_card
 
     try:
-        ctx.default_map = load_config_file(value, ctx.command)
+        ctx.default_map, ctx.meta[CARD_META] = load_config_file_and_card(value, ctx.command)
     except OctReportError as error:
         raise click.BadParameter(str(error), ctx=ctx, param=param) from None
     return value
@@ -89,7 +91,7 @@ def _load_config_file(ctx: click.Context, param, value: Path | None):
 @click.version_option(__version__, prog_name="octreport")
 @click.option("--config", type=click.Path(dir_okay=False, exists=True, path_type=Path), callback=_load_config_file,
               is_eager=True, expose_value=False,
-              help="TOML file with option values (top level, or [run]/[report]/[train]/[compare] tables).")
+              help="TOML file with option values (top level, or [run]/[report]/[train]/[compare]/... tables; [card]: the model card).")
 def main() -> None:
     """Reports on convolutional image classifiers: what each conv layer sees and learned, how well
     the model does, in one HTML and PDF. Built for retinal OCT B-scans (CNV, DME, DRUSEN, NORMAL)."""
@@ -104,6 +106,15 @@ def _given_options() -> set[str]:
 
 def _command_line() -> str:
     return shlex.join(["octreport", *sys.argv[1:]])
+
+
+def _model_card(card_file: Path | None):
+    """The model card: ``--card FILE``, else the config file's ``[card]`` table, else None."""
+    if card_file is not None:
+        from octreport.audit.model_card import read_card_file
+
+        return read_card_file(card_file)
+    return click.get_current_context().meta.get(CARD_META)
 
 
 def _report_and_echo(quiet: bool, **kwargs) -> None:
@@ -128,9 +139,10 @@ def _report_and_echo(quiet: bool, **kwargs) -> None:
 @training_options
 @report_options
 @gate_options
+@card_option
 @quiet_option
 @handle_errors
-def run(data_dir, model_path, quiet, **options):
+def run(data_dir, model_path, card_file, quiet, **options):
     """The whole job: train (or load) a model, evaluate it, look inside it, write HTML + PDF.
 
     With no options it trains the default network on the bundled synthetic sample_data.
@@ -140,9 +152,10 @@ def run(data_dir, model_path, quiet, **options):
     train_config = build_train_config(options, _given_options())
     report_config = build_report_config(report_values, train_config.seed, train_config.batch_size)
     gate_config = build_gate_config(gate_values)
+    card = _model_card(card_file)
     import_tensorflow_quietly()
     _report_and_echo(quiet, data_dir=data_dir, model=model_path, train_config=train_config, report_config=report_config,
-                     gate_config=gate_config)
+                     gate_config=gate_config, card=card)
 
 
 @main.command()
@@ -156,19 +169,21 @@ def run(data_dir, model_path, quiet, **options):
 @FOLLOW_SYMLINKS_OPTION
 @report_options
 @gate_options
+@card_option
 @quiet_option
 @handle_errors
-def report(model_path, data_dir, seed, batch_size, distribute, follow_symlinks, quiet, **options):
+def report(model_path, data_dir, seed, batch_size, distribute, follow_symlinks, card_file, quiet, **options):
     """Report on an existing model: evaluate it and look inside it, without training."""
     from octreport.config import TrainConfig
 
     configure_logging(quiet)
     gate_config = build_gate_config(take(options, GATE_OPTION_NAMES))
     report_config = build_report_config(options, seed, batch_size)
+    card = _model_card(card_file)
     import_tensorflow_quietly()
     train_config = TrainConfig(seed=seed, batch_size=batch_size, distribute=distribute, follow_symlinks=follow_symlinks)
     _report_and_echo(quiet, data_dir=data_dir, model=model_path, train_config=train_config,
-                     report_config=report_config, gate_config=gate_config)
+                     report_config=report_config, gate_config=gate_config, card=card)
 
 
 @main.command()
@@ -231,6 +246,82 @@ def compare(run_a, run_b, out_root, html_path, pdf_path, tolerance):
     found = regressions(comparison, tolerance) if tolerance is not None else []
     if found:
         raise GateFailed("Regression beyond the tolerance: " + "; ".join(found))
+
+
+@main.command()
+@click.option("--out", "out_root", type=click.Path(file_okay=False, path_type=Path), default=Path("octreport-runs"),
+              show_default=True, help="Output root whose runs are listed.")
+@click.option("--html", "html_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the history page here (default: OUT/history.html unless --pdf or --json is given).")
+@click.option("--pdf", "pdf_path", type=click.Path(dir_okay=False, path_type=Path), help="Also write it as PDF.")
+@click.option("--last", type=click.IntRange(min=1), default=None, help="Only the last N complete runs.")
+@click.option("--json", "as_json", is_flag=True, help="Print the history as JSON for scripts (links relative to OUT).")
+@handle_errors
+def history(out_root, html_path, pdf_path, last, as_json):
+    """One page over all complete runs of an output root: trends of the headline metrics, what
+    changed (model, data, configuration), failed gates in red, each run linked to its report.
+
+    Reads only each run's metrics.json and manifest.json; writes nothing into the run folders.
+    """
+    import json
+
+    from octreport.audit.history import build_history, history_to_dict
+    from octreport.audit.history_view import format_history_text, render_history_html
+
+    configure_logging(quiet=True)
+    found = build_history(out_root, last)
+    if as_json:
+        click.echo(json.dumps(history_to_dict(found), indent=2))
+    else:
+        click.echo(format_history_text(found), nl=False)
+    if html_path is None and pdf_path is None and not as_json:
+        html_path = out_root / "history.html"
+    written = []
+    if html_path:
+        from octreport.report.assets import write_text_atomic
+
+        write_text_atomic(html_path, render_history_html(found, html_path.parent))
+        written.append(html_path)
+    if pdf_path:
+        from octreport.report.pdf import render_pdf
+
+        html = render_history_html(found, pdf_path.parent)
+        render_pdf(html, pdf_path, base_url=None, metadata={"title": f"octreport history: {out_root}"})
+        written.append(pdf_path)
+    for path in written:
+        click.echo(f"wrote {path}", err=True)
+
+
+@main.command()
+@click.argument("run")
+@click.option("--out", "out_root", type=click.Path(file_okay=False, path_type=Path), default=Path("octreport-runs"),
+              show_default=True, help="Output root where a run name, 'latest' and 'previous' are looked up.")
+@click.option("--data", "data_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="The data folder to check (default: where the run read it).")
+@click.option("--model", "model_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="The model file to check (default: the run's own, or where the manifest says).")
+@click.option("--full", is_flag=True, help="Re-run the model on every evaluated image, not only on those the report shows.")
+@click.option("--tolerance", type=FiniteFloatRange(0, 1, max_open=True), default=1e-4, show_default=True,
+              help="Largest difference allowed in a class probability when the model is re-run.")
+@click.option("--json", "as_json", is_flag=True, help="Print the verdicts as JSON for scripts.")
+@handle_errors
+def verify(run, out_root, data_dir, model_path, full, tolerance, as_json):
+    """Check a past run against its manifest: the run folder's files, the PDF's embedded
+    metrics.json and manifest.json, the model file and weights, the data set's fingerprint, and
+    the model re-run on the images of the report (--full: on every evaluated image).
+
+    Exits 0 when every check holds, 7 when something differs. Writes nothing.
+    """
+    import json
+
+    from octreport.audit.verify import format_verification, verify_run
+
+    configure_logging(quiet=True)
+    progress = (lambda message: None) if as_json else (lambda message: click.echo(f"checking {message} ...", err=True))
+    result = verify_run(run, out_root, data_dir, model_path, full, tolerance, progress)
+    click.echo(json.dumps(result.to_dict(), indent=2) if as_json else format_verification(result), nl=as_json)
+    if not result.holds:
+        raise VerificationFailed(f"{len(result.differing)} check(s) differ: {', '.join(c.name for c in result.differing)}.")
 
 
 @main.command()

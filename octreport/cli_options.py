@@ -69,6 +69,12 @@ def _apply(options: list) -> Callable:
 
 quiet_option = click.option("--quiet", "-q", is_flag=True, help="Print only errors and the final result.")
 
+card_option = click.option(
+    "--card", "card_file", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None,
+    help="Model card file (TOML or JSON: intended-use, intended-users, out-of-scope-uses, reference-standard, "
+         "data-provenance, limitations, ethical-considerations, contact). Default: the config file's [card] table.",
+)
+
 DISTRIBUTE_OPTION = click.option(
     "--distribute", type=click.Choice(DISTRIBUTE_MODES), default="none", show_default=True,
     help="Train and evaluate under tf.distribute: mirrored = every GPU of this machine; multi-worker = "
@@ -179,8 +185,11 @@ GATE_OPTIONS = [
                  help="Gate: fail above this Kermany weighted error (OCT classes only)."),
     click.option("--max-dead-filters", type=FiniteFloatRange(0, 1), default=None,
                  help="Gate: fail when any conv layer has a larger share of dead filters."),
+    click.option("--require-card", is_flag=True, default=False,
+                 help="Gate: fail when a field of the model card is missing (see --card)."),
 ]
-GATE_OPTION_NAMES = ("min_accuracy", "min_sensitivity", "min_urgent_sensitivity", "max_weighted_error", "max_dead_filters")
+GATE_OPTION_NAMES = ("min_accuracy", "min_sensitivity", "min_urgent_sensitivity", "max_weighted_error", "max_dead_filters",
+                     "require_card")
 gate_options = _apply(GATE_OPTIONS)
 
 
@@ -260,4 +269,5 @@ def build_gate_config(options: dict):
         min_urgent_sensitivity=options["min_urgent_sensitivity"],
         max_weighted_error=options["max_weighted_error"],
         max_dead_filters=options["max_dead_filters"],
+        require_card=options["require_card"],
     )

@@ -8,6 +8,7 @@ Exit codes (documented in the README):
     4  model error: a file that is not a usable model for these images
     5  quality gate failed, or a regression found by `compare` (the report was still written)
     6  report error: a template or the PDF renderer failed
+    7  verification failed: `verify` found a run that differs from its manifest
     8  file-system error during the run: a disk that filled up, a file removed or locked under it
   130  interrupted (SIGINT / SIGTERM)
 """
@@ -52,3 +53,9 @@ class ReportError(OctReportError):
     """Rendering the HTML or PDF report failed."""
 
     exit_code = 6
+
+
+class VerificationFailed(OctReportError):
+    """``octreport verify`` found a difference between a past run and what its manifest records."""
+
+    exit_code = 7

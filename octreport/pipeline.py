@@ -19,9 +19,10 @@ from pathlib import Path
 import keras
 
 from octreport.audit.compare import LoadedRun, compare_runs, load_run
-from octreport.audit.fingerprint import fingerprint_prepared_data
+from octreport.audit.fingerprint import fingerprint_prepared_data, relative_name
 from octreport.audit.gates import GateConfig, check_gate_classes, evaluate_gates, gates_passed
 from octreport.audit.manifest import hash_artifacts, manifest_for_run, outcome_for, write_manifest
+from octreport.audit.model_card import ModelCard
 from octreport.config import ReportConfig, TrainConfig
 from octreport.data.dataset import PreparedData, prepare_data
 from octreport.data.preprocessing import Preprocessing
@@ -33,11 +34,11 @@ from octreport.evaluation.predict import evaluate_with_layer_health, predict_ite
 from octreport.evaluation.referral import compute_referral_metrics
 from octreport.models.architectures import build_model
 from octreport.models.io import check_model_fits, load_model, preprocessing_for, save_model
-from octreport.models.metadata import ModelMetadata
+from octreport.models.metadata import ModelMetadata, sidecar_path
 from octreport.models.training import train_model
 from octreport.report.metrics_json import metrics_document, timings_entry
 from octreport.report.preview import check_templates
-from octreport.report.write import write_html, write_metrics, write_pdf
+from octreport.report.write import write_html, write_metrics, write_pdf, write_predictions
 from octreport.resources import sample_data_dir
 from octreport.results import RunResults
 from octreport.runfolder import prepare_output_folder, run_folder
@@ -116,6 +117,7 @@ def run_report(
     report_config: ReportConfig = ReportConfig(),
     gate_config: GateConfig = GateConfig(),
     command_line: str = "",
+    card: ModelCard | None = None,
 ) -> RunOutcome:
     """Train (``model=None``), load (a path) or take (a ``keras.Model``) a model, evaluate it on the
     test split, look inside it, gate it, and write the report into a new run folder.
@@ -123,19 +125,22 @@ def run_report(
     Everything a user can get wrong (data folder, model file, layer names, images, gate classes,
     the run to compare with) is checked before the run folder is made, so a refused run leaves
     nothing behind. A run whose quality gates fail is still published; ``failed_gates`` says why.
+    ``card``: the model card (:mod:`octreport.audit.model_card`); None, or an empty card, and the
+    report says which fields are missing.
     """
     started_at = _now()
     data = _prepare(data_dir, train_config)
     with distributed(train_config.distribute) as strategy:
         with output_root(strategy, Path(report_config.out_root)) as out_root:
             outcome = _run_report(data, model, train_config, replace(report_config, out_root=str(out_root)),
-                                  gate_config, command_line, Path(report_config.out_root), started_at)
+                                  gate_config, command_line, Path(report_config.out_root), started_at, card or ModelCard())
     return replace(outcome, published=is_chief(strategy))
 
 
 def _run_report(
     data: PreparedData, model: keras.Model | Path | str | None, train_config: TrainConfig,
     report_config: ReportConfig, gate_config: GateConfig, command_line: str, runs_root: Path, started_at: str,
+    card: ModelCard,
 ) -> RunOutcome:
     """:func:`run_report` inside the distribution scope; ``runs_root`` is where earlier runs are
     looked up (``report_config.out_root`` differs from it on non-chief workers)."""
@@ -157,18 +162,25 @@ def _run_report(
                 save_model(given.model, given.path, given.metadata)
         results = _evaluate_and_look_inside(data, given, train_config, report_config, requested, command_line, started_at, timings)
         document = metrics_document(results)
+        document["card"] = card.to_dict()
         gates = evaluate_gates(document, gate_config)
         document["gates"] = {"passed": gates_passed(gates), "results": [g.to_dict() for g in gates]}
         manifest = manifest_for_run(
             results, finished_at=_now(), outcome=outcome_for(gates), fingerprint=fingerprint_prepared_data(data, results.skipped),
-            gates=gates, gate_config=gate_config, train_config=train_config, artifacts=[given.path] if given.path else [],
+            gates=gates, gate_config=gate_config, train_config=train_config, artifacts=_model_files(given),
         )
+        if given.source == TRAINED:  # the manifest names the model file where the published run keeps it
+            manifest["model"]["file"] = str(folder.published(given.path))
         comparison = _compare_with(baseline, document, manifest)
-        rendered = write_html(results, gates, folder.work, report_config, timings, comparison)
+        rendered = write_html(results, gates, folder.work, report_config, timings, comparison, card)
         document["timings_seconds"] = timings_entry(timings)
         metrics_path = write_metrics(document, folder.work)
+        predictions_path = write_predictions(
+            [relative_name(item.path, data.root) for item in results.predictions.items], results.predictions.labels,
+            results.predictions.probabilities, data.class_names, folder.work,
+        )
         # The PDF is rendered after the manifest (it carries it), so only files made before it are hashed.
-        manifest["artifacts"].update(hash_artifacts([p for p in (rendered.html_path, metrics_path) if p is not None]))
+        manifest["artifacts"].update(hash_artifacts([p for p in (rendered.html_path, metrics_path, predictions_path) if p is not None]))
         manifest_path = write_manifest(folder.work / MANIFEST_NAME, manifest)
         pdf_path = write_pdf(rendered, folder.work, [metrics_path, manifest_path], report_config, timings) if "pdf" in report_config.formats else None
 
@@ -248,6 +260,14 @@ def _check_layer_names(given: GivenModel | None, config: TrainConfig, num_classe
         return
     probe = given.model if given else build_model(config.architecture, config.preprocessing.input_shape, num_classes)
     select_layers(discover_conv_layers(probe), names)
+
+
+def _model_files(given: GivenModel) -> list[Path]:
+    """The model files the manifest hashes: the model, and its sidecar when the run trained it
+    (both then lie in the run folder)."""
+    if given.path is None:
+        return []
+    return [given.path, sidecar_path(given.path)] if given.source == TRAINED else [given.path]
 
 
 def _compare_with(baseline: LoadedRun | None, document: dict, manifest: dict):

@@ -172,9 +172,9 @@ def _normal(rng: np.random.Generator, u: np.ndarray, fovea: float, scale: float)
 
 
 def _drusen(rng: np.random.Generator, u: np.ndarray, fovea: float, scale: float) -> Pathology:
-    n = int(rng.integers(5, 10))
+    n = int(rng.integers(7, 12))
     centres = fovea + rng.uniform(-0.6, 0.6, n)
-    elevation = _domes(u, centres, rng.uniform(0.05, 0.09, n), scale * rng.uniform(4.0, 6.5, n))
+    elevation = _domes(u, centres, rng.uniform(0.06, 0.10, n), scale * rng.uniform(7.5, 11.0, n))
     zeros = np.zeros_like(u)
     material = rng.uniform(0.35, 0.5)  # drusen are moderately reflective, fairly homogeneous
     return Pathology(rng.uniform(0.25, 0.5), zeros, elevation, zeros, (), material, 0.2)

@@ -15,6 +15,9 @@
     [compare]
     fail-on-regression = 0.02
 
+    [card]                     # the model card (see octreport.audit.model_card), not a command
+    intended-use = "Triage of OCT B-scans for urgent referral."
+
 Each table is one command of the group; keys are that command's options, named by a long option
 name without the dashes (``images-per-class``) or by the parameter name (``images_per_class``).
 A top-level key goes to every command that has such an option and must exist in at least one;
@@ -22,7 +25,8 @@ a table's key overrides a top-level one. Unknown tables and keys are refused wit
 :class:`~octreport.errors.ConfigError` listing what is valid. Keep command-specific options
 (``out`` means a run folder for ``run`` but a model file for ``train``) inside their table.
 
-Given to Click as ``default_map``, the file sits between the environment and the defaults:
+The ``[card]`` table is the model card of the reports ``run`` and ``report`` write
+(:func:`load_config_file_and_card` returns it apart). Given to Click as ``default_map``, the file sits between the environment and the defaults:
 command line > ``OCTREPORT_*`` environment variables > this file > the defaults in code.
 Values are converted and checked by the options themselves when a command runs.
 """
@@ -32,11 +36,14 @@ from __future__ import annotations
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from octreport.errors import ConfigError
+
+if TYPE_CHECKING:
+    from octreport.audit.model_card import ModelCard
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -127,7 +134,8 @@ def validate_against(group: click.Group, mapping: Mapping[str, Any], source: str
     for table, entries in tables.items():
         if table not in commands:
             raise ConfigError(
-                f"unknown section [{table}] in {source}. Sections are command names: {', '.join(sorted(commands))}."
+                f"unknown section [{table}] in {source}. Sections are command names: {', '.join(sorted(commands))}; "
+                f"and [card] for the model card."
             )
         for key, value in entries.items():
             if isinstance(value, Mapping):
@@ -145,3 +153,14 @@ def validate_against(group: click.Group, mapping: Mapping[str, Any], source: str
 def load_config_file(path: Path | str, group: click.Group) -> dict[str, dict[str, Any]]:
     """Read the TOML file at ``path`` and return it as ``group``'s ``default_map`` (see :func:`validate_against`)."""
     return validate_against(group, read_toml(path), source=str(path))
+
+
+def load_config_file_and_card(path: Path | str, group: click.Group) -> tuple[dict[str, dict[str, Any]], ModelCard | None]:
+    """Like :func:`load_config_file`, with the ``[card]`` table read apart as a
+    :class:`~octreport.audit.model_card.ModelCard` (None when the file has none)."""
+    from octreport.audit.model_card import CARD_TABLE, card_from_mapping
+
+    document = read_toml(path)
+    table = document.pop(CARD_TABLE, None)
+    card = None if table is None else card_from_mapping(table, f"{path} [{CARD_TABLE}]")
+    return validate_against(group, document, source=str(path)), card

@@ -13,6 +13,8 @@ Gates (all off unless set, except the chance check):
 * ``max_dead_filters``: in every audited layer, the share of dead filters ``<= threshold``, read
   from ``layer_health``: a list of ``{"layer": path, "dead_share": fraction}`` (or a dict holding
   that list under ``"layers"``);
+* ``require_card``: every field of the model card is given (``card.missing`` is empty; see
+  :mod:`octreport.audit.model_card`), for teams that must not publish without one;
 * ``above chance`` (always on): ``accuracy > chance_level + chance_margin``; a model at or near
   the accuracy of always answering the largest class fails.
 
@@ -50,6 +52,7 @@ class GateConfig:
     min_urgent_sensitivity: float | None = None
     max_weighted_error: float | None = None
     max_dead_filters: float | None = None
+    require_card: bool = False
     chance_margin: float = 0.05
 
     def __post_init__(self) -> None:
@@ -78,6 +81,7 @@ class GateConfig:
             "min_urgent_sensitivity": self.min_urgent_sensitivity,
             "max_weighted_error": self.max_weighted_error,
             "max_dead_filters": self.max_dead_filters,
+            "require_card": self.require_card,
             "chance_margin": self.chance_margin,
         }
 
@@ -231,6 +235,24 @@ def _dead_filter_gate(document: Mapping[str, Any], threshold: float) -> GateResu
     return GateResult(name, threshold, worst, not over, message)
 
 
+def _card_gate(document: Mapping[str, Any]) -> GateResult:
+    """Every model-card field given. Value: the share of fields given (the threshold is 1)."""
+    from octreport.audit.model_card import CARD_KEYS, CARD_LABELS
+
+    name = "model card"
+    card = document.get("card")
+    if not isinstance(card, Mapping) or not isinstance(card.get("missing"), list):
+        return GateResult(name, 1.0, None, False, f"{NOT_MEASURED}: metrics.json has no model card")
+    missing = [key for key in card["missing"] if key in CARD_LABELS]
+    share = (len(CARD_KEYS) - len(missing)) / len(CARD_KEYS)
+    if missing:
+        labels = ", ".join(CARD_LABELS[key].lower() for key in missing)
+        message = f"the model card lacks {len(missing)} of {len(CARD_KEYS)} fields: {labels}"
+    else:
+        message = f"the model card gives all {len(CARD_KEYS)} fields"
+    return GateResult(name, 1.0, share, not missing, message)
+
+
 def evaluate_gates(metrics_document: Mapping[str, Any], config: GateConfig) -> tuple[GateResult, ...]:
     """Every configured gate, plus the chance check, against ``metrics_document``, in a fixed order.
 
@@ -253,6 +275,8 @@ def evaluate_gates(metrics_document: Mapping[str, Any], config: GateConfig) -> t
         results.append(_maximum("weighted error", "weighted error", value, config.max_weighted_error, missing))
     if config.max_dead_filters is not None:
         results.append(_dead_filter_gate(metrics_document, config.max_dead_filters))
+    if config.require_card:
+        results.append(_card_gate(metrics_document))
     return tuple(results)
 
 

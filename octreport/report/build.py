@@ -7,11 +7,13 @@ from collections.abc import Mapping, Sequence
 from octreport._version import __version__
 from octreport.audit.compare import RunComparison
 from octreport.audit.gates import GateConfig, GateResult
+from octreport.audit.model_card import ModelCard
 from octreport.drawing.export import encode_figure
 from octreport.drawing.figures import confusion_matrix_figure
 from octreport.evaluation.errors_gallery import worst_confusion
 from octreport.evaluation.referral import KERMANY_2018_REFERENCE
 from octreport.report.assets import FigureStore
+from octreport.report.audit_sections import checklist_facts, checklist_section, model_card_section
 from octreport.report.context import (
     AverageRow,
     ClassMetricsRow,
@@ -57,7 +59,9 @@ def build_report_context(
     image_format: str = "png",
     gates: Sequence[GateResult] = (),
     comparison: RunComparison | None = None,
+    card: ModelCard | None = None,
 ) -> ReportContext:
+    card = card or ModelCard()
     metrics = results.metrics
     class_names = results.data.class_names
     by_class = class_sections(results.visuals.shown, class_names, store, image_format)
@@ -67,6 +71,8 @@ def build_report_context(
     sections = section_entries()
     toc = _toc(sections, by_class, comparison=comparison is not None, training=training is not None,
                errors=bool(error_cells))
+    citation = None if _is_bundled_sample(results) else (DATASET_CITATION if results.referral else None)
+    shown = {entry.anchor: entry for entry in toc if entry.level == 1}
     return ReportContext(
         title=f"Model audit: {results.model.name}",
         subtitle=f"{len(class_names)} classes ({', '.join(class_names)}), data from {results.data.root}",
@@ -110,7 +116,7 @@ def build_report_context(
         reproduce_command=results.command_line or "(called from Python: octreport.make_report)",
         reproduce=_reproduce(results),
         versions=tuple(KeyValue(name, version) for name, version in package_versions().items()),
-        citation=None if _is_bundled_sample(results) else (DATASET_CITATION if results.referral else None),
+        citation=citation,
         gates=tuple(GateRow(g.name, g.threshold, g.value, g.passed, g.message) for g in gates),
         comparison=comparison,
         attention_note=(
@@ -134,6 +140,8 @@ def build_report_context(
             "wrongly predicted: what in the image drew the model to the wrong answer."
         ),
         error_cells=error_cells,
+        model_card=model_card_section(card),
+        checklist=checklist_section(checklist_facts(results, card, shown, citation is not None), shown),
     )
 
 
@@ -143,7 +151,7 @@ def _toc(
 ) -> tuple[TocEntry, ...]:
     """The contents, in the order of base.html: the sections this report shows, each entry the
     section's own (so it reads as the section's heading does), with one level-2 entry per class."""
-    toc = [sections["summary"]]
+    toc = [sections["summary"], sections["model-card"]]
     if comparison:
         toc.append(sections["comparison"])
     toc += [sections["metrics"], sections["confusion"]]
@@ -154,7 +162,7 @@ def _toc(
     toc += [sections["attention"], sections["filters"], sections["layer-health"]]
     if errors:
         toc.append(sections["errors"])
-    toc += [sections["warnings"], sections["appendix"]]
+    toc += [sections["warnings"], sections["appendix"], sections["checklist"]]
     return tuple(toc)
 
 

@@ -209,6 +209,68 @@ class GateRow:
 
 
 @dataclass(frozen=True)
+class CardFieldRow:
+    """One model-card field: ``paragraphs`` holds its text, empty when the field was not given;
+    ``as_list`` when it was given as a list (each entry one bullet) rather than as text."""
+
+    label: str
+    asks: str
+    paragraphs: tuple[str, ...]
+    as_list: bool = False
+
+    @property
+    def missing(self) -> bool:
+        return not self.paragraphs
+
+
+@dataclass(frozen=True)
+class ModelCardSection:
+    """The "Model card" section. ``missing``: the labels of the fields not given; ``note`` says
+    where the card came from, or that none was given."""
+
+    rows: tuple[CardFieldRow, ...]
+    missing: tuple[str, ...]
+    note: str
+
+
+@dataclass(frozen=True)
+class ChecklistPlace:
+    """Where the report addresses a checklist item: ``text`` to show, and ``anchor`` when it is a
+    section (or the model card) of this report, to link to."""
+
+    text: str
+    anchor: str | None = None
+
+
+@dataclass(frozen=True)
+class ChecklistItemRow:
+    checklist: str
+    item: str
+    topic: str
+    status: str
+    places: tuple[ChecklistPlace, ...]
+    note: str
+
+    @property
+    def addressed(self) -> bool:
+        return self.status == "addressed"
+
+    @property
+    def not_addressed(self) -> bool:
+        return self.status == "not addressed"
+
+
+@dataclass(frozen=True)
+class ChecklistSection:
+    """The reporting-checklist appendix: ``summary`` counts the items by status."""
+
+    rows: tuple[ChecklistItemRow, ...]
+    citations: tuple[str, ...]
+    summary: str
+    note: str
+
+
+@dataclass(frozen=True)
 class TocEntry:
     """A section as the contents list shows it: ``anchor`` is the id of the section's element and
     ``title`` the text of both its contents entry and its heading."""
@@ -223,6 +285,7 @@ class TocEntry:
 # included, can take its id and heading from ``report.sections[anchor]``.
 SECTION_TITLES: Mapping[str, str] = MappingProxyType({
     "summary": "Summary",
+    "model-card": "Model card",
     "comparison": "Comparison with an earlier run",
     "metrics": "Metrics",
     "confusion": "Confusion matrix",
@@ -235,6 +298,7 @@ SECTION_TITLES: Mapping[str, str] = MappingProxyType({
     "errors": "Errors gallery",
     "warnings": "Data warnings",
     "appendix": "Appendix: how to reproduce",
+    "checklist": "Appendix: reporting checklist",
 })
 
 
@@ -280,6 +344,8 @@ class ReportContext:
     errors_note: str = ""
     error_cells: tuple[ErrorCell, ...] = ()
     comparison: RunComparison | None = None
+    model_card: ModelCardSection = field(default_factory=lambda: ModelCardSection((), (), "No model card was given."))
+    checklist: ChecklistSection = field(default_factory=lambda: ChecklistSection((), (), "", ""))
     # Every top-level section's id and title by anchor, shown or not: each partial's <section id>
     # and <h2> come from here, as do the top-level entries of ``toc``.
     sections: Mapping[str, TocEntry] = field(default_factory=section_entries)

@@ -158,7 +158,7 @@ def _fill_default_metadata(metadata: object) -> None:
 def render_pdf(
     html: str,
     out_path: Path,
-    base_url: Path,
+    base_url: Path | None,
     metadata: dict | None = None,
     attachments: Sequence[Path] = (),
     pdf_variant: str | None = None,
@@ -167,6 +167,9 @@ def render_pdf(
     """Lay out ``html`` as a PDF at ``out_path``; relative URLs (``assets/...``) resolve from ``base_url``.
 
     The PDF may embed files from ``base_url`` and ``readable_folders`` only (and ``data:`` URLs).
+    ``base_url=None``: nothing relative is fetched (every image must be a ``data:`` URI) and
+    relative links stay relative in the PDF, so a PDF that links to files beside it (the history
+    page) keeps working when the folder moves.
 
     ``metadata`` overrides what the HTML head says (keys: :data:`METADATA_KEYS`; ``authors`` and
     ``keywords`` are lists); the generator defaults to "octreport X" and the creation and
@@ -184,13 +187,15 @@ def render_pdf(
     out_path = Path(out_path)
     if not out_path.parent.is_dir():
         raise ReportError(f"cannot write the PDF {out_path}: the folder {out_path.parent} does not exist")
-    base = str(Path(base_url).resolve()) + os.sep  # a folder: relative URLs resolve inside it
+    base = None if base_url is None else str(Path(base_url).resolve()) + os.sep  # a folder: relative URLs resolve inside it
     files = _attachments(weasyprint, attachments)
     options: dict = {}
     if pdf_variant:
         options = {"pdf_variant": pdf_variant, "stylesheets": [weasyprint.CSS(string=_PDFA_CSS)]}
     try:
-        document = weasyprint.HTML(string=html, base_url=base, url_fetcher=_sandboxed_url_fetcher(weasyprint, [Path(base_url), *map(Path, readable_folders)])).render(**options)
+        readable = [*([] if base_url is None else [Path(base_url)]), *map(Path, readable_folders)]
+        fetcher = _sandboxed_url_fetcher(weasyprint, readable)
+        document = weasyprint.HTML(string=html, base_url=base, url_fetcher=fetcher).render(**options)
         for key, value in overrides.items():
             setattr(document.metadata, key, value)
         _fill_default_metadata(document.metadata)
@@ -211,3 +216,20 @@ def render_pdf(
     )
     log.info("PDF: %s, %d pages, %.1f MB, %.1f s", out_path.name, info.pages, info.bytes / 1e6, info.seconds)
     return info
+
+
+def read_attachments(path: Path) -> dict[str, bytes]:
+    """The files embedded in the PDF at ``path``, by name (what :func:`render_pdf` attached).
+
+    Read with pypdf (imported here). A :class:`ReportError` when the file is not a readable PDF.
+    """
+    try:
+        import pypdf
+        from pypdf.errors import PyPdfError
+    except ImportError as error:  # pragma: no cover - a dependency of octreport
+        raise ReportError(f"reading the PDF's attachments needs pypdf (pip install pypdf): {error}") from error
+    try:
+        reader = pypdf.PdfReader(str(path))
+        return {name: contents[0] for name, contents in reader.attachments.items() if contents}
+    except (PyPdfError, OSError, ValueError, KeyError, TypeError) as error:
+        raise ReportError(f"{path} is not a readable PDF: {type(error).__name__}: {error}") from error

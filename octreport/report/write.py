@@ -14,7 +14,9 @@ from pathlib import Path
 
 from octreport.audit.compare import RunComparison
 from octreport.audit.gates import GateResult
+from octreport.audit.model_card import ModelCard
 from octreport.config import ReportConfig
+from octreport.evaluation.predictions_file import PREDICTIONS_NAME, predictions_csv
 from octreport.report.assets import FigureStore, write_text_atomic
 from octreport.report.build import build_report_context
 from octreport.report.pdf import render_pdf
@@ -42,11 +44,12 @@ def write_html(
     config: ReportConfig,
     timings: dict[str, float],
     comparison: RunComparison | None = None,
+    card: ModelCard | None = None,
 ) -> RenderedReport:
     """Draw the figures, render the HTML, and write report.html when HTML is one of the formats."""
     started = time.perf_counter()
     store = FigureStore(config.html_mode, out_dir)
-    context = build_report_context(results, store, config.image_format, gates, comparison)
+    context = build_report_context(results, store, config.image_format, gates, comparison, card)
     timings["figures"] = time.perf_counter() - started
     log.info("drew %s in %.1f s", store.describe(), timings["figures"])
 
@@ -63,6 +66,15 @@ def write_html(
 def write_metrics(document: dict, out_dir: Path) -> Path:
     path = out_dir / METRICS_NAME
     write_text_atomic(path, json.dumps(document, indent=2))
+    return path
+
+
+def write_predictions(
+    relative_paths: Sequence[str], labels, probabilities, class_names: Sequence[str], out_dir: Path
+) -> Path:
+    """predictions.csv: every evaluated image's probabilities (see :mod:`octreport.evaluation.predictions_file`)."""
+    path = out_dir / PREDICTIONS_NAME
+    write_text_atomic(path, predictions_csv(relative_paths, labels, probabilities, class_names))
     return path
 
 
