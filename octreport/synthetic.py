@@ -172,6 +172,8 @@ def _normal(rng: np.random.Generator, u: np.ndarray, fovea: float, scale: float)
 
 
 def _drusen(rng: np.random.Generator, u: np.ndarray, fovea: float, scale: float) -> Pathology:
+    # Taller than real drusen at this scale (7.5-11 px of 128 against about 2-6): the default run
+    # must tell DRUSEN from NORMAL in 15 epochs for every seed (>= 95% test accuracy for seeds 0-4).
     n = int(rng.integers(7, 12))
     centres = fovea + rng.uniform(-0.6, 0.6, n)
     elevation = _domes(u, centres, rng.uniform(0.06, 0.10, n), scale * rng.uniform(7.5, 11.0, n))
