@@ -309,3 +309,17 @@ def test_config_refuses_a_seed_out_of_range():
             TrainConfig(seed=seed)
         with pytest.raises(ConfigError, match="seed"):
             ReportConfig(seed=seed)
+
+
+def test_a_file_system_without_symbolic_links_still_publishes_the_run(tmp_path, monkeypatch, caplog):
+    from octreport import runfolder
+
+    def no_links(*args, **kwargs):
+        raise OSError(1, "Operation not permitted")
+
+    monkeypatch.setattr(runfolder.os, "symlink", no_links)
+    with runfolder.run_folder(tmp_path / "runs") as folder:
+        (folder.work / "report.html").write_text("done")
+    assert (folder.final / "report.html").read_text() == "done"
+    assert not (tmp_path / "runs" / "latest").exists()
+    assert "could not point" in caplog.text
