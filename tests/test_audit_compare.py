@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from octreport.audit.compare import ABSENT, compare_runs, flatten, load_run, regressions, resolve_run
-from octreport.audit.compare_view import format_comparison_text, render_comparison_html
+from octreport.report.compare_view import format_comparison_text, render_comparison_html
 from octreport.errors import ConfigError
 
 CLASSES = ["CNV", "DME", "DRUSEN", "NORMAL"]
