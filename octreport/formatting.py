@@ -105,6 +105,12 @@ def ci_bounds(interval: Any, kind: str = "fraction", digits: int | None = None) 
     return "" if bounds is None else f"{level_text(interval.level)} CI {bounds}"
 
 
+def ci_range(interval: Any, kind: str = "fraction", digits: int | None = None) -> str:
+    """Only the bounds, ``"88.0–95.4"``, for a table whose caption states the level; ``""`` when unknown."""
+    fraction = kind == "fraction"
+    return _bounds(interval, (1 if fraction else 3) if digits is None else digits, fraction) or ""
+
+
 def with_ci(interval: Any, kind: str = "fraction", digits: int | None = None) -> str:
     """``"92.5% (95% CI 88.0–95.4)"``; the value alone when its interval is unknown; ``"–"`` when
     there is no value. ``kind``: ``fraction`` (shown as %) or ``score``."""

@@ -28,7 +28,7 @@ from octreport.report.context import (
     TocEntry,
     section_entries,
 )
-from octreport.formatting import with_ci
+from octreport.formatting import level_text, with_ci
 from octreport.report.provenance import package_versions
 from octreport.report.statistics_sections import calibration_section, operating_point_section
 from octreport.resources import sample_data_dir
@@ -90,6 +90,7 @@ def build_report_context(
         ),
         referral=_referral_section(results),
         interval_note=intervals.describe(),
+        interval_level=level_text(intervals.level),
         calibration=calibration_section(results.statistics, store),
         operating_point=operating,
         confusion_figure=store.add(

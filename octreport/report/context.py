@@ -346,6 +346,8 @@ class ReportContext:
     error_cells: tuple[ErrorCell, ...] = ()
     comparison: RunComparison | None = None
     interval_note: str = ""
+    interval_level: str = "95%"
+    """The confidence level of every interval in the report, as text."""
     calibration: CalibrationSection | None = None
     operating_point: OperatingPointSection | None = None
     # Every top-level section's id and title by anchor, shown or not: each partial's <section id>

@@ -19,7 +19,7 @@ import jinja2
 from markupsafe import Markup
 
 from octreport.errors import ReportError
-from octreport.formatting import MINUS, MISSING, ci_bounds, delta_pct, int_sep, level_text, num, pct, signed, with_ci
+from octreport.formatting import MINUS, MISSING, ci_bounds, ci_range, delta_pct, int_sep, level_text, num, pct, signed, with_ci
 from octreport.report.context import ReportContext
 from octreport.resources import templates_dir
 
@@ -33,6 +33,7 @@ FILTERS: dict[str, Callable[..., str]] = {
     "signed": signed,
     "with_ci": with_ci,
     "ci_bounds": ci_bounds,
+    "ci_range": ci_range,
     "level_text": level_text,
 }
 
