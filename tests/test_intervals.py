@@ -47,7 +47,8 @@ def test_wilson_matches_newcombe_1998(successes, trials, low, high):
 def test_wilson_edges_and_level():
     assert wilson_interval(0, 0) is None
     low, high = wilson_interval(20, 20)
-    assert high == 1.0 and low == pytest.approx(20 / (20 + 1.959964**2), abs=1e-6)  # 0.8389
+    assert high == 1.0 and wilson_interval(0, 7)[0] == 0.0  # exactly, not 0.9999999999999999
+    assert low == pytest.approx(20 / (20 + 1.959964**2), abs=1e-6)  # 0.8389
     narrow, wide = wilson_interval(45, 50, 0.9), wilson_interval(45, 50, 0.99)
     assert wide[0] < narrow[0] < 0.9 < narrow[1] < wide[1]
     with pytest.raises(ValueError):
