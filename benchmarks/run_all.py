@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_common import child_env, load_average, machine, uptime  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
-BENCHMARKS = ("extraction", "evaluation", "drawing", "memory", "training", "occlusion", "e2e", "pdf")
+BENCHMARKS = ("extraction", "evaluation", "drawing", "memory", "training", "occlusion", "bootstrap", "e2e", "pdf")
 
 
 def run_one(name: str, quick: bool, out: Path, extra: list[str]) -> dict:
