@@ -11,7 +11,7 @@ about 85% accurate, probabilities in float32 like a softmax output):
 * ``compute_metric_intervals`` resampling images (every interval of the report: Wilson for the
   proportions; bootstrap for macro and weighted F1, precision, recall, five ROC AUCs, urgent
   sensitivity, specificity and ROC AUC, and the weighted error);
-* the same resampling patients (2.5 scans per patient on average, as in Kermany's test set);
+* the same resampling patients (2.5 scans per patient on average);
 * ``paired_tests`` (two runs on the same resamples, as ``octreport compare`` does);
 * and, for scale, the obvious loop a user would write (index the arrays, call
   ``compute_classification_metrics`` and ``compute_referral_metrics`` per resample), on 100
