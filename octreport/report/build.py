@@ -11,6 +11,7 @@ from octreport.drawing.export import encode_figure
 from octreport.drawing.figures import confusion_matrix_figure
 from octreport.evaluation.errors_gallery import worst_confusion
 from octreport.evaluation.referral import KERMANY_2018_REFERENCE
+from octreport.formatting import level_text, with_ci
 from octreport.report.assets import FigureStore
 from octreport.report.context import (
     AverageRow,
@@ -28,7 +29,6 @@ from octreport.report.context import (
     TocEntry,
     section_entries,
 )
-from octreport.formatting import level_text, with_ci
 from octreport.report.provenance import package_versions
 from octreport.report.statistics_sections import calibration_section, operating_point_section
 from octreport.resources import sample_data_dir
