@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from octreport.drawing.figures import STYLE, _style_axes
 from octreport.evaluation.calibration import CalibrationResult
@@ -74,6 +75,7 @@ def urgent_roc_figure(point: UrgentOperatingPoint) -> Figure:
                 markeredgecolor=STYLE.dark_text, markersize=6, label="Kermany et al. 2018")
         ax.set_xlim(0, limit)
         ax.set_ylim(0.0 if limit == 1.0 else 0.8, 1.005)
+        ax.xaxis.set_major_locator(MaxNLocator(5))
         ax.set_xlabel("1 − specificity (non-urgent called urgent)", fontsize=STYLE.font_size)
         ax.set_ylabel("Sensitivity (urgent found)", fontsize=STYLE.font_size)
         ax.set_title("Urgent referral ROC" if limit == 1.0 else "Top-left corner (zoomed)", fontsize=STYLE.title_size)
