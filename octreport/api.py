@@ -28,7 +28,7 @@ def make_report(
         gates: quality gates (:class:`octreport.audit.gates.GateConfig`); the built-in chance-level
             gate is always on. A failed gate does not raise: see ``outcome.failed_gates``.
         report_options: any :class:`octreport.config.ReportConfig` field, e.g. ``images_per_class=1``,
-            ``formats=("html",)``, ``layer_names=("conv2",)``.
+            ``formats=("html",)``, ``layer_names=("conv2",)``, ``ci_level=0.9``, ``bootstrap_resamples=5000``.
 
     Returns:
         :class:`octreport.pipeline.RunOutcome` with ``run_dir``, ``pdf_path``, ``html_path``,

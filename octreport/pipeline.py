@@ -30,10 +30,10 @@ from octreport.data.preprocessing import Preprocessing
 from octreport.data.splits import patient_id
 from octreport.distribute import distributed, is_chief, output_root
 from octreport.engine.layers import discover_conv_layers, select_layers
-from octreport.evaluation.metrics import compute_classification_metrics
+from octreport.evaluation.metrics import ClassificationMetrics, compute_classification_metrics
 from octreport.evaluation.errors_gallery import errors_gallery
-from octreport.evaluation.predict import evaluate_with_layer_health, predict_items
-from octreport.evaluation.referral import compute_referral_metrics
+from octreport.evaluation.predict import Predictions, evaluate_with_layer_health, predict_items
+from octreport.evaluation.referral import ReferralMetrics, compute_referral_metrics
 from octreport.evaluation.statistics import PredictionStatistics, compute_prediction_statistics
 from octreport.models.architectures import build_model
 from octreport.models.io import check_model_fits, load_model, preprocessing_for, save_model
@@ -223,7 +223,10 @@ def _evaluate_and_look_inside(
     )
 
 
-def _statistics(data: PreparedData, given: GivenModel, config: ReportConfig, predictions, metrics, referral) -> PredictionStatistics:
+def _statistics(
+    data: PreparedData, given: GivenModel, config: ReportConfig, predictions: Predictions,
+    metrics: ClassificationMetrics, referral: ReferralMetrics | None,
+) -> PredictionStatistics:
     """Intervals (over patients when the file names tell them), calibration and operating points.
 
     Temperature scaling is fitted on the validation split only for a model trained in this run:

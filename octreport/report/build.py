@@ -10,6 +10,8 @@ from octreport.audit.gates import GateConfig, GateResult
 from octreport.drawing.export import encode_figure
 from octreport.drawing.figures import confusion_matrix_figure
 from octreport.evaluation.errors_gallery import worst_confusion
+from octreport.evaluation.intervals import ClassIntervals
+from octreport.evaluation.metrics import PerClassMetrics
 from octreport.evaluation.referral import KERMANY_2018_REFERENCE
 from octreport.formatting import level_text, with_ci
 from octreport.report.assets import FigureStore
@@ -269,7 +271,7 @@ def _referral_section(results: RunResults) -> ReferralSection | None:
     )
 
 
-def _class_row(c, ci) -> ClassMetricsRow:
+def _class_row(c: PerClassMetrics, ci: ClassIntervals) -> ClassMetricsRow:
     return ClassMetricsRow(c.name, c.precision, c.recall, c.specificity, c.f1, c.roc_auc, c.support, c.predicted_count,
                            ci.precision, ci.recall, ci.specificity, ci.f1, ci.roc_auc)
 
