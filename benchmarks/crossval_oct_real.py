@@ -16,8 +16,11 @@ the metrics on fold 0's inner validation split (the one split used for choosing 
 ``--set`` overrides preset values for such tuning runs (``epochs=20``, ``learning_rate=0.001``,
 ``preprocessing.normalization=none``, ``lr_schedule=constant`` ...).
 
-Prints a markdown table (per fold, then mean, std, min and max over folds) and writes per-fold
-results as JSON after every fold. ``--quick`` is a smoke run: a few patients per class, a 32x64
+Prints a markdown table (per fold, then mean, std, min and max over folds, and the mean's 95%
+confidence interval: Student's t over the folds) and, below it, every metric pooled over all
+evaluated scans (each scan is evaluated exactly once, by the model that did not train on it) with
+octreport's own intervals (Wilson for proportions, a bootstrap over patients for the rest). Writes
+per-fold results, with each fold's predictions, as JSON after every fold. ``--quick`` is a smoke run: a few patients per class, a 32x64
 input and 2 epochs. Images shown in results: Kermany et al. 2018, Cell 172:1122 (CC BY 4.0).
 """
 
@@ -43,6 +46,7 @@ sys.path.insert(0, str(REPO_ROOT))
 
 from octreport.data.layout import ImageItem  # noqa: E402
 from octreport.data.splits import partition_by_patient, patient_id  # noqa: E402
+from octreport.evaluation.intervals import mean_interval  # noqa: E402
 
 log = logging.getLogger("crossval")
 
@@ -141,6 +145,12 @@ def run_fold(split: FoldSplit, data_root: Path, class_names: tuple[str, ...], co
         "referral": referral.to_dict() if referral else None,
         "confusion_matrix": [[int(v) for v in row] for row in metrics.confusion],
         "history": trained.metadata.history,
+        "predictions": {
+            "paths": [str(item.path.relative_to(data_root)) for item in predictions.items],
+            "patients": [patient_id(item) for item in predictions.items],
+            "labels": predictions.labels.tolist(),
+            "probabilities": [[round(float(v), 7) for v in row] for row in predictions.probabilities],
+        },
     }
 
 
@@ -158,21 +168,67 @@ COLUMNS = (
 )
 
 
-def summarize(results: Sequence[dict]) -> dict:
-    """Mean, sample std (n-1), min and max over folds of every numeric column."""
+def summarize(results: Sequence[dict], level: float = 0.95) -> dict:
+    """Mean, sample std (n-1), min and max over folds of every numeric column, and the t interval
+    of the mean (``ci_low``/``ci_high``, None with a single fold)."""
     summary = {}
     for name, get in COLUMNS:
         if get is None:
             continue
         values = [get(r) for r in results if get(r) is not None]
         if values:
+            interval = mean_interval(values, level)
+            if interval is not None:  # a t interval knows no bounds; a share lies in [0, 1], an error above 0
+                top = 1.0 if name not in ("weighted error", "train min") else float("inf")
+                interval = (interval[0], max(0.0, interval[1]), min(top, interval[2]))
             summary[name] = {
                 "mean": statistics.fmean(values),
                 "std": statistics.stdev(values) if len(values) > 1 else 0.0,
                 "min": min(values),
                 "max": max(values),
+                "ci_low": None if interval is None else interval[1],
+                "ci_high": None if interval is None else interval[2],
             }
     return summary
+
+
+def pooled_intervals(results: Sequence[dict], class_names: Sequence[str], settings) -> dict:
+    """Every metric over all scored scans of all folds together, with octreport's intervals
+    (Wilson; bootstrap over patients). Each scan was scored once, by a model that never saw it."""
+    import numpy as np
+
+    from octreport.evaluation.intervals import compute_metric_intervals
+    from octreport.evaluation.metrics import compute_classification_metrics
+    from octreport.evaluation.referral import compute_referral_metrics
+
+    labels = np.concatenate([np.asarray(r["predictions"]["labels"], dtype=np.int64) for r in results])
+    probabilities = np.concatenate([np.asarray(r["predictions"]["probabilities"], dtype=np.float64) for r in results])
+    patients = [p for r in results for p in r["predictions"]["patients"]]
+    metrics = compute_classification_metrics(labels, probabilities, class_names)
+    referral = compute_referral_metrics(labels, probabilities, class_names)
+    return compute_metric_intervals(metrics, probabilities, referral, patients, settings).to_dict()
+
+
+def pooled_table(pooled: dict) -> str:
+    """The pooled metrics as markdown: value (95% CI low-high), method."""
+    from octreport.evaluation.intervals import Interval
+    from octreport.formatting import with_ci
+
+    level = pooled["level"]
+    rows = [("accuracy", pooled["accuracy"], "fraction")]
+    rows += [(f"sensitivity {name}", entry["recall"], "fraction") for name, entry in pooled["per_class"].items()]
+    rows += [("macro F1", pooled["macro"]["f1"], "score"), ("macro ROC AUC", pooled["macro_roc_auc"], "score")]
+    referral = pooled.get("referral") or {}
+    rows += [(label, referral[key], kind) for label, key, kind in (
+        ("urgent-referral sensitivity", "urgent_sensitivity", "fraction"),
+        ("urgent-referral specificity", "urgent_specificity", "fraction"),
+        ("urgent ROC AUC", "urgent_roc_auc", "score"), ("weighted error", "weighted_error", "score")) if key in referral]
+    lines = [f"| pooled over {pooled['n_images']} scans ({pooled['n_units']} {pooled['unit']}s) | value ({level:.0%} CI) | method |",
+             "|---|---|---|"]
+    for label, entry, kind in rows:
+        interval = Interval(entry["value"], entry["low"], entry["high"], entry["method"], level)
+        lines.append(f"| {label} | {with_ci(interval, kind)} | {entry['method']} |")
+    return "\n".join(lines)
 
 
 def markdown_table(results: Sequence[dict], summary: dict) -> str:
@@ -192,6 +248,12 @@ def markdown_table(results: Sequence[dict], summary: dict) -> str:
     for stat in ("mean", "std", "min", "max"):
         cells = ["" if get is None else cell(summary.get(name, {}).get(stat), name) for name, get in COLUMNS]
         lines.append(f"| **{stat}** | | " + " | ".join(cells) + " |")
+    ci_cells = []
+    for name, get in COLUMNS:
+        entry = summary.get(name, {}) if get is not None else {}
+        low, high = entry.get("ci_low"), entry.get("ci_high")
+        ci_cells.append("" if low is None else f"{cell(low, name)}-{cell(high, name)}")
+    lines.append("| **95% CI of the mean** | | " + " | ".join(ci_cells) + " |")
     return "\n".join(lines)
 
 
@@ -236,6 +298,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--tune", action="store_true", help="score fold 0's inner validation split, not a fold")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="FIELD=VALUE")
     parser.add_argument("--measure-cache", action="store_true", help="only time decoding against the disk cache")
+    parser.add_argument("--bootstrap-resamples", type=int, default=2000, help="resamples of the pooled intervals")
     return parser.parse_args(argv)
 
 
@@ -286,6 +349,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             "citation": "Kermany et al. 2018, Cell 172:1122-1131 (data CC BY 4.0)",
         }, indent=2))
     print(markdown_table(results, summarize(results)))
+    if not args.tune and len(results) > 1:
+        from octreport.evaluation.bootstrap_settings import BootstrapSettings
+
+        pooled = pooled_intervals(results, scanned.class_names, BootstrapSettings(args.bootstrap_resamples, 0.95, args.seed))
+        print("\n" + pooled_table(pooled))
+        document = json.loads(out.read_text())
+        document["pooled"] = pooled
+        out.write_text(json.dumps(document, indent=2))
     print(f"\nper-fold results: {out}")
     return 0
 

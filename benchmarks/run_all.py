@@ -29,8 +29,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_common import child_env, load_average, machine, uptime  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
-BENCHMARKS = ("extraction", "evaluation", "drawing", "memory", "training", "determinism", "occlusion", "e2e", "pdf",
-              "history")
+BENCHMARKS = ("extraction", "evaluation", "drawing", "memory", "training", "determinism", "occlusion", "bootstrap", "e2e",
+              "pdf", "history")
 
 
 def run_one(name: str, quick: bool, out: Path, extra: list[str]) -> dict:

@@ -33,7 +33,7 @@ def make_report(
             ``card_from_mapping({"intended_use": ...}, "my code")``); None, and the report lists
             the missing fields.
         report_options: any :class:`octreport.config.ReportConfig` field, e.g. ``images_per_class=1``,
-            ``formats=("html",)``, ``layer_names=("conv2",)``.
+            ``formats=("html",)``, ``layer_names=("conv2",)``, ``ci_level=0.9``, ``bootstrap_resamples=5000``.
 
     Returns:
         :class:`octreport.pipeline.RunOutcome` with ``run_dir``, ``pdf_path``, ``html_path``,

@@ -30,6 +30,7 @@ from octreport.cli_options import (
     build_train_config,
     card_option,
     gate_options,
+    interval_options,
     quiet_option,
     report_options,
     take,
@@ -222,30 +223,39 @@ def train(data_dir, model_path, quiet, **options):
 @click.option("--pdf", "pdf_path", type=click.Path(dir_okay=False, path_type=Path), help="Also write the comparison as PDF.")
 @click.option("--fail-on-regression", "tolerance", type=FiniteFloatRange(0, 1), default=None,
               help="Exit with code 5 when a metric fell by more than this (0.02 = 2 points).")
+@click.option("--regression-mode", type=click.Choice(("any", "significant")), default="any", show_default=True,
+              help="With --fail-on-regression: any drop beyond the tolerance fails, or only a statistically "
+                   "significant one (a drop that cannot be tested still fails).")
+@interval_options
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the paired bootstrap.")
 @handle_errors
-def compare(run_a, run_b, out_root, html_path, pdf_path, tolerance):
-    """Compare two runs (folders, or 'latest' and 'previous'): metrics, confusion, layers, what changed.
+def compare(run_a, run_b, out_root, html_path, pdf_path, tolerance, regression_mode, ci_level, bootstrap_resamples, seed):
+    """Compare two runs (folders, or 'latest' and 'previous'): metrics, confusion, layers, what changed,
+    and whether each change is significant (paired when both runs evaluated the same images).
 
     RUN_B defaults to 'latest': `octreport compare previous` compares the last two runs.
     """
     from octreport.audit.compare import compare_runs, load_run, regressions
-    from octreport.audit.compare_view import format_comparison_text, render_comparison_html
+    from octreport.evaluation.bootstrap_settings import BootstrapSettings
+    from octreport.report.compare_view import format_comparison_text, render_comparison_html
 
     configure_logging(quiet=True)
-    comparison = compare_runs(load_run(run_a, out_root), load_run(run_b, out_root))
+    settings = BootstrapSettings(bootstrap_resamples, ci_level, seed)
+    comparison = compare_runs(load_run(run_a, out_root), load_run(run_b, out_root), settings)
     click.echo(format_comparison_text(comparison))
     if html_path or pdf_path:
         from octreport.report.assets import write_text_atomic
         from octreport.report.pdf import render_pdf
 
-        html = render_comparison_html(comparison, tolerance)
+        html = render_comparison_html(comparison, tolerance, mode=regression_mode)
         if html_path:
             write_text_atomic(html_path, html)
         if pdf_path:
             render_pdf(html, pdf_path, base_url=pdf_path.parent)
-    found = regressions(comparison, tolerance) if tolerance is not None else []
+    found = regressions(comparison, tolerance, regression_mode) if tolerance is not None else []
     if found:
-        raise GateFailed("Regression beyond the tolerance: " + "; ".join(found))
+        what = "Significant regression" if regression_mode == "significant" else "Regression"
+        raise GateFailed(f"{what} beyond the tolerance: " + "; ".join(found))
 
 
 @main.command()

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import click
 
+from octreport.audit.gates import GATE_ON
 from octreport.config import (
     ARCHITECTURE_NAMES,
     DISTRIBUTE_MODES,
@@ -21,6 +22,7 @@ from octreport.config import (
     TrainConfig,
 )
 from octreport.data.preprocessing import ASPECT_MODES, NORMALIZATION_MODES
+from octreport.evaluation.bootstrap_settings import MAX_LEVEL, MAX_RESAMPLES, MIN_LEVEL, MIN_RESAMPLES
 
 PRESET_NAMES = ("oct-real",)  # octreport.models.recipes.PRESETS, named here so --help needs no TensorFlow
 MAX_IMAGE_SIDE = 4096
@@ -131,6 +133,14 @@ TRAINING_OPTIONS = [
 ]
 training_options = _apply(TRAINING_OPTIONS)
 
+INTERVAL_OPTIONS = [
+    click.option("--ci-level", type=click.FloatRange(MIN_LEVEL, MAX_LEVEL), default=0.95, show_default=True,
+                 help="Confidence level of every interval and significance test."),
+    click.option("--bootstrap-resamples", type=click.IntRange(MIN_RESAMPLES, MAX_RESAMPLES), default=2000,
+                 show_default=True, help="Bootstrap resamples (of patients when the file names give them)."),
+]
+interval_options = _apply(INTERVAL_OPTIONS)
+
 REPORT_OPTIONS = [
     click.option("--out", "out_root", type=click.Path(file_okay=False, path_type=Path), default=Path("octreport-runs"),
                  show_default=True, help="Output root: each run gets a new folder in it; 'latest' links to the newest."),
@@ -168,11 +178,15 @@ REPORT_OPTIONS = [
                  help="Most confident mistakes shown per confusion-matrix cell (0: no errors gallery)."),
     click.option("--compare-to", default=None,
                  help="Put a comparison with this earlier run in the report: a run folder, 'latest' or 'previous'."),
+    *INTERVAL_OPTIONS,
+    click.option("--temperature-scaling/--no-temperature-scaling", default=True, show_default=True,
+                 help="Fit temperature scaling on the validation split of a model trained in the run and report "
+                      "what it would change (never applied)."),
 ]
 REPORT_OPTION_NAMES = ("out_root", "images_per_class", "image_paths", "maps_per_layer", "channel_selection",
                        "filters_per_layer", "filter_reduction", "layer_names", "formats", "html_mode", "image_format",
                        "pdf_variant", "templates_dir", "occlusion", "occlusion_patch", "occlusion_stride",
-                       "errors_per_cell", "compare_to")
+                       "errors_per_cell", "compare_to", "ci_level", "bootstrap_resamples", "temperature_scaling")
 report_options = _apply(REPORT_OPTIONS)
 
 GATE_OPTIONS = [
@@ -187,9 +201,12 @@ GATE_OPTIONS = [
                  help="Gate: fail when any conv layer has a larger share of dead filters."),
     click.option("--require-card", is_flag=True, default=False,
                  help="Gate: fail when a field of the model card is missing (see --card)."),
+    click.option("--gate-on", type=click.Choice(GATE_ON), default="value", show_default=True,
+                 help="Compare each gate's threshold with the value, or with the pessimistic end of its confidence "
+                      "interval (lower bound; upper bound for --max-weighted-error)."),
 ]
 GATE_OPTION_NAMES = ("min_accuracy", "min_sensitivity", "min_urgent_sensitivity", "max_weighted_error", "max_dead_filters",
-                     "require_card")
+                     "require_card", "gate_on")
 gate_options = _apply(GATE_OPTIONS)
 
 
@@ -257,6 +274,9 @@ def build_report_config(options: dict, seed: int, batch_size: int = 32) -> Repor
         out_root=str(options["out_root"]),
         seed=seed,
         batch_size=batch_size,
+        ci_level=options["ci_level"],
+        bootstrap_resamples=options["bootstrap_resamples"],
+        temperature_scaling=options["temperature_scaling"],
     )
 
 
@@ -270,4 +290,5 @@ def build_gate_config(options: dict):
         max_weighted_error=options["max_weighted_error"],
         max_dead_filters=options["max_dead_filters"],
         require_card=options["require_card"],
+        gate_on=options["gate_on"],
     )

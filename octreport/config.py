@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, field
 
 from octreport.data.preprocessing import Preprocessing
 from octreport.errors import ConfigError
+from octreport.evaluation.bootstrap_settings import BootstrapSettings
 
 ARCHITECTURE_NAMES = ("notebook", "compact-bn")
 LR_SCHEDULES = ("constant", "cosine")
@@ -118,6 +119,9 @@ class ReportConfig:
     errors_per_cell: int = 3
     seed: int = 0
     batch_size: int = 32
+    ci_level: float = 0.95
+    bootstrap_resamples: int = 2000
+    temperature_scaling: bool = True
 
     def __post_init__(self) -> None:
         _require(self.images_per_class >= 0, "images per class must be 0 or more.")
@@ -134,6 +138,12 @@ class ReportConfig:
         _require(self.occlusion_patch >= 1 and self.occlusion_stride >= 1, "occlusion patch and stride must be at least 1 pixel.")
         _require(self.errors_per_cell >= 0, f"errors per confusion cell must be 0 or more, got {self.errors_per_cell}.")
         _require(self.pdf_variant in (None,) + PDF_VARIANTS, f"PDF variant must be one of {', '.join(PDF_VARIANTS)}, got '{self.pdf_variant}'.")
+        self.bootstrap  # validates the interval settings
+
+    @property
+    def bootstrap(self) -> BootstrapSettings:
+        """How the report's confidence intervals are computed (resamples, level, the run's seed)."""
+        return BootstrapSettings(self.bootstrap_resamples, self.ci_level, self.seed)
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -1,7 +1,8 @@
 """One run of octreport, top to bottom:
 
-data -> model (trained or loaded) -> conv layers -> {metrics, activations, filters}
-     -> gates -> figures -> report context -> HTML -> metrics.json, manifest.json -> PDF -> run folder
+data -> model (trained or loaded) -> conv layers -> {metrics, intervals and calibration, activations, filters}
+     -> gates -> figures -> report context -> HTML -> metrics.json, predictions.csv, manifest.json -> PDF
+     -> run folder
 
 This module imports TensorFlow; the CLI and :func:`octreport.make_report` import it only when a
 run starts.
@@ -26,12 +27,15 @@ from octreport.audit.model_card import ModelCard
 from octreport.config import ReportConfig, TrainConfig
 from octreport.data.dataset import PreparedData, prepare_data
 from octreport.data.preprocessing import Preprocessing
+from octreport.data.splits import patient_id
 from octreport.distribute import distributed, is_chief, output_root
 from octreport.engine.layers import discover_conv_layers, select_layers
-from octreport.evaluation.metrics import compute_classification_metrics
+from octreport.evaluation.metrics import ClassificationMetrics, compute_classification_metrics
 from octreport.evaluation.errors_gallery import errors_gallery
-from octreport.evaluation.predict import evaluate_with_layer_health, predict_items
-from octreport.evaluation.referral import compute_referral_metrics
+from octreport.evaluation.predict import Predictions, evaluate_with_layer_health, predict_items
+from octreport.evaluation.predictions_file import RunPredictions, run_predictions
+from octreport.evaluation.referral import ReferralMetrics, compute_referral_metrics
+from octreport.evaluation.statistics import PredictionStatistics, compute_prediction_statistics
 from octreport.models.architectures import build_model
 from octreport.models.io import check_model_fits, load_model, preprocessing_for, save_model
 from octreport.models.metadata import ModelMetadata, sidecar_path
@@ -171,16 +175,15 @@ def _run_report(
         )
         if given.source == TRAINED:  # the manifest names the model file where the published run keeps it
             manifest["model"]["file"] = str(folder.published(given.path))
-        comparison = _compare_with(baseline, document, manifest)
+        recorded = _recorded_predictions(results)
+        comparison = _compare_with(baseline, document, manifest, recorded, report_config)
         rendered = write_html(results, gates, folder.work, report_config, timings, comparison, card)
         document["timings_seconds"] = timings_entry(timings)
         metrics_path = write_metrics(document, folder.work)
-        predictions_path = write_predictions(
-            [relative_name(item.path, data.root) for item in results.predictions.items], results.predictions.labels,
-            results.predictions.probabilities, data.class_names, folder.work,
-        )
+        predictions_path = write_predictions(recorded, folder.work)
         # The PDF is rendered after the manifest (it carries it), so only files made before it are hashed.
-        manifest["artifacts"].update(hash_artifacts([p for p in (rendered.html_path, metrics_path, predictions_path) if p is not None]))
+        manifest["artifacts"].update(hash_artifacts(
+            [p for p in (rendered.html_path, metrics_path, predictions_path) if p is not None]))
         manifest_path = write_manifest(folder.work / MANIFEST_NAME, manifest)
         pdf_path = write_pdf(rendered, folder.work, [metrics_path, manifest_path], report_config, timings) if "pdf" in report_config.formats else None
 
@@ -208,6 +211,8 @@ def _evaluate_and_look_inside(
         )
         metrics = compute_classification_metrics(predictions.labels, predictions.probabilities, data.class_names)
         referral = compute_referral_metrics(predictions.labels, predictions.probabilities, data.class_names)
+    with _stage(timings, "statistics"):
+        statistics = _statistics(data, given, report_config, predictions, metrics, referral)
     with _stage(timings, "visualize"):
         shown = requested or choose_images(predictions.items, len(data.class_names), report_config.images_per_class, report_config.seed)
         occlusion = (
@@ -226,9 +231,35 @@ def _evaluate_and_look_inside(
     return RunResults(
         data=data, model=given.model, model_source=given.source, model_path=given.path, metadata=given.metadata,
         preprocessing=given.preprocessing, predictions=predictions, metrics=metrics, referral=referral,
-        layers=layers, layer_health=health, confusion_cells=cells, visuals=visuals,
+        statistics=statistics, layers=layers, layer_health=health, confusion_cells=cells, visuals=visuals,
         train_config=train_config if given.source == TRAINED else None,
         report_config=report_config, command_line=command_line, started_at=started_at, timings=timings,
+    )
+
+
+def _statistics(
+    data: PreparedData, given: GivenModel, config: ReportConfig, predictions: Predictions,
+    metrics: ClassificationMetrics, referral: ReferralMetrics | None,
+) -> PredictionStatistics:
+    """Intervals (over patients when the file names tell them), calibration and operating points.
+
+    Temperature scaling is fitted on the validation split only for a model trained in this run:
+    for a loaded model, octreport cannot know which images it was tuned on.
+    """
+    validation, reason = None, ""
+    if not config.temperature_scaling:
+        reason = "Temperature scaling was not asked for (--no-temperature-scaling)."
+    elif given.source != TRAINED:
+        reason = ("Temperature scaling is fitted only for a model trained in this run: for a loaded model octreport "
+                  "cannot tell which images were used to tune it.")
+    elif not data.val:
+        reason = "Temperature scaling needs a validation split, and this run has none."
+    else:
+        val = predict_items(given.model, data.val, given.preprocessing, config.batch_size)
+        validation = (val.labels, val.probabilities)
+    return compute_prediction_statistics(
+        metrics, referral, predictions.probabilities, groups=[patient_id(item) for item in predictions.items],
+        settings=config.bootstrap, validation=validation, no_validation_reason=reason,
     )
 
 
@@ -270,11 +301,19 @@ def _model_files(given: GivenModel) -> list[Path]:
     return [given.path, sidecar_path(given.path)] if given.source == TRAINED else [given.path]
 
 
-def _compare_with(baseline: LoadedRun | None, document: dict, manifest: dict):
+def _recorded_predictions(results: RunResults) -> RunPredictions:
+    """What predictions.csv records of this run: each test image's path relative to the data root."""
+    predictions, data = results.predictions, results.data
+    return run_predictions([relative_name(item.path, data.root) for item in predictions.items], predictions.labels,
+                           predictions.probabilities, data.class_names)
+
+
+def _compare_with(baseline: LoadedRun | None, document: dict, manifest: dict, recorded: RunPredictions,
+                  config: ReportConfig):
     if baseline is None:
         return None
-    current = LoadedRun(name="this run", path=Path("."), metrics=document, manifest=manifest)
-    return compare_runs(baseline, current)
+    current = LoadedRun(name="this run", path=Path("."), metrics=document, manifest=manifest, predictions=recorded)
+    return compare_runs(baseline, current, config.bootstrap)
 
 
 def _now() -> str:

@@ -16,6 +16,7 @@ from octreport.evaluation.errors_gallery import ConfusionCell
 from octreport.evaluation.metrics import ClassificationMetrics
 from octreport.evaluation.predict import Predictions
 from octreport.evaluation.referral import ReferralMetrics
+from octreport.evaluation.statistics import PredictionStatistics
 from octreport.models.metadata import ModelMetadata
 from octreport.visuals import Visuals
 
@@ -31,6 +32,8 @@ class RunResults:
     predictions: Predictions
     metrics: ClassificationMetrics
     referral: ReferralMetrics | None
+    statistics: PredictionStatistics
+    """Intervals, calibration and operating points of the same predictions."""
     layers: tuple[ConvLayerInfo, ...]
     layer_health: tuple[LayerHealth, ...]
     confusion_cells: tuple[ConfusionCell, ...]

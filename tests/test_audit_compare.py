@@ -6,10 +6,11 @@ import json
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from octreport.audit.compare import ABSENT, compare_runs, flatten, load_run, regressions, resolve_run
-from octreport.audit.compare_view import format_comparison_text, render_comparison_html
+from octreport.report.compare_view import format_comparison_text, render_comparison_html
 from octreport.errors import ConfigError
 
 CLASSES = ["CNV", "DME", "DRUSEN", "NORMAL"]
@@ -237,3 +238,119 @@ def test_html_escapes_what_the_runs_say(tmp_path):
     a, b = write_run(tmp_path, "a", RUN_A), write_run(tmp_path, "b", evil)
     html = render_comparison_html(compare_runs(load_run(a, tmp_path), load_run(b, tmp_path)))
     assert "<script>" not in html and "&lt;script&gt;" in html
+
+
+# ---------- significance: paired when both runs evaluated the same images ----------
+
+
+def run_from_predictions(root: Path, name: str, y, p, fingerprint: str = "d1", with_predictions: bool = True) -> Path:
+    """A run folder whose metrics.json, intervals and predictions.csv come from ``(y, p)``."""
+    from octreport.evaluation.predictions_file import predictions_csv, run_predictions
+    from octreport.evaluation.intervals import compute_metric_intervals
+    from octreport.evaluation.metrics import compute_classification_metrics
+    from octreport.evaluation.referral import compute_referral_metrics
+
+    metrics, referral = compute_classification_metrics(y, p, CLASSES), compute_referral_metrics(y, p, CLASSES)
+    doc = {"classification": metrics.to_dict(), "referral": referral.to_dict(),
+           "intervals": compute_metric_intervals(metrics, p, referral).to_dict()}
+    folder = write_run(root, name, doc, manifest(data=fingerprint))
+    if with_predictions:
+        paths = [f"test/{CLASSES[label]}/{CLASSES[label]}-{1000 + i // 2}-{i % 2 + 1}.jpeg" for i, label in enumerate(y)]
+        record = run_predictions(paths, y, p, CLASSES)
+        (folder / "predictions.csv").write_text(predictions_csv(record), encoding="utf-8")
+    return folder
+
+
+def confident(y, right):
+    p = np.full((y.size, 4), 0.05)
+    p[np.arange(y.size), np.where(right, y, (y + 1) % 4)] = 0.85
+    return p
+
+
+@pytest.fixture(scope="module")
+def paired_runs(tmp_path_factory):
+    """A baseline and three later runs on the same 200 images: identical, a small drop (8 images
+    newly wrong, 2 newly right: 3 points, not significant) and a large one (30 newly wrong)."""
+    root = tmp_path_factory.mktemp("paired")
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 4, 200)
+    right = rng.random(200) < 0.9
+    small, large = right.copy(), right.copy()
+    small[np.flatnonzero(right)[:8]] = False
+    small[np.flatnonzero(~right)[:2]] = True
+    large[np.flatnonzero(right)[:30]] = False
+    for name, r in (("base", right), ("same", right), ("small-drop", small), ("large-drop", large)):
+        run_from_predictions(root, name, y, confident(y, r))
+    return root
+
+
+def test_identical_paired_runs_are_not_significant(paired_runs):
+    c = compare_runs(load_run("base", paired_runs), load_run("same", paired_runs))
+    assert c.pairing.paired and c.pairing.n_images == 200 and "Paired: both runs evaluated the same 200" in c.pairing.note
+    tested = [m.test for m in c.metrics + c.referral if m.test is not None]
+    assert len(tested) == 10 and not any(t.significant for t in tested)
+    assert c.metrics[0].test.method == "exact McNemar" and c.metrics[0].test.verdict == "not significant (p = 1.000)"
+    assert "not significant (p = 1.000)" in format_comparison_text(c)
+
+
+def test_a_large_paired_drop_is_significant_and_fails_in_either_mode(paired_runs):
+    c = compare_runs(load_run("base", paired_runs), load_run("large-drop", paired_runs))
+    accuracy = c.metrics[0]
+    assert accuracy.delta == pytest.approx(-0.15) and accuracy.test.significant and accuracy.test.p_value < 1e-6
+    assert accuracy.ci_a is not None and accuracy.ci_a.method == "wilson"
+    found = regressions(c, 0.02, "significant")
+    assert found[0].startswith("accuracy fell from") and "significant (p < 0.001), exact McNemar" in found[0]
+    html = render_comparison_html(c, 0.02, mode="significant")
+    assert "significant drops only" in html and "Paired: both runs" in html and "95% CI" in html
+
+
+def test_a_small_drop_fails_only_when_every_drop_counts(paired_runs):
+    c = compare_runs(load_run("base", paired_runs), load_run("small-drop", paired_runs))
+    assert c.metrics[0].delta == pytest.approx(-0.03) and c.metrics[0].test.significant is False
+    assert [line.split(" fell")[0] for line in regressions(c, 0.02)][:1] == ["accuracy"]
+    assert regressions(c, 0.02, "significant") == []
+    with pytest.raises(ConfigError, match="regression mode"):
+        regressions(c, 0.02, "maybe")
+
+
+def test_compare_command_exit_codes_for_both_modes(paired_runs):
+    from click.testing import CliRunner
+
+    from octreport.cli import main
+
+    def compare(*args):
+        return CliRunner().invoke(main, ["compare", "base", *args, "--out", str(paired_runs), "--bootstrap-resamples", "500"])
+
+    assert compare("small-drop", "--fail-on-regression", "0.02").exit_code == 5
+    lenient = compare("small-drop", "--fail-on-regression", "0.02", "--regression-mode", "significant")
+    assert lenient.exit_code == 0, lenient.output
+    assert "not significant (p = 0.109)" in lenient.output  # 8 against 2: 2 * 56 / 1024
+    strict = compare("large-drop", "--fail-on-regression", "0.02", "--regression-mode", "significant")
+    assert strict.exit_code == 5 and "Significant regression beyond the tolerance: accuracy fell" in strict.output
+    assert compare("same", "--ci-level", "2").exit_code == 2
+
+
+def test_runs_on_different_images_compare_intervals_and_say_so(tmp_path):
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 4, 200)
+    right = rng.random(200) < 0.9
+    worse = right & (rng.random(200) < 0.7)
+    run_from_predictions(tmp_path, "a", y, confident(y, right), fingerprint="d1")
+    run_from_predictions(tmp_path, "b", y, confident(y, worse), fingerprint="d2")
+    run_from_predictions(tmp_path, "c", y, confident(y, right), fingerprint="d1", with_predictions=False)
+    c = compare_runs(load_run("a", tmp_path), load_run("b", tmp_path))
+    assert not c.pairing.paired and "Not paired: the data fingerprints differ" in c.pairing.note
+    accuracy = c.metrics[0]
+    assert accuracy.test.method == "intervals compared (not paired)"
+    assert accuracy.test.significant == (accuracy.ci_b.high < accuracy.ci_a.low)
+    assert accuracy.test.significant  # about 27 points apart on 200 images each
+    old = compare_runs(load_run("a", tmp_path), load_run("c", tmp_path))
+    assert not old.pairing.paired and "run B has no predictions.csv" in old.pairing.note
+    assert old.metrics[0].test.verdict == "not significant (the intervals overlap)"
+
+
+def test_runs_without_intervals_are_not_tested(comparison):
+    assert not comparison.pairing.paired
+    assert comparison.metrics[0].test.significant is None and "not tested" in format_comparison_text(comparison)
+    # Not tested drops still count in the significant mode: a check must not pass for want of a test.
+    assert regressions(comparison, 0.05, "significant")[0].startswith("recall of DME fell")

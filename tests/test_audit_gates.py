@@ -156,3 +156,53 @@ def test_format_gate_results():
         "PASS above chance: accuracy 0.5 is above chance level 0.25 + margin 0.05 = 0.3",
         "FAIL accuracy: accuracy 0.5 is below the minimum 0.6",
     ]
+
+
+# ---------- --gate-on lower-bound ----------
+
+
+def with_intervals(doc: dict, level: float = 0.95) -> dict:
+    """``doc`` with the intervals a 200-image run might have recorded."""
+    doc["intervals"] = {
+        "level": level,
+        "accuracy": {"value": doc["classification"]["accuracy"], "low": 0.88, "high": 0.94, "method": "wilson"},
+        "per_class": {"CNV": {"recall": {"value": 0.95, "low": 0.86, "high": 0.98, "method": "wilson"}}},
+        "referral": {"urgent_sensitivity": {"value": 0.96, "low": 0.91, "high": 0.98, "method": "bootstrap over patients"},
+                     "weighted_error": {"value": 0.12, "low": 0.08, "high": 0.17, "method": "bootstrap over patients"}},
+    }
+    return doc
+
+
+def test_lower_bound_gates_compare_the_pessimistic_end_of_the_interval():
+    doc = with_intervals(document(accuracy=0.91))
+    gates = GateConfig(min_accuracy=0.9, min_sensitivity={"CNV": 0.9}, min_urgent_sensitivity=0.9, max_weighted_error=0.15)
+    by_value = evaluate_gates(doc, gates)
+    assert gates_passed(by_value) and all(r.compared == "value" for r in by_value)
+    by_bound = evaluate_gates(doc, GateConfig(**{**gates.to_dict(), "gate_on": "lower-bound"}))
+    accuracy, cnv = only(by_bound, "accuracy"), only(by_bound, "sensitivity CNV")
+    urgent, error = only(by_bound, "urgent sensitivity"), only(by_bound, "weighted error")
+    assert (accuracy.passed, accuracy.value, accuracy.compared) == (False, 0.88, "lower bound")
+    assert accuracy.message == "lower 95% bound of accuracy 0.88 (value 0.91) is below the minimum 0.9"
+    assert (cnv.passed, cnv.value) == (False, 0.86)
+    assert (urgent.passed, urgent.value) == (True, 0.91)  # 0.91 >= 0.9 with 95% confidence
+    assert (error.passed, error.value, error.compared) == (False, 0.17, "upper bound")  # a maximum uses the upper bound
+    assert only(by_bound, "above chance").compared == "value"  # no interval: the chance check keeps the value
+    assert not gates_passed(by_bound)
+
+
+def test_lower_bound_gates_fail_closed_without_intervals():
+    results = evaluate_gates(document(), GateConfig(min_accuracy=0.5, gate_on="lower-bound"))
+    accuracy = only(results, "accuracy")
+    assert not accuracy.passed and accuracy.value is None
+    assert accuracy.message == "not measured: the lower 95% bound of accuracy is not in metrics.json (it has no intervals)"
+
+
+def test_gate_on_is_validated_and_recorded():
+    with pytest.raises(ConfigError, match="gate-on must be one of value, lower-bound"):
+        GateConfig(gate_on="upper")
+    assert GateConfig(gate_on="lower-bound").to_dict()["gate_on"] == "lower-bound"
+    from octreport.cli_options import build_gate_config
+
+    options = {"min_accuracy": 0.9, "min_sensitivity": (), "min_urgent_sensitivity": None, "max_weighted_error": None,
+               "max_dead_filters": None, "require_card": False, "gate_on": "lower-bound"}
+    assert build_gate_config(options).gate_on == "lower-bound"

@@ -112,6 +112,9 @@ def test_end_to_end_run_on_a_slice_of_sample_data(tmp_path):
     for title in ("Summary", "Metrics", "Confusion matrix", "Convolutional layers", "Feature maps", "Filters"):
         assert title in text
     assert f"{accuracy:.1%}" in text
+    low, high = (metrics["intervals"]["accuracy"][k] for k in ("low", "high"))
+    assert f"{accuracy:.1%} (95% CI {100 * low:.1f}–{100 * high:.1f})" in " ".join(text.split())
+    assert "Calibration and confidence" in text and "Urgent-referral operating point" in text
     assert str(latest.resolve() / "report.pdf") in output
 
 

@@ -201,3 +201,55 @@ def test_arrays_that_cannot_be_encoded_are_rejected():
         array_to_png(np.zeros((4, 4, 2), dtype=np.uint8))
     with pytest.raises(ValueError, match="shape"):
         array_to_jpeg(np.zeros((4, 4, 4), dtype=np.uint8))
+
+
+# ---------- calibration and operating-point figures ----------
+
+
+def oct_statistics():
+    from octreport.evaluation.calibration import compute_calibration
+    from octreport.evaluation.operating_point import selective_prediction, urgent_operating_point
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 4, 400)
+    logits = rng.normal(size=(400, 4))
+    logits[np.arange(400), y] += 2.5
+    p = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    return compute_calibration(y, p), urgent_operating_point(y, p, OCT), selective_prediction(y, p)
+
+
+def test_reliability_diagram_bars_are_the_bin_accuracies():
+    from octreport.drawing.evaluation_figures import reliability_figure
+
+    calibration, _, _ = oct_statistics()
+    fig = reliability_figure(calibration)
+    top, bottom = fig.axes[:2]
+    heights = [patch.get_height() for patch in top.patches]
+    assert heights == pytest.approx([b.accuracy or 0.0 for b in calibration.bins])
+    assert [patch.get_height() for patch in bottom.patches] == [b.count for b in calibration.bins]
+    assert f"ECE {calibration.ece:.3f}" in top.get_title()
+    figure_to_png(fig)
+
+
+def test_urgent_roc_marks_the_used_and_the_published_point():
+    from octreport.drawing.evaluation_figures import urgent_roc_figure
+
+    _, point, _ = oct_statistics()
+    fig = urgent_roc_figure(point)
+    full = fig.axes[0]
+    markers = {line.get_label(): (line.get_xdata()[0], line.get_ydata()[0]) for line in full.lines if len(line.get_xdata()) == 1}
+    assert markers["used: predicted class CNV or DME"] == pytest.approx(
+        (point.used.false_positive_rate, point.used.true_positive_rate))
+    assert markers["Kermany et al. 2018"] == pytest.approx((1 - 0.974, 0.978))
+    assert fig.axes[1].get_xlim() == pytest.approx((0, 0.2))  # the zoomed corner
+    figure_to_png(fig)
+
+
+def test_selective_figure_draws_the_accuracy_coverage_curve():
+    from octreport.drawing.evaluation_figures import selective_figure
+
+    _, _, selective = oct_statistics()
+    fig = selective_figure(selective)
+    curve = fig.axes[0].lines[0]
+    assert curve.get_xdata() == pytest.approx(selective.coverage) and curve.get_ydata() == pytest.approx(selective.accuracy)
+    figure_to_png(fig)

@@ -145,6 +145,34 @@ def test_crossval_overrides_change_one_value_of_a_frozen_config():
     assert dataclasses.replace(config) == config
 
 
+def test_crossval_reports_each_mean_with_its_interval_and_pooled_intervals():
+    from octreport.evaluation.bootstrap_settings import BootstrapSettings
+
+    crossval = _load_crossval()
+    rng = np.random.default_rng(0)
+    names = ("CNV", "DME", "DRUSEN", "NORMAL")
+    results = []
+    for fold, share in enumerate((0.91, 0.905, 0.96, 0.945, 0.955)):
+        y = np.repeat(np.arange(4), 50)
+        right = np.arange(200) < round(share * 200)
+        p = np.full((200, 4), 0.05)
+        p[np.arange(200), np.where(right, y, (y + 1) % 4)] = 0.85
+        results.append({"fold": fold, "scored_images": 200, "best_epoch": 3, "epochs_run": 4, "accuracy": share,
+                        "sensitivity": {n: float(right[y == k].mean()) for k, n in enumerate(names)},
+                        "referral": None, "train_seconds": 600.0,
+                        "predictions": {"labels": y.tolist(), "probabilities": p.tolist(), "paths": [],
+                                        "patients": [f"patient:{fold}-{i // 2}" for i in range(200)]}})
+    summary = crossval.summarize(results)
+    assert summary["accuracy"]["mean"] == pytest.approx(0.935)
+    assert (summary["accuracy"]["ci_low"], summary["accuracy"]["ci_high"]) == pytest.approx((0.9030, 0.9670), abs=1e-4)
+    assert summary["sens CNV"]["ci_high"] <= 1.0  # a share's interval stops at 100%
+    assert "| **95% CI of the mean** | | 0.903-0.967 |" in crossval.markdown_table(results, summary)
+    pooled = crossval.pooled_intervals(results, names, BootstrapSettings(200))
+    assert (pooled["n_images"], pooled["unit"], pooled["n_units"]) == (1000, "patient", 500)
+    assert pooled["accuracy"]["value"] == pytest.approx(0.935) and pooled["accuracy"]["method"] == "wilson"
+    assert "| accuracy | 93.5% (95% CI 91.8–94.9) | wilson |" in crossval.pooled_table(pooled)
+
+
 def test_restored_epoch_ignores_epochs_before_early_stopping_starts():
     losses = [0.9, 0.2, 0.5, 0.4, 0.45]
     assert best_validation_epoch(losses) == 2

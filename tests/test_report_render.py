@@ -113,9 +113,57 @@ def test_html_numbers_are_formatted(html):
     assert "chance 25.0%" in html
     assert '<td class="num">97.8%</td>' in html  # a Kermany 2018 reference value
     assert "\u22121.6 pp" in html
-    assert '<td class="num">0.907</td>' in html  # macro F1
+    assert '<td class="num">0.907<span class="ci"> 0.887–0.927</span></td>' in html  # macro F1 with its interval
     assert '<td class="num">\u2013</td>' in html  # an undefined ROC AUC
     assert "min 0.412, median 0.903, max 1.772" in html
+
+
+def test_html_shows_every_interval_as_the_issue_asks(html):
+    # Summary and referral table: "92.5% (95% CI 88.0-95.4)"; the per-class table gives the bounds
+    # under each value, its caption stating the level.
+    assert re.search(r'<div class="stat-value">96.6%</div>\s*<div class="stat-ci">\(95% CI 96.3–96.9\)</div>', html)
+    assert "96.2%<span class=\"ci\"> (95% CI 94.0–97.7)</span>" in html  # urgent sensitivity, referral table
+    assert '<td class="num">95.0%<span class="ci"> 93.0–97.0</span></td>' in html  # CNV precision
+    assert "under each value, its 95% confidence interval" in html
+    assert "Every number carries its 95% confidence interval" in html
+    assert '<td class="num">–</td>' in html  # an undefined value shows no interval
+
+
+def test_html_has_calibration_and_operating_point_sections(html):
+    assert 'id="calibration"' in html and 'id="operating-point"' in html
+    assert "In plain words:</strong> When the model says 98%" in html
+    assert "Temperature T (fitted on validation)" in html and "Reported only." in html
+    assert "Refer the 10% least confident scans to a human: accuracy 99.1%" in html
+    assert "<td>reaches 97.8%</td>" in html
+    without = render_html(build_sample_context(with_referral=False))
+    assert 'id="calibration"' in without and 'id="operating-point"' not in without
+
+
+def test_real_statistics_sections_render(tmp_path):
+    from octreport.evaluation.bootstrap import BootstrapSettings
+    from octreport.evaluation.metrics import compute_classification_metrics
+    from octreport.evaluation.referral import compute_referral_metrics
+    from octreport.evaluation.statistics import compute_prediction_statistics
+    from octreport.report.statistics_sections import calibration_section, operating_point_section
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 4, 300)
+    logits = rng.normal(size=(300, 4)) * 2
+    logits[np.arange(300), y] += 3
+    p = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    names = ("CNV", "DME", "DRUSEN", "NORMAL")
+    statistics = compute_prediction_statistics(
+        compute_classification_metrics(y, p, names), compute_referral_metrics(y, p, names), p,
+        settings=BootstrapSettings(200), validation=(y[:100], p[:100]),
+    )
+    store = FigureStore()
+    context = replace(build_sample_context(), calibration=calibration_section(statistics, store),
+                      operating_point=operating_point_section(statistics, store))
+    html = render_html(context)
+    assert statistics.calibration.reading in html
+    assert f"{statistics.calibration.ece:.3f}" in html and "Test ECE: as is → scaled" in html
+    assert html.count('alt="Urgent-referral ROC curve"') == 1 and html.count('alt="Reliability diagram"') == 1
+    assert "highest threshold reaching the published sensitivity 97.8%" in html
 
 
 def test_html_marks_wrong_predictions(html):
@@ -264,6 +312,12 @@ def test_pdf_opens_with_sections_numbers_and_metadata(pdf, context):
         assert title in text
     assert "96.6%" in text
     assert f"Page 1 of {pdf.pages}" in text
+    # The intervals, read back from the PDF text.
+    flat = " ".join(text.split())
+    assert "96.6% (95% CI 96.3–96.9)" in flat  # the summary's headline
+    assert "96.2% (95% CI 94.0–97.7)" in flat  # urgent sensitivity in the referral table
+    assert "95.0% 93.0–97.0" in flat            # CNV precision over its bounds in the per-class table
+    assert "Calibration and confidence" in text and "Urgent-referral operating point" in text
 
 
 def test_pdf_page_with_figure_is_not_blank(pdf, tmp_path):

@@ -166,6 +166,39 @@ def test_second_report_compares_with_the_first(two_runs):
                                        "--html", str(base / "cmp.html"), "--fail-on-regression", "0.5"])
     assert result.exit_code == 0, result.output
     assert "accuracy" in result.output and (base / "cmp.html").read_text().startswith("<!doctype html>")
+    # Same model, same images: the runs are paired and nothing changed significantly.
+    assert "Paired: both runs evaluated the same" in html
+    assert "Paired: both runs evaluated the same" in result.output and "not significant (p = 1.000)" in result.output
+    strict = CliRunner().invoke(main, ["compare", "previous", "latest", "--out", str(base / "out"),
+                                       "--fail-on-regression", "0", "--regression-mode", "significant"])
+    assert strict.exit_code == 0, strict.output
+
+
+def test_runs_record_predictions_intervals_and_calibration(two_runs):
+    from octreport.evaluation.predictions_file import read_predictions
+
+    base, _ = two_runs
+    trained, loaded = finished_runs(base / "out")
+    metrics = json.loads((trained / "metrics.json").read_text())
+    manifest = json.loads((trained / "manifest.json").read_text())
+    predictions = read_predictions(trained / "predictions.csv")
+    assert manifest["artifacts"]["predictions.csv"] == hashlib.sha256((trained / "predictions.csv").read_bytes()).hexdigest()
+    assert len(predictions.paths) == metrics["classification"]["n_images"]
+    right = predictions.probabilities.argmax(axis=1) == predictions.labels
+    assert right.mean() == pytest.approx(metrics["classification"]["accuracy"])
+    intervals = metrics["intervals"]
+    assert intervals["unit"] == "patient" and intervals["n_units"] < intervals["n_images"]  # 2 scans per patient
+    for entry in (intervals["accuracy"], intervals["macro"]["f1"], intervals["referral"]["weighted_error"]):
+        assert set(entry) == {"value", "low", "high", "method"} and entry["low"] <= entry["value"] <= entry["high"]
+    assert intervals["accuracy"]["method"] == "wilson"
+    assert intervals["referral"]["urgent_roc_auc"]["method"] == "bootstrap over patients"
+    calibration = metrics["calibration"]
+    assert 0 <= calibration["ece"] <= 1 and 0 <= calibration["brier"] <= 2 and "it is right" in calibration["reading"]
+    assert calibration["temperature_scaling"]["temperature"] > 0  # trained in the run: fitted on validation
+    assert metrics["operating_point"]["used"]["rule"] == "predicted class CNV or DME"
+    loaded_metrics = json.loads((loaded / "metrics.json").read_text())
+    assert loaded_metrics["calibration"]["temperature_scaling"] is None
+    assert "only for a model trained in this run" in loaded_metrics["calibration"]["temperature_note"]
 
 
 def test_real_report_contents_read_as_their_headings(two_runs):
@@ -201,6 +234,21 @@ def test_gates_pass_fail_and_exit_codes(two_runs, tmp_path):
     assert "FAILED" in html and "Quality gates" in html
     unknown = CliRunner().invoke(main, [*common, "--model", str(trained), "--min-sensitivity", "XYZ=0.5"])
     assert unknown.exit_code == 2 and "XYZ" in unknown.output
+
+
+def test_gate_on_lower_bound_fails_where_the_value_passes(two_runs, tmp_path):
+    base, data = two_runs
+    first = finished_runs(base / "out")[0]
+    accuracy = json.loads((first / "metrics.json").read_text())["classification"]["accuracy"]
+    common = ["report", "--model", str(first / "model.keras"), "--data", str(data), "--format", "html",
+              "--images-per-class", "1", "--maps-per-layer", "2", "--min-accuracy", f"{accuracy:.6f}"]
+    on_value = CliRunner().invoke(main, [*common, "--out", str(tmp_path / "value")])
+    assert on_value.exit_code == 0, on_value.output
+    on_bound = CliRunner().invoke(main, [*common, "--out", str(tmp_path / "bound"), "--gate-on", "lower-bound"])
+    assert on_bound.exit_code == 5, on_bound.output
+    assert "lower 95% bound of accuracy" in on_bound.output
+    gate = json.loads((tmp_path / "bound" / LATEST / "metrics.json").read_text())["gates"]["results"][1]
+    assert (gate["name"], gate["compared"], gate["passed"]) == ("accuracy", "lower bound", False)
 
 
 def test_config_file_and_environment_fill_options(two_runs, tmp_path):

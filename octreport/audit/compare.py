@@ -1,5 +1,6 @@
 """Compare two finished runs: metric deltas, per-class changes, confusion change, layer drift, and
-what changed in their manifests (model, weights, data, configuration, versions).
+what changed in their manifests (model, weights, data, configuration, versions), and whether each
+change is statistically significant.
 
 Runs are read from their folders (``metrics.json``, and ``manifest.json`` when the run has one;
 older runs do not, and the comparison then says what it cannot tell). A run is named by its folder
@@ -7,27 +8,40 @@ path, by its name under ``out_root``, or by an alias: ``latest`` (what ``out_roo
 to) or ``previous`` (the finished run before it in name order, which is start-time order).
 In-progress (``.incomplete-*``) and failed (``*.failed``) folders are never picked by an alias.
 
-:func:`compare_runs` computes; :func:`format_comparison_text` and :func:`render_comparison_html`
-only show; :func:`regressions` lists what got worse by more than a tolerance
-(``--fail-on-regression TOL``). Every value here comes from the two JSON documents as they are.
+:func:`compare_runs` computes; :mod:`octreport.report.compare_view` shows;
+:func:`regressions` lists what got worse by more than a tolerance (``--fail-on-regression TOL``),
+or, in the ``significant`` mode, only what got significantly worse. Every value here comes from
+the two JSON documents as they are.
+
+Significance: when both runs evaluated the same images (the same data fingerprint, and each run's
+``predictions.csv`` lists the same test images with the same classes), the runs are *paired*: each
+change gets an exact McNemar test (accuracy, sensitivities) or a paired bootstrap (the rest), see
+:mod:`octreport.evaluation.paired`. Otherwise each run's own intervals (``metrics.json``
+``intervals``) are set side by side, and the comparison says that the test was not paired.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from octreport.audit.significance import Pairing, interval_in, pair_runs, significance_tests
 from octreport.errors import ConfigError
-from octreport.report.render import delta_pct, num, pct, signed
+from octreport.evaluation.bootstrap_settings import BootstrapSettings
+from octreport.evaluation.intervals import Interval
+from octreport.evaluation.paired import SignificanceTest
+from octreport.evaluation.predictions_file import PREDICTIONS_NAME, RunPredictions, read_predictions
+from octreport.formatting import delta_pct, num, pct, signed
 from octreport.runfolder import FAILED_SUFFIX, INCOMPLETE_PREFIX, LATEST
 
 METRICS_NAME = "metrics.json"
 MANIFEST_NAME = "manifest.json"
 ALIASES = ("latest", "previous")
 FRACTION, SCORE = "fraction", "score"
+REGRESSION_MODES = ("any", "significant")
 _EPS = 1e-12
 
 
@@ -36,12 +50,14 @@ _EPS = 1e-12
 
 @dataclass(frozen=True, eq=False)
 class LoadedRun:
-    """One finished run's documents. ``manifest`` is None for a run written without one."""
+    """One finished run's documents. ``manifest`` is None for a run written without one, and
+    ``predictions`` for a run without ``predictions.csv`` (written by octreport since intervals came)."""
 
     name: str
     path: Path
     metrics: Mapping[str, Any]
     manifest: Mapping[str, Any] | None
+    predictions: RunPredictions | None = None
 
 
 def finished_runs(out_root: Path) -> list[Path]:
@@ -110,7 +126,9 @@ def load_run(path_or_alias: str | Path, out_root: Path) -> LoadedRun:
     folder = resolve_run(path_or_alias, out_root)
     manifest_path = folder / MANIFEST_NAME
     manifest = _read_json(manifest_path) if manifest_path.is_file() else None
-    return LoadedRun(folder.resolve().name, folder, _read_json(folder / METRICS_NAME), manifest)
+    predictions_path = folder / PREDICTIONS_NAME
+    predictions = read_predictions(predictions_path) if predictions_path.is_file() else None
+    return LoadedRun(folder.resolve().name, folder, _read_json(folder / METRICS_NAME), manifest, predictions)
 
 
 # ---------- results ----------
@@ -118,13 +136,22 @@ def load_run(path_or_alias: str | Path, out_root: Path) -> LoadedRun:
 
 @dataclass(frozen=True)
 class MetricDelta:
-    """One number in both runs. ``kind``: ``fraction`` (shown as %) or ``score``."""
+    """One number in both runs. ``kind``: ``fraction`` (shown as %) or ``score``.
+
+    ``key`` names the statistic (:mod:`octreport.evaluation.bootstrap` keys) when it can be tested;
+    ``test`` says whether the change is significant; ``ci_a``/``ci_b`` are the runs' own intervals
+    as their metrics.json records them (None when it does not).
+    """
 
     name: str
     a: float | None
     b: float | None
     kind: str = FRACTION
     higher_is_better: bool = True
+    key: str | None = None
+    test: SignificanceTest | None = None
+    ci_a: Interval | None = None
+    ci_b: Interval | None = None
 
     @property
     def delta(self) -> float | None:
@@ -224,6 +251,7 @@ class RunComparison:
     config_changes: tuple[Change, ...]
     version_changes: tuple[Change, ...]
     notes: tuple[str, ...]
+    pairing: Pairing | None = None
 
 
 class _Absent:
@@ -259,7 +287,10 @@ def _headline(a: Mapping[str, Any], b: Mapping[str, Any]) -> tuple[MetricDelta, 
         ("macro ROC AUC", ("macro_roc_auc",), SCORE),
     )
     ca, cb = a.get("classification"), b.get("classification")
-    return tuple(MetricDelta(name, _get(ca, *keys), _get(cb, *keys), kind) for name, keys, kind in rows)
+    return tuple(
+        MetricDelta(name, _get(ca, *keys), _get(cb, *keys), kind, key=None if name == "chance level" else ".".join(keys))
+        for name, keys, kind in rows
+    )
 
 
 def _referral(a: Mapping[str, Any], b: Mapping[str, Any]) -> tuple[MetricDelta, ...]:
@@ -272,7 +303,8 @@ def _referral(a: Mapping[str, Any], b: Mapping[str, Any]) -> tuple[MetricDelta, 
         ("urgent ROC AUC", "urgent_roc_auc", SCORE, True),
         ("weighted error", "weighted_error", SCORE, False),
     )
-    return tuple(MetricDelta(name, _get(ra, key), _get(rb, key), kind, better) for name, key, kind, better in rows)
+    return tuple(MetricDelta(name, _get(ra, key), _get(rb, key), kind, better, key=f"referral.{key}")
+                 for name, key, kind, better in rows)
 
 
 def _per_class(a: Mapping[str, Any], b: Mapping[str, Any]) -> tuple[tuple[ClassChange, ...], tuple[str, ...], tuple[str, ...]]:
@@ -282,7 +314,7 @@ def _per_class(a: Mapping[str, Any], b: Mapping[str, Any]) -> tuple[tuple[ClassC
     for name in [n for n in rows_a if n in rows_b]:
         ra, rb = rows_a[name], rows_b[name]
         metrics = tuple(
-            MetricDelta(label, ra.get(key), rb.get(key), kind)
+            MetricDelta(label, ra.get(key), rb.get(key), kind, key=f"per_class.{name}.{key}")
             for label, key, kind in (("precision", "precision", FRACTION), ("recall", "recall", FRACTION),
                                      ("F1", "f1", FRACTION), ("ROC AUC", "roc_auc", SCORE))
         )
@@ -375,24 +407,37 @@ def _summary(run: LoadedRun) -> RunSummary:
     return RunSummary(run.name, str(run.path), run.metrics.get("started_at"), _get(run.manifest, "outcome"))
 
 
-def compare_runs(a: LoadedRun, b: LoadedRun) -> RunComparison:
-    """Run B against run A (B − A everywhere)."""
+def compare_runs(a: LoadedRun, b: LoadedRun, settings: BootstrapSettings = BootstrapSettings()) -> RunComparison:
+    """Run B against run A (B − A everywhere), each change with its significance test."""
     per_class, only_a, only_b = _per_class(a.metrics, b.metrics)
     layers, layers_a, layers_b = _layers(a.metrics, b.metrics)
     notes = [f"run {label} ({run.name}) has no {MANIFEST_NAME}: model, weights and data identity unknown"
              for label, run in (("A", a), ("B", b)) if run.manifest is None]
     versions_a = (a.manifest or {}).get("versions") or a.metrics.get("versions") or {}
     versions_b = (b.manifest or {}).get("versions") or b.metrics.get("versions") or {}
+    pairing, aligned = pair_runs(a.predictions, b.predictions, a.manifest, b.manifest, settings)
+    headline, referral = _headline(a.metrics, b.metrics), _referral(a.metrics, b.metrics)
+    rows = headline + referral + tuple(m for change in per_class for m in change.metrics)
+    tests = significance_tests([m.key for m in rows if m.key], a.metrics, b.metrics, aligned, settings)
+
+    def tested(metric: MetricDelta) -> MetricDelta:
+        if metric.key is None:
+            return metric
+        return replace(metric, test=tests.get(metric.key), ci_a=interval_in(a.metrics, metric.key),
+                       ci_b=interval_in(b.metrics, metric.key))
+
     return RunComparison(
         a=_summary(a), b=_summary(b),
-        metrics=_headline(a.metrics, b.metrics), referral=_referral(a.metrics, b.metrics),
-        per_class=per_class, classes_only_in_a=only_a, classes_only_in_b=only_b,
+        metrics=tuple(map(tested, headline)), referral=tuple(map(tested, referral)),
+        per_class=tuple(replace(c, metrics=tuple(map(tested, c.metrics))) for c in per_class),
+        classes_only_in_a=only_a, classes_only_in_b=only_b,
         confusion=_confusion(a.metrics, b.metrics),
         layers=layers, layers_only_in_a=layers_a, layers_only_in_b=layers_b,
         identity=_identity(a, b),
         config_changes=_differences(_configuration(a), _configuration(b)),
         version_changes=_differences(versions_a, versions_b),
         notes=tuple(notes),
+        pairing=pairing,
     )
 
 
@@ -403,25 +448,44 @@ def _fell(metric: MetricDelta | None, tolerance: float) -> bool:
     return metric is not None and metric.delta is not None and -metric.delta > tolerance + _EPS
 
 
-def regressions(comparison: RunComparison, tolerance: float) -> list[str]:
+def _counts(metric: MetricDelta, mode: str) -> bool:
+    """In ``significant`` mode only a significant change (or one that could not be tested) counts."""
+    return mode == "any" or metric.test is None or metric.test.significant is not False
+
+
+def _significance_note(metric: MetricDelta, mode: str) -> str:
+    if mode == "any" or metric.test is None:
+        return "" if mode == "any" else "; not tested, so counted"
+    if metric.test.significant is None:
+        return f"; {metric.test.verdict}, so counted"
+    return f"; {metric.test.verdict}, {metric.test.method}"
+
+
+def regressions(comparison: RunComparison, tolerance: float, mode: str = "any") -> list[str]:
     """What got worse by more than ``tolerance`` (absolute, e.g. 0.02 = 2 points) from A to B.
 
     Checked: accuracy, macro F1, every class's recall, urgent sensitivity (falling) and the
-    weighted error (rising). Values missing from either run are not compared.
+    weighted error (rising). Values missing from either run are not compared. ``mode``: ``any``
+    counts every such drop; ``significant`` only those whose test finds them significant (a drop
+    that could not be tested still counts: an unattended check must not pass for want of a test).
     """
 
     if not (tolerance >= 0):
         raise ConfigError(f"regression tolerance must be 0 or more, got {tolerance}.")
+    if mode not in REGRESSION_MODES:
+        raise ConfigError(f"regression mode must be one of {', '.join(REGRESSION_MODES)}, got '{mode}'.")
     by_name = {m.name: m for m in comparison.metrics + comparison.referral}
     checked = [by_name.get("accuracy"), by_name.get("macro F1"), by_name.get("urgent sensitivity")]
-    checked += [MetricDelta(f"recall of {c.name}", c.metric("recall").a, c.metric("recall").b) for c in comparison.per_class]
+    checked += [replace(c.metric("recall"), name=f"recall of {c.name}") for c in comparison.per_class]
     found = [
-        f"{m.name} fell from {pct(m.a)} to {pct(m.b)} ({signed_change_text(m)}; tolerance {100 * tolerance:.1f} pp)"
-        for m in checked if _fell(m, tolerance)
+        f"{m.name} fell from {pct(m.a)} to {pct(m.b)} ({signed_change_text(m)}; tolerance {100 * tolerance:.1f} pp"
+        f"{_significance_note(m, mode)})"
+        for m in checked if _fell(m, tolerance) and _counts(m, mode)
     ]
     error = by_name.get("weighted error")
-    if error is not None and error.delta is not None and error.delta > tolerance + _EPS:
-        found.append(f"weighted error rose from {num(error.a)} to {num(error.b)} ({signed_change_text(error)}; tolerance {tolerance:g})")
+    if error is not None and error.delta is not None and error.delta > tolerance + _EPS and _counts(error, mode):
+        found.append(f"weighted error rose from {num(error.a)} to {num(error.b)} ({signed_change_text(error)}; "
+                     f"tolerance {tolerance:g}{_significance_note(error, mode)})")
     return found
 
 

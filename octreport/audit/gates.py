@@ -20,6 +20,12 @@ Gates (all off unless set, except the chance check):
 
 A threshold is met exactly at its value (``>=`` / ``<=``, with a 1e-9 allowance for rounding).
 
+**What is compared** (``gate_on``): ``value`` (the default) compares the measured number itself;
+``lower-bound`` compares the pessimistic end of its confidence interval (``metrics.json``
+``intervals``): the lower bound for a minimum, the upper bound for the weighted error's maximum.
+"accuracy at least 0.90 with 95% confidence" is ``min_accuracy=0.9, gate_on="lower-bound"``. The
+dead-filter and chance gates have no interval and always compare the value.
+
 **Unmeasured gates fail closed.** A gate that was asked for but whose value is not in the
 document (no ``layer_health`` because the layer audit did not run, no ``referral`` because the
 classes are not the four OCT ones, a recall that is undefined because the test split has no image
@@ -41,6 +47,7 @@ from octreport.errors import ConfigError
 _EPS = 1e-9
 CHANCE_GATE = "above chance"
 NOT_MEASURED = "not measured"
+GATE_ON = ("value", "lower-bound")
 
 
 @dataclass(frozen=True)
@@ -54,8 +61,11 @@ class GateConfig:
     max_dead_filters: float | None = None
     require_card: bool = False
     chance_margin: float = 0.05
+    gate_on: str = "value"
 
     def __post_init__(self) -> None:
+        if self.gate_on not in GATE_ON:
+            raise ConfigError(f"gate-on must be one of {', '.join(GATE_ON)}, got '{self.gate_on}'.")
         # A read-only copy: the config stays frozen even if the caller's dict changes later.
         object.__setattr__(self, "min_sensitivity", MappingProxyType(dict(self.min_sensitivity)))
         for name in ("min_accuracy", "min_urgent_sensitivity", "max_dead_filters"):
@@ -83,21 +93,26 @@ class GateConfig:
             "max_dead_filters": self.max_dead_filters,
             "require_card": self.require_card,
             "chance_margin": self.chance_margin,
+            "gate_on": self.gate_on,
         }
 
 
 @dataclass(frozen=True)
 class GateResult:
-    """One gate's verdict. ``value`` is None when the metric was not measured (the gate then fails)."""
+    """One gate's verdict. ``value`` is None when the metric was not measured (the gate then fails).
+    ``compared`` says what ``value`` is: the metric itself (``value``), or the ``lower bound`` /
+    ``upper bound`` of its confidence interval."""
 
     name: str
     threshold: float
     value: float | None
     passed: bool
     message: str
+    compared: str = "value"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "threshold": self.threshold, "value": self.value, "passed": self.passed, "message": self.message}
+        return {"name": self.name, "threshold": self.threshold, "value": self.value, "passed": self.passed,
+                "message": self.message, "compared": self.compared}
 
 
 def _finite(value: float) -> bool:
@@ -169,20 +184,53 @@ def check_gate_classes(config: GateConfig, class_names: Sequence[str]) -> None:
         )
 
 
-def _minimum(name: str, what: str, value: float | None, threshold: float, missing: str = "") -> GateResult:
+@dataclass(frozen=True)
+class _Bound:
+    """Which number a gate compares: the value, or one end of its interval (see ``gate_on``)."""
+
+    intervals: Mapping[str, Any] | None
+    on_bound: bool
+
+    def pick(self, what: str, value: float | None, interval_path: tuple[str, ...], end: str) -> tuple[float | None, str, str]:
+        """``(number compared, how the message names it, why it is missing)``; the message gives the
+        value itself beside a bound (see :func:`_with_value`)."""
+        if not self.on_bound:
+            return value, what, ""
+        entry: Any = self.intervals
+        for key in interval_path:
+            entry = entry.get(key) if isinstance(entry, Mapping) else None
+        level = self.intervals.get("level", 0.95) if isinstance(self.intervals, Mapping) else 0.95
+        label = f"{'lower' if end == 'low' else 'upper'} {100 * level:g}% bound of {what}"
+        bound = entry.get(end) if isinstance(entry, Mapping) else None
+        missing = f"the {label} is not in metrics.json" + ("" if isinstance(self.intervals, Mapping) else " (it has no intervals)")
+        return bound, label, missing
+
+
+def _compared(bound: _Bound, end: str) -> str:
+    return "value" if not bound.on_bound else ("lower bound" if end == "low" else "upper bound")
+
+
+def _with_value(value: float | None, compared: str) -> str:
+    """`` (value 0.925)`` after a bound, so the message shows both; empty when the value itself is compared."""
+    return "" if compared == "value" or value is None else f" (value {value:.4g})"
+
+
+def _minimum(name: str, what: str, value: float | None, threshold: float, missing: str = "",
+             compared: str = "value", note: str = "") -> GateResult:
     if value is None:
-        return GateResult(name, threshold, None, False, f"{NOT_MEASURED}: {missing or what + ' is not in metrics.json'}")
+        return GateResult(name, threshold, None, False, f"{NOT_MEASURED}: {missing or what + ' is not in metrics.json'}", compared)
     passed = value >= threshold - _EPS
     verb = "meets" if passed else "is below"
-    return GateResult(name, threshold, value, passed, f"{what} {value:.4g} {verb} the minimum {threshold:.4g}")
+    return GateResult(name, threshold, value, passed, f"{what} {value:.4g}{note} {verb} the minimum {threshold:.4g}", compared)
 
 
-def _maximum(name: str, what: str, value: float | None, threshold: float, missing: str = "") -> GateResult:
+def _maximum(name: str, what: str, value: float | None, threshold: float, missing: str = "",
+             compared: str = "value", note: str = "") -> GateResult:
     if value is None:
-        return GateResult(name, threshold, None, False, f"{NOT_MEASURED}: {missing or what + ' is not in metrics.json'}")
+        return GateResult(name, threshold, None, False, f"{NOT_MEASURED}: {missing or what + ' is not in metrics.json'}", compared)
     passed = value <= threshold + _EPS
     verb = "is within" if passed else "exceeds"
-    return GateResult(name, threshold, value, passed, f"{what} {value:.4g} {verb} the maximum {threshold:.4g}")
+    return GateResult(name, threshold, value, passed, f"{what} {value:.4g}{note} {verb} the maximum {threshold:.4g}", compared)
 
 
 def _chance_gate(classification: Mapping[str, Any], margin: float) -> GateResult:
@@ -198,16 +246,18 @@ def _chance_gate(classification: Mapping[str, Any], margin: float) -> GateResult
     )
 
 
-def _sensitivity_gates(classification: Mapping[str, Any], minimums: Mapping[str, float]) -> list[GateResult]:
+def _sensitivity_gates(classification: Mapping[str, Any], minimums: Mapping[str, float], bound: _Bound) -> list[GateResult]:
     rows = {row["name"]: row for row in classification.get("per_class", [])}
     names = classification.get("class_names") or list(rows)
     results = []
     for requested, real in resolve_class_names(minimums, names).items():
         recall = rows.get(real, {}).get("recall")
-        results.append(_minimum(
-            f"sensitivity {real}", f"recall of {real}", recall, minimums[requested],
-            missing=f"recall of {real} is undefined (no test image of {real})",
-        ))
+        number, what, missing = bound.pick(f"recall of {real}", recall, ("per_class", real, "recall"), "low")
+        if recall is None:
+            missing = f"recall of {real} is undefined (no test image of {real})"
+        compared = _compared(bound, "low")
+        results.append(_minimum(f"sensitivity {real}", what, number, minimums[requested], missing, compared,
+                                _with_value(recall, compared)))
     return results
 
 
@@ -260,19 +310,29 @@ def evaluate_gates(metrics_document: Mapping[str, Any], config: GateConfig) -> t
     """
     classification = metrics_document.get("classification") or {}
     referral = metrics_document.get("referral")
+    bound = _Bound(metrics_document.get("intervals"), config.gate_on == "lower-bound")
     no_referral = "metrics.json has no referral metrics (they need the four OCT classes)"
     results = [_chance_gate(classification, config.chance_margin)]
     if config.min_accuracy is not None:
-        results.append(_minimum("accuracy", "accuracy", classification.get("accuracy"), config.min_accuracy))
-    results += _sensitivity_gates(classification, config.min_sensitivity)
+        value = classification.get("accuracy")
+        number, what, missing = bound.pick("accuracy", value, ("accuracy",), "low")
+        results.append(_minimum("accuracy", what, number, config.min_accuracy, missing, _compared(bound, "low"),
+                                _with_value(value, _compared(bound, "low"))))
+    results += _sensitivity_gates(classification, config.min_sensitivity, bound)
     if config.min_urgent_sensitivity is not None:
         value = None if referral is None else referral.get("urgent_sensitivity")
-        missing = no_referral if referral is None else "urgent sensitivity is undefined (no urgent case in the test split)"
-        results.append(_minimum("urgent sensitivity", "urgent sensitivity", value, config.min_urgent_sensitivity, missing))
+        number, what, missing = bound.pick("urgent sensitivity", value, ("referral", "urgent_sensitivity"), "low")
+        if value is None:
+            missing = no_referral if referral is None else "urgent sensitivity is undefined (no urgent case in the test split)"
+        results.append(_minimum("urgent sensitivity", what, number, config.min_urgent_sensitivity, missing,
+                                _compared(bound, "low"), _with_value(value, _compared(bound, "low"))))
     if config.max_weighted_error is not None:
         value = None if referral is None else referral.get("weighted_error")
-        missing = no_referral if referral is None else ""
-        results.append(_maximum("weighted error", "weighted error", value, config.max_weighted_error, missing))
+        number, what, missing = bound.pick("weighted error", value, ("referral", "weighted_error"), "high")
+        if referral is None:
+            missing = no_referral
+        results.append(_maximum("weighted error", what, number, config.max_weighted_error, missing,
+                                _compared(bound, "high"), _with_value(value, _compared(bound, "high"))))
     if config.max_dead_filters is not None:
         results.append(_dead_filter_gate(metrics_document, config.max_dead_filters))
     if config.require_card:

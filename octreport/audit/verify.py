@@ -33,7 +33,7 @@ from octreport.audit.hashing import sha256_file
 from octreport.audit.verify_data import compare_fingerprints, current_fingerprint, describe_diff
 from octreport.audit.verify_rerun import DEFAULT_TOLERANCE, ProbabilityCheck, compare_probabilities
 from octreport.errors import ConfigError, DataError, ModelError, ReportError
-from octreport.evaluation.predictions_file import PREDICTIONS_NAME, read_predictions_csv
+from octreport.evaluation.predictions_file import PREDICTIONS_NAME, read_predictions
 
 HOLDS, DIFFERS, NOT_CHECKED = "holds", "differs", "not checked"
 METRICS_NAME, MANIFEST_NAME, PDF_NAME = "metrics.json", "manifest.json", "report.pdf"
@@ -270,7 +270,7 @@ def check_predictions(model: Any, run_dir: Path, manifest: Mapping[str, Any], me
             return CheckResult(f"predictions on {what}", NOT_CHECKED,
                                (f"the run has no {PREDICTIONS_NAME} (runs before per-image probabilities were recorded)",))
         try:
-            recorded = read_predictions_csv(run_dir / PREDICTIONS_NAME)
+            recorded = read_predictions(run_dir / PREDICTIONS_NAME)
         except DataError as error:
             return CheckResult(f"predictions on {what}", DIFFERS, (str(error),))
         names, expected = list(recorded.paths), recorded.probabilities

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections import Counter, defaultdict
 from collections.abc import Sequence
+from pathlib import Path, PurePath
 
 import numpy as np
 
@@ -21,8 +22,13 @@ _KERMANY_NAME = re.compile(r"^(?P<cls>[A-Za-z]+)-(?P<patient>\d+)-(?P<n>\d+)$")
 
 def patient_id(item: ImageItem) -> str:
     """The patient of a Kermany-named file, or the file's own path when the name has no patient."""
-    match = _KERMANY_NAME.match(item.path.stem.strip())
-    return f"patient:{match['patient']}" if match else f"file:{item.path}"
+    return patient_of_path(item.path)
+
+
+def patient_of_path(path: Path | str) -> str:
+    """``patient:<ID>`` for a Kermany name ``CLASS-ID-N.ext``, else ``file:<path>`` (its own group)."""
+    match = _KERMANY_NAME.match(PurePath(path).stem.strip())
+    return f"patient:{match['patient']}" if match else f"file:{path}"
 
 
 def partition_by_patient(

@@ -1,15 +1,16 @@
-"""``predictions.csv``: the model's probabilities for every evaluated image, so a run can be re-checked.
+"""``predictions.csv``: the model's probabilities for every evaluated test image, so that a run can be
+re-checked (``octreport verify --full``) and compared with another image by image (the paired
+tests of ``octreport compare``), and any number of the report re-derived.
 
-One row per test image the model evaluated, in evaluation order::
+One row per evaluated test image, in evaluation order::
 
-    path,true_class,CNV,DME,DRUSEN,NORMAL
-    test/CNV/CNV-1091963-1.jpeg,CNV,0.912345678,0.0412,0.0301,0.0163
+    path,true_class,predicted_class,p:CNV,p:DME,p:DRUSEN,p:NORMAL
+    test/CNV/CNV-1091963-1.jpeg,CNV,CNV,0.912345678,0.0412,0.0301,0.0163
 
 ``path`` is relative to the data root (POSIX form, as in the manifest's data fingerprint), so the
-file stays valid when the data folder moves; the class columns hold each probability with 9
-significant digits, which writes a float32 model output exactly. The manifest records the file's
-SHA-256 like the other files of the run folder; ``octreport verify --full`` re-runs the model on
-every image listed and compares.
+file stays valid when the data folder moves; the probabilities have 9 significant digits, which
+writes a float32 model output exactly. The manifest records the file's SHA-256 like the other
+files of the run folder.
 """
 
 from __future__ import annotations
@@ -22,66 +23,101 @@ from pathlib import Path
 
 import numpy as np
 
+from octreport.data.splits import patient_of_path
 from octreport.errors import DataError
 
 PREDICTIONS_NAME = "predictions.csv"
-PATH_COLUMN, TRUE_COLUMN = "path", "true_class"
+_FIXED = ("path", "true_class", "predicted_class")
+_PROBABILITY = "p:"
 _DIGITS = 9
 
 
 @dataclass(frozen=True, eq=False)
-class RecordedPredictions:
-    """``probabilities`` is ``(N, K)``; row i belongs to ``paths[i]`` (relative to the data root)."""
+class RunPredictions:
+    """One run's test predictions: row i is the image ``paths[i]`` (relative to the data root),
+    whose true class is ``class_names[labels[i]]`` (-1: unknown); ``probabilities`` is (N, K)."""
 
-    class_names: tuple[str, ...]
     paths: tuple[str, ...]
-    true_classes: tuple[str, ...]
+    class_names: tuple[str, ...]
+    labels: np.ndarray
     probabilities: np.ndarray
 
+    def patients(self) -> list[str]:
+        """The patient of each image (Kermany names), or the image itself when its name has none."""
+        return [patient_of_path(p) for p in self.paths]
 
-def predictions_csv(
+
+def run_predictions(
     relative_paths: Sequence[str], labels: Sequence[int], probabilities: np.ndarray, class_names: Sequence[str]
-) -> str:
-    """The CSV text for images at ``relative_paths`` with true class indices ``labels`` (negative:
-    unknown) and ``probabilities`` of shape ``(N, len(class_names))``."""
+) -> RunPredictions:
+    """The record of one run, in memory (what ``predictions.csv`` holds)."""
     probabilities = np.asarray(probabilities, dtype=np.float64)
     if probabilities.shape != (len(relative_paths), len(class_names)) or len(labels) != len(relative_paths):
         raise ValueError(
             f"{len(relative_paths)} paths and {len(labels)} labels need probabilities of shape "
             f"({len(relative_paths)}, {len(class_names)}), got {probabilities.shape}"
         )
+    return RunPredictions(tuple(relative_paths), tuple(class_names), np.asarray(labels, dtype=np.int64), probabilities)
+
+
+def predictions_csv(record: RunPredictions) -> str:
+    """The CSV text of ``record``."""
+    names = record.class_names
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow([PATH_COLUMN, TRUE_COLUMN, *class_names])
-    for path, label, row in zip(relative_paths, labels, probabilities):
-        true_class = class_names[int(label)] if 0 <= int(label) < len(class_names) else ""
-        writer.writerow([path, true_class, *(f"{p:.{_DIGITS}g}" for p in row)])
+    writer.writerow([*_FIXED, *(f"{_PROBABILITY}{name}" for name in names)])
+    for path, label, row in zip(record.paths, record.labels, record.probabilities):
+        true_class = names[int(label)] if 0 <= int(label) < len(names) else ""
+        writer.writerow([path, true_class, names[int(row.argmax())], *(f"{v:.{_DIGITS}g}" for v in row)])
     return buffer.getvalue()
 
 
-def parse_predictions_csv(text: str, source: str = PREDICTIONS_NAME) -> RecordedPredictions:
+def parse_predictions_csv(text: str, source: str = PREDICTIONS_NAME) -> RunPredictions:
     """Read :func:`predictions_csv`'s text back; a :class:`DataError` naming the line when malformed."""
     rows = list(csv.reader(io.StringIO(text)))
-    if not rows or rows[0][:2] != [PATH_COLUMN, TRUE_COLUMN] or len(rows[0]) < 3:
-        raise DataError(f"{source} is not an octreport predictions file: its header is not 'path,true_class,<classes>'.")
-    class_names = tuple(rows[0][2:])
-    paths, truths, values = [], [], []
+    header = rows[0] if rows else []
+    if tuple(header[:3]) != _FIXED or len(header) < 4 or not all(c.startswith(_PROBABILITY) for c in header[3:]):
+        raise DataError(f"{source} is not an octreport predictions file: its header must be "
+                        f"{', '.join(_FIXED)}, {_PROBABILITY}<class>, ...")
+    names = tuple(c[len(_PROBABILITY):] for c in header[3:])
+    index = {name: k for k, name in enumerate(names)}
+    paths, labels, values = [], [], []
     for number, row in enumerate(rows[1:], start=2):
-        if len(row) != len(class_names) + 2:
-            raise DataError(f"{source}, line {number}: expected {len(class_names) + 2} columns, got {len(row)}.")
+        if len(row) != len(header):
+            raise DataError(f"{source}, line {number}: expected {len(header)} columns, got {len(row)}.")
         try:
-            values.append([float(v) for v in row[2:]])
+            values.append([float(v) for v in row[3:]])
         except ValueError:
             raise DataError(f"{source}, line {number}: a probability is not a number.") from None
         paths.append(row[0])
-        truths.append(row[1])
-    probabilities = np.array(values, dtype=np.float64).reshape(len(values), len(class_names))
-    return RecordedPredictions(class_names, tuple(paths), tuple(truths), probabilities)
+        labels.append(index.get(row[1], -1))
+    probabilities = np.array(values, dtype=np.float64).reshape(len(values), len(names))
+    return RunPredictions(tuple(paths), names, np.array(labels, dtype=np.int64), probabilities)
 
 
-def read_predictions_csv(path: Path) -> RecordedPredictions:
+def read_predictions(path: Path) -> RunPredictions:
+    """Read a ``predictions.csv``; a :class:`DataError` saying what is wrong with a malformed one."""
     try:
         text = Path(path).read_text(encoding="utf-8")
-    except OSError as error:
-        raise DataError(f"cannot read {path}: {error.strerror or error}.") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise DataError(f"cannot read {path}: {getattr(error, 'strerror', None) or error}.") from None
     return parse_predictions_csv(text, str(path))
+
+
+def align(a: RunPredictions, b: RunPredictions) -> tuple[RunPredictions, RunPredictions] | str:
+    """Both runs' predictions on the same images in A's row and class order, or why they cannot be paired."""
+    if sorted(a.class_names) != sorted(b.class_names):
+        return "the runs have different classes"
+    if len(set(a.paths)) != len(a.paths) or len(set(b.paths)) != len(b.paths):
+        return "an image is listed twice in a predictions file"
+    if set(a.paths) != set(b.paths):
+        only_a, only_b = len(set(a.paths) - set(b.paths)), len(set(b.paths) - set(a.paths))
+        return f"the runs evaluated different test images ({only_a} only in A, {only_b} only in B)"
+    row_of_b = {path: i for i, path in enumerate(b.paths)}
+    rows = [row_of_b[path] for path in a.paths]
+    columns = [b.class_names.index(name) for name in a.class_names]
+    b_labels = np.array([a.class_names.index(b.class_names[k]) if k >= 0 else -1 for k in b.labels[rows]], dtype=np.int64)
+    if not np.array_equal(a.labels, b_labels):
+        return "the runs give some images different true classes"
+    aligned = RunPredictions(a.paths, a.class_names, a.labels, b.probabilities[rows][:, columns])
+    return a, aligned

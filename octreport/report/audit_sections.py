@@ -71,8 +71,8 @@ def checklist_facts(results: RunResults, card: ModelCard, shown: Mapping[str, To
 
 
 def _has_intervals(results: RunResults) -> bool:
-    """Whether the metrics carry confidence intervals (an ``intervals`` attribute that is set)."""
-    return any(getattr(part, "intervals", None) for part in (results.metrics, results.referral) if part is not None)
+    """Whether the report shows confidence intervals (computed for every run with test images)."""
+    return results.statistics is not None and results.statistics.intervals is not None
 
 
 def _place(ref, shown: Mapping[str, TocEntry]) -> ChecklistPlace:

@@ -11,7 +11,10 @@ from octreport.audit.model_card import ModelCard
 from octreport.drawing.export import encode_figure
 from octreport.drawing.figures import confusion_matrix_figure
 from octreport.evaluation.errors_gallery import worst_confusion
+from octreport.evaluation.intervals import ClassIntervals
+from octreport.evaluation.metrics import PerClassMetrics
 from octreport.evaluation.referral import KERMANY_2018_REFERENCE
+from octreport.formatting import level_text, with_ci
 from octreport.report.assets import FigureStore
 from octreport.report.audit_sections import checklist_facts, checklist_section, model_card_section
 from octreport.report.context import (
@@ -31,6 +34,7 @@ from octreport.report.context import (
     section_entries,
 )
 from octreport.report.provenance import package_versions
+from octreport.report.statistics_sections import calibration_section, operating_point_section
 from octreport.resources import sample_data_dir
 from octreport.results import RunResults
 from octreport.report.image_sections import (
@@ -69,8 +73,10 @@ def build_report_context(
     training = training_figure(results, store)
     error_cells = tuple(error_cell(cell, class_names, store, image_format) for cell in results.visuals.errors)
     sections = section_entries()
+    operating = operating_point_section(results.statistics, store)
     toc = _toc(sections, by_class, comparison=comparison is not None, training=training is not None,
-               errors=bool(error_cells))
+               errors=bool(error_cells), operating_point=operating is not None)
+    intervals = results.statistics.intervals
     citation = None if _is_bundled_sample(results) else (DATASET_CITATION if results.referral else None)
     shown = {entry.anchor: entry for entry in toc if entry.level == 1}
     return ReportContext(
@@ -83,15 +89,18 @@ def build_report_context(
         toc=toc,
         sections=sections,
         summary=_summary(results, warnings, gates),
-        class_rows=tuple(
-            ClassMetricsRow(c.name, c.precision, c.recall, c.specificity, c.f1, c.roc_auc, c.support, c.predicted_count)
-            for c in metrics.per_class
-        ),
+        class_rows=tuple(_class_row(c, intervals.for_class(c.name)) for c in metrics.per_class),
         average_rows=(
-            AverageRow("macro average", metrics.macro.precision, metrics.macro.recall, metrics.macro.f1),
-            AverageRow("weighted average", metrics.weighted.precision, metrics.weighted.recall, metrics.weighted.f1),
+            AverageRow("macro average", metrics.macro.precision, metrics.macro.recall, metrics.macro.f1,
+                       intervals.macro_precision, intervals.macro_recall, intervals.macro_f1),
+            AverageRow("weighted average", metrics.weighted.precision, metrics.weighted.recall, metrics.weighted.f1,
+                       intervals.weighted_precision, intervals.accuracy, intervals.weighted_f1),
         ),
         referral=_referral_section(results),
+        interval_note=intervals.describe(),
+        interval_level=level_text(intervals.level),
+        calibration=calibration_section(results.statistics, store),
+        operating_point=operating,
         confusion_figure=store.add(
             encode_figure(confusion_matrix_figure(metrics), FIGURE_DPI),
             "confusion-matrix",
@@ -117,7 +126,7 @@ def build_report_context(
         reproduce=_reproduce(results),
         versions=tuple(KeyValue(name, version) for name, version in package_versions().items()),
         citation=citation,
-        gates=tuple(GateRow(g.name, g.threshold, g.value, g.passed, g.message) for g in gates),
+        gates=tuple(GateRow(g.name, g.threshold, g.value, g.passed, g.message, g.compared) for g in gates),
         comparison=comparison,
         attention_note=(
             f"{results.visuals.gradcam_caption} ({results.visuals.gradcam_layer.path} is the model's last convolutional layer.) "
@@ -147,14 +156,17 @@ def build_report_context(
 
 def _toc(
     sections: Mapping[str, TocEntry], by_class: Sequence[ClassSection], *, comparison: bool, training: bool,
-    errors: bool,
+    errors: bool, operating_point: bool = False,
 ) -> tuple[TocEntry, ...]:
     """The contents, in the order of base.html: the sections this report shows, each entry the
     section's own (so it reads as the section's heading does), with one level-2 entry per class."""
     toc = [sections["summary"], sections["model-card"]]
     if comparison:
         toc.append(sections["comparison"])
-    toc += [sections["metrics"], sections["confusion"]]
+    toc += [sections["metrics"], sections["calibration"]]
+    if operating_point:
+        toc.append(sections["operating-point"])
+    toc.append(sections["confusion"])
     if training:
         toc.append(sections["training"])
     toc += [sections["layers"], sections["feature-maps"]]
@@ -203,14 +215,16 @@ def _summary(results: RunResults, warnings: list[str], gates: Sequence[GateResul
         key_warning = f"{len(failed)} quality gate(s) failed: " + "; ".join(g.message for g in failed)
     else:
         key_warning = warnings[0] if warnings else None
+    intervals = results.statistics.intervals
+    urgent = intervals.referral
     headline = (
-        f"{metrics.accuracy:.1%} of {metrics.n_images} test images classified correctly "
+        f"{with_ci(intervals.accuracy)} of {metrics.n_images} test images classified correctly "
         f"(chance level {metrics.chance_level:.1%})."
     )
-    if referral is not None and referral.urgent_sensitivity is not None:
+    if referral is not None and referral.urgent_sensitivity is not None and urgent is not None:
         headline += (
-            f" Urgent referral (CNV or DME) detected with sensitivity {referral.urgent_sensitivity:.1%}"
-            + (f" and specificity {referral.urgent_specificity:.1%}." if referral.urgent_specificity is not None else ".")
+            f" Urgent referral (CNV or DME) detected with sensitivity {with_ci(urgent.urgent_sensitivity)}"
+            + (f" and specificity {with_ci(urgent.urgent_specificity)}." if referral.urgent_specificity is not None else ".")
         )
     worst = worst_confusion(results.confusion_cells)
     return Summary(
@@ -230,6 +244,12 @@ def _summary(results: RunResults, warnings: list[str], gates: Sequence[GateResul
         macro_f1=metrics.macro.f1,
         key_warning=key_warning,
         headline=headline,
+        accuracy_ci=intervals.accuracy,
+        urgent_sensitivity_ci=None if urgent is None else urgent.urgent_sensitivity,
+        urgent_specificity_ci=None if urgent is None else urgent.urgent_specificity,
+        macro_f1_ci=intervals.macro_f1,
+        calibration_reading=results.statistics.calibration.reading,
+        selective_reading=results.statistics.selective.reading or None,
     )
 
 
@@ -238,13 +258,19 @@ def _referral_section(results: RunResults) -> ReferralSection | None:
     if referral is None:
         return None
     ref = KERMANY_2018_REFERENCE
+    intervals = results.statistics.intervals
+    ci = intervals.referral
     return ReferralSection(
         rows=(
-            ReferralRow("Accuracy (4 classes)", referral.accuracy, ref.accuracy),
-            ReferralRow("Urgent-referral sensitivity", referral.urgent_sensitivity, ref.urgent_sensitivity),
-            ReferralRow("Urgent-referral specificity", referral.urgent_specificity, ref.urgent_specificity),
-            ReferralRow("Urgent-referral ROC AUC", referral.urgent_roc_auc, ref.urgent_roc_auc),
-            ReferralRow("Weighted error", referral.weighted_error, ref.weighted_error, lower_is_better=True),
+            ReferralRow("Accuracy (4 classes)", referral.accuracy, ref.accuracy, ours_ci=intervals.accuracy),
+            ReferralRow("Urgent-referral sensitivity", referral.urgent_sensitivity, ref.urgent_sensitivity,
+                        ours_ci=ci and ci.urgent_sensitivity),
+            ReferralRow("Urgent-referral specificity", referral.urgent_specificity, ref.urgent_specificity,
+                        ours_ci=ci and ci.urgent_specificity),
+            ReferralRow("Urgent-referral ROC AUC", referral.urgent_roc_auc, ref.urgent_roc_auc,
+                        ours_ci=ci and ci.urgent_roc_auc),
+            ReferralRow("Weighted error", referral.weighted_error, ref.weighted_error, lower_is_better=True,
+                        ours_ci=ci and ci.weighted_error),
         ),
         reference_source=ref.source,
         explanation=(
@@ -255,6 +281,11 @@ def _referral_section(results: RunResults) -> ReferralSection | None:
             f"({referral.total_penalty} penalty points over {referral.n_images} images here)."
         ),
     )
+
+
+def _class_row(c: PerClassMetrics, ci: ClassIntervals) -> ClassMetricsRow:
+    return ClassMetricsRow(c.name, c.precision, c.recall, c.specificity, c.f1, c.roc_auc, c.support, c.predicted_count,
+                           ci.precision, ci.recall, ci.specificity, ci.f1, ci.roc_auc)
 
 
 def _health_row(health) -> LayerHealthRow:

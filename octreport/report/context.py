@@ -13,10 +13,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:  # compare.py renders through render.py, which imports this module.
-    from octreport.audit.compare import RunComparison
+from octreport.audit.compare import RunComparison
+from octreport.evaluation.intervals import Interval
 
 
 @dataclass(frozen=True)
@@ -39,7 +38,8 @@ class KeyValue:
 
 @dataclass(frozen=True)
 class ClassMetricsRow:
-    """One row of the per-class table. None means undefined (shown as a dash)."""
+    """One row of the per-class table. None means undefined (shown as a dash). Each ``*_ci`` is
+    that value's confidence interval, None when the report has none."""
 
     name: str
     precision: float | None
@@ -49,6 +49,11 @@ class ClassMetricsRow:
     roc_auc: float | None
     support: int
     predicted: int
+    precision_ci: Interval | None = None
+    recall_ci: Interval | None = None
+    specificity_ci: Interval | None = None
+    f1_ci: Interval | None = None
+    roc_auc_ci: Interval | None = None
 
 
 @dataclass(frozen=True)
@@ -57,6 +62,9 @@ class AverageRow:
     precision: float | None
     recall: float | None
     f1: float | None
+    precision_ci: Interval | None = None
+    recall_ci: Interval | None = None
+    f1_ci: Interval | None = None
 
 
 @dataclass(frozen=True)
@@ -67,6 +75,9 @@ class ReferralRow:
     ours: float | None
     reference: float | None
     lower_is_better: bool = False
+    ours_ci: Interval | None = None
+    kind: str = "fraction"
+    """``fraction`` (shown as %) or ``score``."""
 
 
 @dataclass(frozen=True)
@@ -90,6 +101,56 @@ class Summary:
     headline: str
     dead_filter_flags: tuple[str, ...] = ()
     worst_confusion: str | None = None
+    accuracy_ci: Interval | None = None
+    urgent_sensitivity_ci: Interval | None = None
+    urgent_specificity_ci: Interval | None = None
+    macro_f1_ci: Interval | None = None
+    calibration_reading: str | None = None
+    selective_reading: str | None = None
+
+
+@dataclass(frozen=True)
+class SelectiveRowView:
+    """Accuracy on the scans kept when ``referred_share`` of them, the least confident, are referred."""
+
+    referred_share: float
+    kept: int
+    accuracy: float | None
+
+
+@dataclass(frozen=True)
+class CalibrationSection:
+    """Reliability, ECE and Brier in numbers, a figure and plain words; temperature scaling as
+    reported (never applied); selective prediction."""
+
+    figure: FigureRef
+    reading: str
+    rows: tuple[KeyValue, ...]
+    explanation: str
+    temperature_rows: tuple[KeyValue, ...]
+    temperature_note: str
+    selective_figure: FigureRef
+    selective_rows: tuple[SelectiveRowView, ...]
+    selective_reading: str
+
+
+@dataclass(frozen=True)
+class ThresholdRowView:
+    threshold: float
+    sensitivity: float | None
+    specificity: float | None
+    flagged_share: float
+    label: str = ""
+
+
+@dataclass(frozen=True)
+class OperatingPointSection:
+    """The urgent-referral ROC curve with the used and published points, and a threshold table."""
+
+    figure: FigureRef
+    explanation: str
+    rows: tuple[ThresholdRowView, ...]
+    used_note: str
 
 
 @dataclass(frozen=True)
@@ -206,6 +267,8 @@ class GateRow:
     value: float | None
     passed: bool
     message: str
+    compared: str = "value"
+    """What ``value`` is: the metric (``value``) or an end of its interval (``lower bound``, ``upper bound``)."""
 
 
 @dataclass(frozen=True)
@@ -288,6 +351,8 @@ SECTION_TITLES: Mapping[str, str] = MappingProxyType({
     "model-card": "Model card",
     "comparison": "Comparison with an earlier run",
     "metrics": "Metrics",
+    "calibration": "Calibration and confidence",
+    "operating-point": "Urgent-referral operating point",
     "confusion": "Confusion matrix",
     "training": "Training curves",
     "layers": "Convolutional layers",
@@ -346,6 +411,11 @@ class ReportContext:
     comparison: RunComparison | None = None
     model_card: ModelCardSection = field(default_factory=lambda: ModelCardSection((), (), "No model card was given."))
     checklist: ChecklistSection = field(default_factory=lambda: ChecklistSection((), (), "", ""))
+    interval_note: str = ""
+    interval_level: str = "95%"
+    """The confidence level of every interval in the report, as text."""
+    calibration: CalibrationSection | None = None
+    operating_point: OperatingPointSection | None = None
     # Every top-level section's id and title by anchor, shown or not: each partial's <section id>
     # and <h2> come from here, as do the top-level entries of ``toc``.
     sections: Mapping[str, TocEntry] = field(default_factory=section_entries)

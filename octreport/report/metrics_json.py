@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from octreport.evaluation.predictions_file import PREDICTIONS_NAME
 from octreport.engine.layer_health import layer_health_to_dict
 from octreport.engine.layers import layers_to_json
 from octreport.evaluation.errors_gallery import worst_confusion
@@ -12,7 +13,7 @@ from octreport.report.build import data_warnings
 from octreport.report.provenance import package_versions
 from octreport.results import RunResults
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: intervals, calibration, operating_point, selective_prediction; predictions.csv beside it
 
 
 def _peak(heatmap: np.ndarray) -> list[int]:
@@ -29,6 +30,7 @@ def metrics_document(results: RunResults) -> dict:
     data = results.data
     worst = worst_confusion(results.confusion_cells)
     metadata = results.metadata
+    statistics = results.statistics
     return {
         "schema_version": SCHEMA_VERSION,
         "started_at": results.started_at,
@@ -54,6 +56,11 @@ def metrics_document(results: RunResults) -> dict:
             **results.referral.to_dict(),
             "reference": KERMANY_2018_REFERENCE.to_dict(),
         },
+        "intervals": statistics.intervals.to_dict(),
+        "calibration": statistics.calibration.to_dict(),
+        "operating_point": None if statistics.urgent is None else statistics.urgent.to_dict(),
+        "selective_prediction": statistics.selective.to_dict(),
+        "predictions_file": PREDICTIONS_NAME,
         "training": None if metadata is None or not metadata.history else {
             "history": metadata.history,
             "best_epoch": metadata.best_epoch,

@@ -13,7 +13,6 @@ octreport's own, so a user can override one piece at a time.
 
 from __future__ import annotations
 
-import math
 import traceback
 from collections.abc import Callable
 from pathlib import Path
@@ -23,87 +22,22 @@ import jinja2.sandbox
 from markupsafe import Markup
 
 from octreport.errors import ReportError
+from octreport.formatting import MINUS, MISSING, ci_bounds, ci_range, delta_pct, int_sep, level_text, num, pct, signed, with_ci
 from octreport.report.context import ReportContext
 from octreport.resources import templates_dir
 
 ENTRY_TEMPLATE = "base.html"
 STYLESHEET = "report.css"
-MISSING = "\u2013"  # en dash: an undefined metric, or one the paper does not give
-MINUS = "\u2212"
-
-
-def _number(value: object, filter_name: str) -> float | None:
-    """``value`` as a float, None for None and NaN; a clear error for anything else."""
-    if isinstance(value, jinja2.Undefined):
-        str(value)  # StrictUndefined raises here, naming the missing field
-        return None
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"filter {filter_name!r} expects a number or None, got {type(value).__name__} {value!r}")
-    number = float(value)
-    return None if math.isnan(number) else number
-
-
-def pct(value: float | None, digits: int = 1) -> str:
-    """A fraction as a percentage: ``0.966`` -> ``"96.6%"``; None or NaN -> ``"–"``."""
-    number = _number(value, "pct")
-    return MISSING if number is None else f"{100 * number:.{digits}f}%"
-
-
-def num(value: float | None, digits: int = 3) -> str:
-    """Fixed decimals: ``0.91234`` -> ``"0.912"``; None or NaN -> ``"–"``."""
-    number = _number(value, "num")
-    return MISSING if number is None else f"{number:.{digits}f}"
-
-
-def int_sep(value: int | None) -> str:
-    """An integer with thousands separators: ``12345`` -> ``"12,345"``; None -> ``"–"``."""
-    number = _number(value, "int_sep")
-    if number is None:
-        return MISSING
-    if not number.is_integer():
-        raise TypeError(f"filter 'int_sep' expects a whole number, got {value!r}")
-    return f"{int(number):,}"
-
-
-def delta_pct(value: float | None, reference: float | None, digits: int = 1) -> str:
-    """``value - reference`` in percentage points with its sign: ``(0.95, 0.978)`` -> ``"−2.8 pp"``.
-
-    ``"–"`` when either is missing. Used for "ours beside the published figure".
-    """
-    ours, ref = _number(value, "delta_pct"), _number(reference, "delta_pct")
-    if ours is None or ref is None:
-        return MISSING
-    points = round(100 * (ours - ref), digits)
-    if points == 0:
-        return f"{0:.{digits}f} pp"
-    sign = "+" if points > 0 else MINUS
-    return f"{sign}{abs(points):.{digits}f} pp"
-
-
-def signed(value: float | None, digits: int = 3) -> str:
-    """A difference with its sign: ``0.0123`` -> ``"+0.012"``, ``-2`` (digits 0) -> ``"−2"``; None -> ``"–"``.
-
-    """
-    if isinstance(value, jinja2.Undefined):
-        str(value)  # StrictUndefined raises here, naming the missing field
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return MISSING
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"filter 'signed' expects a number or None, got {type(value).__name__} {value!r}")
-    rounded = round(float(value), digits)
-    if rounded == 0:
-        return f"{0:.{digits}f}"
-    return f"{'+' if rounded > 0 else MINUS}{abs(rounded):.{digits}f}"
-
-
 FILTERS: dict[str, Callable[..., str]] = {
     "pct": pct,
     "num": num,
     "int_sep": int_sep,
     "delta_pct": delta_pct,
     "signed": signed,
+    "with_ci": with_ci,
+    "ci_bounds": ci_bounds,
+    "ci_range": ci_range,
+    "level_text": level_text,
 }
 
 

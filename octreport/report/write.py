@@ -16,7 +16,7 @@ from octreport.audit.compare import RunComparison
 from octreport.audit.gates import GateResult
 from octreport.audit.model_card import ModelCard
 from octreport.config import ReportConfig
-from octreport.evaluation.predictions_file import PREDICTIONS_NAME, predictions_csv
+from octreport.evaluation.predictions_file import PREDICTIONS_NAME, RunPredictions, predictions_csv
 from octreport.report.assets import FigureStore, write_text_atomic
 from octreport.report.build import build_report_context
 from octreport.report.pdf import render_pdf
@@ -69,12 +69,10 @@ def write_metrics(document: dict, out_dir: Path) -> Path:
     return path
 
 
-def write_predictions(
-    relative_paths: Sequence[str], labels, probabilities, class_names: Sequence[str], out_dir: Path
-) -> Path:
+def write_predictions(record: RunPredictions, out_dir: Path) -> Path:
     """predictions.csv: every evaluated image's probabilities (see :mod:`octreport.evaluation.predictions_file`)."""
     path = out_dir / PREDICTIONS_NAME
-    write_text_atomic(path, predictions_csv(relative_paths, labels, probabilities, class_names))
+    write_text_atomic(path, predictions_csv(record))
     return path
 
 

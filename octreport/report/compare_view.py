@@ -12,7 +12,8 @@ import jinja2
 from octreport._version import __version__
 from octreport.audit.compare import FRACTION, MetricDelta, RunComparison, regressions, signed_change_text
 from octreport.errors import ReportError
-from octreport.report.render import make_environment, num, pct, signed
+from octreport.formatting import num, pct, signed
+from octreport.report.render import make_environment
 
 COMPARE_TEMPLATE = "compare.html"
 
@@ -26,6 +27,7 @@ def _metric_lines(rows: Sequence[MetricDelta], indent: str = "  ") -> list[str]:
     width = max((len(m.name) for m in rows), default=0)
     return [
         f"{indent}{m.name:<{width}}  {_value_text(m.a, m.kind):>8}  {_value_text(m.b, m.kind):>8}  {signed_change_text(m):>9}"
+        + (f"  {m.test.verdict}" if m.test is not None else "")
         for m in rows
     ]
 
@@ -33,7 +35,9 @@ def _metric_lines(rows: Sequence[MetricDelta], indent: str = "  ") -> list[str]:
 def format_comparison_text(c: RunComparison) -> str:
     """The comparison as plain text for the terminal."""
     lines = [f"A: {c.a.name}  ({c.a.started_at or 'start unknown'})", f"B: {c.b.name}  ({c.b.started_at or 'start unknown'})", ""]
-    lines += ["Metrics (A, B, B - A):"] + _metric_lines(c.metrics + c.referral)
+    if c.pairing is not None:
+        lines += [c.pairing.note, ""]
+    lines += ["Metrics (A, B, B - A, significance):"] + _metric_lines(c.metrics + c.referral)
     lines += ["", "Per class:"]
     for change in c.per_class:
         lines += [f"  {change.name} (support {change.support_a} -> {change.support_b})"] + _metric_lines(change.metrics, "    ")
@@ -71,22 +75,29 @@ class ComparisonPage:
     comparison: RunComparison
     tolerance: float | None
     regressions: tuple[str, ...]
+    mode: str = "any"
+
+    @property
+    def mode_text(self) -> str:
+        return "significant drops only" if self.mode == "significant" else "any drop"
 
 
-def comparison_page(c: RunComparison, tolerance: float | None = None) -> ComparisonPage:
-    found = tuple(regressions(c, tolerance)) if tolerance is not None else ()
+def comparison_page(c: RunComparison, tolerance: float | None = None, mode: str = "any") -> ComparisonPage:
+    found = tuple(regressions(c, tolerance, mode)) if tolerance is not None else ()
     return ComparisonPage(
         title=f"octreport comparison: {c.a.name} vs {c.b.name}",
         generated_at=datetime.now().astimezone().isoformat(timespec="seconds"),
-        octreport_version=__version__, comparison=c, tolerance=tolerance, regressions=found,
+        octreport_version=__version__, comparison=c, tolerance=tolerance, regressions=found, mode=mode,
     )
 
 
-def render_comparison_html(c: RunComparison, tolerance: float | None = None, template_dir: Path | None = None) -> str:
+def render_comparison_html(
+    c: RunComparison, tolerance: float | None = None, template_dir: Path | None = None, mode: str = "any"
+) -> str:
     """The comparison as one self-contained HTML page (``templates/compare.html``)."""
 
     env = make_environment(template_dir)
     try:
-        return env.get_template(COMPARE_TEMPLATE).render(page=comparison_page(c, tolerance))
+        return env.get_template(COMPARE_TEMPLATE).render(page=comparison_page(c, tolerance, mode))
     except (jinja2.TemplateError, TypeError, ValueError) as error:
         raise ReportError(f"the comparison template {COMPARE_TEMPLATE} failed: {type(error).__name__}: {error}") from error
