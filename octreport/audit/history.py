@@ -28,6 +28,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from octreport.audit.compare import flatten
 from octreport.errors import ConfigError
 from octreport.runfolder import FAILED_SUFFIX, INCOMPLETE_PREFIX, LOG_NAME
 
@@ -180,18 +181,6 @@ def _gates(metrics: Mapping[str, Any], manifest: Mapping[str, Any] | None) -> tu
     if not isinstance(passed, bool):
         passed = None if not results else not failed
     return passed, failed
-
-
-def flatten(document: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Nested dicts as one level with dotted keys; lists stay whole."""
-    flat: dict[str, Any] = {}
-    for key, value in document.items():
-        dotted = f"{prefix}.{key}" if prefix else str(key)
-        if isinstance(value, Mapping) and value:
-            flat.update(flatten(value, dotted))
-        else:
-            flat[dotted] = value
-    return flat
 
 
 def _configuration(manifest: Mapping[str, Any] | None) -> dict[str, Any]:
