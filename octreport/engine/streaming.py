@@ -61,7 +61,7 @@ class BatchRunner:
             indices = tf.reshape(indices, [-1])
             outputs = dict(step(images, indices != PADDING_INDEX))
             outputs["labels"] = tf.cast(tf.reshape(labels, [-1]), tf.int64)
-            outputs["indices"] = tf.cast(tf.reshape(indices, [-1]), tf.int64)
+            outputs["indices"] = tf.cast(indices, tf.int64)
             return outputs
 
         strategy = self.strategy
