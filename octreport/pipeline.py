@@ -25,6 +25,9 @@ from octreport.audit.gates import GateConfig, check_gate_classes, evaluate_gates
 from octreport.audit.manifest import hash_artifacts, manifest_for_run, outcome_for, write_manifest
 from octreport.audit.model_card import ModelCard
 from octreport.config import ReportConfig, TrainConfig
+from octreport.data.data_audit import AuditedImage, DataAudit, audit_data
+from octreport.data.image_facts import collect_image_facts
+from octreport.data.patients import NAMES, PatientTable, read_patients_file
 from octreport.data.dataset import PreparedData, prepare_data
 from octreport.data.preprocessing import Preprocessing
 from octreport.data.splits import patient_id
@@ -156,6 +159,7 @@ def _run_report(
     baseline = load_run(report_config.compare_to, runs_root) if report_config.compare_to else None
     if report_config.templates_dir:
         check_templates(Path(report_config.templates_dir))
+    patients = read_patients_file(report_config.patients_file) if report_config.patients_file else NAMES
     prepare_output_folder(Path(report_config.out_root))
 
     with run_folder(Path(report_config.out_root)) as folder:
@@ -165,12 +169,16 @@ def _run_report(
                 given = GivenModel(trained.model, TRAINED, folder.work / "model.keras", trained.metadata, train_config.preprocessing)
                 save_model(given.model, given.path, given.metadata)
         results = _evaluate_and_look_inside(data, given, train_config, report_config, requested, command_line, started_at, timings)
+        fingerprint = fingerprint_prepared_data(data, results.skipped)
+        with _stage(timings, "data audit"):
+            results = replace(results, data_audit=audit_prepared_data(data, fingerprint, patients,
+                                                                      report_config.near_duplicate_bits))
         document = metrics_document(results)
         document["card"] = card.to_dict()
         gates = evaluate_gates(document, gate_config)
         document["gates"] = {"passed": gates_passed(gates), "results": [g.to_dict() for g in gates]}
         manifest = manifest_for_run(
-            results, finished_at=_now(), outcome=outcome_for(gates), fingerprint=fingerprint_prepared_data(data, results.skipped),
+            results, finished_at=_now(), outcome=outcome_for(gates), fingerprint=fingerprint,
             gates=gates, gate_config=gate_config, train_config=train_config, artifacts=_model_files(given),
         )
         if given.source == TRAINED:  # the manifest names the model file where the published run keeps it
@@ -197,6 +205,18 @@ def _run_report(
         failed_gates=tuple(g.message for g in gates if not g.passed),
         timings=dict(timings),
     )
+
+
+def audit_prepared_data(data: PreparedData, fingerprint, patients: PatientTable = NAMES,
+                        near_duplicate_bits: int = 4) -> DataAudit:
+    """The data audit of a run: the fingerprint's SHA-256 of every file (no second hashing) and
+    the facts of one DCT-scaled decode of every image (:mod:`octreport.data.image_facts`)."""
+    images = [AuditedImage(r.path, r.split, r.class_name, r.sha256) for r in fingerprint.files]
+    facts = collect_image_facts([data.root / r.path for r in fingerprint.files])
+    audit = audit_data(images, data.class_names, facts, patients, near_duplicate_bits)
+    for line in audit.findings():
+        log.warning("data audit: %s", line)
+    return audit
 
 
 def _evaluate_and_look_inside(
