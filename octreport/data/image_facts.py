@@ -158,3 +158,24 @@ def _box_weights(size: int, out: int) -> np.ndarray:
     positions = np.arange(size)
     overlap = np.clip(np.minimum(positions[None, :] + 1, edges[1:, None]) - np.maximum(positions[None, :], edges[:-1, None]), 0, None)
     return overlap / overlap.sum(axis=1, keepdims=True)
+
+
+def load_thumbnails(paths: Sequence[Path | str], height: int = 124) -> list[np.ndarray]:
+    """The few images a report shows side by side, as grayscale uint8 ``(height, W)`` arrays
+    (aspect kept), each decoded shrunk in libjpeg's DCT where it can be."""
+    import tensorflow as tf
+
+    thumbnails = []
+    for path in paths:
+        raw = tf.io.read_file(str(path))
+        if bool(tf.io.is_jpeg(raw)):
+            rows = int(tf.image.extract_jpeg_shape(raw)[0])
+            ratio = max((r for r in (8, 4, 2, 1) if rows // r >= height), default=1)
+            image = tf.io.decode_jpeg(raw, channels=1, ratio=ratio)
+        else:
+            image = tf.io.decode_image(raw, channels=1, expand_animations=False)
+        rows, cols = int(image.shape[0]), int(image.shape[1])
+        size = (height, max(1, round(cols * height / rows)))
+        resized = tf.image.resize(tf.cast(image, tf.float32), size, antialias=True)
+        thumbnails.append(np.clip(np.round(resized.numpy()[:, :, 0]), 0, 255).astype(np.uint8))
+    return thumbnails
