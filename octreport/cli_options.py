@@ -149,6 +149,8 @@ DATA_AUDIT_OPTIONS = [
                  help="Data audit: two images whose 64-bit perceptual hashes differ in at most this many bits are near-duplicates."),
 ]
 
+data_audit_options = _apply(DATA_AUDIT_OPTIONS)
+
 REPORT_OPTIONS = [
     click.option("--out", "out_root", type=click.Path(file_okay=False, path_type=Path), default=Path("octreport-runs"),
                  show_default=True, help="Output root: each run gets a new folder in it; 'latest' links to the newest."),
@@ -199,6 +201,13 @@ REPORT_OPTION_NAMES = ("out_root", "images_per_class", "image_paths", "maps_per_
                        "patients_file", "near_duplicate_bits")
 report_options = _apply(REPORT_OPTIONS)
 
+DATA_GATE_OPTIONS = [
+    click.option("--max-leaked-patients", type=click.IntRange(min=0), default=None,
+                 help="Gate: fail when more patients than this have images in more than one split (data audit)."),
+    click.option("--max-duplicates", type=click.IntRange(min=0), default=None,
+                 help="Gate: fail when more files than this are duplicated across splits, exactly or nearly (data audit)."),
+]
+
 GATE_OPTIONS = [
     click.option("--min-accuracy", type=FiniteFloatRange(0, 1), default=None, help="Gate: fail below this test accuracy."),
     click.option("--min-sensitivity", "min_sensitivity", multiple=True, metavar="CLASS=VALUE",
@@ -211,10 +220,7 @@ GATE_OPTIONS = [
                  help="Gate: fail when any conv layer has a larger share of dead filters."),
     click.option("--require-card", is_flag=True, default=False,
                  help="Gate: fail when a field of the model card is missing (see --card)."),
-    click.option("--max-leaked-patients", type=click.IntRange(min=0), default=None,
-                 help="Gate: fail when more patients than this have images in more than one split (data audit)."),
-    click.option("--max-duplicates", type=click.IntRange(min=0), default=None,
-                 help="Gate: fail when more files than this are duplicated across splits, exactly or nearly (data audit)."),
+    *DATA_GATE_OPTIONS,
     click.option("--gate-on", type=click.Choice(GATE_ON), default="value", show_default=True,
                  help="Compare each gate's threshold with the value, or with the pessimistic end of its confidence "
                       "interval (lower bound; upper bound for --max-weighted-error)."),
@@ -222,6 +228,7 @@ GATE_OPTIONS = [
 GATE_OPTION_NAMES = ("min_accuracy", "min_sensitivity", "min_urgent_sensitivity", "max_weighted_error", "max_dead_filters",
                      "require_card", "max_leaked_patients", "max_duplicates", "gate_on")
 gate_options = _apply(GATE_OPTIONS)
+data_gate_options = _apply(DATA_GATE_OPTIONS)
 
 
 def take(options: dict, names: tuple[str, ...]) -> dict:

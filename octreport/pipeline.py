@@ -25,9 +25,8 @@ from octreport.audit.gates import GateConfig, check_gate_classes, evaluate_gates
 from octreport.audit.manifest import hash_artifacts, manifest_for_run, outcome_for, write_manifest
 from octreport.audit.model_card import ModelCard
 from octreport.config import ReportConfig, TrainConfig
-from octreport.data.data_audit import AuditedImage, DataAudit, audit_data
-from octreport.data.image_facts import collect_image_facts
-from octreport.data.patients import NAMES, PatientTable, read_patients_file
+from octreport.audit_data import audit_prepared_data
+from octreport.data.patients import NAMES, read_patients_file
 from octreport.data.dataset import PreparedData, prepare_data
 from octreport.data.preprocessing import Preprocessing
 from octreport.data.splits import patient_id
@@ -205,18 +204,6 @@ def _run_report(
         failed_gates=tuple(g.message for g in gates if not g.passed),
         timings=dict(timings),
     )
-
-
-def audit_prepared_data(data: PreparedData, fingerprint, patients: PatientTable = NAMES,
-                        near_duplicate_bits: int = 4) -> DataAudit:
-    """The data audit of a run: the fingerprint's SHA-256 of every file (no second hashing) and
-    the facts of one DCT-scaled decode of every image (:mod:`octreport.data.image_facts`)."""
-    images = [AuditedImage(r.path, r.split, r.class_name, r.sha256) for r in fingerprint.files]
-    facts = collect_image_facts([data.root / r.path for r in fingerprint.files])
-    audit = audit_data(images, data.class_names, facts, patients, near_duplicate_bits)
-    for line in audit.findings():
-        log.warning("data audit: %s", line)
-    return audit
 
 
 def _evaluate_and_look_inside(

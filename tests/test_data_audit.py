@@ -109,8 +109,8 @@ def test_byte_copies_across_and_within_splits_and_label_conflicts(tmp_path):
 
 
 def test_reencoded_shifted_copy_is_a_near_duplicate_but_other_scans_of_its_patient_are_not_merged(tmp_path):
-    original = _scan(11, (240, 320))
-    shifted = np.roll(original, 3, axis=1)
+    wide = _scan(11, (240, 330))
+    original, shifted = wide[:, :320], wide[:, 3:323]  # the same scene, 3 pixels to the side
     paths = [_write(tmp_path / "train/CNV/CNV-50-1.jpeg", original),
              _write(tmp_path / "test/CNV/CNV-60-1.jpeg", shifted, quality=70),  # a copy under another patient
              _write(tmp_path / "train/CNV/CNV-50-2.jpeg", _scan(12, (240, 320))),  # the same patient, another scan

@@ -19,8 +19,7 @@ REPORT = ["--batch-size", "8", "--images-per-class", "1", "--maps-per-layer", "2
 
 @pytest.fixture(scope="module")
 def leaky(tmp_path_factory) -> Path:
-    """Kermany layout: patient 1003 (CNV) in train and test, a train file copied into test, and a
-    re-encoded shifted copy of another across splits."""
+    """Kermany layout: patient 1000 (CNV) in train and test, and a train file copied into test."""
     root = tmp_path_factory.mktemp("leaky") / "oct"
     seed = 0
     for split in ("train", "test"):

@@ -349,12 +349,13 @@ def evaluate_gates(metrics_document: Mapping[str, Any], config: GateConfig) -> t
         results.append(_dead_filter_gate(metrics_document, config.max_dead_filters))
     if config.require_card:
         results.append(_card_gate(metrics_document))
-    results += _data_gates(metrics_document, config)
+    results += data_gates(metrics_document, config)
     return tuple(results)
 
 
-def _data_gates(document: Mapping[str, Any], config: GateConfig) -> list[GateResult]:
-    """The data-audit gates; not measured (failed) when metrics.json has no ``data_audit``."""
+def data_gates(document: Mapping[str, Any], config: GateConfig) -> list[GateResult]:
+    """The data-audit gates that ``config`` sets (``octreport audit-data`` runs only these); not
+    measured (failed) when metrics.json has no ``data_audit``."""
     audit = document.get("data_audit")
     wanted = [("leaked patients", "leaked_patients", "patients with images in more than one split", config.max_leaked_patients),
               ("duplicates", "duplicates_across_splits", "duplicates across splits", config.max_duplicates)]
