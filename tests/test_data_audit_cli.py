@@ -82,3 +82,35 @@ def test_patients_file_replaces_the_names_and_a_malformed_one_is_refused_before_
     audit = document["data_audit"]
     assert {g["name"]: g["passed"] for g in document["gates"]["results"]}["leaked patients"] is True
     assert audit["leaked_patients"] == 0 and audit["patient_source"] == "patients file patients.csv"
+
+
+def test_audit_data_alone_writes_a_short_report_and_gates_with_exit_5(leaky, tmp_path):
+    out = tmp_path / "audits"
+    result = CliRunner().invoke(main, ["audit-data", "--data", str(leaky), "--out", str(out), "--format", "html"])
+    assert result.exit_code == 0, result.output
+    run = (out / "latest").resolve()
+    assert sorted(p.name for p in run.iterdir() if p.suffix != ".log") == ["manifest.json", "metrics.json", "report.html"]
+    document = json.loads((run / "metrics.json").read_text())
+    assert document["kind"] == "data-audit" and document["data_audit"]["leaked_patients"] == 1
+    html = (run / "report.html").read_text()
+    assert "patient 1000" in html and "Shortcuts" in html and "no model" in html
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["model"] is None and manifest["data"]["n_files"] == 26
+    result = CliRunner().invoke(main, ["audit-data", "--data", str(leaky), "--out", str(out), "--format", "html",
+                                       "--max-duplicates", "0", "--max-leaked-patients", "5"])
+    assert result.exit_code == 5 and "duplicates across splits 1 exceeds the maximum 0" in result.output
+
+
+@pytest.mark.parametrize("make", ["missing", "file", "empty", "one-class"])
+def test_audit_data_on_bad_folders_is_refused_and_leaves_nothing(make, tmp_path):
+    target = tmp_path / "data"
+    if make == "file":
+        target.write_text("not a folder")
+    elif make == "empty":
+        target.mkdir()
+    elif make == "one-class":
+        _write(target / "CNV" / "CNV-1-1.jpeg", _scan(1))
+    out = tmp_path / "audits"
+    result = CliRunner().invoke(main, ["audit-data", "--data", str(target), "--out", str(out)])
+    assert result.exit_code == 3 and result.output.count("Error:") == 1 and "Expected either" in result.output
+    assert not out.exists()
