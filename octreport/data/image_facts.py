@@ -80,7 +80,7 @@ def phash_bits(gray: np.ndarray) -> np.ndarray:
     first), as ``(N,)`` uint64. Bit ``r * HASH_SIZE + c`` is 1 when DCT coefficient ``(r, c)`` is
     above the median of the 63 low-frequency AC coefficients."""
     small = _area_resize(np.asarray(gray, dtype=np.float64), _DCT_SIZE, _DCT_SIZE)
-    low = np.einsum("ah,nhw,bw->nab", _DCT[:HASH_SIZE], small, _DCT[:HASH_SIZE]).reshape(len(small), -1)
+    low = (_DCT[:HASH_SIZE] @ small @ _DCT[:HASH_SIZE].T).reshape(len(small), -1)  # two matrix products, not a 5-index einsum
     median = np.median(low[:, 1:], axis=1, keepdims=True)
     return ((low > median).astype(np.uint64) * _BIT_WEIGHTS).sum(axis=1, dtype=np.uint64)
 
@@ -149,7 +149,7 @@ def _area_resize(images: np.ndarray, rows: int, cols: int) -> np.ndarray:
     n, h, w = images.shape
     row_weights = _box_weights(h, rows)
     col_weights = _box_weights(w, cols)
-    return np.einsum("rh,nhw,cw->nrc", row_weights, images.astype(np.float64), col_weights)
+    return row_weights @ images.astype(np.float64) @ col_weights.T
 
 
 def _box_weights(size: int, out: int) -> np.ndarray:

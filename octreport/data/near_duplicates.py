@@ -23,13 +23,11 @@ def near_duplicate_pairs(hashes: np.ndarray, threshold: int) -> tuple[np.ndarray
     hashes = np.asarray(hashes, dtype=np.uint64)
     if not 0 <= threshold < 64:
         raise ValueError(f"threshold must be in [0, 63], got {threshold}")
-    candidates = [_band_candidates(hashes, lo, hi) for lo, hi in _bands(threshold + 1)]
-    keys = np.unique(np.concatenate(candidates)) if candidates else np.zeros(0, np.int64)
+    found = [_band_matches(hashes, lo, hi, threshold) for lo, hi in _bands(threshold + 1)]
+    keys = np.unique(np.concatenate(found)) if found else np.zeros(0, np.int64)
     n = np.int64(max(len(hashes), 1))
     first, second = keys // n, keys % n
-    distance = hamming(hashes[first], hashes[second]).astype(np.int64)
-    keep = distance <= threshold
-    return first[keep], second[keep], distance[keep]
+    return first, second, hamming(hashes[first], hashes[second]).astype(np.int64)
 
 
 def _bands(count: int) -> list[tuple[int, int]]:
@@ -37,8 +35,9 @@ def _bands(count: int) -> list[tuple[int, int]]:
     return [(int(lo), int(hi)) for lo, hi in zip(edges[:-1], edges[1:]) if hi > lo]
 
 
-def _band_candidates(hashes: np.ndarray, lo: int, hi: int) -> np.ndarray:
-    """Pairs (as ``i * n + j``, ``i < j``) of hashes with the same bits ``lo..hi-1``."""
+def _band_matches(hashes: np.ndarray, lo: int, hi: int, threshold: int) -> np.ndarray:
+    """Pairs (as ``i * n + j``, ``i < j``) of hashes with the same bits ``lo..hi-1`` and at most
+    ``threshold`` bits apart (checked here, so only matches are kept, not every candidate)."""
     n = len(hashes)
     mask = np.uint64((1 << (hi - lo)) - 1)
     band = np.bitwise_and(np.right_shift(hashes, np.uint64(lo)), mask)
@@ -50,6 +49,8 @@ def _band_candidates(hashes: np.ndarray, lo: int, hi: int) -> np.ndarray:
         if same.size == 0:
             break
         a, b = order[same], order[same + offset]
+        close = hamming(hashes[a], hashes[b]) <= threshold
+        a, b = a[close], b[close]
         found.append(np.minimum(a, b).astype(np.int64) * n + np.maximum(a, b))
         total += same.size
         if total > MAX_BUCKET_PAIRS:
