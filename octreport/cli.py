@@ -201,7 +201,7 @@ def audit_data(data_dir, out_root, seed, val_fraction, test_fraction, formats, f
     outcome = run_data_audit(data_dir=data_dir, train_config=train_config, report_config=report_config,
                              gate_config=gate_config, command_line=_command_line())
     if not quiet:
-        click.echo(f"data audit: {outcome.audit.worst_finding() or 'nothing found'}; report in {outcome.run_dir}", err=True)
+        click.echo(f"data audit: {(outcome.audit.worst_finding() or 'nothing found').rstrip('.')}; report in {outcome.run_dir}", err=True)
     click.echo(str((outcome.pdf_path or outcome.html_path or outcome.metrics_path).resolve()))
     if outcome.failed_gates:
         raise GateFailed(f"data gate(s) failed: {'; '.join(outcome.failed_gates)}. The report above is complete.")
