@@ -14,6 +14,7 @@ from octreport.data.image_facts import collect_image_facts, hamming, phash_bits
 from octreport.data.near_duplicates import near_duplicate_pairs
 from octreport.data.patients import read_patients_file
 from octreport.data.shortcuts import one_feature_accuracy
+from conftest import OCT_REAL
 from octreport.errors import DataError
 
 CLASSES = ("CNV", "NORMAL")
@@ -150,3 +151,17 @@ def test_one_feature_classifier_at_chance_when_the_feature_says_nothing():
     rng = np.random.default_rng(0)
     accuracy, chance = one_feature_accuracy(rng.random(200), rng.integers(0, 2, 200), rng.random(100), np.r_[np.zeros(60), np.ones(40)])
     assert chance in (0.6, 0.4) and abs(accuracy - 0.5) < 0.2
+
+
+@pytest.mark.skipif(not OCT_REAL.is_dir(), reason="../shared/oct-real is not present")
+def test_oct_real_scans_filed_under_two_patients_are_found():
+    """The README of oct-real says some scans are filed twice under different patient IDs: the
+    audit finds them as near-duplicates at distance 0 (re-encoded: the bytes differ)."""
+    paths = sorted(OCT_REAL.glob("*/*.jpeg"))
+    images = [AuditedImage(p.relative_to(OCT_REAL).as_posix(), "all", p.parent.name, hashlib.sha256(p.read_bytes()).hexdigest())
+              for p in paths]
+    audit = audit_data(images, ("CNV", "DME", "DRUSEN", "NORMAL"), collect_image_facts(paths))
+    copies = [p for p in audit.near_duplicates if p.distance == 0]
+    assert len(copies) == 25 and not audit.duplicate_groups and not audit.label_conflicts
+    assert ("CNV/CNV-346788-2.jpeg", "CNV/CNV-818474-1.jpeg") in [(p.first.path, p.second.path) for p in copies]
+    assert dict(audit.image_sizes)["1024x496"] == 942
