@@ -313,7 +313,7 @@ def build_gate_config(options: dict):
         max_weighted_error=options["max_weighted_error"],
         max_dead_filters=options["max_dead_filters"],
         require_card=options["require_card"],
-        max_leaked_patients=options["max_leaked_patients"],
-        max_duplicates=options["max_duplicates"],
+        max_leaked_patients=options.get("max_leaked_patients"),
+        max_duplicates=options.get("max_duplicates"),
         gate_on=options["gate_on"],
     )

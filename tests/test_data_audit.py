@@ -165,3 +165,19 @@ def test_oct_real_scans_filed_under_two_patients_are_found():
     assert len(copies) == 25 and not audit.duplicate_groups and not audit.label_conflicts
     assert ("CNV/CNV-346788-2.jpeg", "CNV/CNV-818474-1.jpeg") in [(p.first.path, p.second.path) for p in copies]
     assert dict(audit.image_sizes)["1024x496"] == 942
+
+
+def test_data_gates_pass_at_the_threshold_fail_above_it_and_fail_closed_when_unmeasured():
+    from octreport.audit.gates import GateConfig, data_gates
+
+    config = GateConfig(max_leaked_patients=1, max_duplicates=0)
+    document = {"data_audit": {"leaked_patients": 1, "duplicates_across_splits": 2, "patients_per_split": {"train": 3}}}
+    leaked, duplicates = data_gates(document, config)
+    assert leaked.passed and leaked.value == 1
+    assert not duplicates.passed and duplicates.message == "duplicates across splits 2 exceeds the maximum 0"
+    unknown = {"data_audit": {"leaked_patients": 0, "duplicates_across_splits": 0, "patients_per_split": None}}
+    assert not data_gates(unknown, config)[0].passed and "no image has a known patient" in data_gates(unknown, config)[0].message
+    assert [g.passed for g in data_gates({}, config)] == [False, False]
+    assert data_gates(document, GateConfig()) == []
+    with pytest.raises(Exception, match="whole number"):
+        GateConfig(max_duplicates=-1)
