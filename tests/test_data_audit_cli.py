@@ -96,9 +96,14 @@ def test_audit_data_alone_writes_a_short_report_and_gates_with_exit_5(leaky, tmp
     assert "patient 1000" in html and "Shortcuts" in html and "no model" in html
     manifest = json.loads((run / "manifest.json").read_text())
     assert manifest["model"] is None and manifest["data"]["n_files"] == 26
-    result = CliRunner().invoke(main, ["audit-data", "--data", str(leaky), "--out", str(out), "--format", "html",
+    result = CliRunner().invoke(main, ["audit-data", "--data", str(leaky), "--out", str(out), "--format", "pdf",
                                        "--max-duplicates", "0", "--max-leaked-patients", "5"])
     assert result.exit_code == 5 and "duplicates across splits 1 exceeds the maximum 0" in result.output
+    from pypdf import PdfReader
+
+    text = " ".join(page.extract_text() for page in PdfReader((out / "latest" / "report.pdf").resolve()).pages)
+    text = " ".join(text.split())
+    assert "patient 1000" in text and "label conflict" in text and "FAILED" in text
 
 
 @pytest.mark.parametrize("make", ["missing", "file", "empty", "one-class"])
