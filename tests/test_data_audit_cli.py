@@ -119,3 +119,25 @@ def test_audit_data_on_bad_folders_is_refused_and_leaves_nothing(make, tmp_path)
     result = CliRunner().invoke(main, ["audit-data", "--data", str(target), "--out", str(out)])
     assert result.exit_code == 3 and result.output.count("Error:") == 1 and "Expected either" in result.output
     assert not out.exists()
+
+
+def test_data_section_shows_a_label_conflict_and_a_near_duplicate_side_by_side(tmp_path):
+    from octreport.data.data_audit import audit_data
+    from octreport.data.image_facts import collect_image_facts
+    from octreport.report.assets import FigureStore
+    from octreport.report.data_section import data_section
+    from test_data_audit import _audited
+
+    wide = _scan(11, (120, 170))
+    paths = [_write(tmp_path / "train/CNV/CNV-1-1.jpeg", wide[:, :160]), _write(tmp_path / "test/NORMAL/NORMAL-2-1.jpeg", _scan(2, (120, 160))),
+             _write(tmp_path / "test/CNV/CNV-3-1.jpeg", wide[:, 3:163], quality=70)]
+    conflict = tmp_path / "train/CNV/CNV-4-1.jpeg"
+    conflict.write_bytes(paths[1].read_bytes())
+    images = _audited(tmp_path, [*paths, conflict])
+    audit = audit_data(images, ("CNV", "NORMAL"), collect_image_facts([tmp_path / i.path for i in images]))
+    section = data_section(audit, tmp_path, ("CNV", "NORMAL"), FigureStore("embedded"))
+    captions = [figure.caption for figure in section.pairs]
+    assert len(captions) == 2 and "identical files under two classes" in captions[0]
+    assert "CNV-3-1.jpeg" in captions[1] and "hash bits differ" in captions[1]
+    assert section.pairs[0].src.startswith("data:image/jpeg;base64,")
+    assert [row.label for row in section.duplicates] == ["label conflict"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from octreport.data.data_audit import EXAMPLES, DataAudit, NearDuplicatePair
+from octreport.data.data_audit import EXAMPLES, DataAudit
 from octreport.data.image_facts import load_thumbnails
 from octreport.data.shortcuts import SHORTCUT_MARGIN
 from octreport.drawing.data_figures import side_by_side
@@ -43,8 +43,8 @@ def data_section(audit: DataAudit, root: Path, class_names: tuple[str, ...], sto
     if len(audit.shared_patients) > ROWS_SHOWN or len(audit.duplicate_groups) > ROWS_SHOWN:
         more.append(f"The tables show the first {ROWS_SHOWN}; metrics.json (data_audit) lists them all.")
     shown_pairs = _pairs_to_show(audit)
-    if len(audit.near_duplicates) > len(shown_pairs):
-        more.append(f"{len(shown_pairs)} pair(s) shown; metrics.json lists every near-duplicate pair.")
+    if len(audit.near_duplicates) + len(audit.label_conflicts) > len(shown_pairs):
+        more.append(f"{len(shown_pairs)} pair(s) shown; metrics.json lists every pair and group.")
     return DataSection(
         findings=audit.findings(),
         class_names=class_names,
@@ -74,13 +74,22 @@ def _group_kind(group) -> str:
     return "copy across splits" if group.across_splits else "copy within a split"
 
 
-def _pairs_to_show(audit: DataAudit) -> tuple[NearDuplicatePair, ...]:
-    return audit.near_duplicates[:PAIRS_SHOWN]
+_Shown = tuple[tuple[str, str, str], tuple[str, str, str], str]  # (path, split, class) twice, and what the pair is
 
 
-def _pair_figure(pair: NearDuplicatePair, root: Path, store: FigureStore, image_format: str, n: int) -> FigureRef:
-    first, second = load_thumbnails([root / pair.first.path, root / pair.second.path])
-    caption = (f"Left: {pair.first.path} ({pair.first.split}, {pair.first.class_name}); right: {pair.second.path} "
-               f"({pair.second.split}, {pair.second.class_name}); {pair.distance} of 64 hash bits differ.")
-    return store.add(encode_array(side_by_side(first, second), image_format), f"near-duplicate-{n + 1}",
-                     f"Near-duplicate pair {n + 1}", caption)
+def _pairs_to_show(audit: DataAudit) -> tuple[_Shown, ...]:
+    """Label conflicts first (the same bytes under two classes), then near-duplicate pairs."""
+    conflicts = [(g.files[0], next(f for f in g.files if f[2] != g.files[0][2]), "identical files under two classes")
+                 for g in audit.label_conflicts]
+    near = [((p.first.path, p.first.split, p.first.class_name), (p.second.path, p.second.split, p.second.class_name),
+             f"{p.distance} of 64 hash bits differ") for p in audit.near_duplicates]
+    return tuple((conflicts + near)[:PAIRS_SHOWN])
+
+
+def _pair_figure(pair: _Shown, root: Path, store: FigureStore, image_format: str, n: int) -> FigureRef:
+    (first_path, first_split, first_class), (second_path, second_split, second_class), what = pair
+    first, second = load_thumbnails([root / first_path, root / second_path])
+    caption = (f"Left: {first_path} ({first_split}, {first_class}); right: {second_path} "
+               f"({second_split}, {second_class}); {what}.")
+    return store.add(encode_array(side_by_side(first, second), image_format), f"data-pair-{n + 1}",
+                     f"Data audit pair {n + 1}", caption)
