@@ -29,6 +29,8 @@ from octreport.cli_options import (
     build_report_config,
     build_train_config,
     card_option,
+    data_audit_options,
+    data_gate_options,
     gate_options,
     interval_options,
     quiet_option,
@@ -157,6 +159,52 @@ def run(data_dir, model_path, card_file, quiet, **options):
     import_tensorflow_quietly()
     _report_and_echo(quiet, data_dir=data_dir, model=model_path, train_config=train_config, report_config=report_config,
                      gate_config=gate_config, card=card)
+
+
+@main.command("audit-data")
+@click.option("--data", "data_dir", type=click.Path(path_type=Path), required=True,
+              help="Image folder to audit (Kermany train/test layout or class folders).")
+@click.option("--out", "out_root", type=click.Path(file_okay=False, path_type=Path), default=Path("octreport-data-audits"),
+              show_default=True, help="Folder of data-audit runs (kept apart from model runs).")
+@click.option("--seed", type=SEED_TYPE, default=0, show_default=True, help="Seed of the splits octreport makes.")
+@click.option("--val-fraction", type=FiniteFloatRange(0, 0.9, min_open=True), default=0.15, show_default=True,
+              help="Share of training patients held out for validation when the data has no val/.")
+@click.option("--test-fraction", type=FiniteFloatRange(0, 0.9, min_open=True), default=0.2, show_default=True,
+              help="Share of patients held out for test when the data has class folders only.")
+@click.option("--format", "formats", multiple=True, type=click.Choice(["html", "pdf"]), default=("html", "pdf"),
+              show_default=True, help="Report formats to write (repeatable).")
+@FOLLOW_SYMLINKS_OPTION
+@data_audit_options
+@data_gate_options
+@quiet_option
+@handle_errors
+def audit_data(data_dir, out_root, seed, val_fraction, test_fraction, formats, follow_symlinks, patients_file,
+               near_duplicate_bits, max_leaked_patients, max_duplicates, quiet):
+    """The data audit alone, no model: leaked patients, duplicates, label conflicts, shortcuts.
+
+    Splits the data as `run` would, and writes a run folder with a short report, metrics.json and
+    manifest.json. Exit code 5 when --max-leaked-patients or --max-duplicates is exceeded.
+    """
+    from octreport.audit.gates import GateConfig
+    from octreport.config import ReportConfig, TrainConfig
+
+    configure_logging(quiet)
+    train_config = TrainConfig(seed=seed, val_fraction=val_fraction, test_fraction=test_fraction,
+                               follow_symlinks=follow_symlinks)
+    report_config = ReportConfig(out_root=str(out_root), formats=tuple(dict.fromkeys(formats)), seed=seed,
+                                 patients_file=str(patients_file) if patients_file else None,
+                                 near_duplicate_bits=near_duplicate_bits)
+    gate_config = GateConfig(max_leaked_patients=max_leaked_patients, max_duplicates=max_duplicates)
+    import_tensorflow_quietly()
+    from octreport.audit_data import run_data_audit
+
+    outcome = run_data_audit(data_dir=data_dir, train_config=train_config, report_config=report_config,
+                             gate_config=gate_config, command_line=_command_line())
+    if not quiet:
+        click.echo(f"data audit: {(outcome.audit.worst_finding() or 'nothing found').rstrip('.')}; report in {outcome.run_dir}", err=True)
+    click.echo(str((outcome.pdf_path or outcome.html_path or outcome.metrics_path).resolve()))
+    if outcome.failed_gates:
+        raise GateFailed(f"data gate(s) failed: {'; '.join(outcome.failed_gates)}. The report above is complete.")
 
 
 @main.command()

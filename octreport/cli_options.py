@@ -141,6 +141,16 @@ INTERVAL_OPTIONS = [
 ]
 interval_options = _apply(INTERVAL_OPTIONS)
 
+DATA_AUDIT_OPTIONS = [
+    click.option("--patients", "patients_file", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None,
+                 help="Data audit: a CSV with columns file,patient (file relative to --data, or a unique file name). "
+                      "Default: patients from Kermany-style names CLASS-PATIENT-N."),
+    click.option("--near-duplicate-bits", type=click.IntRange(0, 16), default=4, show_default=True,
+                 help="Data audit: two images whose 64-bit perceptual hashes differ in at most this many bits are near-duplicates."),
+]
+
+data_audit_options = _apply(DATA_AUDIT_OPTIONS)
+
 REPORT_OPTIONS = [
     click.option("--out", "out_root", type=click.Path(file_okay=False, path_type=Path), default=Path("octreport-runs"),
                  show_default=True, help="Output root: each run gets a new folder in it; 'latest' links to the newest."),
@@ -182,12 +192,21 @@ REPORT_OPTIONS = [
     click.option("--temperature-scaling/--no-temperature-scaling", default=True, show_default=True,
                  help="Fit temperature scaling on the validation split of a model trained in the run and report "
                       "what it would change (never applied)."),
+    *DATA_AUDIT_OPTIONS,
 ]
 REPORT_OPTION_NAMES = ("out_root", "images_per_class", "image_paths", "maps_per_layer", "channel_selection",
                        "filters_per_layer", "filter_reduction", "layer_names", "formats", "html_mode", "image_format",
                        "pdf_variant", "templates_dir", "occlusion", "occlusion_patch", "occlusion_stride",
-                       "errors_per_cell", "compare_to", "ci_level", "bootstrap_resamples", "temperature_scaling")
+                       "errors_per_cell", "compare_to", "ci_level", "bootstrap_resamples", "temperature_scaling",
+                       "patients_file", "near_duplicate_bits")
 report_options = _apply(REPORT_OPTIONS)
+
+DATA_GATE_OPTIONS = [
+    click.option("--max-leaked-patients", type=click.IntRange(min=0), default=None,
+                 help="Gate: fail when more patients than this have images in more than one split (data audit)."),
+    click.option("--max-duplicates", type=click.IntRange(min=0), default=None,
+                 help="Gate: fail when more files than this are duplicated across splits, exactly or nearly (data audit)."),
+]
 
 GATE_OPTIONS = [
     click.option("--min-accuracy", type=FiniteFloatRange(0, 1), default=None, help="Gate: fail below this test accuracy."),
@@ -201,13 +220,15 @@ GATE_OPTIONS = [
                  help="Gate: fail when any conv layer has a larger share of dead filters."),
     click.option("--require-card", is_flag=True, default=False,
                  help="Gate: fail when a field of the model card is missing (see --card)."),
+    *DATA_GATE_OPTIONS,
     click.option("--gate-on", type=click.Choice(GATE_ON), default="value", show_default=True,
                  help="Compare each gate's threshold with the value, or with the pessimistic end of its confidence "
                       "interval (lower bound; upper bound for --max-weighted-error)."),
 ]
 GATE_OPTION_NAMES = ("min_accuracy", "min_sensitivity", "min_urgent_sensitivity", "max_weighted_error", "max_dead_filters",
-                     "require_card", "gate_on")
+                     "require_card", "max_leaked_patients", "max_duplicates", "gate_on")
 gate_options = _apply(GATE_OPTIONS)
+data_gate_options = _apply(DATA_GATE_OPTIONS)
 
 
 def take(options: dict, names: tuple[str, ...]) -> dict:
@@ -277,6 +298,8 @@ def build_report_config(options: dict, seed: int, batch_size: int = 32) -> Repor
         ci_level=options["ci_level"],
         bootstrap_resamples=options["bootstrap_resamples"],
         temperature_scaling=options["temperature_scaling"],
+        patients_file=str(options["patients_file"]) if options["patients_file"] else None,
+        near_duplicate_bits=options["near_duplicate_bits"],
     )
 
 
@@ -290,5 +313,7 @@ def build_gate_config(options: dict):
         max_weighted_error=options["max_weighted_error"],
         max_dead_filters=options["max_dead_filters"],
         require_card=options["require_card"],
+        max_leaked_patients=options.get("max_leaked_patients"),
+        max_duplicates=options.get("max_duplicates"),
         gate_on=options["gate_on"],
     )

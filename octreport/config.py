@@ -122,8 +122,14 @@ class ReportConfig:
     ci_level: float = 0.95
     bootstrap_resamples: int = 2000
     temperature_scaling: bool = True
+    patients_file: str | None = None
+    """A ``file,patient`` CSV for the data audit; None: patients from Kermany-style file names."""
+    near_duplicate_bits: int = 4
+    """Largest perceptual-hash distance (of 64 bits) at which the data audit calls two images near-duplicates."""
 
     def __post_init__(self) -> None:
+        _require(0 <= self.near_duplicate_bits <= 16,
+                 f"near-duplicate bits must be from 0 to 16 (of 64), got {self.near_duplicate_bits}.")
         _require(self.images_per_class >= 0, "images per class must be 0 or more.")
         _require(self.images_per_class > 0 or self.image_paths, "show at least one image: images per class is 0 and no --image given.")
         _require(self.maps_per_layer >= 1, f"maps per layer must be at least 1, got {self.maps_per_layer}.")

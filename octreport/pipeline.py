@@ -25,6 +25,8 @@ from octreport.audit.gates import GateConfig, check_gate_classes, evaluate_gates
 from octreport.audit.manifest import hash_artifacts, manifest_for_run, outcome_for, write_manifest
 from octreport.audit.model_card import ModelCard
 from octreport.config import ReportConfig, TrainConfig
+from octreport.audit_data import audit_prepared_data
+from octreport.data.patients import NAMES, read_patients_file
 from octreport.data.dataset import PreparedData, prepare_data
 from octreport.data.preprocessing import Preprocessing
 from octreport.data.splits import patient_id
@@ -156,6 +158,7 @@ def _run_report(
     baseline = load_run(report_config.compare_to, runs_root) if report_config.compare_to else None
     if report_config.templates_dir:
         check_templates(Path(report_config.templates_dir))
+    patients = read_patients_file(report_config.patients_file) if report_config.patients_file else NAMES
     prepare_output_folder(Path(report_config.out_root))
 
     with run_folder(Path(report_config.out_root)) as folder:
@@ -165,12 +168,16 @@ def _run_report(
                 given = GivenModel(trained.model, TRAINED, folder.work / "model.keras", trained.metadata, train_config.preprocessing)
                 save_model(given.model, given.path, given.metadata)
         results = _evaluate_and_look_inside(data, given, train_config, report_config, requested, command_line, started_at, timings)
+        fingerprint = fingerprint_prepared_data(data, results.skipped)
+        with _stage(timings, "data audit"):
+            results = replace(results, data_audit=audit_prepared_data(data, fingerprint, patients,
+                                                                      report_config.near_duplicate_bits))
         document = metrics_document(results)
         document["card"] = card.to_dict()
         gates = evaluate_gates(document, gate_config)
         document["gates"] = {"passed": gates_passed(gates), "results": [g.to_dict() for g in gates]}
         manifest = manifest_for_run(
-            results, finished_at=_now(), outcome=outcome_for(gates), fingerprint=fingerprint_prepared_data(data, results.skipped),
+            results, finished_at=_now(), outcome=outcome_for(gates), fingerprint=fingerprint,
             gates=gates, gate_config=gate_config, train_config=train_config, artifacts=_model_files(given),
         )
         if given.source == TRAINED:  # the manifest names the model file where the published run keeps it

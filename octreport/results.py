@@ -8,6 +8,7 @@ from pathlib import Path
 import keras
 
 from octreport.config import ReportConfig, TrainConfig
+from octreport.data.data_audit import DataAudit
 from octreport.data.dataset import PreparedData
 from octreport.data.preprocessing import Preprocessing
 from octreport.engine.layer_health import LayerHealth
@@ -43,6 +44,8 @@ class RunResults:
     command_line: str
     started_at: str
     timings: dict[str, float] = field(default_factory=dict)
+    data_audit: DataAudit | None = None
+    """Leakage, duplicates and shortcuts of the data (:mod:`octreport.data.data_audit`)."""
 
     @property
     def skipped(self):

@@ -183,6 +183,7 @@ def test_every_invalid_option_value_is_refused_cleanly(data, conv_model, tmp_pat
         "verify": [str(elsewhere / "latest")],
         "layers": [str(conv_model)],
         "sample-data": ["--out", str(out)],
+        "audit-data": ["--data", str(data), "--out", str(out), "--format", "html"],
     }
     assert set(base) == set(main.commands), "give every command a base command line here"
     # Two valid runs moved to ``elsewhere`` (for compare, history and verify), then every base

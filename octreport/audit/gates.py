@@ -15,6 +15,10 @@ Gates (all off unless set, except the chance check):
   that list under ``"layers"``);
 * ``require_card``: every field of the model card is given (``card.missing`` is empty; see
   :mod:`octreport.audit.model_card`), for teams that must not publish without one;
+* ``max_leaked_patients``: ``data_audit.leaked_patients <= threshold`` (patients with images in
+  more than one split; see :mod:`octreport.data.data_audit`);
+* ``max_duplicates``: ``data_audit.duplicates_across_splits <= threshold`` (identical files and
+  near-duplicate pairs that span splits);
 * ``above chance`` (always on): ``accuracy > chance_level + chance_margin``; a model at or near
   the accuracy of always answering the largest class fails.
 
@@ -60,6 +64,8 @@ class GateConfig:
     max_weighted_error: float | None = None
     max_dead_filters: float | None = None
     require_card: bool = False
+    max_leaked_patients: int | None = None
+    max_duplicates: int | None = None
     chance_margin: float = 0.05
     gate_on: str = "value"
 
@@ -76,6 +82,10 @@ class GateConfig:
             raise ConfigError(f"max weighted error must be between 0 and 4 (penalty per image), got {self.max_weighted_error}.")
         if not (0 <= self.chance_margin < 1 and _finite(self.chance_margin)):
             raise ConfigError(f"chance margin must be between 0 and 1, got {self.chance_margin}.")
+        for name in ("max_leaked_patients", "max_duplicates"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+                raise ConfigError(f"{name.replace('_', ' ')} must be a whole number of at least 0, got {value!r}.")
         keys = [_class_key(n) for n in self.min_sensitivity]
         if len(set(keys)) != len(keys):
             raise ConfigError(f"minimum sensitivity is given twice for one class: {', '.join(self.min_sensitivity)}.")
@@ -92,6 +102,8 @@ class GateConfig:
             "max_weighted_error": self.max_weighted_error,
             "max_dead_filters": self.max_dead_filters,
             "require_card": self.require_card,
+            "max_leaked_patients": self.max_leaked_patients,
+            "max_duplicates": self.max_duplicates,
             "chance_margin": self.chance_margin,
             "gate_on": self.gate_on,
         }
@@ -337,7 +349,26 @@ def evaluate_gates(metrics_document: Mapping[str, Any], config: GateConfig) -> t
         results.append(_dead_filter_gate(metrics_document, config.max_dead_filters))
     if config.require_card:
         results.append(_card_gate(metrics_document))
+    results += data_gates(metrics_document, config)
     return tuple(results)
+
+
+def data_gates(document: Mapping[str, Any], config: GateConfig) -> list[GateResult]:
+    """The data-audit gates that ``config`` sets (``octreport audit-data`` runs only these); not
+    measured (failed) when metrics.json has no ``data_audit``."""
+    audit = document.get("data_audit")
+    wanted = [("leaked patients", "leaked_patients", "patients with images in more than one split", config.max_leaked_patients),
+              ("duplicates", "duplicates_across_splits", "duplicates across splits", config.max_duplicates)]
+    results = []
+    for name, key, what, threshold in wanted:
+        if threshold is None:
+            continue
+        value = audit.get(key) if isinstance(audit, Mapping) else None
+        missing = "metrics.json has no data_audit" if not isinstance(audit, Mapping) else f"data_audit has no {key}"
+        if key == "leaked_patients" and isinstance(audit, Mapping) and audit.get("patients_per_split") is None:
+            value, missing = None, "no image has a known patient (give --patients FILE)"
+        results.append(_maximum(name, what, None if value is None else float(value), float(threshold), missing))
+    return results
 
 
 def gates_passed(results: Iterable[GateResult]) -> bool:

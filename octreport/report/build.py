@@ -34,6 +34,7 @@ from octreport.report.context import (
     section_entries,
 )
 from octreport.report.provenance import package_versions
+from octreport.report.data_section import data_section
 from octreport.report.statistics_sections import calibration_section, operating_point_section
 from octreport.resources import sample_data_dir
 from octreport.results import RunResults
@@ -74,8 +75,10 @@ def build_report_context(
     error_cells = tuple(error_cell(cell, class_names, store, image_format) for cell in results.visuals.errors)
     sections = section_entries()
     operating = operating_point_section(results.statistics, store)
+    audit = results.data_audit
+    data = None if audit is None else data_section(audit, results.data.root, class_names, store, image_format)
     toc = _toc(sections, by_class, comparison=comparison is not None, training=training is not None,
-               errors=bool(error_cells), operating_point=operating is not None)
+               errors=bool(error_cells), operating_point=operating is not None, data=data is not None)
     intervals = results.statistics.intervals
     citation = None if _is_bundled_sample(results) else (DATASET_CITATION if results.referral else None)
     shown = {entry.anchor: entry for entry in toc if entry.level == 1}
@@ -101,6 +104,7 @@ def build_report_context(
         interval_level=level_text(intervals.level),
         calibration=calibration_section(results.statistics, store),
         operating_point=operating,
+        data=data,
         confusion_figure=store.add(
             encode_figure(confusion_matrix_figure(metrics), FIGURE_DPI),
             "confusion-matrix",
@@ -156,11 +160,11 @@ def build_report_context(
 
 def _toc(
     sections: Mapping[str, TocEntry], by_class: Sequence[ClassSection], *, comparison: bool, training: bool,
-    errors: bool, operating_point: bool = False,
+    errors: bool, operating_point: bool = False, data: bool = False,
 ) -> tuple[TocEntry, ...]:
     """The contents, in the order of base.html: the sections this report shows, each entry the
     section's own (so it reads as the section's heading does), with one level-2 entry per class."""
-    toc = [sections["summary"], sections["model-card"]]
+    toc = [sections["summary"]] + ([sections["data"]] if data else []) + [sections["model-card"]]
     if comparison:
         toc.append(sections["comparison"])
     toc += [sections["metrics"], sections["calibration"]]
@@ -250,6 +254,7 @@ def _summary(results: RunResults, warnings: list[str], gates: Sequence[GateResul
         macro_f1_ci=intervals.macro_f1,
         calibration_reading=results.statistics.calibration.reading,
         selective_reading=results.statistics.selective.reading or None,
+        data_finding=None if results.data_audit is None else results.data_audit.worst_finding(),
     )
 
 

@@ -107,6 +107,8 @@ class Summary:
     macro_f1_ci: Interval | None = None
     calibration_reading: str | None = None
     selective_reading: str | None = None
+    data_finding: str | None = None
+    """The data audit's worst finding, one line; None when it found nothing."""
 
 
 @dataclass(frozen=True)
@@ -346,8 +348,46 @@ class TocEntry:
 # The title of each top-level section, by the id of its <section> element (partials/<name>.html).
 # Every section is here whether or not a report shows it, so that any partial, a user's override
 # included, can take its id and heading from ``report.sections[anchor]``.
+@dataclass(frozen=True)
+class DataCountRow:
+    """Images per class in one split, their total, and the split's distinct patients (None: unknown)."""
+
+    split: str
+    counts: tuple[int, ...]
+    total: int
+    patients: int | None
+
+
+@dataclass(frozen=True)
+class ShortcutRow:
+    feature: str
+    accuracy: float
+    chance: float
+    flagged: bool
+
+
+@dataclass(frozen=True)
+class DataSection:
+    """The data audit (:mod:`octreport.data.data_audit`) as the report shows it."""
+
+    findings: tuple[str, ...]
+    class_names: tuple[str, ...]
+    count_rows: tuple[DataCountRow, ...]
+    facts: tuple[KeyValue, ...]
+    shared_patients: tuple[KeyValue, ...]
+    duplicates: tuple[KeyValue, ...]
+    """One row per duplicate group: what it is, and its files."""
+    pairs: tuple[FigureRef, ...]
+    same_patient_note: str
+    shortcuts: tuple[ShortcutRow, ...]
+    shortcut_note: str
+    skipped: tuple[str, ...]
+    more_note: str = ""
+
+
 SECTION_TITLES: Mapping[str, str] = MappingProxyType({
     "summary": "Summary",
+    "data": "Data",
     "model-card": "Model card",
     "comparison": "Comparison with an earlier run",
     "metrics": "Metrics",
@@ -416,6 +456,7 @@ class ReportContext:
     """The confidence level of every interval in the report, as text."""
     calibration: CalibrationSection | None = None
     operating_point: OperatingPointSection | None = None
+    data: DataSection | None = None
     # Every top-level section's id and title by anchor, shown or not: each partial's <section id>
     # and <h2> come from here, as do the top-level entries of ``toc``.
     sections: Mapping[str, TocEntry] = field(default_factory=section_entries)

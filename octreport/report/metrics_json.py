@@ -51,6 +51,7 @@ def metrics_document(results: RunResults) -> dict:
             "outside_links_not_followed": [str(p) for p in data.outside_links],
             "warnings": data_warnings(results),
         },
+        "data_audit": None if results.data_audit is None else results.data_audit.to_dict(),
         "classification": results.metrics.to_dict(),
         "referral": None if results.referral is None else {
             **results.referral.to_dict(),

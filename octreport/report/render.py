@@ -110,7 +110,7 @@ def _template_location(exc: BaseException, folders: list[str]) -> str:
     return f"{name}, line {line}" if line else name
 
 
-def render_html(context: ReportContext, template_dir: Path | None = None) -> str:
+def render_html(context: ReportContext, template_dir: Path | None = None, entry: str = ENTRY_TEMPLATE) -> str:
     """The report as one self-contained HTML page (CSS inlined; images as the context gives them).
 
     Raises :class:`~octreport.errors.ReportError` naming the template and line when a template
@@ -119,7 +119,7 @@ def render_html(context: ReportContext, template_dir: Path | None = None) -> str
     env = make_environment(template_dir)
     folders = list(env.loader.searchpath) if isinstance(env.loader, jinja2.FileSystemLoader) else []
     try:
-        return env.get_template(ENTRY_TEMPLATE).render(report=context)
+        return env.get_template(entry).render(report=context)
     except jinja2.TemplateNotFound as exc:
         raise ReportError(
             f"template {exc.name!r} was not found (needed by {_template_location(exc, folders)}); "

@@ -1,0 +1,181 @@
+"""Cheap facts about every image of a data set, from one downscaled decode: size, file type, file
+size, mean intensity and a perceptual hash.
+
+The data audit (:mod:`octreport.data.data_audit`) needs these for *every* split, including the
+training images of a loaded model, which no other pass of a run decodes. They therefore come from
+one cheap pass of their own: a JPEG is decoded already shrunk by 8 inside libjpeg's DCT
+(``ratio=8``: only the DC coefficients of each 8x8 block, about a tenth of a full decode), its
+width and height are read from the header, and the small grayscale image gives the mean intensity
+and the hash. A PNG decodes at full size (libpng has no shrinking decode). The cost is measured in
+``benchmarks/bench_data_audit.py``.
+
+The perceptual hash is a DCT hash (pHash): the grayscale image area-averaged to 32x32, its 2-D DCT,
+the 8x8 lowest frequencies, each bit set where a coefficient is above their median (DC left out of
+the median). 64 bits, one ``uint64`` per image, so a Hamming distance is one XOR and one popcount and
+100,000 hashes are searched in about a second (:mod:`octreport.data.near_duplicates`).
+
+Measured on the 1,000 real scans of ``../shared/oct-real`` and on constructed copies (numbers in
+``benchmarks/README.md``): pHash puts a JPEG-70, 3-pixel-shifted copy 2 bits from its original and
+distinct scans 28+ bits apart; a difference hash (dHash, 9x8 neighbours) put the same copy 7 bits
+away, inside the range of distinct real scans (6+). Why not the ``imagehash`` library: it decodes
+every image again through PIL at full size (the second read this design exists to avoid), it is a
+new dependency that cannot be installed here (no downloads), and its pHash is these same few lines
+(resize, DCT, median); here the hash comes out of a decode done once, in TensorFlow's parallel input
+pipeline.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+HASH_SIZE = 8
+"""pHash: the HASH_SIZE x HASH_SIZE lowest DCT frequencies, 64 bits in all."""
+_DCT_SIZE = 32
+_SMALL = 64  # side of the small image the hash and mean come from, after the DCT-scaled decode
+
+
+@dataclass(frozen=True)
+class ImageFacts:
+    """Per-image facts, each array of shape ``(N,)`` in the order of the paths given.
+
+    ``width``/``height``: pixels of the stored image (0 where it could not be decoded);
+    ``file_type``: ``jpeg``, ``png`` or ``other`` by content; ``file_size``: bytes;
+    ``mean_intensity``: mean grayscale value in [0, 1]; ``phash``: uint64 perceptual (DCT) hash;
+    ``decoded``: False where the file failed to decode (its other facts are then meaningless).
+    """
+
+    width: np.ndarray
+    height: np.ndarray
+    file_type: np.ndarray
+    file_size: np.ndarray
+    mean_intensity: np.ndarray
+    phash: np.ndarray
+    decoded: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.width.shape[0])
+
+
+def _dct_matrix(n: int) -> np.ndarray:
+    """Orthonormal DCT-II matrix: ``M @ x`` is the DCT of the column vector ``x``."""
+    k, i = np.arange(n)[:, None], np.arange(n)[None, :]
+    matrix = np.cos(np.pi * (2 * i + 1) * k / (2 * n)) * np.sqrt(2.0 / n)
+    matrix[0] /= np.sqrt(2.0)
+    return matrix
+
+
+_DCT = _dct_matrix(_DCT_SIZE)
+_BIT_WEIGHTS = np.left_shift(np.uint64(1), np.arange(HASH_SIZE * HASH_SIZE, dtype=np.uint64))
+
+
+def phash_bits(gray: np.ndarray) -> np.ndarray:
+    """The pHash of a stack of grayscale images ``(N, H, W)`` (any size: area-averaged to 32x32
+    first), as ``(N,)`` uint64. Bit ``r * HASH_SIZE + c`` is 1 when DCT coefficient ``(r, c)`` is
+    above the median of the 63 low-frequency AC coefficients."""
+    small = _area_resize(np.asarray(gray, dtype=np.float64), _DCT_SIZE, _DCT_SIZE)
+    low = (_DCT[:HASH_SIZE] @ small @ _DCT[:HASH_SIZE].T).reshape(len(small), -1)  # two matrix products, not a 5-index einsum
+    median = np.median(low[:, 1:], axis=1, keepdims=True)
+    return ((low > median).astype(np.uint64) * _BIT_WEIGHTS).sum(axis=1, dtype=np.uint64)
+
+
+def hamming(a: np.ndarray | int, b: np.ndarray | int) -> np.ndarray:
+    """Bitwise Hamming distance between uint64 hashes (broadcast)."""
+    return np.bitwise_count(np.bitwise_xor(np.asarray(a, dtype=np.uint64), np.asarray(b, dtype=np.uint64)))
+
+
+def collect_image_facts(paths: Sequence[Path | str], parallel: int | None = None) -> ImageFacts:
+    """Decode each file once, shrunk, and return its :class:`ImageFacts`. A file that fails to
+    decode is marked ``decoded=False`` (the damaged-file check has normally dropped it already)."""
+    import tensorflow as tf  # lazily: the data audit's pure parts need no TensorFlow
+
+    names = [str(p) for p in paths]
+    sizes = np.array([Path(p).stat().st_size for p in names], dtype=np.int64)
+    n = len(names)
+    width = np.zeros(n, np.int32)
+    height = np.zeros(n, np.int32)
+    kind = np.zeros(n, np.int8)
+    mean = np.zeros(n, np.float32)
+    hashes = np.zeros(n, np.uint64)
+    decoded = np.zeros(n, bool)
+    if n:
+        dataset = tf.data.Dataset.from_tensor_slices((names, np.arange(n, dtype=np.int64)))
+        dataset = dataset.map(lambda path, index: (_facts_of_file(path), index),
+                              num_parallel_calls=parallel or tf.data.AUTOTUNE, deterministic=False)
+        dataset = dataset.ignore_errors(log_warning=True).batch(256).prefetch(2)
+        for (shape, file_kind, small), index in dataset.as_numpy_iterator():
+            height[index], width[index] = shape[:, 0], shape[:, 1]
+            kind[index] = file_kind
+            mean[index] = small.mean(axis=(1, 2))
+            hashes[index] = phash_bits(small)
+            decoded[index] = True
+    file_type = np.array(["other", "jpeg", "png"], dtype=object)[kind]
+    if not decoded.all():
+        log.warning("data audit: %d image(s) could not be decoded for their facts", int((~decoded).sum()))
+    return ImageFacts(width, height, file_type, sizes, mean, hashes, decoded)
+
+
+def _facts_of_file(path):
+    """(height, width) of the stored image, its kind (1 JPEG, 2 PNG, 0 other) and a
+    ``(_SMALL, _SMALL)`` grayscale float32 image in [0, 1]."""
+    import tensorflow as tf
+
+    raw = tf.io.read_file(path)
+
+    def jpeg():
+        shape = tf.image.extract_jpeg_shape(raw)[:2]
+        image = tf.io.decode_jpeg(raw, channels=1, ratio=8)
+        return shape, tf.constant(1, tf.int8), image
+
+    def other():
+        image = tf.io.decode_image(raw, channels=1, expand_animations=False)
+        image.set_shape([None, None, 1])
+        kind = tf.where(tf.strings.substr(raw, 0, 4) == b"\x89PNG", tf.constant(2, tf.int8), tf.constant(0, tf.int8))
+        return tf.shape(image)[:2], kind, image
+
+    shape, kind, image = tf.cond(tf.io.is_jpeg(raw), jpeg, other)
+    small = tf.image.resize(tf.image.convert_image_dtype(image, tf.float32), (_SMALL, _SMALL), method="area")
+    return tf.cast(shape, tf.int32), kind, small[:, :, 0]
+
+
+def _area_resize(images: np.ndarray, rows: int, cols: int) -> np.ndarray:
+    """Area-average ``(N, H, W)`` images to ``(N, rows, cols)`` (exact box filter, any ratio)."""
+    n, h, w = images.shape
+    row_weights = _box_weights(h, rows)
+    col_weights = _box_weights(w, cols)
+    return row_weights @ images.astype(np.float64) @ col_weights.T
+
+
+def _box_weights(size: int, out: int) -> np.ndarray:
+    """``(out, size)`` matrix averaging ``size`` samples into ``out`` equal, overlapping-at-edges boxes."""
+    edges = np.linspace(0.0, size, out + 1)
+    positions = np.arange(size)
+    overlap = np.clip(np.minimum(positions[None, :] + 1, edges[1:, None]) - np.maximum(positions[None, :], edges[:-1, None]), 0, None)
+    return overlap / overlap.sum(axis=1, keepdims=True)
+
+
+def load_thumbnails(paths: Sequence[Path | str], height: int = 124) -> list[np.ndarray]:
+    """The few images a report shows side by side, as grayscale uint8 ``(height, W)`` arrays
+    (aspect kept), each decoded shrunk in libjpeg's DCT where it can be."""
+    import tensorflow as tf
+
+    thumbnails = []
+    for path in paths:
+        raw = tf.io.read_file(str(path))
+        if bool(tf.io.is_jpeg(raw)):
+            rows = int(tf.image.extract_jpeg_shape(raw)[0])
+            ratio = max((r for r in (8, 4, 2, 1) if rows // r >= height), default=1)
+            image = tf.io.decode_jpeg(raw, channels=1, ratio=ratio)
+        else:
+            image = tf.io.decode_image(raw, channels=1, expand_animations=False)
+        rows, cols = int(image.shape[0]), int(image.shape[1])
+        size = (height, max(1, round(cols * height / rows)))
+        resized = tf.image.resize(tf.cast(image, tf.float32), size, antialias=True)
+        thumbnails.append(np.clip(np.round(resized.numpy()[:, :, 0]), 0, 255).astype(np.uint8))
+    return thumbnails

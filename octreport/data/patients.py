@@ -1,0 +1,60 @@
+"""Who each image belongs to: from Kermany-style file names, or from a user's ``file,patient`` CSV.
+
+A CSV given with ``--patients FILE`` has a header row with the columns ``file`` and ``patient``;
+``file`` is a path relative to the data folder (``train/CNV/a.jpeg``) or a bare file name when
+that name is unique in the data folder. Images it does not list have no known patient.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from octreport.data.splits import patient_of_path
+from octreport.errors import DataError
+
+FROM_NAMES = "file names (CLASS-PATIENT-N)"
+
+
+@dataclass(frozen=True)
+class PatientTable:
+    """``patients``: file key (relative path or bare name) -> patient ID; ``source``: where it came from."""
+
+    patients: Mapping[str, str]
+    source: str
+
+    def patient(self, relative_path: str) -> str | None:
+        """The patient of one image (its path relative to the data root), or None when unknown."""
+        if self.source == FROM_NAMES:
+            found = patient_of_path(relative_path)
+            return found.removeprefix("patient:") if found.startswith("patient:") else None
+        return self.patients.get(relative_path) or self.patients.get(Path(relative_path).name)
+
+
+NAMES = PatientTable({}, FROM_NAMES)
+
+
+def read_patients_file(path: Path | str) -> PatientTable:
+    """Read a ``file,patient`` CSV; raise :class:`DataError` saying what is wrong with it."""
+    path = Path(path)
+    expected = "Expected a CSV file with a header row 'file,patient' and one row per image, e.g. 'train/CNV/a.jpeg,P017'."
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as handle:
+            rows = list(csv.DictReader(handle))
+    except (OSError, UnicodeDecodeError, csv.Error) as error:
+        raise DataError(f"Cannot read the patients file '{path}' ({error}). {expected}") from error
+    fields = set(rows[0].keys()) if rows else set()
+    if not rows or not {"file", "patient"} <= fields:
+        raise DataError(f"The patients file '{path}' has no 'file' and 'patient' columns, or no rows. {expected}")
+    table: dict[str, str] = {}
+    for line, row in enumerate(rows, start=2):
+        name, patient = (row.get("file") or "").strip(), (row.get("patient") or "").strip()
+        if not name or not patient:
+            raise DataError(f"The patients file '{path}', line {line}: an empty file or patient. {expected}")
+        if table.get(name, patient) != patient:
+            raise DataError(f"The patients file '{path}', line {line}: '{name}' is given two patients "
+                            f"('{table[name]}' and '{patient}').")
+        table[name] = patient
+    return PatientTable(table, f"patients file {path.name}")

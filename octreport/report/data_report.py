@@ -1,0 +1,47 @@
+"""The short report of ``octreport audit-data``: the data audit alone, no model."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from octreport._version import __version__
+from octreport.audit.gates import GateResult
+from octreport.data.data_audit import DataAudit
+from octreport.data.dataset import PreparedData
+from octreport.report.assets import FigureStore
+from octreport.report.context import DataSection, GateRow, KeyValue, TocEntry, section_entries
+from octreport.report.data_section import data_section
+
+DATA_AUDIT_TEMPLATE = "data_audit.html"
+
+
+@dataclass(frozen=True)
+class DataAuditReport:
+    """What ``templates/data_audit.html`` receives (as ``report``)."""
+
+    title: str
+    subtitle: str
+    generated_at: str
+    octreport_version: str
+    data_description: tuple[KeyValue, ...]
+    headline: str
+    data: DataSection
+    gates: tuple[GateRow, ...] = ()
+    sections: Mapping[str, TocEntry] = field(default_factory=section_entries)
+
+
+def build_data_audit_report(audit: DataAudit, data: PreparedData, store: FigureStore, started_at: str,
+                            gates: Sequence[GateResult] = (), image_format: str = "jpeg") -> DataAuditReport:
+    worst = audit.worst_finding()
+    return DataAuditReport(
+        title=f"Data audit: {data.root.name}",
+        subtitle=f"{len(data.class_names)} classes ({', '.join(data.class_names)}), data from {data.root}",
+        generated_at=started_at,
+        octreport_version=__version__,
+        data_description=(KeyValue("Folder", str(data.root)), KeyValue("Splits", data.split_note),
+                          KeyValue("Skipped files", str(len(data.skipped)))),
+        headline=worst or "The data audit found no leaked patient, duplicate, label conflict or shortcut.",
+        data=data_section(audit, data.root, data.class_names, store, image_format),
+        gates=tuple(GateRow(g.name, g.threshold, g.value, g.passed, g.message, g.compared) for g in gates),
+    )
