@@ -98,3 +98,15 @@ def test_field_matches_the_gradient_support(size):
     rows, cols = np.nonzero(grad)
     (r0, r1), (c0, c1) = field.window((1, 2))
     assert rows.min() >= max(r0, 0) and rows.max() < r1 and cols.min() >= max(c0, 0) and cols.max() < c1
+
+
+def test_crop_field_takes_the_window_and_marks_the_padding():
+    import numpy as np
+    from octreport.engine.receptive_field import crop_field
+
+    pixels = np.arange(36, dtype=np.float32).reshape(6, 6, 1)
+    field = ReceptiveField((3, 3), (2, 2), (0.0, 1.0))  # a 'same' 3x3 stride-2 conv, shifted by a column
+    inside = crop_field(pixels, field, (1, 1))
+    assert inside[..., 0].tolist() == pixels[1:4, 2:5, 0].tolist()
+    corner = crop_field(pixels, field, (0, 0))
+    assert np.isnan(corner[0]).all() and corner[1:, :, 0].tolist() == pixels[0:2, 0:3, 0].tolist()

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import keras
+import numpy as np
 
 from octreport.engine.layers import ConvLayerInfo, is_graph_model
 
@@ -204,3 +205,16 @@ def receptive_fields(model: Any, layers: Sequence[ConvLayerInfo]) -> tuple[Recep
     by_layer: dict[int, ReceptiveField | None] = {}
     _walk(model, fields, by_layer)
     return tuple(by_layer.get(id(info.layer)) for info in layers)
+
+
+def crop_field(pixels: np.ndarray, field: ReceptiveField, position: Sequence[int]) -> np.ndarray:
+    """The input pixels (H, W, C) one output ``position`` of a 2D layer sees, as a
+    ``(size_h, size_w, C)`` float32 crop; where the field reaches outside the image (the layers'
+    padding) the crop holds NaN."""
+    (top, bottom), (left, right) = field.window(position)
+    height, width = pixels.shape[:2]
+    crop = np.full((bottom - top, right - left, pixels.shape[2]), np.nan, np.float32)
+    r0, r1, c0, c1 = max(top, 0), min(bottom, height), max(left, 0), min(right, width)
+    if r0 < r1 and c0 < c1:
+        crop[r0 - top:r1 - top, c0 - left:c1 - left] = pixels[r0:r1, c0:c1]
+    return crop
