@@ -1,0 +1,137 @@
+"""Activation maximisation: the input a filter responds to most, found by gradient ascent.
+
+Erhan et al. (2009); Olah, Mordvintsev and Schubert, "Feature Visualization" (Distill 2017).
+All shown channels of one layer are optimised at once, one image per channel, as one batch:
+
+* start: a neutral grey image (0.5) with a faint seeded noise (amplitude 0.01) to break symmetry;
+* objective: the channel's activation at the centre output position of the layer, minus a total
+  variation penalty (smoothness) and a small pull towards grey; the image stays in [0, 1] (the
+  model's input range) through a sigmoid parametrisation;
+* robustness: each step sees the image jittered (rolled by up to ``jitter`` pixels, at most an
+  eighth of the receptive field, beyond which a small field's pattern is blurred away) and scaled
+  (by a factor within ``1 +- scale``), so the result does not rely on one exact pixel grid;
+* a fixed number of steps, normalised gradient steps; every random draw comes from ``seed``;
+* the result is cropped to the centre position's receptive field (the part of the input the
+  objective depends on), the same framing as the top-activating patches; a one-channel model
+  gives grayscale images.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from octreport.engine.activations import cached_extractor_model
+from octreport.engine.layers import ConvLayerInfo
+from octreport.engine.receptive_field import ReceptiveField, crop_field
+from octreport.engine.top_activations import spatial_shape
+from octreport.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class MaximisationSettings:
+    steps: int = 48
+    learning_rate: float = 0.08
+    jitter: int = 2
+    scale: float = 0.05
+    smoothness: float = 0.5
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.steps < 1 or self.learning_rate <= 0 or self.jitter < 0 or not 0 <= self.scale < 0.5 or self.smoothness < 0:
+            raise ConfigError(f"Invalid activation maximisation settings: {self}.")
+
+
+@dataclass(frozen=True, eq=False)
+class MaximisedInputs:
+    """The input each shown channel of one layer responds to most.
+
+    Attributes:
+        layer: the layer.
+        channels: int64 (n,), the channels optimised.
+        images: float32 (n, h, w, C) in [0, 1]: the optimised inputs cropped to the receptive
+            field of the centre output position (NaN where it reaches outside the image).
+        activation: float64 (n,), each channel's centre activation for its optimised full image.
+        start_activation: float64 (n,), the same for the grey start image.
+        caption: how the images were made.
+    """
+
+    layer: ConvLayerInfo
+    channels: np.ndarray
+    images: np.ndarray
+    activation: np.ndarray
+    start_activation: np.ndarray
+    caption: str
+
+
+def maximise_channels(
+    model: Any, info: ConvLayerInfo, channels: Sequence[int], field: ReceptiveField | None,
+    settings: MaximisationSettings = MaximisationSettings(),
+) -> MaximisedInputs:
+    """Optimise one input per channel of ``channels`` (see the module docstring) for a 2D layer.
+
+    Raises:
+        ConfigError: the layer is not 2D, or no channel is given.
+    """
+    import tensorflow as tf
+
+    if info.spatial_rank != 2:
+        raise ConfigError(f"Activation maximisation is drawn for 2D layers only; {info.path} is {info.spatial_rank}D.")
+    channels = np.asarray(channels, np.int64)
+    if channels.size == 0:
+        raise ConfigError("No channel to maximise.")
+    extractor = cached_extractor_model(model, [info])
+    height, width, depth = (int(s) for s in model.inputs[0].shape[1:4])
+    out_h, out_w = spatial_shape(info)
+    centre = (out_h // 2, out_w // 2)
+    rng = np.random.default_rng(settings.seed)
+    # Jitter beyond an eighth of the field blurs the pattern of a small field away: capped there.
+    jitter = settings.jitter if field is None else min(settings.jitter, max(field.size) // 8)
+    n = len(channels)
+    start = rng.uniform(-0.02, 0.02, (n, height, width, depth)).astype(np.float32)  # logit of 0.5 +- 0.005
+    param = tf.Variable(start)
+    pick = tf.constant(np.stack([np.arange(n), channels], 1))
+
+    def centre_activation(images: Any) -> Any:
+        output = extractor(images, training=False)
+        output = output if info.channels_last else tf.transpose(output, [0, 2, 3, 1])
+        return tf.gather_nd(tf.cast(output[:, centre[0], centre[1], :], tf.float32), pick)
+
+    @tf.function(reduce_retracing=True)
+    def step(shift: Any, factor: Any) -> Any:
+        with tf.GradientTape() as tape:
+            image = tf.sigmoid(param)
+            size = tf.cast(tf.round(tf.constant([height, width], tf.float32) * factor), tf.int32)
+            seen = tf.image.resize_with_crop_or_pad(tf.image.resize(image, size), height, width)
+            seen = tf.roll(seen, shift, axis=[1, 2])
+            score = centre_activation(seen)
+            tv = (tf.reduce_mean(tf.abs(image[:, 1:] - image[:, :-1]), axis=[1, 2, 3])
+                  + tf.reduce_mean(tf.abs(image[:, :, 1:] - image[:, :, :-1]), axis=[1, 2, 3]))
+            grey = tf.reduce_mean(tf.square(image - 0.5), axis=[1, 2, 3])
+            scale = tf.stop_gradient(tf.abs(score) + 1e-3)  # penalties relative to the activation's size
+            loss = -tf.reduce_sum(score) + settings.smoothness * tf.reduce_sum(scale * (tv + 0.1 * grey))
+        grad = tape.gradient(loss, param)
+        grad /= tf.math.reduce_std(grad, axis=[1, 2, 3], keepdims=True) + 1e-8
+        param.assign_sub(settings.learning_rate * grad)
+        return score
+
+    before = centre_activation(tf.sigmoid(param)).numpy().astype(np.float64)
+    for _ in range(settings.steps):
+        shift = rng.integers(-jitter, jitter + 1, size=2).astype(np.int32)
+        factor = np.float32(1 + rng.uniform(-settings.scale, settings.scale))
+        step(tf.constant(shift), tf.constant(factor))
+    images = tf.sigmoid(param)
+    after = centre_activation(images).numpy().astype(np.float64)
+    images = images.numpy()
+    crops = np.stack([crop_field(im, field, centre) for im in images]) if field is not None else images
+    colour = "grayscale, the model reads one channel" if depth == 1 else f"{depth} input channels"
+    caption = (
+        f"input each filter responds to most at the centre of its map: {settings.steps} normalised gradient-ascent "
+        f"steps from grey, all shown filters as one batch, jitter {jitter} px, scaling +-{settings.scale:.0%}, "
+        f"total-variation smoothness penalty {settings.smoothness:g}, seed {settings.seed}; {colour}; cropped to the "
+        "centre position's receptive field"
+    )
+    return MaximisedInputs(info, channels, crops.astype(np.float32), after, before, caption)
