@@ -270,7 +270,7 @@ def compute_filter_views(
         elif "patches" in views:
             notes.append("no top activations were kept for this layer")
         if "maximisation" in views:
-            maximised = maximise_channels(model, info, channels, field, settings)
+            maximised = maximise_channels(model, info, channels, field, settings, preprocessing.input_shape)
         out.append(replace(layer_filters, patches=patches, maximised=maximised, views_note="; ".join(notes)))
     return tuple(out)
 

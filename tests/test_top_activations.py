@@ -108,3 +108,16 @@ def test_a_constructed_detector_finds_its_pattern_where_it_was_put():
     result = run(model, layers, images, 3, 8, offset=0)[0]
     for image, position in zip(result.images[0], result.positions[0]):
         assert tuple(position) == places[image]  # valid conv: output (r, c) sees pixels r..r+2
+
+
+def test_a_model_of_any_input_size_gets_positions_too():
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((None, None, 1))
+    x = keras.layers.Conv2D(3, 3, name="c")(inputs)
+    model = keras.Model(inputs, keras.layers.Dense(2)(keras.layers.GlobalAveragePooling2D()(x)))
+    layers = discover_conv_layers(model)
+    x = np.random.default_rng(4).normal(size=(5, 9, 7, 1)).astype(np.float32)
+    result = run(model, layers, x, 2, 3)[0]
+    values, rows, flat = brute_force(extract_activations(model, layers, x)[0].maps, 3)
+    assert (result.images == rows + 100).all()
+    assert (result.positions == np.stack(np.unravel_index(flat, (7, 5)), -1)).all()

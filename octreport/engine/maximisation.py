@@ -27,7 +27,6 @@ import numpy as np
 from octreport.engine.activations import cached_extractor_model
 from octreport.engine.layers import ConvLayerInfo
 from octreport.engine.receptive_field import ReceptiveField, crop_field
-from octreport.engine.top_activations import spatial_shape
 from octreport.errors import ConfigError
 
 
@@ -69,9 +68,11 @@ class MaximisedInputs:
 
 def maximise_channels(
     model: Any, info: ConvLayerInfo, channels: Sequence[int], field: ReceptiveField | None,
-    settings: MaximisationSettings = MaximisationSettings(),
+    settings: MaximisationSettings = MaximisationSettings(), input_shape: Sequence[int] | None = None,
 ) -> MaximisedInputs:
     """Optimise one input per channel of ``channels`` (see the module docstring) for a 2D layer.
+    ``input_shape`` (H, W, C): the image size to optimise, needed where the model accepts any
+    size; by default the model's own input shape.
 
     Raises:
         ConfigError: the layer is not 2D, or no channel is given.
@@ -84,9 +85,13 @@ def maximise_channels(
     if channels.size == 0:
         raise ConfigError("No channel to maximise.")
     extractor = cached_extractor_model(model, [info])
-    height, width, depth = (int(s) for s in model.inputs[0].shape[1:4])
-    out_h, out_w = spatial_shape(info)
-    centre = (out_h // 2, out_w // 2)
+    shape = tuple(input_shape) if input_shape is not None else tuple(model.inputs[0].shape[1:4])
+    if None in shape:
+        raise ConfigError(f"The model accepts images of any size; give the input shape to optimise, not {shape}.")
+    height, width, depth = (int(s) for s in shape)
+    probe = extractor(np.full((1, height, width, depth), 0.5, np.float32), training=False)
+    out_h, out_w = (probe.shape[1:3] if info.channels_last else probe.shape[2:4])
+    centre = (int(out_h) // 2, int(out_w) // 2)
     rng = np.random.default_rng(settings.seed)
     # Jitter beyond an eighth of the field blurs the pattern of a small field away: capped there.
     jitter = settings.jitter if field is None else min(settings.jitter, max(field.size) // 8)

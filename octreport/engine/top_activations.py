@@ -51,16 +51,10 @@ class TopActivations:
         return int(self.values.shape[1])
 
 
-def spatial_shape(info: ConvLayerInfo) -> tuple[int, ...]:
-    shape = info.output_shape
-    spatial = shape[:-1] if info.channels_last else shape[1:]
-    return tuple(int(s) for s in spatial)
-
-
 def step_top_k(output: Any, valid: Any, info: ConvLayerInfo, k: int) -> tuple[Any, Any, Any]:
     """Inside the compiled step: per channel, the ``k`` valid images of the batch with the
     largest spatial maximum. Returns ``(per_image_max (B, C), values (C, k), rows (C, k) int64,
-    positions (C, k) int64 flat spatial index)``; rows are slots (see :data:`SLOT_STRIDE`) and
+    positions (C, k, rank) int64)``; rows are slots (see :data:`SLOT_STRIDE`) and
     -1 where the batch had fewer than ``k`` valid rows."""
     import tensorflow as tf
 
@@ -68,6 +62,7 @@ def step_top_k(output: Any, valid: Any, info: ConvLayerInfo, k: int) -> tuple[An
     if not info.channels_last:
         output = tf.transpose(output, [0, *range(2, rank + 2), 1])
     channels = info.filters
+    spatial = tf.shape(output, out_type=tf.int64)[1:rank + 1]  # known at run time, also for variable sizes
     flat = tf.reshape(output, [tf.shape(output)[0], -1, channels])  # (B, S, C)
     flat = tf.cast(flat, tf.float32)
     per_image = tf.reduce_max(flat, axis=1)  # (B, C)
@@ -83,7 +78,9 @@ def step_top_k(output: Any, valid: Any, info: ConvLayerInfo, k: int) -> tuple[An
     replica = tf.distribute.get_replica_context()
     replica_id = tf.cast(replica.replica_id_in_sync_group if replica is not None else 0, tf.int64)
     slots = tf.where(real & tf.math.is_finite(top_values), replica_id * SLOT_STRIDE + tf.cast(safe_rows, tf.int64), -1)
-    return per_image, top_values, slots, tf.cast(positions, tf.int64)
+    positions = tf.transpose(tf.reshape(tf.unravel_index(tf.reshape(tf.cast(positions, tf.int64), [-1]), spatial),
+                                        [rank, channels, k]), [1, 2, 0])
+    return per_image, top_values, slots, positions
 
 
 def step_slots(batch_rows: Any) -> Any:
@@ -105,12 +102,12 @@ class TopActivationsAccumulator:
         self.k = int(k)
         self._values = [np.full((info.filters, k), -np.inf, np.float32) for info in self.layers]
         self._images = [np.full((info.filters, k), -1, np.int64) for info in self.layers]
-        self._positions = [np.full((info.filters, k), -1, np.int64) for info in self.layers]
+        self._positions = [np.full((info.filters, k, info.spatial_rank), -1, np.int64) for info in self.layers]
 
     def add(self, layer: int, values: np.ndarray, slots: np.ndarray, positions: np.ndarray,
             batch_slots: np.ndarray, batch_indices: np.ndarray) -> None:
         """Merge one batch of one layer: ``values``/``slots``/``positions`` as the step returns
-        them, ``(C, k)`` or ``(replicas, C, k)``; ``batch_slots`` and ``batch_indices`` (the
+        them, ``(C, k)`` (positions ``(C, k, rank)``) or with a leading replicas axis; ``batch_slots`` and ``batch_indices`` (the
         batch's kept rows) map slots to data set indices."""
         values, slots, positions = (np.asarray(a) for a in (values, slots, positions))
         if values.ndim == 3:  # one (C, k) block per replica, side by side
@@ -122,15 +119,13 @@ class TopActivationsAccumulator:
         self._values[layer] = np.take_along_axis(all_values, order, axis=1)
         self._images[layer] = np.take_along_axis(np.concatenate([self._images[layer], images], axis=1), order, axis=1)
         self._positions[layer] = np.take_along_axis(
-            np.concatenate([self._positions[layer], positions.astype(np.int64)], axis=1), order, axis=1)
+            np.concatenate([self._positions[layer], positions.astype(np.int64)], axis=1), order[..., None], axis=1)
 
     def result(self) -> tuple[TopActivations, ...]:
         out = []
-        for info, values, images, flat in zip(self.layers, self._values, self._images, self._positions):
-            shape = spatial_shape(info)
+        for info, values, images, positions in zip(self.layers, self._values, self._images, self._positions):
             images = np.where(np.isfinite(values), images, -1)
-            safe = np.clip(flat, 0, int(np.prod(shape)) - 1)
-            positions = np.stack(np.unravel_index(safe, shape), axis=-1).astype(np.int64)
+            positions = positions.copy()
             positions[images < 0] = -1
             out.append(TopActivations(info, values.copy(), images, positions))
         return tuple(out)
