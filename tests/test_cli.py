@@ -118,7 +118,7 @@ def test_end_to_end_run_on_a_slice_of_sample_data(tmp_path):
     assert str(latest.resolve() / "report.pdf") in output
     # What each filter responds to: patches named by image, class, position and activation.
     flat = " ".join(text.split())
-    assert "what each filter responds to in the test images" in flat and "gradient-ascent steps from grey" in flat
+    assert "what each filter responds to in the test images" in flat and "gradient-ascent steps from noisy mid-grey" in flat
     assert "receptive field computed from the layer graph" in flat
     layers = {layer["path"]: layer for layer in metrics["conv_layers"]}
     for entry in metrics["filters"]:

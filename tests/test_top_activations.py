@@ -121,3 +121,16 @@ def test_a_model_of_any_input_size_gets_positions_too():
     values, rows, flat = brute_force(extract_activations(model, layers, x)[0].maps, 3)
     assert (result.images == rows + 100).all()
     assert (result.positions == np.stack(np.unravel_index(flat, (7, 5)), -1)).all()
+
+
+def test_conv1d_layers_take_the_flattened_argmax_path():
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((20, 2))
+    x = keras.layers.Conv1D(3, 5, name="c")(inputs)
+    model = keras.Model(inputs, keras.layers.Dense(2)(keras.layers.GlobalAveragePooling1D()(x)))
+    layers = discover_conv_layers(model)
+    x = np.random.default_rng(5).normal(size=(7, 20, 2)).astype(np.float32)
+    result = run(model, layers, x, 3, 4)[0]
+    values, rows, flat = brute_force(extract_activations(model, layers, x)[0].maps, 4)
+    np.testing.assert_allclose(result.values, values, rtol=1e-5, atol=1e-6)
+    assert (result.images == rows + 100).all() and (result.positions[..., 0] == flat).all()

@@ -3,17 +3,18 @@
 Erhan et al. (2009); Olah, Mordvintsev and Schubert, "Feature Visualization" (Distill 2017).
 All shown channels of one layer are optimised at once, one image per channel, as one batch:
 
-* start: a neutral grey image (0.5) with a faint seeded noise (amplitude 0.01) to break symmetry;
-* objective: the channel's activation at the centre output position of the layer, minus a total
-  variation penalty (smoothness) and a small pull towards grey; the image stays in [0, 1] (the
-  model's input range) through a sigmoid parametrisation;
+* start: mid-grey with seeded noise (pixels within 0.38-0.62): a flat grey start leaves a filter
+  behind a ReLU that is off on grey with no gradient at all, so it would never move;
+* objective: the channel's activation at one output position, the centre of the map, or, for a
+  filter that is off at the centre of the start image (no gradient reaches it through a ReLU), its
+  strongest position there; minus a total variation penalty (smoothness) and a small pull towards
+  grey; the image stays in [0, 1] (the model's input range) through a sigmoid parametrisation;
 * robustness: each step sees the image jittered (rolled by up to ``jitter`` pixels, at most an
   eighth of the receptive field, beyond which a small field's pattern is blurred away) and scaled
   (by a factor within ``1 +- scale``), so the result does not rely on one exact pixel grid;
 * a fixed number of steps, normalised gradient steps; every random draw comes from ``seed``;
-* the result is cropped to the centre position's receptive field (the part of the input the
-  objective depends on), the same framing as the top-activating patches; a one-channel model
-  gives grayscale images.
+* the result is cropped to the receptive field of that position, the same framing as the
+  top-activating patches; a one-channel model gives grayscale images.
 """
 
 from __future__ import annotations
@@ -52,9 +53,10 @@ class MaximisedInputs:
         layer: the layer.
         channels: int64 (n,), the channels optimised.
         images: float32 (n, h, w, C) in [0, 1]: the optimised inputs cropped to the receptive
-            field of the centre output position (NaN where it reaches outside the image).
-        activation: float64 (n,), each channel's centre activation for its optimised full image.
-        start_activation: float64 (n,), the same for the grey start image.
+            field of the channel's strongest output position (NaN where it reaches outside the image).
+        activation: float64 (n,), each channel's activation at the position optimised, for its
+            optimised image.
+        start_activation: float64 (n,), each channel's largest activation in the start image.
         caption: how the images were made.
     """
 
@@ -96,14 +98,22 @@ def maximise_channels(
     # Jitter beyond an eighth of the field blurs the pattern of a small field away: capped there.
     jitter = settings.jitter if field is None else min(settings.jitter, max(field.size) // 8)
     n = len(channels)
-    start = rng.uniform(-0.02, 0.02, (n, height, width, depth)).astype(np.float32)  # logit of 0.5 +- 0.005
+    start = rng.uniform(-0.5, 0.5, (n, height, width, depth)).astype(np.float32)  # logits: pixels 0.38-0.62
     param = tf.Variable(start)
-    pick = tf.constant(np.stack([np.arange(n), channels], 1))
 
-    def centre_activation(images: Any) -> Any:
+    def activations(images: Any) -> Any:
+        """Each row's own channel at its own target position."""
         output = extractor(images, training=False)
-        output = output if info.channels_last else tf.transpose(output, [0, 2, 3, 1])
-        return tf.gather_nd(tf.cast(output[:, centre[0], centre[1], :], tf.float32), pick)
+        output = tf.cast(output if info.channels_last else tf.transpose(output, [0, 2, 3, 1]), tf.float32)
+        return tf.gather_nd(output, target)
+
+    def strongest(images: Any) -> tuple[np.ndarray, list[tuple[int, int]]]:
+        """Each row's largest activation of its own channel and where it lies (first in row order)."""
+        output = extractor(images, training=False)
+        output = np.asarray(output if info.channels_last else tf.transpose(output, [0, 2, 3, 1]), np.float64)
+        maps = output[np.arange(n), :, :, channels]  # (n, h, w)
+        flat = maps.reshape(n, -1).argmax(axis=1)
+        return maps.reshape(n, -1).max(axis=1), [tuple(int(v) for v in np.unravel_index(f, maps.shape[1:])) for f in flat]
 
     @tf.function(reduce_retracing=True)
     def step(shift: Any, factor: Any) -> Any:
@@ -112,7 +122,7 @@ def maximise_channels(
             size = tf.cast(tf.round(tf.constant([height, width], tf.float32) * factor), tf.int32)
             seen = tf.image.resize_with_crop_or_pad(tf.image.resize(image, size), height, width)
             seen = tf.roll(seen, shift, axis=[1, 2])
-            score = centre_activation(seen)
+            score = activations(seen)
             tv = (tf.reduce_mean(tf.abs(image[:, 1:] - image[:, :-1]), axis=[1, 2, 3])
                   + tf.reduce_mean(tf.abs(image[:, :, 1:] - image[:, :, :-1]), axis=[1, 2, 3]))
             grey = tf.reduce_mean(tf.square(image - 0.5), axis=[1, 2, 3])
@@ -123,20 +133,40 @@ def maximise_channels(
         param.assign_sub(settings.learning_rate * grad)
         return score
 
-    before = centre_activation(tf.sigmoid(param)).numpy().astype(np.float64)
+    before, start_places = strongest(tf.sigmoid(param))
+    # The target: the centre where the filter responds there at the start, else its strongest place
+    # (a filter off at the target gets no gradient through a ReLU and would never move).
+    centre_on = _values_at(extractor, tf.sigmoid(param), info, channels, [centre] * n) > 0
+    places0 = [centre if on else place for on, place in zip(centre_on, start_places)]
+    target = tf.constant([[r, y, x, int(c)] for r, ((y, x), c) in enumerate(zip(places0, channels))])
     for _ in range(settings.steps):
         shift = rng.integers(-jitter, jitter + 1, size=2).astype(np.int32)
         factor = np.float32(1 + rng.uniform(-settings.scale, settings.scale))
         step(tf.constant(shift), tf.constant(factor))
     images = tf.sigmoid(param)
-    after = centre_activation(images).numpy().astype(np.float64)
+    after = _values_at(extractor, images, info, channels, places0)
+    places = places0
     images = images.numpy()
-    crops = np.stack([crop_field(im, field, centre) for im in images]) if field is not None else images
+    crops = np.stack([crop_field(im, field, p) for im, p in zip(images, places)]) if field is not None else images
     colour = "grayscale, the model reads one channel" if depth == 1 else f"{depth} input channels"
     caption = (
-        f"input each filter responds to most at the centre of its map: {settings.steps} normalised gradient-ascent "
-        f"steps from grey, all shown filters as one batch, jitter {jitter} px, scaling +-{settings.scale:.0%}, "
+        f"input each filter responds to most at one position of its map: {settings.steps} normalised gradient-ascent "
+        f"steps from noisy mid-grey, all shown filters as one batch, jitter {jitter} px, scaling +-{settings.scale:.0%}, "
         f"total-variation smoothness penalty {settings.smoothness:g}, seed {settings.seed}; {colour}; cropped to the "
-        "centre position's receptive field"
+        "receptive field of the position optimised (the centre of the map, or the filter's strongest position in the "
+        "start image where it was off at the centre)"
     )
+    flat = int((after <= 0).sum())
+    if flat:
+        caption += f"; {flat} of {n} filters never responded (output 0 throughout), their tiles show where the search started"
     return MaximisedInputs(info, channels, crops.astype(np.float32), after, before, caption)
+
+
+def _values_at(extractor: Any, images: Any, info: ConvLayerInfo, channels: np.ndarray,
+               places: Sequence[tuple[int, int]]) -> np.ndarray:
+    """Each row's own channel's activation at its place, float64 (n,)."""
+    import tensorflow as tf
+
+    output = extractor(images, training=False)
+    output = np.asarray(output if info.channels_last else tf.transpose(output, [0, 2, 3, 1]), np.float64)
+    return np.array([output[r, y, x, c] for r, ((y, x), c) in enumerate(zip(places, channels))])
