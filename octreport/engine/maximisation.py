@@ -99,7 +99,9 @@ def maximise_channels(
     jitter = settings.jitter if field is None else min(settings.jitter, max(field.size) // 8)
     n = len(channels)
     start = rng.uniform(-0.5, 0.5, (n, height, width, depth)).astype(np.float32)  # logits: pixels 0.38-0.62
-    param = tf.Variable(start)
+    # A plain tensor, not a tf.Variable: under a tf.distribute scope a variable becomes a mirrored
+    # one, which cannot be differentiated outside a replica context.
+    param = tf.constant(start)
 
     def activations(images: Any) -> Any:
         """Each row's own channel at its own target position."""
@@ -116,8 +118,9 @@ def maximise_channels(
         return maps.reshape(n, -1).max(axis=1), [tuple(int(v) for v in np.unravel_index(f, maps.shape[1:])) for f in flat]
 
     @tf.function(reduce_retracing=True)
-    def step(shift: Any, factor: Any) -> Any:
+    def step(param: Any, shift: Any, factor: Any) -> Any:
         with tf.GradientTape() as tape:
+            tape.watch(param)
             image = tf.sigmoid(param)
             size = tf.cast(tf.round(tf.constant([height, width], tf.float32) * factor), tf.int32)
             seen = tf.image.resize_with_crop_or_pad(tf.image.resize(image, size), height, width)
@@ -130,8 +133,7 @@ def maximise_channels(
             loss = -tf.reduce_sum(score) + settings.smoothness * tf.reduce_sum(scale * (tv + 0.1 * grey))
         grad = tape.gradient(loss, param)
         grad /= tf.math.reduce_std(grad, axis=[1, 2, 3], keepdims=True) + 1e-8
-        param.assign_sub(settings.learning_rate * grad)
-        return score
+        return param - settings.learning_rate * grad
 
     before, start_places = strongest(tf.sigmoid(param))
     # The target: the centre where the filter responds there at the start, else its strongest place
@@ -142,7 +144,7 @@ def maximise_channels(
     for _ in range(settings.steps):
         shift = rng.integers(-jitter, jitter + 1, size=2).astype(np.int32)
         factor = np.float32(1 + rng.uniform(-settings.scale, settings.scale))
-        step(tf.constant(shift), tf.constant(factor))
+        param = step(param, tf.constant(shift), tf.constant(factor))
     images = tf.sigmoid(param)
     after = _values_at(extractor, images, info, channels, places0)
     places = places0
