@@ -166,6 +166,9 @@ REPORT_OPTIONS = [
                  help="Filters (kernels) drawn per conv layer: the first N."),
     click.option("--filter-reduction", type=click.Choice(["mean", "max_norm_channel"]), default="mean", show_default=True,
                  help="How a deep kernel becomes one 2-D patch: mean over input channels, or its strongest input channel."),
+    click.option("--filter-views", default="kernels,patches,maximisation", show_default=True,
+                 help="What the filter section shows per layer (comma-separated): the kernels, the test-image patches "
+                      "that excite each filter most, the input each filter responds to most (activation maximisation)."),
     click.option("--layers", "layer_names", multiple=True,
                  help="Only these conv layers (name or path; repeatable or comma-separated). Default: all."),
     click.option("--format", "formats", multiple=True, type=click.Choice(["html", "pdf"]), default=("html", "pdf"),
@@ -195,7 +198,7 @@ REPORT_OPTIONS = [
     *DATA_AUDIT_OPTIONS,
 ]
 REPORT_OPTION_NAMES = ("out_root", "images_per_class", "image_paths", "maps_per_layer", "channel_selection",
-                       "filters_per_layer", "filter_reduction", "layer_names", "formats", "html_mode", "image_format",
+                       "filters_per_layer", "filter_reduction", "filter_views", "layer_names", "formats", "html_mode", "image_format",
                        "pdf_variant", "templates_dir", "occlusion", "occlusion_patch", "occlusion_stride",
                        "errors_per_cell", "compare_to", "ci_level", "bootstrap_resamples", "temperature_scaling",
                        "patients_file", "near_duplicate_bits")
@@ -281,6 +284,7 @@ def build_report_config(options: dict, seed: int, batch_size: int = 32) -> Repor
         channel_selection=options["channel_selection"],
         filters_per_layer=options["filters_per_layer"],
         filter_reduction=options["filter_reduction"],
+        filter_views=tuple(dict.fromkeys(v.strip() for v in options["filter_views"].split(",") if v.strip())),
         layer_names=layer_names,
         formats=tuple(dict.fromkeys(options["formats"])),
         html_mode=options["html_mode"],

@@ -91,6 +91,7 @@ def _require_seed(seed: object) -> None:
 HTML_MODES = ("embedded", "assets")
 IMAGE_FORMATS = ("png", "jpeg")
 REPORT_FORMATS = ("html", "pdf")
+FILTER_VIEWS = ("kernels", "patches", "maximisation")  # what the filter section draws per layer
 PDF_VARIANTS = ("pdf/a-3b", "pdf/a-3u", "pdf/a-3a")  # PDF/A-3: the archival variants that keep attachments
 
 
@@ -105,6 +106,7 @@ class ReportConfig:
     channel_selection: str = "strongest"
     filters_per_layer: int = 32
     filter_reduction: str = "mean"
+    filter_views: tuple[str, ...] = FILTER_VIEWS
     layer_names: tuple[str, ...] = ()
     formats: tuple[str, ...] = REPORT_FORMATS
     html_mode: str = "embedded"
@@ -136,6 +138,8 @@ class ReportConfig:
         _require(self.filters_per_layer >= 1, f"filters per layer must be at least 1, got {self.filters_per_layer}.")
         _require(self.channel_selection in ("strongest", "first"), f"channel selection must be 'strongest' or 'first', got '{self.channel_selection}'.")
         _require(self.filter_reduction in ("mean", "max_norm_channel"), f"filter reduction must be 'mean' or 'max_norm_channel', got '{self.filter_reduction}'.")
+        _require(bool(self.filter_views) and set(self.filter_views) <= set(FILTER_VIEWS),
+                 f"filter views must be some of {', '.join(FILTER_VIEWS)} (comma-separated), got '{','.join(self.filter_views)}'.")
         _require(bool(self.formats) and set(self.formats) <= set(REPORT_FORMATS), f"formats must be some of {', '.join(REPORT_FORMATS)}, got {', '.join(self.formats) or 'none'}.")
         _require(self.html_mode in HTML_MODES, f"HTML mode must be one of {', '.join(HTML_MODES)}, got '{self.html_mode}'.")
         _require(self.image_format in IMAGE_FORMATS, f"image format must be one of {', '.join(IMAGE_FORMATS)}, got '{self.image_format}'.")

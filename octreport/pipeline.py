@@ -48,7 +48,10 @@ from octreport.report.write import write_html, write_metrics, write_pdf, write_p
 from octreport.resources import sample_data_dir
 from octreport.results import RunResults
 from octreport.runfolder import prepare_output_folder, run_folder
-from octreport.visuals import OcclusionSettings, choose_images, compute_error_gallery, compute_visuals, items_from_paths
+from octreport.engine.top_activations import TopActivationsAccumulator
+from octreport.visuals import (
+    OcclusionSettings, choose_images, compute_error_gallery, compute_filter_views, compute_visuals, items_from_paths,
+)
 
 log = logging.getLogger(__name__)
 
@@ -212,9 +215,11 @@ def _evaluate_and_look_inside(
 ) -> RunResults:
     all_layers = discover_conv_layers(given.model)
     layers = select_layers(all_layers, report_config.layer_names or None)
+    views = report_config.filter_views
+    top = TopActivationsAccumulator(all_layers) if "patches" in views else None
     with _stage(timings, "evaluate"):
         predictions, health = evaluate_with_layer_health(
-            given.model, all_layers, data.test, given.preprocessing, report_config.batch_size
+            given.model, all_layers, data.test, given.preprocessing, report_config.batch_size, top
         )
         metrics = compute_classification_metrics(predictions.labels, predictions.probabilities, data.class_names)
         referral = compute_referral_metrics(predictions.labels, predictions.probabilities, data.class_names)
@@ -235,6 +240,12 @@ def _evaluate_and_look_inside(
         if report_config.errors_per_cell:
             errors = compute_error_gallery(given.model, cells, given.preprocessing, visuals.gradcam_layer, report_config.batch_size)
             visuals = replace(visuals, errors=errors)
+    with _stage(timings, "filter views"):
+        filters = compute_filter_views(
+            given.model, visuals.filters, views, top.result() if top is not None else (), data.test,
+            given.preprocessing, data.root, report_config.filters_per_layer, report_config.seed,
+        )
+        visuals = replace(visuals, filters=filters)
     return RunResults(
         data=data, model=given.model, model_source=given.source, model_path=given.path, metadata=given.metadata,
         preprocessing=given.preprocessing, predictions=predictions, metrics=metrics, referral=referral,

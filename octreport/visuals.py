@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import keras
@@ -24,6 +24,9 @@ from octreport.engine.gradcam import default_gradcam_layer, grad_cam
 from octreport.engine.occlusion import OcclusionResult, occlusion_map
 from octreport.evaluation.errors_gallery import ConfusionCell
 from octreport.engine.layers import ConvLayerInfo
+from octreport.engine.maximisation import MaximisationSettings, MaximisedInputs, maximise_channels
+from octreport.engine.receptive_field import METHOD as FIELD_METHOD, ReceptiveField, crop_field, receptive_fields
+from octreport.engine.top_activations import TopActivations
 from octreport.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -57,10 +60,49 @@ class ShownImageResult:
         return int(self.probabilities.argmax())
 
 
+PATCH_CHANNELS = 8  # filters per layer whose top patches and maximised input are drawn (the first ones)
+
+
+@dataclass(frozen=True, eq=False)
+class FilterPatches:
+    """The test-image patches that excite each shown filter of one layer most.
+
+    Attributes:
+        layer: the layer.
+        field: its receptive field (how each patch was cut).
+        channels: int64 (n,), the filters shown, in order.
+        patches: float32 (n, k, h, w, C), model-input pixels in [0, 1] of each top activation's
+            receptive field; NaN where the field reaches outside the image; an all-NaN patch
+            where fewer than k images were evaluated.
+        values: float32 (n, k), the activations, largest first (-inf where none).
+        images: (n, k) names of the source images relative to the data root ("" where none).
+        labels: int64 (n, k), the true class of each source image (-1 where none).
+        positions: int64 (n, k, 2), the output position (row, column) of each activation.
+        caption: what the patches are and how they were cut.
+    """
+
+    layer: ConvLayerInfo
+    field: ReceptiveField
+    channels: np.ndarray
+    patches: np.ndarray
+    values: np.ndarray
+    images: tuple[tuple[str, ...], ...]
+    labels: np.ndarray
+    positions: np.ndarray
+    caption: str
+
+
 @dataclass(frozen=True, eq=False)
 class LayerFilters:
+    """What the filter section shows of one layer: the kernels, and (``--filter-views``) the top
+    patches and the maximised inputs of its first filters; ``views_note`` says why a view is
+    missing where it was asked for."""
+
     grid: FilterGrid
     norms: FilterNormSummary
+    patches: FilterPatches | None = None
+    maximised: MaximisedInputs | None = None
+    views_note: str = ""
 
 
 @dataclass(frozen=True, eq=False)
@@ -198,3 +240,78 @@ def _model_scale(item: ImageItem, preprocessing: Preprocessing) -> float:
     with Image.open(item.path) as image:
         width, height = image.size
     return float(np.sqrt((preprocessing.width / width) * (preprocessing.height / height)))
+
+
+def compute_filter_views(
+    model: keras.Model, filters: Sequence[LayerFilters], views: Sequence[str], top: Sequence[TopActivations],
+    test_items: Sequence[ImageItem], preprocessing: Preprocessing, data_root: Path, channels_shown: int,
+    seed: int = 0,
+) -> tuple[LayerFilters, ...]:
+    """``filters`` with the top-activating patches (from ``top``, the evaluation pass's running
+    top-k of every conv layer, found by layer) and the maximised inputs of each layer's first
+    ``min(channels_shown, PATCH_CHANNELS)`` filters, as ``views`` asks."""
+    layers = [f.grid.layer for f in filters]
+    fields = receptive_fields(model, layers)
+    by_layer = {id(t.layer.layer): t for t in top}
+    settings = MaximisationSettings(seed=seed)
+    out = []
+    for layer_filters, field in zip(filters, fields):
+        info = layer_filters.grid.layer
+        channels = np.arange(min(channels_shown, PATCH_CHANNELS, info.filters))
+        notes = []
+        if info.spatial_rank != 2 or field is None:
+            why = ("patches and maximised inputs are drawn for 2D layers only" if info.spatial_rank != 2 else
+                   "no receptive field: a transposed convolution or upsampling layer lies before it")
+            out.append(replace(layer_filters, views_note=why if {"patches", "maximisation"} & set(views) else ""))
+            continue
+        patches = maximised = None
+        if "patches" in views and id(info.layer) in by_layer:
+            patches = filter_patches(by_layer[id(info.layer)], field, channels, test_items, preprocessing, data_root)
+        elif "patches" in views:
+            notes.append("no top activations were kept for this layer")
+        if "maximisation" in views:
+            maximised = maximise_channels(model, info, channels, field, settings, preprocessing.input_shape)
+        out.append(replace(layer_filters, patches=patches, maximised=maximised, views_note="; ".join(notes)))
+    return tuple(out)
+
+
+def filter_patches(
+    top: TopActivations, field: ReceptiveField, channels: np.ndarray, items: Sequence[ImageItem],
+    preprocessing: Preprocessing, data_root: Path,
+) -> FilterPatches:
+    """Cut the receptive field of each of ``channels``' top activations from its test image
+    (``items[i]`` is the image of data set index ``i``); each source image is decoded once."""
+    images = top.images[channels]
+    needed = sorted({int(i) for i in images.ravel() if i >= 0})
+    pixels = dict(zip(needed, load_images([items[i] for i in needed], preprocessing))) if needed else {}
+    depth = preprocessing.channels if not pixels else next(iter(pixels.values())).shape[-1]
+    empty = np.full((*field.size, depth), np.nan, np.float32)
+    crops = np.stack([
+        np.stack([crop_field(pixels[int(i)], field, pos) if i >= 0 else empty
+                  for i, pos in zip(row, top.positions[c])])
+        for c, row in zip(channels, images)
+    ])
+    names = tuple(tuple(_relative_name(items[int(i)].path, data_root) if i >= 0 else "" for i in row) for row in images)
+    labels = np.array([[items[int(i)].label if i >= 0 else -1 for i in row] for row in images], np.int64)
+    size = "x".join(str(s) for s in field.size)
+    jump = "x".join(str(j) for j in field.jump)
+    caption = (
+        f"for each of the first {len(channels)} filters (one row each), the {top.k} test images where it responds "
+        f"most (its strongest position in each image, one patch per image, strongest first) over the whole "
+        f"evaluation pass, each patch the {size} px receptive field of that position (stride {jump} px between "
+        f"positions; grey where it reaches into the padding), labelled with the image's true class; {FIELD_METHOD}"
+    )
+    return FilterPatches(top.layer, field, channels.astype(np.int64), crops.astype(np.float32),
+                         top.values[channels].copy(), names, labels, top.positions[channels].copy(), caption)
+
+
+def _relative_name(path: Path, root: Path) -> str:
+    """``path`` relative to ``root`` in POSIX form (as predictions.csv names images); the
+    absolute path when it lies outside ``root``. (audit.fingerprint.relative_name is a floor up.)"""
+    path, root = Path(path), Path(root)
+    for candidate, base in ((path, root), (path.resolve(), root.resolve())):
+        try:
+            return candidate.relative_to(base).as_posix()
+        except ValueError:
+            continue
+    return path.resolve().as_posix()

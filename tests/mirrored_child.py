@@ -21,6 +21,7 @@ from octreport.cli import main  # noqa: E402
 from octreport.distribute import distributed  # noqa: E402
 from octreport.engine.layer_health import predict_with_layer_health  # noqa: E402
 from octreport.engine.layers import discover_conv_layers  # noqa: E402
+from octreport.engine.top_activations import TopActivationsAccumulator  # noqa: E402
 from octreport.models.replicated_fit import fit_replicated  # noqa: E402
 
 
@@ -33,8 +34,10 @@ def tiny_model() -> keras.Model:
 
 
 def evaluate(model, layers, dataset):
-    streamed = predict_with_layer_health(model, layers, dataset)
-    return streamed.probabilities, streamed.indices, [(h.channel_max, h.channel_sparsity, h.images) for h in streamed.health]
+    top = TopActivationsAccumulator(layers, 12)  # more than the 11 images: padding rows must not fill it
+    streamed = predict_with_layer_health(model, layers, dataset, top=top)
+    health = [(h.channel_max, h.channel_sparsity, h.images) for h in streamed.health]
+    return streamed.probabilities, streamed.indices, health, top.result()
 
 
 keras.utils.set_random_seed(0)
@@ -77,6 +80,12 @@ same_health = all(
     for (a_max, a_sparse, a_n), (m_max, m_sparse, m_n) in zip(alone[2], mirrored[2])
 )
 
+same_top = all(
+    np.allclose(a.values, m.values, atol=1e-6) and (a.images == m.images).all() and (a.positions == m.positions).all()
+    and int((a.images >= 0).sum(axis=1).max()) == 11
+    for a, m in zip(alone[3], mirrored[3])
+)
+
 
 def run_exit_code(data: str, batch_size: int) -> int:
     try:
@@ -92,7 +101,7 @@ def run_exit_code(data: str, batch_size: int) -> int:
 # then the even one, whose run is the latest.
 uneven_exit_code = run_exit_code(sys.argv[2], 4)
 exit_code = run_exit_code(sys.argv[1], 8)
-print(json.dumps({"replicas": replicas, "same_probabilities": same_probabilities, "same_health": same_health,
+print(json.dumps({"replicas": replicas, "same_probabilities": same_probabilities, "same_health": same_health, "same_top": same_top,
                   "same_training": same_training, "by_fit": by_fit, "by_loop": by_loop,
                   "indices": sorted(mirrored[1].tolist()), "images": mirrored[2][0][2], "run_exit": exit_code,
                   "uneven_run_exit": uneven_exit_code}))

@@ -116,6 +116,23 @@ def test_end_to_end_run_on_a_slice_of_sample_data(tmp_path):
     assert f"{accuracy:.1%} (95% CI {100 * low:.1f}–{100 * high:.1f})" in " ".join(text.split())
     assert "Calibration and confidence" in text and "Urgent-referral operating point" in text
     assert str(latest.resolve() / "report.pdf") in output
+    # What each filter responds to: patches named by image, class, position and activation.
+    flat = " ".join(text.split())
+    assert "what each filter responds to in the test images" in flat and "gradient-ascent steps from noisy mid-grey" in flat
+    assert "receptive field computed from the layer graph" in flat
+    layers = {layer["path"]: layer for layer in metrics["conv_layers"]}
+    for entry in metrics["filters"]:
+        patches = entry["top_patches"]
+        assert patches["receptive_field"]["size"][0] >= layers[entry["layer"]]["kernel_size"][0]
+        assert [f["filter"] for f in patches["per_filter"]] == list(range(min(8, layers[entry["layer"]]["filters"])))
+        for per_filter in patches["per_filter"]:
+            tops = per_filter["top"]
+            assert 1 <= len(tops) <= 6 and len({t["image"] for t in tops}) == len(tops)
+            assert [t["activation"] for t in tops] == sorted((t["activation"] for t in tops), reverse=True)
+            for top in tops:
+                assert (data / top["image"]).is_file() and Path(top["image"]).parent.name == top["class"]
+                assert all(0 <= p < size for p, size in zip(top["position"], layers[entry["layer"]]["output_shape"]))
+        assert len(entry["maximisation"]["activation"]) == len(patches["per_filter"])
 
 
 @pytest.mark.skipif(not OCT_REAL.is_dir(), reason="../shared/oct-real is not present")
@@ -143,8 +160,10 @@ def test_make_report_on_an_in_memory_model(tmp_path):
     x = keras.layers.Conv2D(6, 3, name="second")(x)
     outputs = keras.layers.Dense(3, activation="softmax")(keras.layers.GlobalAveragePooling2D()(x))
     model = keras.Model(inputs, outputs, name="tiny")
-    outcome = octreport.make_report(model, data, tmp_path / "out", images_per_class=1, formats=("html",))
+    outcome = octreport.make_report(model, data, tmp_path / "out", images_per_class=1, formats=("html",),
+                                    filter_views=("kernels", "patches"))
     html = outcome.html_path.read_text()
+    assert "Top-activating patches of first" in html and "Activation maximisation of" not in html
     assert "&lt;b&gt;x&amp;y" in html and "<b>x" not in html
     assert "first" in html and "second" in html
     assert outcome.pdf_path is None

@@ -56,6 +56,8 @@ def test_mirrored_on_two_logical_cpus_matches_one_device_and_runs_the_whole_job(
     measured = json.loads(done.stdout.strip().splitlines()[-1])
     assert measured["replicas"] == 2
     assert measured["same_probabilities"] and measured["same_health"]
+    # the running top-k per filter: the same images and positions, no padding row among them
+    assert measured["same_top"]
     # octreport's multi-worker training loop trains as Model.fit does (same losses, same accuracy).
     assert measured["same_training"], (measured["by_fit"], measured["by_loop"])
     assert measured["indices"] == list(range(11)) and measured["images"] == 11

@@ -166,7 +166,8 @@ def _invalid_values(command: str, option: click.Option, tmp_path: Path) -> list[
         return ["not-a-number"]
     # Free text whose meaning octreport checks itself.
     return {"image_size": ["0", "4x", "100000"], "min_sensitivity": ["CNV", "CNV=2", "NOSUCH=0.5"],
-            "layer_names": ["no-such-layer"], "compare_to": ["no-such-run"]}.get(option.name, [])
+            "layer_names": ["no-such-layer"],
+            "filter_views": ["no-such-view", "kernels,bogus", ","], "compare_to": ["no-such-run"]}.get(option.name, [])
 
 
 def test_every_invalid_option_value_is_refused_cleanly(data, conv_model, tmp_path):

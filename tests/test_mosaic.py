@@ -159,3 +159,15 @@ def test_default_report_grids_are_fast():
         filter_mosaic(rng.normal(size=(32, 3, 3)), labels(32))
     elapsed = time.perf_counter() - start
     assert elapsed < 5.0, f"36 mosaics took {elapsed:.2f} s"
+
+
+def test_image_patch_mosaic_puts_k_patches_per_row_grey_as_grey_and_padding_marked():
+    from octreport.drawing.mosaic import OUTSIDE_COLOUR, image_patch_mosaic
+
+    patches = np.zeros((6, 4, 4, 1), np.float32)
+    patches[:, :, :, 0] = np.linspace(0, 1, 6)[:, None, None]
+    patches[5, 0, 0, 0] = np.nan
+    image = image_patch_mosaic(patches, None, columns=3, min_tile=4, max_tile=4, separator=1, label_height=0)
+    assert image.shape == (2 * 4 + 1, 3 * 4 + 2, 3)
+    assert (image[0, 0] == 0).all() and (image[5, 5] == [204, 204, 204]).all()  # tile 4 (row 2, column 2): 0.8
+    assert tuple(image[5, 10]) == OUTSIDE_COLOUR and (image[8, 13] == 255).all()

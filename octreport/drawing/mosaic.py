@@ -312,3 +312,33 @@ def colour_bar(cmap: str = "viridis", width: int = 256, height: int = 12) -> np.
         raise ConfigError(f"A colour bar needs width >= 2 and height >= 1, got {width}x{height}.")
     row = _apply_lut(np.linspace(0.0, 1.0, width), cmap)
     return np.ascontiguousarray(np.broadcast_to(row, (height, width, 3)))
+
+
+OUTSIDE_COLOUR = (214, 222, 236)  # pale blue: where a receptive field reaches into the padding
+
+
+def image_patch_mosaic(
+    patches: np.ndarray,
+    labels: Sequence[str] | None,
+    *,
+    columns: int | None = None,
+    width_px: int = DEFAULT_WIDTH_PX,
+    min_tile: int = MIN_TILE_PX,
+    max_tile: int = MAX_TILE_PX,
+    separator: int = SEPARATOR_PX,
+    label_height: int = LABEL_HEIGHT_PX,
+) -> np.ndarray:
+    """One RGB uint8 image of (n, h, w, C) image patches whose pixels lie in [0, 1] (model
+    input), shown as they are (no rescaling, so brightness compares across tiles): one channel
+    as grey, three as RGB. NaN pixels (outside the image) are pale blue. ``columns=k`` puts
+    ``k`` patches per row (one filter's top patches per row)."""
+    patches = np.asarray(patches, dtype=np.float32)
+    if patches.ndim != 4 or patches.shape[-1] not in (1, 3):
+        raise ValueError(f"Expected patches of shape (n, h, w, 1 or 3), got {patches.shape}.")
+    layout, plan = _layout_for(patches, columns, width_px, min_tile, max_tile, separator, label_height, labels)
+    resized = _resize(patches, plan)
+    outside = np.isnan(resized).any(axis=-1)
+    rgb = np.repeat(resized, 3, axis=-1) if resized.shape[-1] == 1 else resized
+    tiles = np.rint(np.clip(np.nan_to_num(rgb, nan=0.0), 0, 1) * 255).astype(np.uint8)
+    tiles[outside] = OUTSIDE_COLOUR
+    return _assemble(tiles, labels, layout)

@@ -45,6 +45,7 @@ from octreport.engine.activations import cached_extractor_model
 from octreport.engine.filters import FilterNormSummary, filter_norm_summary
 from octreport.engine.layers import ConvLayerInfo
 from octreport.engine.streaming import Step, cached_runner, concatenated
+from octreport.engine.top_activations import TopActivationsAccumulator, step_slots, step_top_k
 from octreport.errors import ConfigError
 from octreport.progress import Progress
 
@@ -319,17 +320,25 @@ def predict_with_layer_health(
     epsilon: float = DEFAULT_EPSILON,
     dead_threshold: float = DEFAULT_DEAD_THRESHOLD,
     progress: Progress | None = None,
+    top: TopActivationsAccumulator | None = None,
 ) -> StreamedEvaluation:
     """Predict every batch of ``dataset`` (``(images, labels, indices)`` batches, as
     ``image_dataset(..., with_index=True)`` yields them) and audit ``layers`` in the same
     forward pass: one compiled step returns the prediction and, per layer, each filter's maximum
     and count of values ``<= epsilon`` (:mod:`octreport.engine.streaming`; split over the
     replicas inside a ``tf.distribute`` scope).
+
+    ``top``: when given (for the same ``layers``), the same step also keeps each filter's
+    strongest images and positions (:mod:`octreport.engine.top_activations`), merged into it.
     """
     accumulator = LayerHealthAccumulator(layers, epsilon, dead_threshold)
     extractor = cached_extractor_model(model, layers, with_output=True)
-    key = ("layer-health", tuple(id(info.layer) for info in layers), float(epsilon))
-    runner = cached_runner(model, key, lambda: _health_step(extractor, accumulator.layers, accumulator.epsilon))
+    top_k = 0 if top is None else top.k
+    if top is not None and tuple(id(i.layer) for i in top.layers) != tuple(id(i.layer) for i in layers):
+        raise ValueError("The top-activations accumulator must be made for the same layers.")
+    key = ("layer-health", tuple(id(info.layer) for info in layers), float(epsilon), top_k)
+    runner = cached_runner(model, key, lambda: _health_step(extractor, accumulator.layers, accumulator.epsilon, top_k),
+                           row_keys=("probabilities", "slot") if top_k else ("probabilities",))
     probabilities, labels, indices = [], [], []
     n = len(layers)
     for batch in runner(dataset):
@@ -338,6 +347,9 @@ def predict_with_layer_health(
             count, [batch[f"max{i}"] for i in range(n)], [batch[f"off{i}"] for i in range(n)],
             [int(batch[f"values{i}"].sum()) for i in range(n)],
         )
+        if top is not None:
+            for i in range(n):
+                top.add(i, batch[f"topv{i}"], batch[f"tops{i}"], batch[f"topp{i}"], batch["slot"], batch["indices"])
         probabilities.append(batch["probabilities"])
         labels.append(batch["labels"])
         indices.append(batch["indices"])
@@ -354,18 +366,28 @@ def predict_with_layer_health(
     )
 
 
-def _health_step(extractor: Any, layers: Sequence[ConvLayerInfo], epsilon: float) -> Step:
+def _health_step(extractor: Any, layers: Sequence[ConvLayerInfo], epsilon: float, top_k: int = 0) -> Step:
     """The compiled per-batch step: prediction rows, and per layer (as ``(1, C)`` rows, see
     :mod:`octreport.engine.streaming`) each filter's maximum, its count of values <= epsilon, and
     the number of values each filter produced, over the batch's valid rows (padding rows are
-    copies of valid ones, so they cannot change a maximum; they are left out of the counts)."""
+    copies of valid ones, so they cannot change a maximum; they are left out of the counts).
+    With ``top_k``, also each filter's ``top_k`` strongest valid images of the batch
+    (:func:`octreport.engine.top_activations.step_top_k`; the maximum is then taken from the
+    per-image maxima it computes anyway) and each row's slot."""
     def step(images: Any, valid: Any) -> dict[str, Any]:
         outputs = keras.tree.flatten(extractor(images, training=False))
         result = {"probabilities": outputs[-1]}
         valid_rows = tf.cast(valid, tf.int32)
+        if top_k:
+            result["slot"] = step_slots(tf.shape(images)[0])
         for i, (info, output) in enumerate(zip(layers, outputs[:-1])):
             axes = list(_reduction_axes(info))
-            result[f"max{i}"] = tf.cast(tf.reduce_max(output, axis=axes), tf.float32)[None]
+            if top_k:
+                per_image, values, slots, positions = step_top_k(output, valid, info, top_k)
+                result[f"max{i}"] = tf.reduce_max(per_image, axis=0)[None]
+                result[f"topv{i}"], result[f"tops{i}"], result[f"topp{i}"] = values[None], slots[None], positions[None]
+            else:
+                result[f"max{i}"] = tf.cast(tf.reduce_max(output, axis=axes), tf.float32)[None]
             # int32 while counting (half the memory traffic of int64 over the whole map; a batch
             # holds far fewer than 2**31 values per filter), int64 once reduced.
             row_mask = tf.reshape(valid_rows, [-1] + [1] * (len(output.shape) - 1))

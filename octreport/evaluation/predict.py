@@ -15,6 +15,7 @@ from octreport.data.preprocessing import Preprocessing
 from octreport.data.validation import SkippedFile
 from octreport.engine.layer_health import LayerHealth, predict_with_layer_health
 from octreport.engine.layers import ConvLayerInfo
+from octreport.engine.top_activations import TopActivationsAccumulator
 from octreport.engine.streaming import Step, cached_runner, compiled_forward, concatenated
 from octreport.progress import Progress
 
@@ -65,11 +66,15 @@ def evaluate_with_layer_health(
     items: Sequence[ImageItem],
     preprocessing: Preprocessing,
     batch_size: int = 32,
+    top: TopActivationsAccumulator | None = None,
 ) -> tuple[Predictions, tuple[LayerHealth, ...]]:
     """Like :func:`predict_items`, auditing ``layers`` in the same forward pass (one model returns
-    the conv outputs and the prediction), so the layer audit costs no second pass over the data."""
+    the conv outputs and the prediction), so the layer audit costs no second pass over the data.
+    ``top`` (made for ``layers``) also collects each filter's strongest images in that pass; the
+    images it names are positions in ``items``."""
     batches = image_dataset(items, preprocessing, batch_size, with_index=True)
-    streamed = predict_with_layer_health(model, layers, batches, progress=Progress(len(items), "evaluated and audited"))
+    streamed = predict_with_layer_health(model, layers, batches, progress=Progress(len(items), "evaluated and audited"),
+                                         top=top)
     return _predictions(items, streamed.probabilities, streamed.indices), streamed.health
 
 

@@ -123,7 +123,10 @@ def build_report_context(
         ),
         class_sections=by_class,
         filter_note=_filter_note(results),
-        filter_sections=tuple(filter_section(f, store, image_format) for f in results.visuals.filters),
+        filter_sections=tuple(
+            filter_section(f, store, image_format, results.data.class_names, "kernels" in results.report_config.filter_views)
+            for f in results.visuals.filters
+        ),
         data_warnings=tuple(warnings),
         skipped_files=tuple(SkippedFileRow(str(s.path), s.reason) for s in results.skipped),
         reproduce_command=results.command_line or "(called from Python: octreport.make_report)",
@@ -333,7 +336,24 @@ def _filter_note(results: RunResults) -> str:
         "colour patch; other kernels are reduced to one 2-D patch as each caption says, and drawn with a diverging "
         "colour map centred on zero (red positive, blue negative), each filter scaled by its own largest absolute "
         "weight. The L2 norms summarise all filters of the layer."
+        + _views_note(config.filter_views)
     )
+
+
+def _views_note(views) -> str:
+    parts = []
+    if "kernels" not in views:
+        parts.append(" Kernel grids were left out (--filter-views).")
+    if "patches" in views:
+        parts.append(
+            " Below the kernels, what the first filters respond to: for each filter (a row), the test images where its "
+            "output is strongest, kept during the evaluation pass over every test image, as the patch of the image "
+            "that output position sees (its receptive field), with the image's true class.")
+    if "maximisation" in views:
+        parts.append(
+            " Then the input pattern each of those filters responds to most, found by gradient ascent on the input "
+            "(activation maximisation): a synthetic pattern, not a test image.")
+    return "".join(parts)
 
 
 def _channel_rule(results: RunResults) -> str:

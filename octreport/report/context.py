@@ -208,10 +208,13 @@ class ClassSection:
 class FilterSection:
     anchor: str
     layer_path: str
-    figure: FigureRef
+    figure: FigureRef | None  # the kernels; None when --filter-views leaves them out
     norm_min: float
     norm_median: float
     norm_max: float
+    patches_figure: FigureRef | None = None  # top-activating test-image patches, a row per filter
+    maximised_figure: FigureRef | None = None  # activation maximisation, one tile per filter
+    views_note: str = ""  # why a view asked for is missing
 
     @property
     def title(self) -> str:

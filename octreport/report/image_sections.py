@@ -10,7 +10,7 @@ import numpy as np
 
 from octreport.drawing.export import encode_array, encode_figure
 from octreport.drawing.figures import probability_bar_figure, training_curves_figure
-from octreport.drawing.mosaic import feature_map_mosaic, filter_mosaic
+from octreport.drawing.mosaic import feature_map_mosaic, filter_mosaic, image_patch_mosaic
 from octreport.drawing.overlay import overlay_with_colour_bar, scale_heatmap
 from octreport.report.assets import FigureStore
 from octreport.report.context import (
@@ -24,7 +24,8 @@ from octreport.report.context import (
     ShownImage,
 )
 from octreport.results import RunResults
-from octreport.visuals import UNKNOWN_LABEL, GalleryCell, LayerFilters, ShownImageResult
+from octreport.engine.maximisation import MaximisedInputs
+from octreport.visuals import UNKNOWN_LABEL, FilterPatches, GalleryCell, LayerFilters, ShownImageResult
 
 FIGURE_DPI = 120
 
@@ -148,22 +149,64 @@ def error_cell(gallery: GalleryCell, class_names: Sequence[str], store: FigureSt
     )
 
 
-def filter_section(layer_filters: LayerFilters, store: FigureStore, image_format: str) -> FilterSection:
+def filter_section(
+    layer_filters: LayerFilters, store: FigureStore, image_format: str, class_names: Sequence[str] = (),
+    kernels: bool = True,
+) -> FilterSection:
     grid, norms = layer_filters.grid, layer_filters.norms
     layer = grid.layer
-    mosaic = filter_mosaic(grid.patches, [str(i) for i in grid.indices])
-    return FilterSection(
-        anchor=f"filters-{layer.index}",
-        layer_path=layer.path,
-        figure=store.add(
+    figure = None
+    if kernels:
+        mosaic = filter_mosaic(grid.patches, [str(i) for i in grid.indices])
+        figure = store.add(
             encode_array(mosaic, image_format),
             f"filters-{layer.index}-{slug(layer.path)}",
             f"Filters of {layer.path}",
             f"{layer.path} ({layer.kind}, {sizes_text(layer.kernel_size)} kernels, {layer.filters} filters): {grid.caption}.",
-        ),
+        )
+    return FilterSection(
+        anchor=f"filters-{layer.index}",
+        layer_path=layer.path,
+        figure=figure,
         norm_min=norms.minimum,
         norm_median=norms.median,
         norm_max=norms.maximum,
+        patches_figure=_patches_figure(layer_filters.patches, store, image_format, class_names),
+        maximised_figure=_maximised_figure(layer_filters.maximised, store, image_format),
+        views_note=layer_filters.views_note,
+    )
+
+
+def _patches_figure(patches: FilterPatches | None, store: FigureStore, image_format: str,
+                    class_names: Sequence[str]) -> FigureRef | None:
+    if patches is None:
+        return None
+    n, k = patches.values.shape
+    def name(label: int) -> str:
+        return class_names[label] if 0 <= label < len(class_names) else ("?" if label < 0 else str(label))
+    labels = [
+        (f"{int(c)}: " if j == 0 else "") + (name(int(label)) if np.isfinite(patches.values[r, j]) else "-")
+        for r, c in enumerate(patches.channels) for j, label in enumerate(patches.labels[r])
+    ]
+    mosaic = image_patch_mosaic(patches.patches.reshape(n * k, *patches.patches.shape[2:]), labels, columns=k)
+    layer = patches.layer
+    return store.add(
+        encode_array(mosaic, image_format), f"patches-{layer.index}-{slug(layer.path)}",
+        f"Top-activating patches of {layer.path}",
+        f"{layer.path}, what each filter responds to in the test images: {patches.caption}. The first tile of "
+        "each row names the filter.",
+    )
+
+
+def _maximised_figure(maximised: MaximisedInputs | None, store: FigureStore, image_format: str) -> FigureRef | None:
+    if maximised is None:
+        return None
+    layer = maximised.layer
+    mosaic = image_patch_mosaic(maximised.images, [str(int(c)) for c in maximised.channels])
+    return store.add(
+        encode_array(mosaic, image_format), f"maximised-{layer.index}-{slug(layer.path)}",
+        f"Activation maximisation of {layer.path}",
+        f"{layer.path}, {maximised.caption}; the number under each tile is the filter index.",
     )
 
 

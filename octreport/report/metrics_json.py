@@ -83,6 +83,8 @@ def metrics_document(results: RunResults) -> dict:
                 "filters_shown": [int(i) for i in f.grid.indices],
                 "reduction": f.grid.reduction,
                 "l2_norm": {"min": f.norms.minimum, "median": f.norms.median, "max": f.norms.maximum},
+                "top_patches": _patches_entry(f.patches, data.class_names),
+                "maximisation": _maximised_entry(f.maximised),
             }
             for f in results.visuals.filters
         ],
@@ -111,4 +113,38 @@ def metrics_document(results: RunResults) -> dict:
         "command_line": results.command_line,
         "versions": package_versions(),
         "timings_seconds": timings_entry(results.timings),
+    }
+
+
+def _patches_entry(patches, class_names) -> dict | None:
+    """The top-activating images of each shown filter, as references: the image (relative to the data
+    root), its true class, the output position (row, column) and the activation."""
+    if patches is None:
+        return None
+    field = patches.field
+    return {
+        "receptive_field": {"size": list(field.size), "jump": list(field.jump), "start": list(field.start)},
+        "per_filter": [
+            {
+                "filter": int(channel),
+                "top": [
+                    {"image": name, "class": class_names[int(label)] if 0 <= label < len(class_names) else None,
+                     "position": [int(p) for p in position], "activation": float(value)}
+                    for name, label, position, value in zip(names, labels, positions, values) if name
+                ],
+            }
+            for channel, names, labels, positions, values in zip(
+                patches.channels, patches.images, patches.labels, patches.positions, patches.values)
+        ],
+    }
+
+
+def _maximised_entry(maximised) -> dict | None:
+    if maximised is None:
+        return None
+    return {
+        "filters": [int(c) for c in maximised.channels],
+        "activation": [float(a) for a in maximised.activation],
+        "start_activation": [float(a) for a in maximised.start_activation],
+        "method": maximised.caption,
     }
