@@ -5,10 +5,15 @@
     print(outcome.pdf_path)
 
 Heavy libraries (TensorFlow, matplotlib, WeasyPrint) are imported lazily, so importing this
-package and running ``octreport --help`` stay instant.
+package and running ``octreport --help`` stay instant. Importing it sets ``TF_CPP_MIN_LOG_LEVEL``
+and ``ABSL_MIN_LOG_LEVEL`` to 2 unless they are set, so that TensorFlow, imported after it, stays
+as quiet as it is under the command line.
 """
 
 from octreport._version import __version__
+from octreport.logsetup import quiet_tensorflow
+
+quiet_tensorflow()  # TensorFlow's C++ start-up chatter, unless the environment says otherwise (setdefault)
 
 __all__ = ["__version__", "make_report"]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from octreport.data.preprocessing import Preprocessing
+from octreport.data.preprocessing import INPUT_SCALES, Preprocessing
 from octreport.errors import ConfigError
 from octreport.evaluation.bootstrap_settings import BootstrapSettings
 
@@ -92,12 +92,20 @@ HTML_MODES = ("embedded", "assets")
 IMAGE_FORMATS = ("png", "jpeg")
 REPORT_FORMATS = ("html", "pdf")
 PDF_VARIANTS = ("pdf/a-3b", "pdf/a-3u", "pdf/a-3a")  # PDF/A-3: the archival variants that keep attachments
-
+INPUT_SCALE_CHOICES = ("auto",) + INPUT_SCALES
 
 
 @dataclass(frozen=True)
 class ReportConfig:
-    """What the report shows and where it goes."""
+    """What the report shows and where it goes.
+
+    ``layer_names``: the conv layers drawn (feature maps, filters): empty for the default rule
+    (all of a model with at most 12, else the first and each resolution's last; see
+    :mod:`octreport.engine.layer_selection`), ``("all",)`` for every one, or names or paths.
+    ``input_scale``: the input convention of a model octreport did not train (``auto``: from its
+    sidecar or its first Rescaling/Normalization layer, else 0-1 with a warning; or one of
+    :data:`~octreport.data.preprocessing.INPUT_SCALES`).
+    """
 
     images_per_class: int = 2
     image_paths: tuple[str, ...] = ()
@@ -122,8 +130,13 @@ class ReportConfig:
     ci_level: float = 0.95
     bootstrap_resamples: int = 2000
     temperature_scaling: bool = True
+    input_scale: str = "auto"
 
     def __post_init__(self) -> None:
+        if isinstance(self.layer_names, str):  # layer_names="all" or "conv1,conv2" from Python
+            object.__setattr__(self, "layer_names", tuple(n.strip() for n in self.layer_names.split(",") if n.strip()))
+        _require(self.input_scale in INPUT_SCALE_CHOICES,
+                 f"input scale must be one of {', '.join(INPUT_SCALE_CHOICES)}, got '{self.input_scale}'.")
         _require(self.images_per_class >= 0, "images per class must be 0 or more.")
         _require(self.images_per_class > 0 or self.image_paths, "show at least one image: images per class is 0 and no --image given.")
         _require(self.maps_per_layer >= 1, f"maps per layer must be at least 1, got {self.maps_per_layer}.")

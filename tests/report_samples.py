@@ -354,3 +354,77 @@ def contents_and_headings(html: str) -> tuple[list[tuple[str, str]], dict[str, s
     outline.feed(html)
     outline.close()
     return outline.links, outline.headings
+
+
+# ---------- headings at the foot of a PDF page ----------
+
+
+class _HeadingTexts(HTMLParser):
+    """The text of every h1-h4 of a page, and of every table caption (a caption introduces its table)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.texts: list[str] = []
+        self._open: list[str] | None = None
+
+    def handle_starttag(self, tag, attrs):
+        if tag in ("h1", "h2", "h3", "h4", "caption"):
+            self._open = []
+
+    def handle_endtag(self, tag):
+        if tag in ("h1", "h2", "h3", "h4", "caption") and self._open is not None:
+            self.texts.append(" ".join("".join(self._open).split()))
+            self._open = None
+
+    def handle_data(self, data):
+        if self._open is not None:
+            self._open.append(data)
+
+
+def heading_texts(html: str) -> set[str]:
+    parser = _HeadingTexts()
+    parser.feed(html)
+    parser.close()
+    return {text for text in parser.texts if text}
+
+
+A4_HEIGHT_PT = 841.89
+MARGIN_TOP_PT, MARGIN_BOTTOM_PT = 20 / 25.4 * 72, 18 / 25.4 * 72  # templates/report.css @page margins
+
+
+def last_body_lines(pdf_path: Path) -> list[str]:
+    """For each page of a report PDF, its lowest line of text inside the page margins (the running
+    header and the page number are outside them), as pypdf reads it; "" for a page without text."""
+    import pypdf
+
+    lines = []
+    for page in pypdf.PdfReader(pdf_path).pages:
+        fragments: list[tuple[float, float, str]] = []
+
+        def visit(text, cm, tm, font, size, fragments=fragments):
+            if not text.strip():
+                return
+            x = tm[4] * cm[0] + tm[5] * cm[2] + cm[4]
+            y = tm[4] * cm[1] + tm[5] * cm[3] + cm[5]
+            if MARGIN_BOTTOM_PT - 2 < y < A4_HEIGHT_PT - MARGIN_TOP_PT + 2:
+                fragments.append((y, x, text))
+
+        page.extract_text(visitor_text=visit)
+        if not fragments:
+            lines.append("")
+            continue
+        lowest = min(y for y, _, _ in fragments)
+        line = "".join(t for _, _, t in sorted((f for f in fragments if abs(f[0] - lowest) < 3), key=lambda f: f[1]))
+        lines.append(" ".join(line.split()))
+    return lines
+
+
+def pages_ending_with_a_heading(pdf_path: Path, html: str) -> list[tuple[int, str]]:
+    """``(page number, heading)`` for each page whose last line of text is a heading (or its last
+    wrapped line): a heading left at the foot of a page, its content on the next."""
+    headings = heading_texts(html)
+    found = []
+    for number, line in enumerate(last_body_lines(pdf_path), 1):
+        if line and any(line == h or (len(line) >= 12 and h.endswith(line)) for h in headings):
+            found.append((number, line))
+    return found

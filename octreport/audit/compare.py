@@ -283,7 +283,7 @@ def _headline(a: Mapping[str, Any], b: Mapping[str, Any]) -> tuple[MetricDelta, 
     rows = (
         ("accuracy", ("accuracy",), FRACTION), ("chance level", ("chance_level",), FRACTION),
         ("macro precision", ("macro", "precision"), FRACTION), ("macro recall", ("macro", "recall"), FRACTION),
-        ("macro F1", ("macro", "f1"), FRACTION), ("weighted F1", ("weighted", "f1"), FRACTION),
+        ("macro F1", ("macro", "f1"), SCORE), ("weighted F1", ("weighted", "f1"), SCORE),
         ("macro ROC AUC", ("macro_roc_auc",), SCORE),
     )
     ca, cb = a.get("classification"), b.get("classification")
@@ -316,7 +316,7 @@ def _per_class(a: Mapping[str, Any], b: Mapping[str, Any]) -> tuple[tuple[ClassC
         metrics = tuple(
             MetricDelta(label, ra.get(key), rb.get(key), kind, key=f"per_class.{name}.{key}")
             for label, key, kind in (("precision", "precision", FRACTION), ("recall", "recall", FRACTION),
-                                     ("F1", "f1", FRACTION), ("ROC AUC", "roc_auc", SCORE))
+                                     ("F1", "f1", SCORE), ("ROC AUC", "roc_auc", SCORE))
         )
         changes.append(ClassChange(name, ra.get("support"), rb.get("support"), metrics))
     only_a = tuple(n for n in rows_a if n not in rows_b)
@@ -478,8 +478,8 @@ def regressions(comparison: RunComparison, tolerance: float, mode: str = "any") 
     checked = [by_name.get("accuracy"), by_name.get("macro F1"), by_name.get("urgent sensitivity")]
     checked += [replace(c.metric("recall"), name=f"recall of {c.name}") for c in comparison.per_class]
     found = [
-        f"{m.name} fell from {pct(m.a)} to {pct(m.b)} ({signed_change_text(m)}; tolerance {100 * tolerance:.1f} pp"
-        f"{_significance_note(m, mode)})"
+        f"{m.name} fell from {_value_text(m.a, m.kind)} to {_value_text(m.b, m.kind)} ({signed_change_text(m)}; "
+        f"tolerance {_tolerance_text(tolerance, m.kind)}{_significance_note(m, mode)})"
         for m in checked if _fell(m, tolerance) and _counts(m, mode)
     ]
     error = by_name.get("weighted error")
@@ -487,6 +487,14 @@ def regressions(comparison: RunComparison, tolerance: float, mode: str = "any") 
         found.append(f"weighted error rose from {num(error.a)} to {num(error.b)} ({signed_change_text(error)}; "
                      f"tolerance {tolerance:g}{_significance_note(error, mode)})")
     return found
+
+
+def _value_text(value: float | None, kind: str) -> str:
+    return pct(value) if kind == FRACTION else num(value)
+
+
+def _tolerance_text(tolerance: float, kind: str) -> str:
+    return f"{100 * tolerance:.1f} pp" if kind == FRACTION else f"{tolerance:g}"
 
 
 def signed_change_text(metric: MetricDelta) -> str:
