@@ -139,6 +139,11 @@ def run_report(
     report says which fields are missing.
     """
     started_at = _now()
+    if model is None and report_config.input_scale not in (AUTO, "unit"):
+        raise ConfigError(
+            f"--input-scale {report_config.input_scale} is for a model octreport did not train (--model); a model "
+            "trained in this run is fed 0-1 (unit) and keeps that in its sidecar. Leave --input-scale out, or give --model."
+        )
     data = _prepare(data_dir, train_config)
     with distributed(train_config.distribute) as strategy:
         with output_root(strategy, Path(report_config.out_root)) as out_root:
@@ -155,11 +160,6 @@ def _run_report(
     """:func:`run_report` inside the distribution scope; ``runs_root`` is where earlier runs are
     looked up (``report_config.out_root`` differs from it on non-chief workers)."""
     timings: dict[str, float] = {}
-    if model is None and report_config.input_scale not in (AUTO, "unit"):
-        raise ConfigError(
-            f"--input-scale {report_config.input_scale} is for a model octreport did not train (--model); a model "
-            "trained in this run is fed 0-1 (unit) and keeps that in its sidecar. Leave --input-scale out, or give --model."
-        )
     given = None if model is None else _given_model(model, data, report_config.input_scale)
     _check_layer_names(given, train_config, len(data.class_names), report_config.layer_names)
     check_gate_classes(gate_config, data.class_names)

@@ -167,8 +167,13 @@ def _trained(first_layer, prepare, data: Path, folder: Path, name: str) -> tuple
     return path, float(accuracy)
 
 
-def _report(model: Path, data: Path, out: Path, *extra: str) -> dict:
-    result = CliRunner().invoke(main, ["report", "--model", str(model), "--data", str(data), "--out", str(out),
+def _report(model: Path, data: Path, out: Path, *extra: str, command: str = "report", config: str = "") -> dict:
+    """``octreport [--config FILE] COMMAND --model M ...`` and the run's metrics.json."""
+    prefix = []
+    if config:
+        (out.parent / f"{out.name}.toml").write_text(config)
+        prefix = ["--config", str(out.parent / f"{out.name}.toml")]
+    result = CliRunner().invoke(main, [*prefix, command, "--model", str(model), "--data", str(data), "--out", str(out),
                                        *QUICK, *extra])
     assert result.exit_code in (0, 5), result.output
     return json.loads((out / "latest" / "metrics.json").read_text())
@@ -176,7 +181,7 @@ def _report(model: Path, data: Path, out: Path, *extra: str) -> dict:
 
 def test_a_model_trained_on_0_255_is_audited_at_its_own_accuracy(data, tmp_path):
     model, own = _trained(keras.layers.Rescaling(1 / 255), lambda x: x, data, tmp_path, "bytes")
-    assert own == 1.0  # learnable data: the check below is not one of two chance levels
+    assert own >= 0.9  # learnable data: the equality below is not one of two chance levels
     detected = _report(model, data, tmp_path / "auto")
     assert detected["classification"]["accuracy"] == pytest.approx(own)
     assert detected["model"]["input_scale"]["source"] == "detected"
@@ -185,24 +190,30 @@ def test_a_model_trained_on_0_255_is_audited_at_its_own_accuracy(data, tmp_path)
     assert manifest["preprocessing"]["input_scale"] == "byte" and manifest["model"]["input_scale"]["scale"] == "byte"
     html = (tmp_path / "auto" / "latest" / "report.html").read_text()
     assert "0-255 (byte), detected: the model&#39;s Rescaling layer" in html
-    stated = _report(model, data, tmp_path / "byte", "--input-scale", "byte")
+    stated = _report(model, data, tmp_path / "byte", "--input-scale", "byte", command="run")  # run --model
     assert stated["classification"]["accuracy"] == pytest.approx(own)
     assert stated["model"]["input_scale"]["source"] == "option"
     # The convention that octreport fed every foreign model before: a collapsed, wrong audit, and it says why.
-    wrong = _report(model, data, tmp_path / "unit", "--input-scale", "unit")
+    import octreport
+
+    outcome = octreport.make_report(model, data, tmp_path / "unit", input_scale="unit", images_per_class=1,
+                                    formats=("html",), errors_per_cell=0, bootstrap_resamples=100)
+    wrong = json.loads(outcome.metrics_path.read_text())
     assert wrong["classification"]["accuracy"] <= 0.5
     assert any("wrong input convention" in w for w in wrong["model"]["warnings"])
+    assert any("implies 0-255 (byte)" in w for w in wrong["model"]["warnings"])
 
 
 def test_a_model_trained_on_minus_one_to_one_with_symmetric(data, tmp_path):
     symmetric = lambda x: x / 127.5 - 1  # noqa: E731  (keras.applications' "tf" mode)
     model, own = _trained(keras.layers.Rescaling(0.5, offset=0.5), symmetric, data, tmp_path, "signed")
-    assert own == 1.0
+    assert own >= 0.9
     detected = _report(model, data, tmp_path / "auto")
     assert detected["model"]["preprocessing"]["input_scale"] == "symmetric"
     assert detected["classification"]["accuracy"] == pytest.approx(own)
-    stated = _report(model, data, tmp_path / "stated", "--input-scale", "symmetric")
+    stated = _report(model, data, tmp_path / "stated", config='[report]\ninput-scale = "symmetric"\n')
     assert stated["classification"]["accuracy"] == pytest.approx(own)
+    assert stated["model"]["input_scale"]["source"] == "option"
 
 
 def test_a_model_without_a_preprocessing_layer_gets_the_assumption_in_its_warnings(data, tmp_path):

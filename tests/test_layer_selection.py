@@ -81,7 +81,7 @@ def test_resnet50_report_lists_and_audits_every_layer_draws_the_stage_ends_and_k
                                     bootstrap_resamples=100, maps_per_layer=8, filters_per_layer=8)
     metrics = json.loads(outcome.metrics_path.read_text())
     drawn = [f"resnet50/{name}" for name in RESNET50_STAGE_ENDS]
-    assert len(metrics["conv_layers"]) == 53 and len(metrics["layer_health"]["layers"]) == 53
+    assert len(metrics["conv_layers"]) == 53 and len(metrics["layer_health"]) == 53
     assert metrics["drawn_layers"]["drawn"] == drawn and metrics["drawn_layers"]["rule"] == "default"
     assert [f["layer"] for f in metrics["filters"]] == drawn
     assert all(set(image["channels_shown"]) == set(drawn) for image in metrics["shown_images"])

@@ -344,12 +344,18 @@ def _confusion(a: Mapping[str, Any], b: Mapping[str, Any]) -> ConfusionChange:
 
 
 def _layer_stats(document: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Per conv layer: filter L2 norms and dead-filter share. The layer audit covers every layer (in
+    forward order) and records the norms too, so a layer the report did not draw (a deep network's
+    default selection) still has them; the drawn layers' ``filters`` entries are used where present."""
     stats: dict[str, dict[str, Any]] = {}
-    for row in document.get("filters") or []:
-        stats.setdefault(row["layer"], {})["l2_norm"] = row.get("l2_norm") or {}
     health = document.get("layer_health")
     for row in (health.get("layers") if isinstance(health, Mapping) else health) or []:
-        stats.setdefault(row["layer"], {})["dead_share"] = row.get("dead_share")
+        entry = stats.setdefault(row["layer"], {})
+        entry["dead_share"] = row.get("dead_share")
+        if "norm_min" in row:
+            entry["l2_norm"] = {"min": row.get("norm_min"), "median": row.get("norm_median"), "max": row.get("norm_max")}
+    for row in document.get("filters") or []:
+        stats.setdefault(row["layer"], {})["l2_norm"] = row.get("l2_norm") or {}
     return stats
 
 
