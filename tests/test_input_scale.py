@@ -97,8 +97,8 @@ def _classifier(first_layers, channels: int = 1, name: str = "foreign") -> keras
     x = inputs
     for layer in first_layers:
         x = layer(x)
-    x = keras.layers.Conv2D(4, 3, activation="relu")(x)
-    x = keras.layers.GlobalAveragePooling2D()(x)
+    x = keras.layers.Conv2D(8, 3, activation="relu")(x)
+    x = keras.layers.Dense(16, activation="relu")(keras.layers.GlobalAveragePooling2D()(x))
     return keras.Model(inputs, keras.layers.Dense(4, activation="softmax")(x), name=name)
 
 

@@ -76,7 +76,7 @@ def test_resnet50_report_lists_and_audits_every_layer_draws_the_stage_ends_and_k
     inputs = keras.Input((32, 32, 3))
     features = keras.layers.GlobalAveragePooling2D()(resnet50(inputs))
     model = keras.Model(inputs, keras.layers.Dense(4, activation="softmax")(features), name="resnet_oct")
-    data = write_kermany(tmp_path / "data", patients=2, per_patient=1)
+    data = write_kermany(tmp_path / "data", patients=4, per_patient=1)
     outcome = octreport.make_report(model, data, tmp_path / "runs", images_per_class=1, errors_per_cell=0,
                                     bootstrap_resamples=100, maps_per_layer=8, filters_per_layer=8)
     metrics = json.loads(outcome.metrics_path.read_text())

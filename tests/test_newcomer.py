@@ -52,7 +52,7 @@ def test_sample_data_prints_counts_for_a_person_not_a_dict(tmp_path, monkeypatch
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory) -> Path:
-    return write_kermany(tmp_path_factory.mktemp("newcomer") / "data", patients=2, per_patient=1)
+    return write_kermany(tmp_path_factory.mktemp("newcomer") / "data", patients=4, per_patient=1)
 
 
 def _save(model, folder: Path, name: str) -> Path:
