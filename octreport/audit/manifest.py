@@ -217,8 +217,9 @@ def manifest_for_run(
         artifacts=hash_artifacts(artifacts),
         include_file_list=include_file_list,
     )
-    if results.input_scale is not None and manifest["model"] is not None:
-        manifest["model"]["input_scale"] = results.input_scale.to_dict()  # the convention fed, and why
+    choice = getattr(results, "input_scale", None)
+    if choice is not None and manifest["model"] is not None:
+        manifest["model"]["input_scale"] = choice.to_dict()  # the convention fed, and why
     return manifest
 
 
