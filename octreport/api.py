@@ -33,12 +33,22 @@ def make_report(
             ``card_from_mapping({"intended_use": ...}, "my code")``); None, and the report lists
             the missing fields.
         report_options: any :class:`octreport.config.ReportConfig` field, e.g. ``images_per_class=1``,
-            ``formats=("html",)``, ``layer_names=("conv2",)``, ``ci_level=0.9``, ``bootstrap_resamples=5000``.
+            ``formats=("html",)``, ``layer_names=("conv2",)`` or ``"all"``, ``ci_level=0.9``,
+            ``bootstrap_resamples=5000``, ``input_scale="byte"`` (a model trained on 0-255 input; also
+            ``unit``, ``symmetric``, ``caffe``, ``torch``; default ``auto``).
 
     Returns:
         :class:`octreport.pipeline.RunOutcome` with ``run_dir``, ``pdf_path``, ``html_path``,
         ``metrics_path``, ``manifest_path``, ``accuracy`` and ``failed_gates``.
+
+    TensorFlow's C++ start-up messages (CUDA probing on a machine without a GPU among them) are kept
+    out of stderr as the command line keeps them out; when TensorFlow was imported before octreport,
+    those it printed then are beyond reach (import octreport first).
     """
+    from octreport.logsetup import import_tensorflow_quietly, quiet_tensorflow
+
+    quiet_tensorflow()
+    import_tensorflow_quietly()
     from octreport.pipeline import run_report
 
     train = train or TrainConfig()

@@ -402,12 +402,15 @@ def layers(model_path, as_json):
 @main.command("sample-data")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Folder to write the synthetic data set into (must be empty or new).")
-@click.option("--seed", type=SEED_TYPE, default=0, show_default=True)
+@click.option("--seed", type=SEED_TYPE, default=0, show_default=True,
+              help="Seed of the synthetic scans (the same seed writes the same images).")
 @click.option("--overwrite", is_flag=True, help="Replace train/ and test/ of a non-empty folder (other files, such as a README, are kept).")
 @handle_errors
 def sample_data(out_dir, seed, overwrite):
     """Generate the synthetic OCT B-scan data set that ships in sample_data/."""
     from octreport.synthetic import write_sample_dataset
 
+    from octreport.synthetic import describe_counts
+
     counts = write_sample_dataset(out_dir, seed=seed, overwrite=overwrite)
-    click.echo(f"wrote synthetic OCT data to {out_dir}: {counts}")
+    click.echo(describe_counts(out_dir, counts, seed))

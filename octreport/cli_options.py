@@ -15,6 +15,7 @@ from octreport.audit.gates import GATE_ON
 from octreport.config import (
     ARCHITECTURE_NAMES,
     DISTRIBUTE_MODES,
+    INPUT_SCALE_CHOICES,
     LR_SCHEDULES,
     MAX_SEED,
     PDF_VARIANTS,
@@ -106,7 +107,7 @@ TRAINING_OPTIONS = [
     click.option("--normalization", type=click.Choice(NORMALIZATION_MODES), default="none", show_default=True,
                  help="Intensity normalization: none, or each image's 1st-99th percentile stretched to 0-1."),
     click.option("--learning-rate", type=FiniteFloatRange(min=0, min_open=True, max=1, max_open=True), default=1e-3,
-                 show_default=True),
+                 show_default=True, help="Adam's learning rate (the peak of the cosine schedule)."),
     click.option("--augment/--no-augment", default=True, show_default=True,
                  help="Flip, shift, zoom, brightness, contrast (never a vertical flip)."),
     click.option("--class-weights/--no-class-weights", default=True, show_default=True,
@@ -170,7 +171,9 @@ REPORT_OPTIONS = [
                  help="What the filter section shows per layer (comma-separated): the kernels, the test-image patches "
                       "that excite each filter most, the input each filter responds to most (activation maximisation)."),
     click.option("--layers", "layer_names", multiple=True,
-                 help="Only these conv layers (name or path; repeatable or comma-separated). Default: all."),
+                 help="Conv layers whose feature maps and filters are drawn: names or paths (repeatable or "
+                      "comma-separated), or 'all'. Default: all of a model with at most 12, else the first and the "
+                      "last of each resolution (stage). Every layer is still listed and audited."),
     click.option("--format", "formats", multiple=True, type=click.Choice(["html", "pdf"]), default=("html", "pdf"),
                  show_default=True, help="Report formats to write (repeatable)."),
     click.option("--html-mode", type=click.Choice(["embedded", "assets"]), default="embedded", show_default=True,
@@ -191,6 +194,10 @@ REPORT_OPTIONS = [
                  help="Most confident mistakes shown per confusion-matrix cell (0: no errors gallery)."),
     click.option("--compare-to", default=None,
                  help="Put a comparison with this earlier run in the report: a run folder, 'latest' or 'previous'."),
+    click.option("--input-scale", type=click.Choice(INPUT_SCALE_CHOICES), default="auto", show_default=True,
+                 help="Input convention of a model octreport did not train: unit 0-1, byte 0-255, symmetric -1..1, "
+                      "caffe or torch (keras.applications' ImageNet preprocessing). auto: from the model's "
+                      "Rescaling/Normalization layer, else 0-1 with a warning. A model octreport trained keeps its own."),
     *INTERVAL_OPTIONS,
     click.option("--temperature-scaling/--no-temperature-scaling", default=True, show_default=True,
                  help="Fit temperature scaling on the validation split of a model trained in the run and report "
@@ -201,7 +208,7 @@ REPORT_OPTION_NAMES = ("out_root", "images_per_class", "image_paths", "maps_per_
                        "filters_per_layer", "filter_reduction", "filter_views", "layer_names", "formats", "html_mode", "image_format",
                        "pdf_variant", "templates_dir", "occlusion", "occlusion_patch", "occlusion_stride",
                        "errors_per_cell", "compare_to", "ci_level", "bootstrap_resamples", "temperature_scaling",
-                       "patients_file", "near_duplicate_bits")
+                       "patients_file", "near_duplicate_bits", "input_scale")
 report_options = _apply(REPORT_OPTIONS)
 
 DATA_GATE_OPTIONS = [
@@ -304,6 +311,7 @@ def build_report_config(options: dict, seed: int, batch_size: int = 32) -> Repor
         temperature_scaling=options["temperature_scaling"],
         patients_file=str(options["patients_file"]) if options["patients_file"] else None,
         near_duplicate_bits=options["near_duplicate_bits"],
+        input_scale=options["input_scale"],
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from octreport.data.preprocessing import Preprocessing
+from octreport.data.preprocessing import INPUT_SCALES, Preprocessing
 from octreport.errors import ConfigError
 from octreport.evaluation.bootstrap_settings import BootstrapSettings
 
@@ -93,12 +93,20 @@ IMAGE_FORMATS = ("png", "jpeg")
 REPORT_FORMATS = ("html", "pdf")
 FILTER_VIEWS = ("kernels", "patches", "maximisation")  # what the filter section draws per layer
 PDF_VARIANTS = ("pdf/a-3b", "pdf/a-3u", "pdf/a-3a")  # PDF/A-3: the archival variants that keep attachments
-
+INPUT_SCALE_CHOICES = ("auto",) + INPUT_SCALES
 
 
 @dataclass(frozen=True)
 class ReportConfig:
-    """What the report shows and where it goes."""
+    """What the report shows and where it goes.
+
+    ``layer_names``: the conv layers drawn (feature maps, filters): empty for the default rule
+    (all of a model with at most 12, else the first and each resolution's last; see
+    :mod:`octreport.engine.layer_selection`), ``("all",)`` for every one, or names or paths.
+    ``input_scale``: the input convention of a model octreport did not train (``auto``: from its
+    sidecar or its first Rescaling/Normalization layer, else 0-1 with a warning; or one of
+    :data:`~octreport.data.preprocessing.INPUT_SCALES`).
+    """
 
     images_per_class: int = 2
     image_paths: tuple[str, ...] = ()
@@ -128,8 +136,13 @@ class ReportConfig:
     """A ``file,patient`` CSV for the data audit; None: patients from Kermany-style file names."""
     near_duplicate_bits: int = 4
     """Largest perceptual-hash distance (of 64 bits) at which the data audit calls two images near-duplicates."""
+    input_scale: str = "auto"
 
     def __post_init__(self) -> None:
+        if isinstance(self.layer_names, str):  # layer_names="all" or "conv1,conv2" from Python
+            object.__setattr__(self, "layer_names", tuple(n.strip() for n in self.layer_names.split(",") if n.strip()))
+        _require(self.input_scale in INPUT_SCALE_CHOICES,
+                 f"input scale must be one of {', '.join(INPUT_SCALE_CHOICES)}, got '{self.input_scale}'.")
         _require(0 <= self.near_duplicate_bits <= 16,
                  f"near-duplicate bits must be from 0 to 16 (of 64), got {self.near_duplicate_bits}.")
         _require(self.images_per_class >= 0, "images per class must be 0 or more.")

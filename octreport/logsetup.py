@@ -30,10 +30,9 @@ def import_tensorflow_quietly() -> None:
 
     TensorFlow's C++ runtime prints CUDA probing messages before any logging setting applies; on a
     CPU-only machine they read like errors. Python exceptions are not affected: they are raised
-    after stderr is restored.
+    after stderr is restored. When TensorFlow is already imported, only the device probe is
+    silenced (the first probe is where CUDA's "failed call to cuInit" comes from).
     """
-    if "tensorflow" in sys.modules:
-        return
     sys.stderr.flush()
     saved = os.dup(2)
     devnull = os.open(os.devnull, os.O_WRONLY)

@@ -24,21 +24,26 @@ from octreport.audit.fingerprint import fingerprint_prepared_data, relative_name
 from octreport.audit.gates import GateConfig, check_gate_classes, evaluate_gates, gates_passed
 from octreport.audit.manifest import hash_artifacts, manifest_for_run, outcome_for, write_manifest
 from octreport.audit.model_card import ModelCard
-from octreport.config import ReportConfig, TrainConfig
 from octreport.audit_data import audit_prepared_data
-from octreport.data.patients import NAMES, read_patients_file
+from octreport.config import ReportConfig, TrainConfig
 from octreport.data.dataset import PreparedData, prepare_data
+from octreport.data.patients import NAMES, read_patients_file
 from octreport.data.preprocessing import Preprocessing
 from octreport.data.splits import patient_id
 from octreport.distribute import distributed, is_chief, output_root
-from octreport.engine.layers import discover_conv_layers, select_layers
+from octreport.errors import ConfigError
+from octreport.engine.layer_selection import choose_drawn_layers
+from octreport.engine.layers import discover_conv_layers
+from octreport.engine.top_activations import TopActivationsAccumulator
 from octreport.evaluation.metrics import ClassificationMetrics, compute_classification_metrics
 from octreport.evaluation.errors_gallery import errors_gallery
 from octreport.evaluation.predict import Predictions, evaluate_with_layer_health, predict_items
+from octreport.evaluation.prediction_spread import prediction_spread
 from octreport.evaluation.predictions_file import RunPredictions, run_predictions
 from octreport.evaluation.referral import ReferralMetrics, compute_referral_metrics
 from octreport.evaluation.statistics import PredictionStatistics, compute_prediction_statistics
 from octreport.models.architectures import build_model
+from octreport.models.input_scale import AUTO, InputScaleChoice, choose_input_scale
 from octreport.models.io import check_model_fits, load_model, preprocessing_for, save_model
 from octreport.models.metadata import ModelMetadata, sidecar_path
 from octreport.models.training import train_model
@@ -48,7 +53,6 @@ from octreport.report.write import write_html, write_metrics, write_pdf, write_p
 from octreport.resources import sample_data_dir
 from octreport.results import RunResults
 from octreport.runfolder import prepare_output_folder, run_folder
-from octreport.engine.top_activations import TopActivationsAccumulator
 from octreport.visuals import (
     OcclusionSettings, choose_images, compute_error_gallery, compute_filter_views, compute_visuals, items_from_paths,
 )
@@ -87,13 +91,15 @@ class RunOutcome:
 
 @dataclass(frozen=True, eq=False)
 class GivenModel:
-    """The model a report is about, where it came from, and the preprocessing it expects."""
+    """The model a report is about, where it came from, and the preprocessing it expects
+    (``input_scale``: the input convention in it, and why)."""
 
     model: keras.Model
     source: str
     path: Path | None
     metadata: ModelMetadata | None
     preprocessing: Preprocessing
+    input_scale: InputScaleChoice
 
 
 @contextmanager
@@ -138,6 +144,11 @@ def run_report(
     report says which fields are missing.
     """
     started_at = _now()
+    if model is None and report_config.input_scale not in (AUTO, "unit"):
+        raise ConfigError(
+            f"--input-scale {report_config.input_scale} is for a model octreport did not train (--model); a model "
+            "trained in this run is fed 0-1 (unit) and keeps that in its sidecar. Leave --input-scale out, or give --model."
+        )
     data = _prepare(data_dir, train_config)
     with distributed(train_config.distribute) as strategy:
         with output_root(strategy, Path(report_config.out_root)) as out_root:
@@ -154,7 +165,7 @@ def _run_report(
     """:func:`run_report` inside the distribution scope; ``runs_root`` is where earlier runs are
     looked up (``report_config.out_root`` differs from it on non-chief workers)."""
     timings: dict[str, float] = {}
-    given = None if model is None else _given_model(model, data)
+    given = None if model is None else _given_model(model, data, report_config.input_scale)
     _check_layer_names(given, train_config, len(data.class_names), report_config.layer_names)
     check_gate_classes(gate_config, data.class_names)
     requested = items_from_paths(report_config.image_paths, data.class_names) if report_config.image_paths else None
@@ -168,7 +179,8 @@ def _run_report(
         if given is None:
             with _stage(timings, "train"):
                 trained = train_model(data, train_config)
-                given = GivenModel(trained.model, TRAINED, folder.work / "model.keras", trained.metadata, train_config.preprocessing)
+                given = GivenModel(trained.model, TRAINED, folder.work / "model.keras", trained.metadata,
+                                   train_config.preprocessing, _trained_input_scale(train_config.preprocessing))
                 save_model(given.model, given.path, given.metadata)
         results = _evaluate_and_look_inside(data, given, train_config, report_config, requested, command_line, started_at, timings)
         fingerprint = fingerprint_prepared_data(data, results.skipped)
@@ -214,7 +226,7 @@ def _evaluate_and_look_inside(
     requested, command_line: str, started_at: str, timings: dict[str, float],
 ) -> RunResults:
     all_layers = discover_conv_layers(given.model)
-    layers = select_layers(all_layers, report_config.layer_names or None)
+    selection = choose_drawn_layers(all_layers, report_config.layer_names)
     views = report_config.filter_views
     top = TopActivationsAccumulator(all_layers) if "patches" in views else None
     with _stage(timings, "evaluate"):
@@ -223,6 +235,7 @@ def _evaluate_and_look_inside(
         )
         metrics = compute_classification_metrics(predictions.labels, predictions.probabilities, data.class_names)
         referral = compute_referral_metrics(predictions.labels, predictions.probabilities, data.class_names)
+        spread = prediction_spread(predictions.probabilities, predictions.labels, data.class_names)
     with _stage(timings, "statistics"):
         statistics = _statistics(data, given, report_config, predictions, metrics, referral)
     with _stage(timings, "visualize"):
@@ -231,7 +244,7 @@ def _evaluate_and_look_inside(
             OcclusionSettings(report_config.occlusion_patch, report_config.occlusion_stride) if report_config.occlusion else None
         )
         visuals = compute_visuals(
-            given.model, layers, shown, given.preprocessing, report_config.maps_per_layer,
+            given.model, selection.drawn, shown, given.preprocessing, report_config.maps_per_layer,
             report_config.channel_selection, report_config.filters_per_layer, report_config.filter_reduction,
             report_config.batch_size, occlusion, data.class_names,
         )
@@ -249,7 +262,8 @@ def _evaluate_and_look_inside(
     return RunResults(
         data=data, model=given.model, model_source=given.source, model_path=given.path, metadata=given.metadata,
         preprocessing=given.preprocessing, predictions=predictions, metrics=metrics, referral=referral,
-        statistics=statistics, layers=layers, layer_health=health, confusion_cells=cells, visuals=visuals,
+        statistics=statistics, layers=all_layers, layer_selection=selection, layer_health=health,
+        confusion_cells=cells, visuals=visuals, input_scale=given.input_scale, prediction_spread=spread,
         train_config=train_config if given.source == TRAINED else None,
         report_config=report_config, command_line=command_line, started_at=started_at, timings=timings,
     )
@@ -288,18 +302,27 @@ def _prepare(data_dir: Path | str | None, config: TrainConfig) -> PreparedData:
     return data
 
 
-def _given_model(model: keras.Model | Path | str, data: PreparedData) -> GivenModel:
-    """Load (a path) or take (a ``keras.Model``) the model, and check it fits the data and has
-    convolutional layers to show."""
+def _given_model(model: keras.Model | Path | str, data: PreparedData, input_scale: str = AUTO) -> GivenModel:
+    """Load (a path) or take (a ``keras.Model``) the model, check it fits the data and has
+    convolutional layers to show, and settle the input convention it is fed in."""
     if isinstance(model, keras.Model):
         source, path, metadata = f"in-memory model '{model.name}'", None, None
     else:
         loaded = load_model(model)
         model, source, path, metadata = loaded.model, str(loaded.path), loaded.path, loaded.metadata
-    preprocessing = preprocessing_for(model, metadata.preprocessing if metadata else None)
     check_model_fits(model, data.class_names, metadata)
+    saved = metadata.preprocessing if metadata else None
+    preprocessing = preprocessing_for(model, saved)
     discover_conv_layers(model)
-    return GivenModel(model, source, path, metadata, preprocessing)
+    choice = choose_input_scale(model, input_scale, saved)
+    preprocessing = replace(preprocessing, input_scale=choice.scale)
+    log.info("input convention: %s", choice.reason)
+    return GivenModel(model, source, path, metadata, preprocessing, choice)
+
+
+def _trained_input_scale(preprocessing: Preprocessing) -> InputScaleChoice:
+    return InputScaleChoice(preprocessing.input_scale, "trained",
+                            f"{preprocessing.input_scale_text}: the model was trained in this run on it")
 
 
 def _check_layer_names(given: GivenModel | None, config: TrainConfig, num_classes: int, names) -> None:
@@ -308,7 +331,7 @@ def _check_layer_names(given: GivenModel | None, config: TrainConfig, num_classe
     if not names:
         return
     probe = given.model if given else build_model(config.architecture, config.preprocessing.input_shape, num_classes)
-    select_layers(discover_conv_layers(probe), names)
+    choose_drawn_layers(discover_conv_layers(probe), names)
 
 
 def _model_files(given: GivenModel) -> list[Path]:

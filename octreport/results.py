@@ -12,12 +12,15 @@ from octreport.data.data_audit import DataAudit
 from octreport.data.dataset import PreparedData
 from octreport.data.preprocessing import Preprocessing
 from octreport.engine.layer_health import LayerHealth
+from octreport.engine.layer_selection import LayerSelection
 from octreport.engine.layers import ConvLayerInfo
 from octreport.evaluation.errors_gallery import ConfusionCell
 from octreport.evaluation.metrics import ClassificationMetrics
 from octreport.evaluation.predict import Predictions
+from octreport.evaluation.prediction_spread import PredictionSpread
 from octreport.evaluation.referral import ReferralMetrics
 from octreport.evaluation.statistics import PredictionStatistics
+from octreport.models.input_scale import InputScaleChoice
 from octreport.models.metadata import ModelMetadata
 from octreport.visuals import Visuals
 
@@ -36,6 +39,9 @@ class RunResults:
     statistics: PredictionStatistics
     """Intervals, calibration and operating points of the same predictions."""
     layers: tuple[ConvLayerInfo, ...]
+    """Every conv layer of the model, forward order (the layers table, the layer audit)."""
+    layer_selection: LayerSelection
+    """The layers drawn (feature maps and filters), and why."""
     layer_health: tuple[LayerHealth, ...]
     confusion_cells: tuple[ConfusionCell, ...]
     visuals: Visuals
@@ -46,6 +52,9 @@ class RunResults:
     timings: dict[str, float] = field(default_factory=dict)
     data_audit: DataAudit | None = None
     """Leakage, duplicates and shortcuts of the data (:mod:`octreport.data.data_audit`)."""
+    input_scale: InputScaleChoice | None = None
+    """The input convention the model was fed in, and why; None in results built by hand."""
+    prediction_spread: PredictionSpread | None = None
 
     @property
     def skipped(self):

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import shlex
 import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -431,6 +432,17 @@ def write_sample_dataset(root: Path, seed: int = 0, train_per_class: int = DEFAU
         counts[item.split][item.class_name] += 1
     logger.info("Wrote %d synthetic B-scans to %s (seed %d)", len(plan), root, seed)
     return counts
+
+
+def describe_counts(root: Path, counts: dict[str, dict[str, int]], seed: int) -> str:
+    """What :func:`write_sample_dataset` wrote, for a person: the total, each split by class, and
+    the command that uses it."""
+    total = sum(sum(per_class.values()) for per_class in counts.values())
+    lines = [f"Wrote {total:,} synthetic OCT B-scans (seed {seed}) to {root}:"]
+    lines += [f"  {split}: {sum(per_class.values()):,} ({', '.join(f'{name} {n:,}' for name, n in per_class.items())})"
+              for split, per_class in counts.items()]
+    lines.append(f"Use them with: octreport run --data {shlex.quote(str(root))}")
+    return "\n".join(lines)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

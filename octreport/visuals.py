@@ -15,7 +15,7 @@ import numpy as np
 from PIL import Image
 
 from octreport.data.layout import ImageItem, folder_key, is_image_file
-from octreport.data.pipeline import load_images
+from octreport.data.pipeline import load_images, model_input
 from octreport.data.preprocessing import Preprocessing
 from octreport.data.validation import image_problem
 from octreport.engine.activations import FeatureMapSelection, extract_activations, select_feature_maps
@@ -44,7 +44,8 @@ class ClassHeatmap:
 
 @dataclass(frozen=True, eq=False)
 class ShownImageResult:
-    """One chosen image: ``pixels`` is the model input (H, W, C) in [0, 1], ``probabilities`` (K,),
+    """One chosen image: ``pixels`` is the image (H, W, C) in [0, 1] as resized for the model (before
+    its input convention is applied), ``probabilities`` (K,),
     ``feature_maps`` one selection per conv layer in forward order, ``gradcam`` for the predicted
     class (and the true class when they differ), ``occlusion`` when asked for."""
 
@@ -107,8 +108,8 @@ class LayerFilters:
 
 @dataclass(frozen=True, eq=False)
 class GalleryCell:
-    """One off-diagonal confusion cell: its most confident mistakes with their model input
-    (N, H, W, C) and Grad-CAM heat maps (N, H, W) for the predicted class."""
+    """One off-diagonal confusion cell: its most confident mistakes with their images
+    (N, H, W, C) in [0, 1] and Grad-CAM heat maps (N, H, W) for the predicted class."""
 
     cell: ConfusionCell
     pixels: np.ndarray
@@ -175,13 +176,16 @@ def compute_visuals(
     class_names: Sequence[str] = (),
 ) -> Visuals:
     """Feature maps of every layer for ``items`` in one forward pass of the extractor, their
-    Grad-CAM (and occlusion) maps, and each layer's filters."""
+    Grad-CAM (and occlusion) maps, and each layer's filters. The model is fed the images in its
+    input convention (``preprocessing.input_scale``); ``pixels`` stay in [0, 1] for drawing."""
     pixels = load_images(items, preprocessing)
-    probabilities = np.asarray(model.predict(pixels, batch_size=batch_size, verbose=0), dtype=np.float64)
-    activations = extract_activations(model, layers, pixels, batch_size=batch_size)
+    inputs = model_input(pixels, preprocessing)
+    probabilities = np.asarray(model.predict(inputs, batch_size=batch_size, verbose=0), dtype=np.float64)
+    activations = extract_activations(model, layers, inputs, batch_size=batch_size)
     cam_layer = default_gradcam_layer(model)
     image_rows, cam_classes = _gradcam_requests(items, probabilities)
-    cams = grad_cam(model, pixels[image_rows], cam_classes, cam_layer, batch_size=batch_size)
+    cams = grad_cam(model, inputs[image_rows], cam_classes, cam_layer, batch_size=batch_size)
+    black = model_input(np.zeros((1, 1, preprocessing.channels), np.float32), preprocessing)[0, 0]
     shown = []
     for i, item in enumerate(items):
         heatmaps = tuple(
@@ -191,8 +195,9 @@ def compute_visuals(
         if occlusion is not None:
             scale = _model_scale(item, preprocessing)
             predicted = int(probabilities[i].argmax())
-            occluded = occlusion_map(model, pixels[i], predicted, occlusion.patch, occlusion.stride, original_scale=scale,
-                                     batch_size=batch_size, class_name=class_names[predicted])
+            occluded = occlusion_map(model, inputs[i], predicted, occlusion.patch, occlusion.stride,
+                                     fill=0.0 if preprocessing.input_scale == "unit" else tuple(black),
+                                     original_scale=scale, batch_size=batch_size, class_name=class_names[predicted])
         shown.append(ShownImageResult(
             item=item,
             pixels=pixels[i],
@@ -216,7 +221,8 @@ def compute_error_gallery(
     gallery = []
     for cell in cells:
         pixels = load_images([case.item for case in cell.cases], preprocessing)
-        cams = grad_cam(model, pixels, [cell.predicted_class] * len(cell.cases), layer, batch_size=batch_size)
+        cams = grad_cam(model, model_input(pixels, preprocessing), [cell.predicted_class] * len(cell.cases), layer,
+                        batch_size=batch_size)
         gallery.append(GalleryCell(cell, pixels, cams.heatmaps))
     return tuple(gallery)
 

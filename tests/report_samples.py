@@ -354,3 +354,88 @@ def contents_and_headings(html: str) -> tuple[list[tuple[str, str]], dict[str, s
     outline.feed(html)
     outline.close()
     return outline.links, outline.headings
+
+
+# ---------- headings at the foot of a PDF page ----------
+
+
+class _HeadingTexts(HTMLParser):
+    """The text of every h1-h4 of a page, and of every table caption (a caption introduces its table)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.texts: list[tuple[str, str]] = []
+        self._open: list[str] | None = None
+
+    def handle_starttag(self, tag, attrs):
+        if tag in ("h1", "h2", "h3", "h4", "caption"):
+            self._open = []
+
+    def handle_endtag(self, tag):
+        if tag in ("h1", "h2", "h3", "h4", "caption") and self._open is not None:
+            self.texts.append((tag, " ".join("".join(self._open).split())))
+            self._open = None
+
+    def handle_data(self, data):
+        if self._open is not None:
+            self._open.append(data)
+
+
+def heading_texts(html: str) -> tuple[set[str], set[str]]:
+    """``(headings, captions)``: the texts of a page's h1-h4 and of its table captions."""
+    parser = _HeadingTexts()
+    parser.feed(html)
+    parser.close()
+    return ({text for tag, text in parser.texts if text and tag != "caption"},
+            {text for tag, text in parser.texts if text and tag == "caption"})
+
+
+A4_HEIGHT_PT = 841.89
+MARGIN_TOP_PT, MARGIN_BOTTOM_PT = 20 / 25.4 * 72, 18 / 25.4 * 72  # templates/report.css @page margins
+HEADING_MIN_PT = 9.8  # h4 is 10 pt, body text 9.5 pt, tables 8.5 pt (templates/report.css)
+
+
+def last_body_lines(pdf_path: Path) -> list[tuple[str, float]]:
+    """For each page of a report PDF, its lowest line of text inside the page margins (the running
+    header and the page number are outside them), as pypdf reads it, with the largest font size on
+    that line in points; ``("", 0)`` for a page without text."""
+    import pypdf
+
+    lines = []
+    for page in pypdf.PdfReader(pdf_path).pages:
+        fragments: list[tuple[float, float, str, float]] = []
+
+        def visit(text, cm, tm, font, size, fragments=fragments):
+            if not text.strip():
+                return
+            x = tm[4] * cm[0] + tm[5] * cm[2] + cm[4]
+            y = tm[4] * cm[1] + tm[5] * cm[3] + cm[5]
+            scale = abs(tm[3] * cm[3] + tm[2] * cm[1])  # vertical scale of the text: points per font unit
+            if MARGIN_BOTTOM_PT - 2 < y < A4_HEIGHT_PT - MARGIN_TOP_PT + 2:
+                fragments.append((y, x, text, size * scale))
+
+        page.extract_text(visitor_text=visit)
+        if not fragments:
+            lines.append(("", 0.0))
+            continue
+        lowest = min(f[0] for f in fragments)
+        on_line = sorted((f for f in fragments if abs(f[0] - lowest) < 3), key=lambda f: f[1])
+        lines.append((" ".join("".join(f[2] for f in on_line).split()), max(f[3] for f in on_line)))
+    return lines
+
+
+def pages_ending_with_a_heading(pdf_path: Path, html: str) -> list[tuple[int, str]]:
+    """``(page number, text)`` for each page whose last line of text is a heading or a table's
+    caption (or the last line of a wrapped one): something that introduces content left at the foot
+    of a page, the content on the next. A heading is told from a table cell with the same words
+    (a layer path) by its size."""
+    headings, captions = heading_texts(html)
+
+    def ends(line: str, texts: set[str]) -> bool:
+        return any(line == text or (len(line) >= 12 and text.endswith(line)) for text in texts)
+
+    found = []
+    for number, (line, size) in enumerate(last_body_lines(pdf_path), 1):
+        if line and ((size >= HEADING_MIN_PT and ends(line, headings)) or ends(line, captions)):
+            found.append((number, line))
+    return found

@@ -219,6 +219,16 @@ def test_text_report(comparison):
     assert "layers only in A: old" in text
 
 
+def test_f1_reads_as_the_report_prints_it_a_score_not_a_percentage(comparison):
+    text = format_comparison_text(comparison)
+    macro = next(line for line in text.splitlines() if line.strip().startswith("macro F1"))
+    assert macro.split()[2:5] == ["0.780", "0.740", "\u22120.040"] and "%" not in macro
+    dme = text.split("  DME (support")[1].split("  DRUSEN (support")[0]
+    assert "F1" in dme and "0.700" in dme
+    [found] = [line for line in regressions(comparison, 0.01) if line.startswith("macro F1")]
+    assert found == "macro F1 fell from 0.780 to 0.740 (\u22120.040; tolerance 0.01)"
+
+
 def test_html_report(comparison):
     html = render_comparison_html(comparison, tolerance=0.05)
     assert html.startswith("<!doctype html>")

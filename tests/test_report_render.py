@@ -19,7 +19,7 @@ from octreport.report.context import TocEntry
 from octreport.report.pdf import PdfInfo, render_pdf
 from octreport.report.render import delta_pct, int_sep, make_environment, num, pct, render_html
 from octreport.resources import templates_dir
-from report_samples import SAMPLE_ACCURACY, build_sample_context, contents_and_headings
+from report_samples import SAMPLE_ACCURACY, build_sample_context, contents_and_headings, pages_ending_with_a_heading
 
 CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
 PDFTOPPM = shutil.which("pdftoppm")
@@ -318,6 +318,10 @@ def test_pdf_opens_with_sections_numbers_and_metadata(pdf, context):
     assert "96.2% (95% CI 94.0–97.7)" in flat  # urgent sensitivity in the referral table
     assert "95.0% 93.0–97.0" in flat            # CNV precision over its bounds in the per-class table
     assert "Calibration and confidence" in text and "Urgent-referral operating point" in text
+
+
+def test_no_pdf_page_ends_with_a_heading_whose_content_is_on_the_next(pdf, html):
+    assert pages_ending_with_a_heading(pdf.path, html) == []
 
 
 def test_pdf_page_with_figure_is_not_blank(pdf, tmp_path):

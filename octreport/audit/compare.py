@@ -283,7 +283,7 @@ def _headline(a: Mapping[str, Any], b: Mapping[str, Any]) -> tuple[MetricDelta, 
     rows = (
         ("accuracy", ("accuracy",), FRACTION), ("chance level", ("chance_level",), FRACTION),
         ("macro precision", ("macro", "precision"), FRACTION), ("macro recall", ("macro", "recall"), FRACTION),
-        ("macro F1", ("macro", "f1"), FRACTION), ("weighted F1", ("weighted", "f1"), FRACTION),
+        ("macro F1", ("macro", "f1"), SCORE), ("weighted F1", ("weighted", "f1"), SCORE),
         ("macro ROC AUC", ("macro_roc_auc",), SCORE),
     )
     ca, cb = a.get("classification"), b.get("classification")
@@ -316,7 +316,7 @@ def _per_class(a: Mapping[str, Any], b: Mapping[str, Any]) -> tuple[tuple[ClassC
         metrics = tuple(
             MetricDelta(label, ra.get(key), rb.get(key), kind, key=f"per_class.{name}.{key}")
             for label, key, kind in (("precision", "precision", FRACTION), ("recall", "recall", FRACTION),
-                                     ("F1", "f1", FRACTION), ("ROC AUC", "roc_auc", SCORE))
+                                     ("F1", "f1", SCORE), ("ROC AUC", "roc_auc", SCORE))
         )
         changes.append(ClassChange(name, ra.get("support"), rb.get("support"), metrics))
     only_a = tuple(n for n in rows_a if n not in rows_b)
@@ -344,12 +344,18 @@ def _confusion(a: Mapping[str, Any], b: Mapping[str, Any]) -> ConfusionChange:
 
 
 def _layer_stats(document: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Per conv layer: filter L2 norms and dead-filter share. The layer audit covers every layer (in
+    forward order) and records the norms too, so a layer the report did not draw (a deep network's
+    default selection) still has them; the drawn layers' ``filters`` entries are used where present."""
     stats: dict[str, dict[str, Any]] = {}
-    for row in document.get("filters") or []:
-        stats.setdefault(row["layer"], {})["l2_norm"] = row.get("l2_norm") or {}
     health = document.get("layer_health")
     for row in (health.get("layers") if isinstance(health, Mapping) else health) or []:
-        stats.setdefault(row["layer"], {})["dead_share"] = row.get("dead_share")
+        entry = stats.setdefault(row["layer"], {})
+        entry["dead_share"] = row.get("dead_share")
+        if "norm_min" in row:
+            entry["l2_norm"] = {"min": row.get("norm_min"), "median": row.get("norm_median"), "max": row.get("norm_max")}
+    for row in document.get("filters") or []:
+        stats.setdefault(row["layer"], {})["l2_norm"] = row.get("l2_norm") or {}
     return stats
 
 
@@ -478,8 +484,8 @@ def regressions(comparison: RunComparison, tolerance: float, mode: str = "any") 
     checked = [by_name.get("accuracy"), by_name.get("macro F1"), by_name.get("urgent sensitivity")]
     checked += [replace(c.metric("recall"), name=f"recall of {c.name}") for c in comparison.per_class]
     found = [
-        f"{m.name} fell from {pct(m.a)} to {pct(m.b)} ({signed_change_text(m)}; tolerance {100 * tolerance:.1f} pp"
-        f"{_significance_note(m, mode)})"
+        f"{m.name} fell from {_value_text(m.a, m.kind)} to {_value_text(m.b, m.kind)} ({signed_change_text(m)}; "
+        f"tolerance {_tolerance_text(tolerance, m.kind)}{_significance_note(m, mode)})"
         for m in checked if _fell(m, tolerance) and _counts(m, mode)
     ]
     error = by_name.get("weighted error")
@@ -487,6 +493,14 @@ def regressions(comparison: RunComparison, tolerance: float, mode: str = "any") 
         found.append(f"weighted error rose from {num(error.a)} to {num(error.b)} ({signed_change_text(error)}; "
                      f"tolerance {tolerance:g}{_significance_note(error, mode)})")
     return found
+
+
+def _value_text(value: float | None, kind: str) -> str:
+    return pct(value) if kind == FRACTION else num(value)
+
+
+def _tolerance_text(tolerance: float, kind: str) -> str:
+    return f"{100 * tolerance:.1f} pp" if kind == FRACTION else f"{tolerance:g}"
 
 
 def signed_change_text(metric: MetricDelta) -> str:

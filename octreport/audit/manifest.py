@@ -200,7 +200,7 @@ def manifest_for_run(
     """
     effective_train = train_config or results.train_config
     trained = results.train_config
-    return build_manifest(
+    manifest = build_manifest(
         training_mode=None if trained is None else training_mode_name(trained.deterministic),
         model=identify_model(results.model, results.model_path, results.model_source),
         data=fingerprint,
@@ -217,6 +217,10 @@ def manifest_for_run(
         artifacts=hash_artifacts(artifacts),
         include_file_list=include_file_list,
     )
+    choice = getattr(results, "input_scale", None)
+    if choice is not None and manifest["model"] is not None:
+        manifest["model"]["input_scale"] = choice.to_dict()  # the convention fed, and why
+    return manifest
 
 
 def write_manifest(path: Path, manifest: Mapping[str, Any]) -> Path:

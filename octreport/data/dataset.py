@@ -28,6 +28,8 @@ class PreparedData:
     ignored_files: tuple[Path, ...]
     split_note: str
     outside_links: tuple[Path, ...] = ()  # symbolic links out of the data folder, skipped
+    test_note: str = ""
+    """Where the test split comes from, for a run that only evaluates a model (no training)."""
 
     def split(self, name: str) -> tuple[ImageItem, ...]:
         return {"train": self.train, "val": self.val, "test": self.test}[name]
@@ -68,9 +70,12 @@ def prepare_data(
             f"({1 - test_fraction:.0%} of patients for train+val, of which {val_fraction:.0%} for validation; "
             f"{test_fraction:.0%} for test), patient-disjoint, seed {seed}"
         )
+        test_note = (f"class folders only: the test split is {test_fraction:.0%} of the patients, cut by octreport "
+                     f"(patient-disjoint, seed {seed}); the other images were not used")
     elif "val" in usable:
         train, val, test = usable["train"], usable["val"], usable["test"]
         note = "train/, val/ and test/ as found on disk"
+        test_note = "test/ as found on disk; train/ and val/ were not used"
     else:
         train, val = partition_by_patient(usable["train"], [1 - val_fraction, val_fraction], seed)
         test = usable["test"]
@@ -78,6 +83,7 @@ def prepare_data(
             f"train/ and test/ as found on disk; validation carved from train/ "
             f"({val_fraction:.0%} of patients, patient-disjoint, seed {seed})"
         )
+        test_note = "test/ as found on disk; train/ was not used"
     for name, items in (("train", train), ("validation", val), ("test", test)):
         if not items:
             raise DataError(
@@ -86,7 +92,7 @@ def prepare_data(
             )
     return PreparedData(
         scanned.root, scanned.layout, scanned.class_names, train, val, test,
-        tuple(skipped), scanned.ignored_files, note, scanned.outside_links,
+        tuple(skipped), scanned.ignored_files, note, scanned.outside_links, test_note,
     )
 
 

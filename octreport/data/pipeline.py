@@ -17,7 +17,7 @@ import tensorflow as tf
 
 from octreport.data.augmentation import augmentation_layers
 from octreport.data.layout import ImageItem
-from octreport.data.preprocessing import PERCENTILE_RANGE, Preprocessing
+from octreport.data.preprocessing import PERCENTILE_RANGE, Preprocessing, to_model_input
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +112,8 @@ def image_dataset(
     repeat: bool = False,
     cache_file: str | Path | None = None,
 ) -> tf.data.Dataset:
-    """Batches of ``(images, labels)``, or ``(images, labels, indices)`` with ``with_index``.
+    """Batches of ``(images, labels)``, or ``(images, labels, indices)`` with ``with_index``;
+    the images in the convention the model expects (``preprocessing.input_scale``).
 
     ``indices`` are positions in ``items``; a file that still fails to decode is dropped with a
     warning, and its index is missing from the stream (see :func:`missing_indices`).
@@ -140,7 +141,7 @@ def image_dataset(
         deterministic=True,
     ).ignore_errors(log_warning=True)
     dataset = dataset.batch(batch_size)
-    return _finish(dataset, augment, seed, with_index)
+    return _finish(dataset, augment, seed, with_index, preprocessing)
 
 
 def _cached_image_dataset(
@@ -176,19 +177,27 @@ def _cached_image_dataset(
         lambda images, label, index: (tf.cast(images, tf.float32) / 255.0, label, index),
         num_parallel_calls=AUTOTUNE,
     )
-    return _finish(dataset, augment, seed, with_index)
+    return _finish(dataset, augment, seed, with_index, preprocessing)
 
 
 def _to_uint8(image: tf.Tensor) -> tf.Tensor:
     return tf.cast(tf.round(image * 255.0), tf.uint8)
 
 
-def _finish(dataset: tf.data.Dataset, augment: bool, seed: int, with_index: bool) -> tf.data.Dataset:
-    """Augment batches (training only), drop the indices unless asked for, prefetch."""
+def _finish(
+    dataset: tf.data.Dataset, augment: bool, seed: int, with_index: bool, preprocessing: Preprocessing
+) -> tf.data.Dataset:
+    """Augment batches (training only; on images in [0, 1]), bring them to the model's input
+    convention, drop the indices unless asked for, prefetch."""
     if augment:
         augmenter = augmentation_layers(seed)
         dataset = dataset.map(
             lambda images, label, index: (augmenter(images, training=True), label, index),
+            num_parallel_calls=AUTOTUNE,
+        )
+    if preprocessing.input_scale != "unit":
+        dataset = dataset.map(
+            lambda images, label, index: (to_model_input(images, preprocessing), label, index),
             num_parallel_calls=AUTOTUNE,
         )
     if not with_index:
@@ -197,8 +206,14 @@ def _finish(dataset: tf.data.Dataset, augment: bool, seed: int, with_index: bool
 
 
 def load_images(items: Sequence[ImageItem], preprocessing: Preprocessing) -> np.ndarray:
-    """The few images shown in a report, as one ``(N, H, W, C)`` float32 array."""
+    """The few images shown in a report, as one ``(N, H, W, C)`` float32 array in [0, 1] (as
+    they are drawn; :func:`model_input` gives what the model is fed)."""
     return np.stack([decode_and_fit(tf.constant(str(item.path)), preprocessing).numpy() for item in items])
+
+
+def model_input(images: np.ndarray, preprocessing: Preprocessing) -> np.ndarray:
+    """Images from :func:`load_images` in the convention the model expects, float32."""
+    return np.asarray(to_model_input(images, preprocessing), np.float32)
 
 
 def missing_indices(expected: int, seen: Sequence[int]) -> list[int]:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
+from types import MappingProxyType
+
+import numpy as np
 
 from octreport.errors import ConfigError
 
@@ -10,6 +14,21 @@ ASPECT_MODES = ("stretch", "pad", "crop")
 NORMALIZATION_MODES = ("none", "percentile")
 PERCENTILE_RANGE = (1.0, 99.0)
 """``percentile`` normalization maps these percentiles of each image to 0 and 1."""
+
+INPUT_SCALE_TEXT: Mapping[str, str] = MappingProxyType({
+    "unit": "0-1",
+    "byte": "0-255",
+    "symmetric": "-1 to 1",
+    "caffe": "caffe: 0-255 BGR minus the ImageNet mean",
+    "torch": "torch: 0-1 minus the ImageNet mean, divided by its standard deviation",
+})
+"""The input conventions a model may expect (those of ``keras.applications``' ``preprocess_input``),
+each with how the report names it."""
+INPUT_SCALES = tuple(INPUT_SCALE_TEXT)
+RGB_ONLY_SCALES = ("caffe", "torch")  # defined per RGB channel
+IMAGENET_MEAN_BGR_255 = (103.939, 116.779, 123.68)  # keras.applications.imagenet_utils, caffe mode
+IMAGENET_MEAN_RGB = (0.485, 0.456, 0.406)  # torch mode
+IMAGENET_STD_RGB = (0.229, 0.224, 0.225)
 
 
 @dataclass(frozen=True)
@@ -30,6 +49,7 @@ class Preprocessing:
     channels: int = 1
     aspect: str = "stretch"
     normalization: str = "none"
+    input_scale: str = "unit"
 
     def __post_init__(self) -> None:
         if self.channels not in (1, 3):
@@ -41,6 +61,13 @@ class Preprocessing:
         if self.normalization not in NORMALIZATION_MODES:
             raise ConfigError(
                 f"normalization must be one of {', '.join(NORMALIZATION_MODES)}, got '{self.normalization}'."
+            )
+        if self.input_scale not in INPUT_SCALES:
+            raise ConfigError(f"input scale must be one of {', '.join(INPUT_SCALES)}, got '{self.input_scale}'.")
+        if self.input_scale in RGB_ONLY_SCALES and self.channels != 3:
+            raise ConfigError(
+                f"input scale '{self.input_scale}' is defined per RGB channel, but the model takes {self.channels} "
+                "channel(s). Use unit, byte or symmetric for a grayscale model."
             )
 
     @property
@@ -54,13 +81,50 @@ class Preprocessing:
             scaling = f"intensities scaled per image from the {low:g}st-{high:g}th percentile to [0, 1]"
         else:
             scaling = "intensities scaled to [0, 1]"
-        return f"{colour}, {self.height}x{self.width} px ({self.aspect} to fit), {scaling}"
+        fed = "" if self.input_scale == "unit" else f"; fed to the model as {self.input_scale_text}"
+        return f"{colour}, {self.height}x{self.width} px ({self.aspect} to fit), {scaling}{fed}"
+
+    @property
+    def input_scale_text(self) -> str:
+        """The input convention in words, e.g. ``0-255 (byte)``."""
+        return f"{INPUT_SCALE_TEXT[self.input_scale]} ({self.input_scale})"
 
     def to_dict(self) -> dict:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict) -> "Preprocessing":
-        """Sidecars written before ``normalization`` existed load with ``none``, as they were trained."""
-        keys = ("height", "width", "channels", "aspect", "normalization")
+        """Sidecars written before ``normalization`` or ``input_scale`` existed load with ``none``
+        and ``unit``, as they were trained."""
+        keys = ("height", "width", "channels", "aspect", "normalization", "input_scale")
         return cls(**{key: data[key] for key in keys if key in data})
+
+
+def input_affine(input_scale: str, channels: int) -> tuple[bool, np.ndarray, np.ndarray]:
+    """``(reverse_channels, multiply, add)``: the model input is ``x[..., ::-1]`` when
+    ``reverse_channels``, then ``* multiply + add`` (float32 arrays of one value per channel),
+    for images ``x`` in [0, 1]."""
+    ones = np.ones(channels, np.float32)
+    if input_scale == "unit":
+        return False, ones, 0 * ones
+    if input_scale == "byte":
+        return False, 255 * ones, 0 * ones
+    if input_scale == "symmetric":
+        return False, 2 * ones, -ones
+    if input_scale == "caffe":
+        return True, 255 * ones, -np.array(IMAGENET_MEAN_BGR_255, np.float32)
+    if input_scale == "torch":
+        std = np.array(IMAGENET_STD_RGB, np.float32)
+        return False, 1 / std, -np.array(IMAGENET_MEAN_RGB, np.float32) / std
+    raise ConfigError(f"input scale must be one of {', '.join(INPUT_SCALES)}, got '{input_scale}'.")
+
+
+def to_model_input(images, preprocessing: Preprocessing):
+    """Images in [0, 1] (``(..., H, W, C)``, a NumPy array or a TensorFlow tensor) in the
+    convention the model expects (``preprocessing.input_scale``); ``unit`` returns them as they are."""
+    if preprocessing.input_scale == "unit":
+        return images
+    reverse, multiply, add = input_affine(preprocessing.input_scale, preprocessing.channels)
+    if reverse:
+        images = images[..., ::-1]
+    return images * multiply + add

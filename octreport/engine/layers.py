@@ -138,6 +138,13 @@ def discover_conv_layers(model: Any) -> tuple[ConvLayerInfo, ...]:
     return tuple(found)
 
 
+def walk_layers(model: Any) -> Iterator[tuple[str, Any]]:
+    """Yield ``(path, layer)`` for every layer of ``model`` in forward order, nested Sequential and
+    Functional models searched in place (the nested models themselves are not yielded)."""
+    for layer, parents in _walk(model, (model,)):
+        yield _path(layer, parents), layer
+
+
 def _walk(model: Any, parents: tuple[Any, ...]) -> Iterator[tuple[Any, tuple[Any, ...]]]:
     """Yield ``(layer, enclosing models)`` for every layer, descending into nested models."""
     for layer in model.layers:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -87,11 +87,16 @@ def box_starts(size: int, patch: int, stride: int) -> list[int]:
     return starts
 
 
-def _fill_values(image: np.ndarray, fill: float | str) -> np.ndarray:
+def _fill_values(image: np.ndarray, fill: float | str | Sequence[float]) -> np.ndarray:
     if isinstance(fill, str):
         if fill != "mean":
             raise ConfigError(f"Occlusion fill must be a number or 'mean', got {fill!r}.")
         return image.mean(axis=(0, 1), dtype=np.float64).astype(np.float32)
+    if np.ndim(fill) == 1:
+        values = np.asarray(fill, np.float32)
+        if values.shape != (image.shape[-1],):
+            raise ConfigError(f"Occlusion fill needs one value per channel ({image.shape[-1]}), got {len(values)}.")
+        return values
     return np.full(image.shape[-1], float(fill), np.float32)
 
 
@@ -129,7 +134,7 @@ def occlusion_map(
     class_index: int,
     patch: int = KERMANY_PATCH,
     stride: int = KERMANY_STRIDE,
-    fill: float | str = 0.0,
+    fill: float | str | Sequence[float] = 0.0,
     original_scale: float = 1.0,
     batch_size: int = 64,
     class_name: str | None = None,
@@ -137,7 +142,8 @@ def occlusion_map(
     """Occlusion sensitivity of ``image`` (H, W, C) for ``class_index``; see the module docstring.
 
     ``model`` is called as ``model(batch, training=False)`` and must return (B, K) class
-    probabilities. ``fill`` is a number, or ``"mean"`` for the image's per-channel mean.
+    probabilities. ``fill`` is a number, one number per channel (black in the model's input
+    convention, say), or ``"mean"`` for the image's per-channel mean.
     ``patch`` and ``stride`` are on the original image scale (see ``original_scale``).
 
     Raises:
@@ -189,8 +195,13 @@ def occlusion_map(
 
 
 def _caption(name: str, side: int, step: int, patch: int, stride: int, scale: float,
-             fill: float | str, positions: int, base: float) -> str:
-    filled = "the image's mean value" if isinstance(fill, str) else f"the value {float(fill):g}"
+             fill: float | str | Sequence[float], positions: int, base: float) -> str:
+    if isinstance(fill, str):
+        filled = "the image's mean value"
+    elif np.ndim(fill) == 1:
+        filled = "the values " + ", ".join(f"{float(v):g}" for v in fill) + " (one per channel)"
+    else:
+        filled = f"the value {float(fill):g}"
     original = (f" ({patch} x {patch} px with stride {stride} on the original image scale)"
                 if scale != 1.0 else "")
     return (

@@ -83,6 +83,9 @@ def check_model_fits(model: keras.Model, class_names: tuple[str, ...], metadata:
     if len(outputs) != 1:
         raise ModelError(f"The model has {len(outputs)} outputs; octreport needs one (class probabilities).")
     output_shape = tuple(outputs[0].shape)
+    headless = _feature_extractor_problem(model, output_shape, len(class_names))
+    if headless:
+        raise ModelError(headless)
     if len(output_shape) != 2 or output_shape[1] != len(class_names):
         raise ModelError(
             f"The model's output has shape {output_shape[1:]} but the data has {len(class_names)} classes "
@@ -96,6 +99,35 @@ def check_model_fits(model: keras.Model, class_names: tuple[str, ...], metadata:
                 f"The model was trained on classes {', '.join(metadata.class_names)} but the data has "
                 f"{', '.join(class_names)}. Use data with the same class folders, or another model."
             )
+
+
+_POOLING_TYPES = (keras.layers.GlobalAveragePooling2D, keras.layers.GlobalMaxPooling2D, keras.layers.Flatten)
+
+
+def _feature_extractor_problem(model: keras.Model, output_shape: tuple, num_classes: int) -> str | None:
+    """A plain-words refusal for a model without a classification head (a backbone built with
+    ``include_top=False``): its output is a feature map, or a pooled feature vector of another
+    size than the number of classes. None when the output looks like class scores."""
+    advice = (f"Add a classification head and train it: e.g. keras.layers.GlobalAveragePooling2D() and "
+              f"keras.layers.Dense({num_classes}, activation='softmax') on top, then save and report on that model.")
+    if len(output_shape) > 2:
+        size = "x".join("?" if s is None else str(s) for s in output_shape[1:])
+        return (f"This looks like a feature extractor, not a classifier: the model's output is a {size} feature map "
+                f"(a backbone built with include_top=False?), not {num_classes} class probabilities. {advice}")
+    last = _last_layer(model)
+    if len(output_shape) == 2 and output_shape[1] != num_classes and isinstance(last, _POOLING_TYPES):
+        return (f"This looks like a feature extractor, not a classifier: the model ends in {type(last).__name__} "
+                f"with {output_shape[1]} features (a backbone built with include_top=False and pooling?), not "
+                f"{num_classes} class probabilities. {advice}")
+    return None
+
+
+def _last_layer(model: keras.Model):
+    """The model's last layer, looking inside a nested model that ends it."""
+    last = model
+    while isinstance(last, keras.Model) and getattr(last, "layers", None):
+        last = last.layers[-1]
+    return None if last is model else last
 
 
 def _image_input_shape(model: keras.Model) -> tuple[int, int, int]:

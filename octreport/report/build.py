@@ -84,7 +84,7 @@ def build_report_context(
     shown = {entry.anchor: entry for entry in toc if entry.level == 1}
     return ReportContext(
         title=f"Model audit: {results.model.name}",
-        subtitle=f"{len(class_names)} classes ({', '.join(class_names)}), data from {results.data.root}",
+        subtitle=f"{len(class_names)} classes ({', '.join(class_names)}), data from {data_label(results)}",
         generated_at=results.started_at,
         octreport_version=__version__,
         model_description=_model_description(results),
@@ -113,10 +113,11 @@ def build_report_context(
             "its colour is the share of its row (row-normalised), so the diagonal reads as per-class recall.",
         ),
         training_figure=training,
-        conv_layers=tuple(_layer_row(layer) for layer in results.layers),
+        conv_layers=tuple(_layer_row(layer, results.layer_selection.is_drawn(layer)) for layer in results.layers),
+        layer_selection_note=results.layer_selection.reason,
         feature_map_note=(
-            "For each image and each convolutional layer, one grid of that layer's output channels "
-            f"(feature maps) for that image, computed in one forward pass. Channels shown: "
+            "For each image and each convolutional layer drawn, one grid of that layer's output channels "
+            f"(feature maps) for that image, computed in one forward pass. {results.layer_selection.reason} Channels shown: "
             f"{_channel_rule(results)}; the number under each tile is the channel index. Each map is scaled "
             "from its own minimum to its own maximum (so brightness is not comparable between tiles) and "
             "drawn with the viridis colour map (dark blue low, yellow high)."
@@ -185,8 +186,33 @@ def _toc(
     return tuple(toc)
 
 
+def model_warnings(results: RunResults) -> list[str]:
+    """Problems with how the model was fed, a reader should know about: an input convention
+    octreport had to assume, or one the user stated against the model's own preprocessing layer;
+    and predictions that collapse to one answer on a model octreport did not train, what a wrong
+    input convention typically gives. Empty when there are none."""
+    choice, spread = results.input_scale, results.prediction_spread
+    if choice is None:
+        return []
+    warnings = [choice.warning] if choice.warning else []
+    if spread is not None and spread.collapsed and choice.source not in ("trained", "sidecar"):
+        warnings.append(
+            f"The predictions look like a wrong input convention: {spread.describe()}. The model was fed "
+            f"{choice.text} ({choice.source}). If it was trained on another convention, give --input-scale "
+            "(unit 0-1, byte 0-255, symmetric -1..1, caffe or torch)."
+        )
+    return warnings
+
+
+def data_label(results: RunResults) -> str:
+    """The data folder as the report names it: the bundled sample data by name (installed, its path
+    is a long site-packages one), any other folder by its path."""
+    return "octreport's bundled synthetic sample data (sample_data/)" if _is_bundled_sample(results) else str(results.data.root)
+
+
 def data_warnings(results: RunResults) -> list[str]:
-    """Problems with the data a reader should know about; empty when there are none."""
+    """Problems with the data a reader should know about; empty when there are none. For a run
+    that only evaluates a model, only the test split is looked at."""
     warnings = []
     skipped = results.skipped
     if skipped:
@@ -198,7 +224,10 @@ def data_warnings(results: RunResults) -> list[str]:
     if links:
         named = ", ".join(str(path) for path in links[:5]) + (", ..." if len(links) > 5 else "")
         warnings.append(f"{len(links)} symbolic link(s) leading outside the data folder were not followed: {named}.")
-    for split, per_class in results.data.counts().items():
+    counts_by_split = results.data.counts()
+    if results.train_config is None:
+        counts_by_split = {"test": counts_by_split["test"]}
+    for split, per_class in counts_by_split.items():
         counts = [n for n in per_class.values()]
         if min(counts) and max(counts) / min(counts) > IMBALANCE_RATIO:
             largest = max(per_class, key=per_class.get)
@@ -258,6 +287,7 @@ def _summary(results: RunResults, warnings: list[str], gates: Sequence[GateResul
         calibration_reading=results.statistics.calibration.reading,
         selective_reading=results.statistics.selective.reading or None,
         data_finding=None if results.data_audit is None else results.data_audit.worst_finding(),
+        model_warnings=tuple(model_warnings(results)),
     )
 
 
@@ -331,8 +361,8 @@ def _occlusion_note(results: RunResults) -> str | None:
 def _filter_note(results: RunResults) -> str:
     config = results.report_config
     return (
-        f"The first {config.filters_per_layer} filters (kernels) of each convolutional layer, or all when it has "
-        "fewer; the number under each tile is the filter index. A first layer on RGB input shows each filter as a "
+        f"The first {config.filters_per_layer} filters (kernels) of each convolutional layer drawn, or all when it has "
+        f"fewer; the number under each tile is the filter index. {results.layer_selection.reason} A first layer on RGB input shows each filter as a "
         "colour patch; other kernels are reduced to one 2-D patch as each caption says, and drawn with a diverging "
         "colour map centred on zero (red positive, blue negative), each filter scaled by its own largest absolute "
         "weight. The L2 norms summarise all filters of the layer."
@@ -369,8 +399,12 @@ def _model_description(results: RunResults) -> tuple[KeyValue, ...]:
         KeyValue("Model", f"{model.name} ({results.model_source})"),
         KeyValue("Parameters", f"{model.count_params():,}"),
         KeyValue("Input", results.preprocessing.describe()),
-        KeyValue("Convolutional layers", str(len(results.layers))),
     ]
+    if results.input_scale is not None:
+        rows.append(KeyValue("Input convention", results.input_scale.reason))
+    drawn = len(results.layer_selection.drawn)
+    rows.append(KeyValue("Convolutional layers", str(len(results.layers)) if drawn == len(results.layers)
+                         else f"{len(results.layers)} ({drawn} drawn)"))
     metadata = results.metadata
     if metadata is not None and metadata.history:
         training = metadata.training
@@ -384,10 +418,20 @@ def _model_description(results: RunResults) -> tuple[KeyValue, ...]:
 
 
 def _data_description(results: RunResults) -> tuple[KeyValue, ...]:
+    """The data block: every split for a run that trained; for one that only evaluates a model,
+    the test split alone and where it came from."""
     data = results.data
     counts = data.counts()
+    if results.train_config is None:
+        test = counts["test"]
+        return (
+            KeyValue("Folder", data_label(results)),
+            KeyValue("Evaluated", data.test_note or data.split_note),
+            KeyValue("Test images", f"{sum(test.values())} ({', '.join(f'{k} {v}' for k, v in test.items())})"),
+            KeyValue("Skipped files", str(len(results.skipped))),
+        )
     return (
-        KeyValue("Folder", str(data.root)),
+        KeyValue("Folder", data_label(results)),
         KeyValue("Splits", data.split_note),
         *(
             KeyValue(f"{split.capitalize()} images", f"{sum(c.values())} ({', '.join(f'{k} {v}' for k, v in c.items())})")
@@ -413,7 +457,7 @@ def _reproduce(results: RunResults) -> tuple[KeyValue, ...]:
     return tuple(rows)
 
 
-def _layer_row(layer) -> ConvLayerRow:
+def _layer_row(layer, drawn: bool = True) -> ConvLayerRow:
     return ConvLayerRow(
         index=layer.index + 1,
         path=layer.path,
@@ -423,6 +467,7 @@ def _layer_row(layer) -> ConvLayerRow:
         strides=sizes_text(layer.strides),
         output_shape=shape_text(layer.output_shape),
         params=layer.params,
+        drawn=drawn,
     )
 
 

@@ -109,6 +109,9 @@ class Summary:
     selective_reading: str | None = None
     data_finding: str | None = None
     """The data audit's worst finding, one line; None when it found nothing."""
+    model_warnings: tuple[str, ...] = ()
+    """About the model's input: an input convention octreport had to assume, predictions that look
+    like the wrong one."""
 
 
 @dataclass(frozen=True)
@@ -165,6 +168,8 @@ class ConvLayerRow:
     strides: str
     output_shape: str
     params: int
+    drawn: bool = True
+    """Whether the report draws this layer's feature maps and filters."""
 
 
 @dataclass(frozen=True)
@@ -454,6 +459,8 @@ class ReportContext:
     comparison: RunComparison | None = None
     model_card: ModelCardSection = field(default_factory=lambda: ModelCardSection((), (), "No model card was given."))
     checklist: ChecklistSection = field(default_factory=lambda: ChecklistSection((), (), "", ""))
+    layer_selection_note: str = ""
+    """Which conv layers are drawn (feature maps, filters) and why."""
     interval_note: str = ""
     interval_level: str = "95%"
     """The confidence level of every interval in the report, as text."""

@@ -9,7 +9,7 @@ from octreport.engine.layer_health import layer_health_to_dict
 from octreport.engine.layers import layers_to_json
 from octreport.evaluation.errors_gallery import worst_confusion
 from octreport.evaluation.referral import KERMANY_2018_REFERENCE
-from octreport.report.build import data_warnings
+from octreport.report.build import data_warnings, model_warnings
 from octreport.report.provenance import package_versions
 from octreport.results import RunResults
 
@@ -39,12 +39,14 @@ def metrics_document(results: RunResults) -> dict:
             "source": results.model_source,
             "parameters": int(results.model.count_params()),
             "preprocessing": results.preprocessing.to_dict(),
+            "input_scale": None if results.input_scale is None else results.input_scale.to_dict(),
+            "warnings": model_warnings(results),
         },
         "data": {
             "root": str(data.root),
             "layout": data.layout,
             "class_names": list(data.class_names),
-            "split_note": data.split_note,
+            "split_note": data.split_note if results.train_config is not None else (data.test_note or data.split_note),
             "counts": data.counts(),
             "skipped_files": [s.to_dict() for s in results.skipped],
             "ignored_files": [str(p) for p in data.ignored_files],
@@ -68,6 +70,7 @@ def metrics_document(results: RunResults) -> dict:
             "config": metadata.training,
         },
         "conv_layers": layers_to_json(results.layers),
+        "drawn_layers": results.layer_selection.to_dict(),
         "layer_health": layer_health_to_dict(results.layer_health),
         "confusions": {
             "worst": None if worst is None else {k: v for k, v in worst.to_dict().items() if k != "cases"},
