@@ -18,6 +18,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import keras
+import numpy as np
 
 from octreport.audit.compare import LoadedRun, compare_runs, load_run
 from octreport.audit.fingerprint import fingerprint_prepared_data, relative_name
@@ -32,6 +33,7 @@ from octreport.distribute import distributed, is_chief, output_root
 from octreport.engine.layers import discover_conv_layers, select_layers
 from octreport.evaluation.metrics import ClassificationMetrics, compute_classification_metrics
 from octreport.evaluation.errors_gallery import errors_gallery
+from octreport.evaluation.heatmap_checks import HeatmapCheckSettings, HeatmapChecks, compute_heatmap_checks
 from octreport.evaluation.predict import Predictions, evaluate_with_layer_health, predict_items
 from octreport.evaluation.predictions_file import RunPredictions, run_predictions
 from octreport.evaluation.referral import ReferralMetrics, compute_referral_metrics
@@ -46,7 +48,15 @@ from octreport.report.write import write_html, write_metrics, write_pdf, write_p
 from octreport.resources import sample_data_dir
 from octreport.results import RunResults
 from octreport.runfolder import prepare_output_folder, run_folder
-from octreport.visuals import OcclusionSettings, choose_images, compute_error_gallery, compute_visuals, items_from_paths
+from octreport.visuals import (
+    OcclusionSettings,
+    Visuals,
+    choose_images,
+    compute_error_gallery,
+    compute_visuals,
+    items_from_paths,
+    sentinel_paths,
+)
 
 log = logging.getLogger(__name__)
 
@@ -152,7 +162,7 @@ def _run_report(
     given = None if model is None else _given_model(model, data)
     _check_layer_names(given, train_config, len(data.class_names), report_config.layer_names)
     check_gate_classes(gate_config, data.class_names)
-    requested = items_from_paths(report_config.image_paths, data.class_names) if report_config.image_paths else None
+    requested = _requested_images(report_config, data)
     baseline = load_run(report_config.compare_to, runs_root) if report_config.compare_to else None
     if report_config.templates_dir:
         check_templates(Path(report_config.templates_dir))
@@ -228,13 +238,39 @@ def _evaluate_and_look_inside(
         if report_config.errors_per_cell:
             errors = compute_error_gallery(given.model, cells, given.preprocessing, visuals.gradcam_layer, report_config.batch_size)
             visuals = replace(visuals, errors=errors)
+    checks = None
+    if report_config.heatmap_checks:
+        with _stage(timings, "heatmap_checks"):
+            checks = _heatmap_checks(given, visuals, report_config)
     return RunResults(
         data=data, model=given.model, model_source=given.source, model_path=given.path, metadata=given.metadata,
         preprocessing=given.preprocessing, predictions=predictions, metrics=metrics, referral=referral,
         statistics=statistics, layers=layers, layer_health=health, confusion_cells=cells, visuals=visuals,
         train_config=train_config if given.source == TRAINED else None,
         report_config=report_config, command_line=command_line, started_at=started_at, timings=timings,
+        heatmap_checks=checks,
     )
+
+
+def _heatmap_checks(given: GivenModel, visuals: Visuals, config: ReportConfig) -> HeatmapChecks:
+    """Faithfulness curves and the randomisation check of the shown images' Grad-CAM maps for
+    their predicted class (and their occlusion maps, when the report has them)."""
+    shown = visuals.shown
+    predicted = [s.predicted for s in shown]
+    cams = [next(c.heatmap for c in s.gradcam if c.class_index == s.predicted) for s in shown]
+    occlusion = [None if s.occlusion is None else s.occlusion.heatmap for s in shown]
+    settings = HeatmapCheckSettings(steps=config.heatmap_steps, baseline=config.heatmap_baseline, seed=config.seed,
+                                    batch_size=config.batch_size)
+    return compute_heatmap_checks(given.model, np.stack([s.pixels for s in shown]), predicted, np.stack(cams),
+                                  occlusion if config.occlusion else None, settings)
+
+
+def _requested_images(config: ReportConfig, data: PreparedData):
+    """The images the user named (``--image``, ``--sentinels``), or None to draw them with the seed."""
+    paths = tuple(config.image_paths)
+    if config.sentinels:
+        paths += sentinel_paths(config.sentinels, data.root)
+    return items_from_paths(tuple(dict.fromkeys(paths)), data.class_names) if paths else None
 
 
 def _statistics(

@@ -13,6 +13,7 @@ from octreport.data.preprocessing import Preprocessing
 from octreport.engine.layer_health import LayerHealth
 from octreport.engine.layers import ConvLayerInfo
 from octreport.evaluation.errors_gallery import ConfusionCell
+from octreport.evaluation.heatmap_checks import HeatmapChecks
 from octreport.evaluation.metrics import ClassificationMetrics
 from octreport.evaluation.predict import Predictions
 from octreport.evaluation.referral import ReferralMetrics
@@ -43,6 +44,8 @@ class RunResults:
     command_line: str
     started_at: str
     timings: dict[str, float] = field(default_factory=dict)
+    heatmap_checks: HeatmapChecks | None = None
+    """Faithfulness and the randomisation check of the shown heat maps; None when turned off."""
 
     @property
     def skipped(self):
