@@ -13,7 +13,7 @@ from octreport.results import RunResults
 
 FIGURE_DPI = 120
 _BASELINE_WORDS = {
-    "blur": "the image blurred (a Gaussian of sigma 5/224 of the image side, as RISE)",
+    "blur": "the image heavily blurred (a Gaussian of sigma one eighth of the image side)",
     "mean": "the image's mean value",
     "zero": "black (0)",
 }
