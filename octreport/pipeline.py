@@ -1,7 +1,7 @@
 """One run of octreport, top to bottom:
 
 data -> model (trained or loaded) -> conv layers -> {metrics, intervals and calibration, activations, filters}
-     -> gates -> figures -> report context -> HTML -> metrics.json, predictions.csv, manifest.json -> PDF
+     -> heat-map checks (faithfulness curves, randomisation check) -> gates -> figures -> report context -> HTML -> metrics.json, predictions.csv, manifest.json -> PDF
      -> run folder
 
 This module imports TensorFlow; the CLI and :func:`octreport.make_report` import it only when a
