@@ -71,8 +71,9 @@ def test_deleting_the_gradcam_region_first_drops_the_score_far_faster_than_a_ran
     cam, rand = result.average("gradcam"), result.average("random")
     assert result.methods == ("gradcam", "random") and result.steps == 10
     # Every perturbed image went through the model in full batches: 2 shared + 2 x 9 per map and image.
-    assert result.forward_images == len(images) * (2 + 2 * 2 * 9) == sum(calls)
-    assert calls[:-1] == [64] * (len(calls) - 1) and result.forward_calls == len(calls)
+    assert result.forward_images == len(images) * (2 + 2 * 2 * 9)
+    assert calls == [64] * len(calls) == [64] * result.forward_calls  # the last batch padded: one traced shape
+    assert sum(calls) - 64 < result.forward_images <= sum(calls)
     assert cam.deletion_area < rand.deletion_area - 0.3, (cam.deletion_area, rand.deletion_area)
     assert cam.insertion_area > rand.insertion_area + 0.2, (cam.insertion_area, rand.insertion_area)
     assert cam.drop_at_read > 0.5 > 0.2 > rand.drop_at_read

@@ -273,8 +273,9 @@ def _plan(images: np.ndarray, maps: Mapping[str, Sequence[np.ndarray | None]], s
 
 def _forward_in_batches(forward: Forward, stacks: Iterator[tuple[int, str | None, np.ndarray]], batch_size: int
                         ) -> tuple[list[tuple[int, str | None, int]], np.ndarray, int]:
-    """Every stack's images through ``forward`` in full batches: the (image, method, length) of
-    each stack, all outputs (rows in stack order) and the number of calls."""
+    """Every stack's images through ``forward`` in batches of ``batch_size`` (the last one padded):
+    the (image, method, length) of each stack, all outputs (rows in stack order) and the number of
+    calls."""
     keys, pending, outputs, calls = [], [], [], 0
     waiting = 0
     for index, method, stack in stacks:
@@ -286,8 +287,10 @@ def _forward_in_batches(forward: Forward, stacks: Iterator[tuple[int, str | None
             outputs.append(np.asarray(forward(merged[:batch_size]), np.float64))
             calls += 1
             pending, waiting = [merged[batch_size:]], waiting - batch_size
-    if waiting:
-        outputs.append(np.asarray(forward(np.concatenate(pending)), np.float64))
+    if waiting:  # padded to a full batch with copies of its last image: one traced shape, not two
+        rest = np.concatenate(pending)
+        padding = np.repeat(rest[-1:], batch_size - waiting, axis=0)
+        outputs.append(np.asarray(forward(np.concatenate([rest, padding])), np.float64)[:waiting])
         calls += 1
     return keys, np.concatenate(outputs), calls
 
