@@ -113,7 +113,7 @@ def tiny_model(tmp_path_factory) -> Path:
 def test_pinned_sentinels_are_the_images_compared_and_the_section_turns_off(tiny_model, tmp_path):
     import pypdf
 
-    data = write_kermany(tmp_path / "data", patients=2, per_patient=1)
+    data = write_kermany(tmp_path / "data", patients=4, per_patient=1)
     pinned = ["test/DME/DME-1010-1.jpeg", "test/NORMAL/NORMAL-1031-1.jpeg"]
     sentinels = tmp_path / "sentinels.txt"
     sentinels.write_text("# nightly sentinels\n" + "\n".join(pinned) + "\n\n")
@@ -143,13 +143,14 @@ def test_pinned_sentinels_are_the_images_compared_and_the_section_turns_off(tiny
     assert 'id="comparison-heatmap-drift"' in html
     result = CliRunner().invoke(main, ["compare", str(run_a), str(run_b)])
     drift = [line for line in result.output.splitlines() if "rank correlation" in line and ".jpeg" in line]
-    assert sorted(line.split()[0] for line in drift) == pinned  # the sentinels, nothing else
+    # The sentinels and nothing else, each map paired by image and class (the true class's too when wrong).
+    assert sorted({line.split()[0] for line in drift}) == pinned and len(drift) == len(metrics["heatmap_maps"])
     assert all("rank correlation 1.000" in line or "rank correlation –" in line for line in drift)
     assert any("rank correlation 1.000" in line for line in drift)
 
 
 def test_a_sentinel_file_naming_a_missing_image_is_refused_before_the_run(tiny_model, tmp_path):
-    data = write_kermany(tmp_path / "data", patients=2, per_patient=1)
+    data = write_kermany(tmp_path / "data", patients=4, per_patient=1)
     sentinels = tmp_path / "sentinels.txt"
     sentinels.write_text("test/DME/no-such-scan.jpeg\n")
     result = CliRunner().invoke(main, ["report", "--model", str(tiny_model), "--data", str(data),
