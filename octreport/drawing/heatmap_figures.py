@@ -33,7 +33,10 @@ def faithfulness_figure(result: FaithfulnessResult, titles: Sequence[str]) -> Fi
     deletion (the class probability as the top pixels are removed); dashed: insertion."""
     panels = 1 + len(result.images)
     rows = math.ceil(panels / COLUMNS)
-    fig = Figure(figsize=(STYLE.full_width_in, PANEL_HEIGHT_IN * rows + 0.45), layout="constrained")
+    height = PANEL_HEIGHT_IN * rows + 0.55
+    fig = Figure(figsize=(STYLE.full_width_in, height))
+    # Fixed margins: the constrained layout engine took longer than drawing the curves.
+    fig.subplots_adjust(left=0.08, right=0.99, bottom=0.45 / height, top=1 - 0.4 / height, wspace=0.12, hspace=0.45)
     axes = fig.subplots(rows, COLUMNS, sharex=True, sharey=True, squeeze=False).ravel()
     means = [(m, a.deletion, a.insertion) for m in result.methods if (a := result.average(m)) is not None]
     _panel(axes[0], result.fractions, means, f"mean of {len(result.images)} image(s)")
@@ -45,9 +48,11 @@ def faithfulness_figure(result: FaithfulnessResult, titles: Sequence[str]) -> Fi
         ax.set_ylabel("P(class)", fontsize=STYLE.small_size)
     for ax in axes[max(0, panels - COLUMNS):panels]:
         ax.set_xlabel("share of pixels", fontsize=STYLE.small_size)
+        ax.xaxis.set_tick_params(labelbottom=True)
     handles = [Line2D([], [], color=METHOD_COLOURS.get(m, STYLE.marker_color), lw=1.2, label=METHOD_NAMES.get(m, m))
                for m in result.methods]
     handles += [Line2D([], [], color=STYLE.dark_text, lw=1.2, label="deletion"),
                 Line2D([], [], color=STYLE.dark_text, lw=1.0, ls="--", label="insertion")]
-    fig.legend(handles=handles, loc="outside upper center", ncol=len(handles), fontsize=STYLE.small_size, frameon=False)
+    fig.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 1.0), ncol=len(handles),
+               fontsize=STYLE.small_size, frameon=False)
     return fig
