@@ -143,3 +143,20 @@ def test_wrong_inputs_are_refused():
         faithfulness_curves(forward, images, maps, [0, 5])
     with pytest.raises(ConfigError, match="heat-map steps"):
         HeatmapCheckSettings(steps=101)
+
+
+def test_faithfulness_figure_has_the_means_then_a_panel_per_image():
+    from octreport.drawing.heatmap_figures import faithfulness_figure
+
+    def forward(batch):
+        brightness = batch.mean(axis=(1, 2, 3))
+        return np.stack([brightness, 1 - brightness], axis=1)
+
+    x = np.random.default_rng(0).random((5, 8, 8, 1)).astype(np.float32)
+    result = faithfulness_curves(forward, x, {"gradcam": list(x[..., 0])}, np.zeros(5, np.int64), steps=4)
+    figure = faithfulness_figure(result, [f"scan {k}" for k in range(5)])
+    visible = [ax for ax in figure.axes if ax.get_visible()]
+    assert [ax.get_title(loc="left") for ax in visible] == ["mean of 5 image(s)", *(f"scan {k}" for k in range(5))]
+    assert all(len(ax.lines) == 4 for ax in visible)  # deletion and insertion, for Grad-CAM and the random map
+    np.testing.assert_allclose(visible[0].lines[0].get_ydata(), result.average("gradcam").deletion)
+    np.testing.assert_allclose(visible[3].lines[1].get_ydata(), result.images[2].of("gradcam").insertion)
