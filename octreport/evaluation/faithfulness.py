@@ -165,6 +165,8 @@ class FaithfulnessResult:
             text += f"; the top {share} of the occlusion map: by {occlusion.drop_at_read:.2f}"
         text += (f" (deletion area {cam.deletion_area:.2f} for Grad-CAM against {rand.deletion_area:.2f} for a random map: "
                  "lower is more faithful).")
+        if cam.deletion_area >= rand.deletion_area:
+            text += " Grad-CAM does no better than a random map here: do not read these maps as the model's evidence."
         return text
 
     def to_dict(self) -> dict:
