@@ -30,7 +30,7 @@ from bench_common import child_env, load_average, machine, uptime  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 BENCHMARKS = ("extraction", "evaluation", "drawing", "memory", "training", "determinism", "occlusion", "bootstrap", "e2e",
-              "pdf", "history")
+              "pdf", "history", "heatmap_checks")
 
 
 def run_one(name: str, quick: bool, out: Path, extra: list[str]) -> dict:

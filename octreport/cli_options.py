@@ -15,9 +15,12 @@ from octreport.audit.gates import GATE_ON
 from octreport.config import (
     ARCHITECTURE_NAMES,
     DISTRIBUTE_MODES,
+    HEATMAP_BASELINES,
     INPUT_SCALE_CHOICES,
     LR_SCHEDULES,
+    MAX_HEATMAP_STEPS,
     MAX_SEED,
+    MIN_HEATMAP_STEPS,
     PDF_VARIANTS,
     ReportConfig,
     TrainConfig,
@@ -203,12 +206,23 @@ REPORT_OPTIONS = [
                  help="Fit temperature scaling on the validation split of a model trained in the run and report "
                       "what it would change (never applied)."),
     *DATA_AUDIT_OPTIONS,
+    click.option("--heatmap-checks/--no-heatmap-checks", default=True, show_default=True,
+                 help="Check the heat maps: deletion and insertion curves (Grad-CAM against a random map, and occlusion) "
+                      "and the randomisation sanity check, for the shown images."),
+    click.option("--heatmap-steps", type=click.IntRange(MIN_HEATMAP_STEPS, MAX_HEATMAP_STEPS), default=10,
+                 show_default=True, help="Steps of each deletion and insertion curve (10: a tenth of the pixels a step)."),
+    click.option("--heatmap-baseline", type=click.Choice(HEATMAP_BASELINES), default="blur", show_default=True,
+                 help="What a removed pixel becomes: the image blurred, its mean, or black."),
+    click.option("--sentinels", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None,
+                 help="File of image paths (one a line, relative to the data folder or absolute; # comments) shown "
+                      "in every run instead of images drawn with --seed, so that heat maps compare like with like."),
 ]
 REPORT_OPTION_NAMES = ("out_root", "images_per_class", "image_paths", "maps_per_layer", "channel_selection",
                        "filters_per_layer", "filter_reduction", "filter_views", "layer_names", "formats", "html_mode", "image_format",
                        "pdf_variant", "templates_dir", "occlusion", "occlusion_patch", "occlusion_stride",
                        "errors_per_cell", "compare_to", "ci_level", "bootstrap_resamples", "temperature_scaling",
-                       "patients_file", "near_duplicate_bits", "input_scale")
+                       "patients_file", "near_duplicate_bits", "input_scale",
+                       "heatmap_checks", "heatmap_steps", "heatmap_baseline", "sentinels")
 report_options = _apply(REPORT_OPTIONS)
 
 DATA_GATE_OPTIONS = [
@@ -312,6 +326,10 @@ def build_report_config(options: dict, seed: int, batch_size: int = 32) -> Repor
         patients_file=str(options["patients_file"]) if options["patients_file"] else None,
         near_duplicate_bits=options["near_duplicate_bits"],
         input_scale=options["input_scale"],
+        heatmap_checks=options["heatmap_checks"],
+        heatmap_steps=options["heatmap_steps"],
+        heatmap_baseline=options["heatmap_baseline"],
+        sentinels=str(options["sentinels"]) if options["sentinels"] else None,
     )
 
 

@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field
 from octreport.data.preprocessing import INPUT_SCALES, Preprocessing
 from octreport.errors import ConfigError
 from octreport.evaluation.bootstrap_settings import BootstrapSettings
+from octreport.evaluation.faithfulness import BASELINES as HEATMAP_BASELINES
 
 ARCHITECTURE_NAMES = ("notebook", "compact-bn")
 LR_SCHEDULES = ("constant", "cosine")
@@ -94,6 +95,7 @@ REPORT_FORMATS = ("html", "pdf")
 FILTER_VIEWS = ("kernels", "patches", "maximisation")  # what the filter section draws per layer
 PDF_VARIANTS = ("pdf/a-3b", "pdf/a-3u", "pdf/a-3a")  # PDF/A-3: the archival variants that keep attachments
 INPUT_SCALE_CHOICES = ("auto",) + INPUT_SCALES
+MIN_HEATMAP_STEPS, MAX_HEATMAP_STEPS = 2, 100
 
 
 @dataclass(frozen=True)
@@ -137,6 +139,11 @@ class ReportConfig:
     near_duplicate_bits: int = 4
     """Largest perceptual-hash distance (of 64 bits) at which the data audit calls two images near-duplicates."""
     input_scale: str = "auto"
+    heatmap_checks: bool = True
+    heatmap_steps: int = 10
+    heatmap_baseline: str = "blur"
+    sentinels: str | None = None
+    """A file of image paths (one a line) shown instead of images drawn with the seed, so that runs compare alike."""
 
     def __post_init__(self) -> None:
         if isinstance(self.layer_names, str):  # layer_names="all" or "conv1,conv2" from Python
@@ -146,7 +153,7 @@ class ReportConfig:
         _require(0 <= self.near_duplicate_bits <= 16,
                  f"near-duplicate bits must be from 0 to 16 (of 64), got {self.near_duplicate_bits}.")
         _require(self.images_per_class >= 0, "images per class must be 0 or more.")
-        _require(self.images_per_class > 0 or self.image_paths, "show at least one image: images per class is 0 and no --image given.")
+        _require(self.images_per_class > 0 or self.image_paths or self.sentinels, "show at least one image: images per class is 0 and no --image given.")
         _require(self.maps_per_layer >= 1, f"maps per layer must be at least 1, got {self.maps_per_layer}.")
         _require(self.filters_per_layer >= 1, f"filters per layer must be at least 1, got {self.filters_per_layer}.")
         _require(self.channel_selection in ("strongest", "first"), f"channel selection must be 'strongest' or 'first', got '{self.channel_selection}'.")
@@ -161,6 +168,10 @@ class ReportConfig:
         _require(self.occlusion_patch >= 1 and self.occlusion_stride >= 1, "occlusion patch and stride must be at least 1 pixel.")
         _require(self.errors_per_cell >= 0, f"errors per confusion cell must be 0 or more, got {self.errors_per_cell}.")
         _require(self.pdf_variant in (None,) + PDF_VARIANTS, f"PDF variant must be one of {', '.join(PDF_VARIANTS)}, got '{self.pdf_variant}'.")
+        _require(MIN_HEATMAP_STEPS <= self.heatmap_steps <= MAX_HEATMAP_STEPS,
+                 f"heat-map steps must be {MIN_HEATMAP_STEPS} to {MAX_HEATMAP_STEPS}, got {self.heatmap_steps}.")
+        _require(self.heatmap_baseline in HEATMAP_BASELINES,
+                 f"heat-map baseline must be one of {', '.join(HEATMAP_BASELINES)}, got '{self.heatmap_baseline}'.")
         self.bootstrap  # validates the interval settings
 
     @property

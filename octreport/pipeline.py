@@ -1,7 +1,7 @@
 """One run of octreport, top to bottom:
 
 data -> model (trained or loaded) -> conv layers -> {metrics, intervals and calibration, activations, filters}
-     -> gates -> figures -> report context -> HTML -> metrics.json, predictions.csv, manifest.json -> PDF
+     -> heat-map checks (faithfulness curves, randomisation check) -> gates -> figures -> report context -> HTML -> metrics.json, predictions.csv, manifest.json -> PDF
      -> run folder
 
 This module imports TensorFlow; the CLI and :func:`octreport.make_report` import it only when a
@@ -18,6 +18,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import keras
+import numpy as np
 
 from octreport.audit.compare import LoadedRun, compare_runs, load_run
 from octreport.audit.fingerprint import fingerprint_prepared_data, relative_name
@@ -37,6 +38,7 @@ from octreport.engine.layers import discover_conv_layers
 from octreport.engine.top_activations import TopActivationsAccumulator
 from octreport.evaluation.metrics import ClassificationMetrics, compute_classification_metrics
 from octreport.evaluation.errors_gallery import errors_gallery
+from octreport.evaluation.heatmap_checks import HeatmapCheckSettings, HeatmapChecks, compute_heatmap_checks
 from octreport.evaluation.predict import Predictions, evaluate_with_layer_health, predict_items
 from octreport.evaluation.prediction_spread import prediction_spread
 from octreport.evaluation.predictions_file import RunPredictions, run_predictions
@@ -54,7 +56,14 @@ from octreport.resources import sample_data_dir
 from octreport.results import RunResults
 from octreport.runfolder import prepare_output_folder, run_folder
 from octreport.visuals import (
-    OcclusionSettings, choose_images, compute_error_gallery, compute_filter_views, compute_visuals, items_from_paths,
+    OcclusionSettings,
+    Visuals,
+    choose_images,
+    compute_error_gallery,
+    compute_filter_views,
+    compute_visuals,
+    items_from_paths,
+    sentinel_paths,
 )
 
 log = logging.getLogger(__name__)
@@ -168,7 +177,7 @@ def _run_report(
     given = None if model is None else _given_model(model, data, report_config.input_scale)
     _check_layer_names(given, train_config, len(data.class_names), report_config.layer_names)
     check_gate_classes(gate_config, data.class_names)
-    requested = items_from_paths(report_config.image_paths, data.class_names) if report_config.image_paths else None
+    requested = _requested_images(report_config, data)
     baseline = load_run(report_config.compare_to, runs_root) if report_config.compare_to else None
     if report_config.templates_dir:
         check_templates(Path(report_config.templates_dir))
@@ -259,6 +268,10 @@ def _evaluate_and_look_inside(
             given.preprocessing, data.root, report_config.filters_per_layer, report_config.seed,
         )
         visuals = replace(visuals, filters=filters)
+    checks = None
+    if report_config.heatmap_checks:
+        with _stage(timings, "heatmap_checks"):
+            checks = _heatmap_checks(given, visuals, report_config)
     return RunResults(
         data=data, model=given.model, model_source=given.source, model_path=given.path, metadata=given.metadata,
         preprocessing=given.preprocessing, predictions=predictions, metrics=metrics, referral=referral,
@@ -266,7 +279,29 @@ def _evaluate_and_look_inside(
         confusion_cells=cells, visuals=visuals, input_scale=given.input_scale, prediction_spread=spread,
         train_config=train_config if given.source == TRAINED else None,
         report_config=report_config, command_line=command_line, started_at=started_at, timings=timings,
+        heatmap_checks=checks,
     )
+
+
+def _heatmap_checks(given: GivenModel, visuals: Visuals, config: ReportConfig) -> HeatmapChecks:
+    """Faithfulness curves and the randomisation check of the shown images' Grad-CAM maps for
+    their predicted class (and their occlusion maps, when the report has them)."""
+    shown = visuals.shown
+    predicted = [s.predicted for s in shown]
+    cams = [next(c.heatmap for c in s.gradcam if c.class_index == s.predicted) for s in shown]
+    occlusion = [None if s.occlusion is None else s.occlusion.heatmap for s in shown]
+    settings = HeatmapCheckSettings(steps=config.heatmap_steps, baseline=config.heatmap_baseline, seed=config.seed,
+                                    batch_size=config.batch_size)
+    return compute_heatmap_checks(given.model, np.stack([s.pixels for s in shown]), predicted, np.stack(cams),
+                                  occlusion if config.occlusion else None, settings)
+
+
+def _requested_images(config: ReportConfig, data: PreparedData):
+    """The images the user named (``--image``, ``--sentinels``), or None to draw them with the seed."""
+    paths = tuple(config.image_paths)
+    if config.sentinels:
+        paths += sentinel_paths(config.sentinels, data.root)
+    return items_from_paths(tuple(dict.fromkeys(paths)), data.class_names) if paths else None
 
 
 def _statistics(

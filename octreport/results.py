@@ -15,6 +15,7 @@ from octreport.engine.layer_health import LayerHealth
 from octreport.engine.layer_selection import LayerSelection
 from octreport.engine.layers import ConvLayerInfo
 from octreport.evaluation.errors_gallery import ConfusionCell
+from octreport.evaluation.heatmap_checks import HeatmapChecks
 from octreport.evaluation.metrics import ClassificationMetrics
 from octreport.evaluation.predict import Predictions
 from octreport.evaluation.prediction_spread import PredictionSpread
@@ -55,6 +56,8 @@ class RunResults:
     input_scale: InputScaleChoice | None = None
     """The input convention the model was fed in, and why; None in results built by hand."""
     prediction_spread: PredictionSpread | None = None
+    heatmap_checks: HeatmapChecks | None = None
+    """Faithfulness and the randomisation check of the shown heat maps; None when turned off."""
 
     @property
     def skipped(self):

@@ -162,6 +162,35 @@ def items_from_paths(paths: Sequence[str | Path], class_names: Sequence[str]) ->
     return tuple(items)
 
 
+def sentinel_paths(file: str | Path, data_root: str | Path) -> tuple[str, ...]:
+    """The image paths a ``--sentinels`` file lists: one a line, blank lines and ``#`` comments
+    ignored; a relative path is looked up in the data folder first, then beside the file.
+
+    Raises:
+        ConfigError: the file cannot be read, lists nothing, or names an image that is not there.
+    """
+    file, root = Path(file), Path(data_root)
+    try:
+        lines = file.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"--sentinels '{file}' cannot be read: {error}.") from error
+    paths = []
+    for number, line in enumerate(lines, start=1):
+        text = line.split("#", 1)[0].strip()
+        if not text:
+            continue
+        given = Path(text).expanduser()
+        candidates = [given] if given.is_absolute() else [root / given, file.parent / given]
+        found = next((c for c in candidates if c.is_file()), None)
+        if found is None:
+            raise ConfigError(f"--sentinels '{file}' line {number}: no image '{text}' "
+                              f"(looked in {' and '.join(str(c.parent) for c in candidates)}).")
+        paths.append(str(found))
+    if not paths:
+        raise ConfigError(f"--sentinels '{file}' lists no image path (one a line; # starts a comment).")
+    return tuple(dict.fromkeys(paths))
+
+
 def compute_visuals(
     model: keras.Model,
     layers: Sequence[ConvLayerInfo],

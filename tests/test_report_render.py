@@ -180,7 +180,23 @@ def test_user_controlled_text_is_escaped():
     assert "NORMAL &amp; co" in html
 
 
+def test_heatmap_checks_section_shows_curves_tables_and_the_flag(html):
+    section = html.split('<section id="heatmap-checks"', 1)[1].split("</section>", 1)[0]
+    assert "<h2>Heat-map checks</h2>" in section
+    assert "Deletion and insertion curves" in section and 'alt="Deletion and insertion curves"' in section
+    mean_row = section.split("mean of 4 image(s)", 1)[1].split("</tr>", 1)[0]
+    assert ["0.123", "0.812", "0.410"] == re.findall(r'<td class="num">([^<]*)</td>', mean_row)
+    assert section.count('class="flagged"') == 1  # one image's map barely changed
+    assert "callout warning" in section  # the sanity verdict stands out
+    summary = html.split('<section id="summary"', 1)[1].split("</section>", 1)[0]
+    assert "Heat maps:</strong> Removing the top 10% of Grad-CAM pixels" in summary
+    assert "Heat maps flagged:" in summary
+
+
 def test_optional_sections():
+    without = render_html(build_sample_context(with_heatmap_checks=False))
+    assert 'id="heatmap-checks"' not in without and "Heat maps:" not in without
+
     html = render_html(build_sample_context(with_referral=False, with_training=False, data_warnings=()))
     assert 'id="training"' not in html
     assert "apply only to the four OCT classes" in html
@@ -318,6 +334,8 @@ def test_pdf_opens_with_sections_numbers_and_metadata(pdf, context):
     assert "96.2% (95% CI 94.0–97.7)" in flat  # urgent sensitivity in the referral table
     assert "95.0% 93.0–97.0" in flat            # CNV precision over its bounds in the per-class table
     assert "Calibration and confidence" in text and "Urgent-referral operating point" in text
+    assert "Heat-map checks" in text and "Randomisation sanity check" in text
+    assert "drops the predicted class's probability by 0.41 on average; a random 10%: by 0.06" in flat
 
 
 def test_no_pdf_page_ends_with_a_heading_whose_content_is_on_the_next(pdf, html):

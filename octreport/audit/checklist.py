@@ -52,6 +52,7 @@ class ChecklistFacts:
     split_by_octreport: bool  # every split made by octreport, patient-disjoint (class-folder layout)
     model_file: bool  # the model has a file (not an in-memory model)
     citation: bool
+    heatmap_checks: bool = False  # the heat maps were checked (faithfulness curves, randomisation check)
 
 
 @dataclass(frozen=True)
@@ -193,8 +194,13 @@ _ITEMS: tuple[tuple[str, str, str, _Resolver], ...] = (
     (CLAIM, "29", "Statistical measures of significance and uncertainty", _when(
         "intervals", _Mapping(ADDRESSED, _section("metrics")), _Mapping(NOT_ADDRESSED, (), _NO_INTERVALS))),
     (CLAIM, "30", "Robustness or sensitivity analysis", _fixed(NOT_ADDRESSED, (), "not part of an octreport run")),
-    (CLAIM, "31", "Methods for explainability or interpretability", _fixed(
-        PARTLY, _section("feature-maps", "attention"), "Grad-CAM and feature maps are shown; they are not validated here")),
+    (CLAIM, "31", "Methods for explainability or interpretability", _when(
+        "heatmap_checks",
+        _Mapping(ADDRESSED, _section("feature-maps", "attention", "heatmap-checks") + _metrics("heatmap_checks"),
+                 "Grad-CAM is validated against the model (deletion and insertion curves against a random map, the "
+                 "randomisation sanity check), not against experts' annotations"),
+        _Mapping(PARTLY, _section("feature-maps", "attention"),
+                 "Grad-CAM and feature maps are shown; they are not validated here (--no-heatmap-checks)"))),
     (CLAIM, "32", "Evaluation on internal data", _fixed(ADDRESSED, _section("metrics", "confusion"),
                                                         "the held-out test split, never used for training")),
     (CLAIM, "33", "Testing on external data", _card(

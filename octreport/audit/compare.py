@@ -28,6 +28,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from octreport.audit.heatmap_drift import ACCURACY_TOLERANCE, HeatmapDrift, heatmap_drift
 from octreport.audit.significance import Pairing, interval_in, pair_runs, significance_tests
 from octreport.errors import ConfigError
 from octreport.evaluation.bootstrap_settings import BootstrapSettings
@@ -252,6 +253,8 @@ class RunComparison:
     version_changes: tuple[Change, ...]
     notes: tuple[str, ...]
     pairing: Pairing | None = None
+    heatmap_drift: HeatmapDrift | None = None
+    """The Grad-CAM maps of the images both runs showed, compared; None when neither run recorded maps."""
 
 
 class _Absent:
@@ -432,19 +435,41 @@ def compare_runs(a: LoadedRun, b: LoadedRun, settings: BootstrapSettings = Boots
         return replace(metric, test=tests.get(metric.key), ci_a=interval_in(a.metrics, metric.key),
                        ci_b=interval_in(b.metrics, metric.key))
 
+    metrics = tuple(map(tested, headline))
+    identity = _identity(a, b)
     return RunComparison(
         a=_summary(a), b=_summary(b),
-        metrics=tuple(map(tested, headline)), referral=tuple(map(tested, referral)),
+        metrics=metrics, referral=tuple(map(tested, referral)),
         per_class=tuple(replace(c, metrics=tuple(map(tested, c.metrics))) for c in per_class),
         classes_only_in_a=only_a, classes_only_in_b=only_b,
         confusion=_confusion(a.metrics, b.metrics),
         layers=layers, layers_only_in_a=layers_a, layers_only_in_b=layers_b,
-        identity=_identity(a, b),
+        identity=identity,
         config_changes=_differences(_configuration(a), _configuration(b)),
         version_changes=_differences(versions_a, versions_b),
         notes=tuple(notes),
         pairing=pairing,
+        heatmap_drift=heatmap_drift(a.metrics, b.metrics, model_changed=_model_changed(identity),
+                                    accuracy_changed=_accuracy_changed(metrics)),
     )
+
+
+def _model_changed(identity: tuple[IdentityCheck, ...]) -> bool | None:
+    """Whether the weights differ (the model file's hash when the weights' is not recorded)."""
+    by_what = {check.what: check.same for check in identity}
+    same = by_what.get("model weights")
+    same = by_what.get("model file") if same is None else same
+    return None if same is None else not same
+
+
+def _accuracy_changed(metrics: tuple[MetricDelta, ...]) -> bool | None:
+    """Significantly, when tested; else by more than a point."""
+    accuracy = next((m for m in metrics if m.name == "accuracy"), None)
+    if accuracy is None or accuracy.delta is None:
+        return None
+    if accuracy.test is not None and accuracy.test.significant is not None:
+        return bool(accuracy.test.significant)
+    return abs(accuracy.delta) > ACCURACY_TOLERANCE
 
 
 # ---------- regressions ----------

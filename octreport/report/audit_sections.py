@@ -67,6 +67,7 @@ def checklist_facts(results: RunResults, card: ModelCard, shown: Mapping[str, To
         split_by_octreport=results.data.layout == CLASS_FOLDER_LAYOUT,
         model_file=results.model_path is not None,
         citation=citation,
+        heatmap_checks="heatmap-checks" in shown,
     )
 
 

@@ -33,6 +33,7 @@ from octreport.report.context import (
     TocEntry,
     section_entries,
 )
+from octreport.report.heatmap_sections import heatmap_checks_section
 from octreport.report.provenance import package_versions
 from octreport.report.data_section import data_section
 from octreport.report.statistics_sections import calibration_section, operating_point_section
@@ -77,8 +78,10 @@ def build_report_context(
     operating = operating_point_section(results.statistics, store)
     audit = results.data_audit
     data = None if audit is None else data_section(audit, results.data.root, class_names, store, image_format)
+    checks = heatmap_checks_section(results, store)
     toc = _toc(sections, by_class, comparison=comparison is not None, training=training is not None,
-               errors=bool(error_cells), operating_point=operating is not None, data=data is not None)
+               errors=bool(error_cells), operating_point=operating is not None, data=data is not None,
+               heatmap_checks=checks is not None)
     intervals = results.statistics.intervals
     citation = None if _is_bundled_sample(results) else (DATASET_CITATION if results.referral else None)
     shown = {entry.anchor: entry for entry in toc if entry.level == 1}
@@ -105,6 +108,7 @@ def build_report_context(
         calibration=calibration_section(results.statistics, store),
         operating_point=operating,
         data=data,
+        heatmap_checks=checks,
         confusion_figure=store.add(
             encode_figure(confusion_matrix_figure(metrics), FIGURE_DPI),
             "confusion-matrix",
@@ -164,7 +168,7 @@ def build_report_context(
 
 def _toc(
     sections: Mapping[str, TocEntry], by_class: Sequence[ClassSection], *, comparison: bool, training: bool,
-    errors: bool, operating_point: bool = False, data: bool = False,
+    errors: bool, operating_point: bool = False, data: bool = False, heatmap_checks: bool = False,
 ) -> tuple[TocEntry, ...]:
     """The contents, in the order of base.html: the sections this report shows, each entry the
     section's own (so it reads as the section's heading does), with one level-2 entry per class."""
@@ -179,7 +183,10 @@ def _toc(
         toc.append(sections["training"])
     toc += [sections["layers"], sections["feature-maps"]]
     toc += [TocEntry(section.anchor, section.title, level=2) for section in by_class]
-    toc += [sections["attention"], sections["filters"], sections["layer-health"]]
+    toc.append(sections["attention"])
+    if heatmap_checks:
+        toc.append(sections["heatmap-checks"])
+    toc += [sections["filters"], sections["layer-health"]]
     if errors:
         toc.append(sections["errors"])
     toc += [sections["warnings"], sections["appendix"], sections["checklist"]]
@@ -263,6 +270,7 @@ def _summary(results: RunResults, warnings: list[str], gates: Sequence[GateResul
             + (f" and specificity {with_ci(urgent.urgent_specificity)}." if referral.urgent_specificity is not None else ".")
         )
     worst = worst_confusion(results.confusion_cells)
+    checks = results.heatmap_checks
     return Summary(
         dead_filter_flags=tuple(
             f"{h.layer.path}: {h.dead_share:.0%} of {h.channel_max.shape[0]} filters never active" for h in results.layer_health if h.flagged
@@ -288,6 +296,9 @@ def _summary(results: RunResults, warnings: list[str], gates: Sequence[GateResul
         selective_reading=results.statistics.selective.reading or None,
         data_finding=None if results.data_audit is None else results.data_audit.worst_finding(),
         model_warnings=tuple(model_warnings(results)),
+        heatmap_reading=None if checks is None else checks.faithfulness.reading or None,
+        heatmap_flag=(checks.sanity.reading if checks is not None and checks.sanity is not None and checks.sanity.flagged
+                      else None),
     )
 
 

@@ -57,12 +57,25 @@ def format_comparison_text(c: RunComparison) -> str:
     for label, names in (("only in A", c.layers_only_in_a), ("only in B", c.layers_only_in_b)):
         if names:
             lines.append(f"  layers {label}: {', '.join(names)}")
+    lines += _drift_lines(c)
     lines += ["", "Identity:"] + [f"  {i.what}: {i.verdict}" for i in c.identity]
     lines += ["", "Configuration changes:"] + ([f"  {x.key}: {x.a_text} -> {x.b_text}" for x in c.config_changes] or ["  none"])
     lines += ["", "Version changes:"] + ([f"  {x.key}: {x.a_text} -> {x.b_text}" for x in c.version_changes] or ["  none"])
     if c.notes:
         lines += ["", "Notes:"] + [f"  {note}" for note in c.notes]
     return "\n".join(lines) + "\n"
+
+
+def _drift_lines(c: RunComparison) -> list[str]:
+    drift = c.heatmap_drift
+    if drift is None:
+        return []
+    lines = ["", "Heat maps (Grad-CAM of the images both runs showed, same class):", f"  {drift.note}"]
+    width = max((len(p.image) for p in drift.pairs), default=0)
+    lines += [f"  {p.image:<{width}}  {p.class_name}: rank correlation {num(p.spearman)}, SSIM {num(p.ssim)}"
+              for p in drift.pairs]
+    lines += [f"  FLAG: {flag}" for flag in drift.flags]
+    return lines
 
 
 @dataclass(frozen=True)

@@ -112,6 +112,10 @@ class Summary:
     model_warnings: tuple[str, ...] = ()
     """About the model's input: an input convention octreport had to assume, predictions that look
     like the wrong one."""
+    heatmap_reading: str | None = None
+    """The faithfulness summary line, when the heat maps were checked."""
+    heatmap_flag: str | None = None
+    """The randomisation check's verdict when the maps are not explained by what the model learned."""
 
 
 @dataclass(frozen=True)
@@ -263,6 +267,56 @@ class ErrorCell:
 
 
 @dataclass(frozen=True)
+class FaithfulnessRow:
+    """One image's (or the mean's) deletion and insertion areas and drop at 10% for one map."""
+
+    image: str
+    class_name: str
+    method: str
+    deletion_area: float
+    insertion_area: float
+    drop_at_read: float
+    is_mean: bool = False
+
+
+@dataclass(frozen=True)
+class SanityStepRow:
+    """One step of the randomisation cascade: the layer re-initialised and the mean similarity
+    of the maps to the trained model's."""
+
+    step: int
+    layer: str
+    mean_spearman: float | None
+    mean_ssim: float | None
+
+
+@dataclass(frozen=True)
+class SanityImageRow:
+    """One image after the whole cascade; ``flagged`` when its map barely changed."""
+
+    image: str
+    class_name: str
+    spearman: float | None
+    ssim: float | None
+    flagged: bool
+
+
+@dataclass(frozen=True)
+class HeatmapChecksSection:
+    """Faithfulness (deletion and insertion curves) and the randomisation sanity check."""
+
+    note: str
+    reading: str
+    figure: FigureRef
+    rows: tuple[FaithfulnessRow, ...]
+    sanity_note: str
+    sanity_reading: str
+    sanity_flagged: bool
+    sanity_steps: tuple[SanityStepRow, ...] = ()
+    sanity_images: tuple[SanityImageRow, ...] = ()
+
+
+@dataclass(frozen=True)
 class SkippedFileRow:
     path: str
     reason: str
@@ -406,6 +460,7 @@ SECTION_TITLES: Mapping[str, str] = MappingProxyType({
     "layers": "Convolutional layers",
     "feature-maps": "Feature maps",
     "attention": "Where the model looks",
+    "heatmap-checks": "Heat-map checks",
     "filters": "Filters",
     "layer-health": "Layer health",
     "errors": "Errors gallery",
@@ -467,6 +522,7 @@ class ReportContext:
     calibration: CalibrationSection | None = None
     operating_point: OperatingPointSection | None = None
     data: DataSection | None = None
+    heatmap_checks: HeatmapChecksSection | None = None
     # Every top-level section's id and title by anchor, shown or not: each partial's <section id>
     # and <h2> come from here, as do the top-level entries of ``toc``.
     sections: Mapping[str, TocEntry] = field(default_factory=section_entries)

@@ -2,23 +2,63 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from octreport.evaluation.predictions_file import PREDICTIONS_NAME
 from octreport.engine.layer_health import layer_health_to_dict
 from octreport.engine.layers import layers_to_json
 from octreport.evaluation.errors_gallery import worst_confusion
+from octreport.evaluation.heatmap_similarity import RECORDED_SIDE, downsample
 from octreport.evaluation.referral import KERMANY_2018_REFERENCE
 from octreport.report.build import data_warnings, model_warnings
 from octreport.report.provenance import package_versions
 from octreport.results import RunResults
 
-SCHEMA_VERSION = 2  # 2: intervals, calibration, operating_point, selective_prediction; predictions.csv beside it
+SCHEMA_VERSION = 3  # 2: intervals, calibration, operating_point, selective_prediction; predictions.csv beside it
+# 3: heatmap_checks (faithfulness, randomisation check), heatmap_maps (for the drift between runs)
 
 
 def _peak(heatmap: np.ndarray) -> list[int]:
     """Row and column (model-input pixels) of a heat map's largest value."""
     return [int(v) for v in np.unravel_index(int(np.argmax(heatmap)), heatmap.shape)]
+
+
+def image_key(path: Path, root: Path) -> str:
+    """An image's path relative to the data folder (POSIX), or its absolute path when outside it:
+    what runs are paired by."""
+    for candidate, base in ((Path(path), Path(root)), (Path(path).resolve(), Path(root).resolve())):
+        try:
+            return candidate.relative_to(base).as_posix()
+        except ValueError:
+            continue
+    return Path(path).resolve().as_posix()
+
+
+def recorded_heatmaps(results: RunResults) -> list[dict]:
+    """Each shown image's Grad-CAM maps, block-averaged to at most 16 x 16, for ``compare``."""
+    names = results.data.class_names
+    return [
+        {"image": image_key(s.item.path, results.data.root), "class": names[cam.class_index],
+         "predicted": cam.class_index == s.predicted,
+         "map": [[round(float(v), 4) for v in row] for row in downsample(cam.heatmap, RECORDED_SIDE)]}
+        for s in results.visuals.shown for cam in s.gradcam
+    ]
+
+
+def heatmap_checks_entry(results: RunResults) -> dict:
+    """The faithfulness curves and the randomisation check, per shown image and on average."""
+    checks = results.heatmap_checks
+    if checks is None:
+        return {"enabled": False}
+    names = results.data.class_names
+    per_image = [
+        {"image": image_key(s.item.path, results.data.root), "class": names[image.class_index],
+         "curves": {c.method: c.to_dict() for c in image.curves}}
+        for s, image in zip(results.visuals.shown, checks.faithfulness.images)
+    ]
+    return {"enabled": True, **checks.to_dict(), "per_image": per_image}
 
 
 def timings_entry(timings: dict[str, float]) -> dict[str, float]:
@@ -80,6 +120,8 @@ def metrics_document(results: RunResults) -> dict:
             "layer": results.visuals.gradcam_layer.path,
             "caption": results.visuals.gradcam_caption,
         },
+        "heatmap_checks": heatmap_checks_entry(results),
+        "heatmap_maps": recorded_heatmaps(results),
         "filters": [
             {
                 "layer": f.grid.layer.path,
