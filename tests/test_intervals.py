@@ -220,3 +220,14 @@ def test_interval_settings_are_validated(resamples, level, match):
     with pytest.raises(ConfigError, match=match):
         ReportConfig(bootstrap_resamples=resamples, ci_level=level)
     assert ReportConfig(seed=3).bootstrap == BootstrapSettings(2000, 0.95, 3)
+
+
+def test_urgent_sensitivity_of_every_urgent_case_found_is_not_a_point():
+    """50 of 50 urgent cases found: the interval is Wilson's, not a collapsed bootstrap [1, 1]."""
+    y = np.repeat(np.arange(4), 25)
+    p = np.full((100, 4), 0.02)
+    p[np.arange(100), y] = 0.94
+    metrics, referral = compute_classification_metrics(y, p, OCT), compute_referral_metrics(y, p, OCT)
+    urgent = compute_metric_intervals(metrics, p, referral).referral.urgent_sensitivity
+    assert urgent.value == 1.0 and urgent.high == pytest.approx(1.0)
+    assert urgent.low == pytest.approx(0.9287, abs=1e-3) and urgent.method == "wilson"

@@ -1,11 +1,12 @@
 """Confidence intervals on every headline number of a test split.
 
-* Proportions counted over images, which the report gives per class and overall (accuracy, and
-  each class's precision, sensitivity and specificity), get **Wilson score intervals** (Wilson
-  1927): exact in coverage to within a point or two even at 0 or 100%, where the textbook
-  normal interval collapses to a single value.
-* Everything else (macro and weighted F1, the ROC AUCs, urgent-referral sensitivity and
-  specificity, the Kermany weighted error) gets a **percentile bootstrap** interval from
+* Proportions counted over images, which the report gives per class and overall (accuracy, each
+  class's precision, sensitivity and specificity, and urgent-referral sensitivity and
+  specificity), get **Wilson score intervals** (Wilson 1927): exact in coverage to within a point
+  or two even at 0 or 100%, where the textbook normal interval, and a percentile bootstrap,
+  collapse to a single value (a sensitivity of 50/50 would read "100.0 (95% CI 100.0-100.0)").
+* Everything else (macro and weighted F1, the ROC AUCs, the Kermany weighted error) gets a
+  **percentile bootstrap** interval from
   :mod:`octreport.evaluation.bootstrap`: seeded, vectorised, and over patients rather than images
   when patient IDs are known (Kermany file names ``CLASS-PATIENT-N.jpeg``), since the scans of one
   patient are not independent.
@@ -191,9 +192,9 @@ class MetricIntervals:
         unit = (f"{self.n_units:,} patients (all scans of a patient drawn together, {self.n_images:,} scans)"
                 if self.unit == "patient" else f"{self.n_images:,} images")
         text = (
-            f"Every number carries its {level} confidence interval (CI). Proportions (accuracy, and each class's "
-            f"precision, sensitivity and specificity) use Wilson score intervals; macro and weighted averages, F1, "
-            f"the ROC AUCs, urgent-referral sensitivity and specificity and the weighted error use a percentile "
+            f"Every number carries its {level} confidence interval (CI). Proportions (accuracy, each class's "
+            f"precision, sensitivity and specificity, urgent-referral sensitivity and specificity) use Wilson score "
+            f"intervals; macro and weighted averages, F1, the ROC AUCs and the weighted error use a percentile "
             f"bootstrap with {self.settings.resamples:,} resamples of the {unit}, seed {self.settings.seed}."
         )
         if self.unit == "patient":
@@ -263,8 +264,8 @@ def compute_metric_intervals(
     referral_intervals = None
     if referral is not None and "referral.weighted_error" in distribution:
         referral_intervals = ReferralIntervals(
-            urgent_sensitivity=boot("referral.urgent_sensitivity", referral.urgent_sensitivity),
-            urgent_specificity=boot("referral.urgent_specificity", referral.urgent_specificity),
+            urgent_sensitivity=_wilson(referral.true_positive, referral.n_urgent, level),
+            urgent_specificity=_wilson(referral.true_negative, referral.n_non_urgent, level),
             urgent_roc_auc=boot("referral.urgent_roc_auc", referral.urgent_roc_auc),
             weighted_error=boot("referral.weighted_error", referral.weighted_error),
         )
