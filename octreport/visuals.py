@@ -14,7 +14,7 @@ import keras
 import numpy as np
 from PIL import Image
 
-from octreport.data.layout import ImageItem, folder_key, is_image_file
+from octreport.data.layout import ImageItem, folder_key, is_image_file, relative_name
 from octreport.data.pipeline import load_images, model_input
 from octreport.data.preprocessing import Preprocessing
 from octreport.data.validation import image_problem
@@ -326,7 +326,7 @@ def filter_patches(
                   for i, pos in zip(row, top.positions[c])])
         for c, row in zip(channels, images)
     ])
-    names = tuple(tuple(_relative_name(items[int(i)].path, data_root) if i >= 0 else "" for i in row) for row in images)
+    names = tuple(tuple(relative_name(items[int(i)].path, data_root) if i >= 0 else "" for i in row) for row in images)
     labels = np.array([[items[int(i)].label if i >= 0 else -1 for i in row] for row in images], np.int64)
     size = "x".join(str(s) for s in field.size)
     jump = "x".join(str(j) for j in field.jump)
@@ -334,19 +334,9 @@ def filter_patches(
         f"for each of the first {len(channels)} filters (one row each), the {top.k} test images where it responds "
         f"most (its strongest position in each image, one patch per image, strongest first) over the whole "
         f"evaluation pass, each patch the {size} px receptive field of that position (stride {jump} px between "
-        f"positions; grey where it reaches into the padding), labelled with the image's true class; {FIELD_METHOD}"
+        f"positions; pale blue where it reaches into the padding), labelled with the image's true class; {FIELD_METHOD}"
     )
     return FilterPatches(top.layer, field, channels.astype(np.int64), crops.astype(np.float32),
                          top.values[channels].copy(), names, labels, top.positions[channels].copy(), caption)
 
 
-def _relative_name(path: Path, root: Path) -> str:
-    """``path`` relative to ``root`` in POSIX form (as predictions.csv names images); the
-    absolute path when it lies outside ``root``. (audit.fingerprint.relative_name is a floor up.)"""
-    path, root = Path(path), Path(root)
-    for candidate, base in ((path, root), (path.resolve(), root.resolve())):
-        try:
-            return candidate.relative_to(base).as_posix()
-        except ValueError:
-            continue
-    return path.resolve().as_posix()

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from octreport.audit.hashing import sha256_file
-from octreport.data.layout import ImageItem
+from octreport.data.layout import ImageItem, relative_name
 from octreport.data.validation import SkippedFile
 from octreport.errors import DataError
 
@@ -106,17 +106,6 @@ class DatasetFingerprint:
         if include_files:
             document["files"] = [r.to_dict() for r in self.files]
         return document
-
-
-def relative_name(path: Path, root: Path) -> str:
-    """``path`` relative to ``root`` in POSIX form; the absolute path when it lies outside ``root``."""
-    path, root = Path(path), Path(root)
-    for candidate, base in ((path, root), (path.resolve(), root.resolve())):
-        try:
-            return candidate.relative_to(base).as_posix()
-        except ValueError:
-            continue
-    return path.resolve().as_posix()
 
 
 def canonical_listing(class_names: Sequence[str], files: Iterable[ImageRecord]) -> bytes:

@@ -58,6 +58,18 @@ class ScannedDataset:
     outside_links: tuple[Path, ...] = field(default=())
 
 
+def relative_name(path: Path, root: Path) -> str:
+    """``path`` relative to ``root`` in POSIX form (as the manifest and predictions.csv name
+    images); the absolute path when it lies outside ``root``."""
+    path, root = Path(path), Path(root)
+    for candidate, base in ((path, root), (path.resolve(), root.resolve())):
+        try:
+            return candidate.relative_to(base).as_posix()
+        except ValueError:
+            continue
+    return path.resolve().as_posix()
+
+
 def folder_key(name: str) -> str:
     """How folder names are compared: case-insensitive, surrounding spaces ignored."""
     return name.strip().casefold()
