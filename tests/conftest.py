@@ -67,6 +67,18 @@ TINY_RUN = ["--epochs", "3", "--no-augment", "--learning-rate", "0.005", "--imag
 
 
 @pytest.fixture(scope="session")
+def conv_model(tmp_path_factory) -> Path:
+    """A tiny untrained convolutional model (16x16x1 in, the four OCT classes out), saved as .keras."""
+    import keras
+
+    inputs = keras.Input((16, 16, 1))
+    x = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(2, 3, activation="relu")(inputs))
+    path = tmp_path_factory.mktemp("models") / "conv.keras"
+    keras.Model(inputs, keras.layers.Dense(4, activation="softmax")(x)).save(path)
+    return path
+
+
+@pytest.fixture(scope="session")
 def audited_run(tmp_path_factory):
     """One small complete run (trained, HTML and PDF) on learnable 32x32 data: ``(run folder, data folder)``.
 

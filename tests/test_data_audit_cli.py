@@ -33,20 +33,9 @@ def leaky(tmp_path_factory) -> Path:
     return root
 
 
-@pytest.fixture(scope="module")
-def model(tmp_path_factory) -> Path:
-    import keras
-
-    inputs = keras.Input((16, 16, 1))
-    x = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(2, 3, activation="relu")(inputs))
-    path = tmp_path_factory.mktemp("models") / "conv.keras"
-    keras.Model(inputs, keras.layers.Dense(4, activation="softmax")(x)).save(path)
-    return path
-
-
-def test_leaked_patient_and_copy_are_in_metrics_report_and_gates(leaky, model, tmp_path):
+def test_leaked_patient_and_copy_are_in_metrics_report_and_gates(leaky, conv_model, tmp_path):
     out = tmp_path / "runs"
-    result = CliRunner().invoke(main, ["report", "--model", str(model), "--data", str(leaky), "--out", str(out), *REPORT,
+    result = CliRunner().invoke(main, ["report", "--model", str(conv_model), "--data", str(leaky), "--out", str(out), *REPORT,
                                        "--max-leaked-patients", "0", "--max-duplicates", "0"])
     assert result.exit_code == 5, result.output
     run = (out / "latest").resolve()
@@ -65,17 +54,17 @@ def test_leaked_patient_and_copy_are_in_metrics_report_and_gates(leaky, model, t
     assert "Data:</strong> 1 patient(s) have images in more than one split" in html
 
 
-def test_patients_file_replaces_the_names_and_a_malformed_one_is_refused_before_the_run(leaky, model, tmp_path):
+def test_patients_file_replaces_the_names_and_a_malformed_one_is_refused_before_the_run(leaky, conv_model, tmp_path):
     out = tmp_path / "runs"
     bad = tmp_path / "bad.csv"
     bad.write_text("image;who\nx;y\n")
-    result = CliRunner().invoke(main, ["report", "--model", str(model), "--data", str(leaky), "--out", str(out), *REPORT,
+    result = CliRunner().invoke(main, ["report", "--model", str(conv_model), "--data", str(leaky), "--out", str(out), *REPORT,
                                        "--patients", str(bad)])
     assert result.exit_code == 3 and "patients file" in result.output and not out.exists()
     csv = tmp_path / "patients.csv"
     csv.write_text("file,patient\n" + "".join(f"{p.relative_to(leaky).as_posix()},P{n}\n"
                                                for n, p in enumerate(sorted(leaky.rglob("*.jpeg")))))
-    result = CliRunner().invoke(main, ["report", "--model", str(model), "--data", str(leaky), "--out", str(out), *REPORT,
+    result = CliRunner().invoke(main, ["report", "--model", str(conv_model), "--data", str(leaky), "--out", str(out), *REPORT,
                                        "--patients", str(csv), "--max-leaked-patients", "0"])
     assert result.exit_code in (0, 5), result.output  # 5: the untrained model may sit at chance
     document = json.loads(((out / "latest").resolve() / "metrics.json").read_text())

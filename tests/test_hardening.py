@@ -37,18 +37,6 @@ def dense_model(tmp_path_factory) -> Path:
     return path
 
 
-@pytest.fixture(scope="module")
-def conv_model(tmp_path_factory) -> Path:
-    """A tiny untrained convolutional model for the four OCT classes."""
-    import keras
-
-    inputs = keras.Input((16, 16, 1))
-    x = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(2, 3, activation="relu")(inputs))
-    path = tmp_path_factory.mktemp("models") / "conv.keras"
-    keras.Model(inputs, keras.layers.Dense(4, activation="softmax")(x)).save(path)
-    return path
-
-
 def refused(args: list[str]) -> tuple[int, str]:
     result = CliRunner().invoke(main, args)
     assert "Traceback" not in result.output, result.output
