@@ -4,7 +4,7 @@ Run on demand (not a test), from the repository root:
 
     python benchmarks/crossval_oct_real.py [--data ../shared/oct-real] [--folds 5] [--seed 0]
         [--preset oct-real] [--out /tmp/octreport-crossval/oct-real-seed0.json] [--quick]
-        [--only-fold K] [--tune] [--set FIELD=VALUE ...] [--measure-cache]
+        [--only-fold K] [--tune] [--set FIELD=VALUE ...] [--measure-cache] [--export-variants]
 
 Every patient lands in exactly one fold (``partition_by_patient(items, [1] * folds, seed)``). For
 fold k the model is trained on the other folds; the validation split that early stopping and the
@@ -20,7 +20,9 @@ Prints a markdown table (per fold, then mean, std, min and max over folds, and t
 confidence interval: Student's t over the folds) and, below it, every metric pooled over all
 evaluated scans (each scan is evaluated exactly once, by the model that did not train on it) with
 octreport's own intervals (Wilson for proportions, a bootstrap over patients for the rest). Writes
-per-fold results, with each fold's predictions, as JSON after every fold. ``--quick`` is a smoke run: a few patients per class, a 32x64
+per-fold results, with each fold's predictions, as JSON after every fold. ``--export-variants``
+also scores each evaluated fold as other devices would export it (other widths, a darker curve;
+:mod:`export_variants`) and prints that table too. ``--quick`` is a smoke run: a few patients per class, a 32x64
 input and 2 epochs. Images shown in results: Kermany et al. 2018, Cell 172:1122 (CC BY 4.0).
 """
 
@@ -43,6 +45,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
+sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
 
 from octreport.data.layout import ImageItem  # noqa: E402
 from octreport.data.splits import partition_by_patient, patient_id  # noqa: E402
@@ -107,7 +110,8 @@ def apply_overrides(config, assignments: Sequence[str]):
     return config
 
 
-def run_fold(split: FoldSplit, data_root: Path, class_names: tuple[str, ...], config, tune: bool) -> dict:
+def run_fold(split: FoldSplit, data_root: Path, class_names: tuple[str, ...], config, tune: bool,
+             export_variants: bool = False) -> dict:
     """Train on ``split.train`` (early stopping on ``split.val``) and score ``split.test`` (or, when
     tuning, ``split.val``). Returns the fold's JSON-ready results."""
     from octreport.data.dataset import PreparedData
@@ -127,8 +131,14 @@ def run_fold(split: FoldSplit, data_root: Path, class_names: tuple[str, ...], co
     predict_seconds = time.perf_counter() - started
     metrics = compute_classification_metrics(predictions.labels, predictions.probabilities, class_names)
     referral = compute_referral_metrics(predictions.labels, predictions.probabilities, class_names)
+    variants = None
+    if export_variants:
+        from export_variants import score_variants
+
+        variants = score_variants(trained.model, scored, data_root, config.preprocessing, config.batch_size, class_names)
     return {
         "fold": split.index,
+        "export_variants": variants,
         "scored_split": "inner validation (tuning)" if tune else "evaluated fold",
         "train_images": len(split.train),
         "val_images": len(split.val),
@@ -298,6 +308,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--tune", action="store_true", help="score fold 0's inner validation split, not a fold")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="FIELD=VALUE")
     parser.add_argument("--measure-cache", action="store_true", help="only time decoding against the disk cache")
+    parser.add_argument("--export-variants", action="store_true",
+                        help="also score each fold resampled to 512/768/1536 px wide and darker (export_variants.py)")
     parser.add_argument("--bootstrap-resamples", type=int, default=2000, help="resamples of the pooled intervals")
     return parser.parse_args(argv)
 
@@ -331,7 +343,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     results: list[dict] = []
     for split in chosen:
         log.info("fold %d: train %d, val %d, test %d images", split.index, len(split.train), len(split.val), len(split.test))
-        results.append(run_fold(split, scanned.root, scanned.class_names, config, args.tune))
+        results.append(run_fold(split, scanned.root, scanned.class_names, config, args.tune, args.export_variants))
         log.info("fold %d: accuracy %.3f in %.1f min", split.index, results[-1]["accuracy"], results[-1]["train_seconds"] / 60)
         summary = summarize(results)
         out.write_text(json.dumps({
@@ -349,6 +361,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             "citation": "Kermany et al. 2018, Cell 172:1122-1131 (data CC BY 4.0)",
         }, indent=2))
     print(markdown_table(results, summarize(results)))
+    if args.export_variants:
+        from export_variants import variants_table
+
+        print("\n" + variants_table(results))
     if not args.tune and len(results) > 1:
         from octreport.evaluation.bootstrap_settings import BootstrapSettings
 

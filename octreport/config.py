@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+from octreport.data.augmentation import Augmentation
 from octreport.data.preprocessing import INPUT_SCALES, Preprocessing
 from octreport.errors import ConfigError
 from octreport.evaluation.bootstrap_settings import BootstrapSettings
@@ -29,6 +30,9 @@ class TrainConfig:
     ``multi-worker`` (several hosts described by ``TF_CONFIG``); see :mod:`octreport.distribute`.
     ``batch_size`` is the global batch, split over the replicas.
     ``follow_symlinks``: read symbolic links that lead outside the data folder (skipped otherwise).
+    ``width_scale_augment``, ``gamma_augment``: the optional parts of the augmentation (horizontal
+    scale, intensity curve) that make a model robust to other devices' exports; see
+    :class:`~octreport.data.augmentation.Augmentation`. Used only when ``augment`` is on.
     ``deterministic``: with the same seed, data and machine, training gives bit-identical weights
     (TensorFlow's op determinism; see :mod:`octreport.models.training`). False trades that for speed.
     """
@@ -39,6 +43,8 @@ class TrainConfig:
     batch_size: int = 32
     learning_rate: float = 1e-3
     augment: bool = True
+    width_scale_augment: float = 0.0
+    gamma_augment: float = 0.0
     class_weights: bool = True
     early_stopping_patience: int = 5
     seed: int = 0
@@ -68,9 +74,15 @@ class TrainConfig:
                  f"early stopping must start at epoch 0 or later, got {self.early_stopping_start}.")
         _require(self.distribute in DISTRIBUTE_MODES,
                  f"distribute must be one of {', '.join(DISTRIBUTE_MODES)}, got '{self.distribute}'.")
+        self.augmentation()  # validates the augmentation's ranges
         for name in ("val_fraction", "test_fraction"):
             value = getattr(self, name)
             _require(0 < value < 0.9, f"{name.replace('_', ' ')} must be between 0 and 0.9, got {value}.")
+
+    def augmentation(self) -> Augmentation | None:
+        """What training augments, or None with ``augment`` off."""
+        augmentation = Augmentation(self.width_scale_augment, self.gamma_augment)
+        return augmentation if self.augment else None
 
     def to_dict(self) -> dict:
         return asdict(self)

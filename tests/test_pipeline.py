@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from conftest import OCT_REAL, write_image
-from octreport.data.augmentation import augmentation_layers
+from octreport.data.augmentation_layers import augmentation_layers
 from octreport.data.layout import ImageItem, scan_dataset
 from octreport.data.pipeline import image_dataset, load_images
 from octreport.data.preprocessing import Preprocessing

@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from octreport.data.augmentation import augmentation_layers
+from octreport.data.augmentation import Augmentation
+from octreport.data.augmentation_layers import augmentation_layers
 from octreport.data.layout import ImageItem
 from octreport.data.preprocessing import PERCENTILE_RANGE, Preprocessing, to_model_input
 
@@ -106,7 +107,7 @@ def image_dataset(
     batch_size: int = 32,
     *,
     shuffle: bool = False,
-    augment: bool = False,
+    augment: Augmentation | None = None,
     seed: int = 0,
     with_index: bool = False,
     repeat: bool = False,
@@ -117,6 +118,8 @@ def image_dataset(
 
     ``indices`` are positions in ``items``; a file that still fails to decode is dropped with a
     warning, and its index is missing from the stream (see :func:`missing_indices`).
+
+    ``augment``: the training augmentation applied to every batch (None: none).
 
     ``cache_file``: decode each file once, on the first pass, and keep the fitted images as uint8
     in this file (the caller owns it and deletes it); later passes read the file instead of the
@@ -151,7 +154,7 @@ def _cached_image_dataset(
     cache_file: Path,
     *,
     shuffle: bool,
-    augment: bool,
+    augment: Augmentation | None,
     seed: int,
     with_index: bool,
     repeat: bool,
@@ -185,12 +188,12 @@ def _to_uint8(image: tf.Tensor) -> tf.Tensor:
 
 
 def _finish(
-    dataset: tf.data.Dataset, augment: bool, seed: int, with_index: bool, preprocessing: Preprocessing
+    dataset: tf.data.Dataset, augment: Augmentation | None, seed: int, with_index: bool, preprocessing: Preprocessing
 ) -> tf.data.Dataset:
     """Augment batches (training only; on images in [0, 1]), bring them to the model's input
     convention, drop the indices unless asked for, prefetch."""
-    if augment:
-        augmenter = augmentation_layers(seed)
+    if augment is not None:
+        augmenter = augmentation_layers(seed, augment)
         dataset = dataset.map(
             lambda images, label, index: (augmenter(images, training=True), label, index),
             num_parallel_calls=AUTOTUNE,

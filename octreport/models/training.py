@@ -131,7 +131,7 @@ def _train(data: PreparedData, config: TrainConfig, cache_dir: Path) -> TrainedM
         metrics=["accuracy"],
     )
     train = image_dataset(
-        data.train, prep, config.batch_size, shuffle=True, augment=config.augment, seed=config.seed,
+        data.train, prep, config.batch_size, shuffle=True, augment=config.augmentation(), seed=config.seed,
         cache_file=cache_dir / "train",
     )
     val = image_dataset(data.val, prep, config.batch_size, cache_file=cache_dir / "val")

@@ -459,13 +459,18 @@ def _reproduce(results: RunResults) -> tuple[KeyValue, ...]:
         rows += [
             KeyValue("Architecture", config.architecture),
             KeyValue("Training", f"at most {config.epochs} epochs, batch {config.batch_size}, learning rate {config.learning_rate}, "
-                     f"augmentation {'on' if config.augment else 'off'}, class weights {'on' if config.class_weights else 'off'}, "
+                     f"augmentation {_augmentation_text(config)}, class weights {'on' if config.class_weights else 'off'}, "
                      f"early-stopping patience {config.early_stopping_patience}"),
             KeyValue("Reproducibility", "deterministic: the same seed, data and machine give bit-identical weights"
                      if config.deterministic else "fast, nondeterministic (--fast-nondeterministic): a rerun may differ"),
         ]
     rows.append(KeyValue("Started", results.started_at))
     return tuple(rows)
+
+
+def _augmentation_text(config) -> str:
+    augmentation = config.augmentation()
+    return f"on ({augmentation.describe()})" if augmentation else "off"
 
 
 def _layer_row(layer, drawn: bool = True) -> ConvLayerRow:
