@@ -25,6 +25,7 @@ from octreport.config import (
     ReportConfig,
     TrainConfig,
 )
+from octreport.data.dataset import SPLIT_AUTO, SPLIT_CHOICES
 from octreport.data.preprocessing import ASPECT_MODES, NORMALIZATION_MODES
 from octreport.evaluation.bootstrap_settings import MAX_LEVEL, MAX_RESAMPLES, MIN_LEVEL, MIN_RESAMPLES
 
@@ -216,13 +217,18 @@ REPORT_OPTIONS = [
     click.option("--sentinels", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None,
                  help="File of image paths (one a line, relative to the data folder or absolute; # comments) shown "
                       "in every run instead of images drawn with --seed, so that heat maps compare like with like."),
+    click.option("--split", type=click.Choice(SPLIT_CHOICES), default=SPLIT_AUTO, show_default=True,
+                 help="What a model that this run does not train (--model) is evaluated on: all: every image of the "
+                      "folder; test: test/ of a train/test layout, or 20%% of the patients of class folders as a "
+                      "training run would cut them; auto: all for class folders, test for a train/test layout. "
+                      "A run that trains always evaluates its test split."),
 ]
 REPORT_OPTION_NAMES = ("out_root", "images_per_class", "image_paths", "maps_per_layer", "channel_selection",
                        "filters_per_layer", "filter_reduction", "filter_views", "layer_names", "formats", "html_mode", "image_format",
                        "pdf_variant", "templates_dir", "occlusion", "occlusion_patch", "occlusion_stride",
                        "errors_per_cell", "compare_to", "ci_level", "bootstrap_resamples", "temperature_scaling",
                        "patients_file", "near_duplicate_bits", "input_scale",
-                       "heatmap_checks", "heatmap_steps", "heatmap_baseline", "sentinels")
+                       "heatmap_checks", "heatmap_steps", "heatmap_baseline", "sentinels", "split")
 report_options = _apply(REPORT_OPTIONS)
 
 DATA_GATE_OPTIONS = [
@@ -330,6 +336,7 @@ def build_report_config(options: dict, seed: int, batch_size: int = 32) -> Repor
         heatmap_steps=options["heatmap_steps"],
         heatmap_baseline=options["heatmap_baseline"],
         sentinels=str(options["sentinels"]) if options["sentinels"] else None,
+        split=options["split"],
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 from octreport.data.augmentation import Augmentation
+from octreport.data.dataset import SPLIT_AUTO, SPLIT_CHOICES
 from octreport.data.preprocessing import INPUT_SCALES, Preprocessing
 from octreport.errors import ConfigError
 from octreport.evaluation.bootstrap_settings import BootstrapSettings
@@ -156,6 +157,9 @@ class ReportConfig:
     heatmap_baseline: str = "blur"
     sentinels: str | None = None
     """A file of image paths (one a line) shown instead of images drawn with the seed, so that runs compare alike."""
+    split: str = SPLIT_AUTO
+    """What a run that does not train evaluates (``test``, ``all`` or ``auto``; see
+    :data:`~octreport.data.dataset.SPLIT_CHOICES`). The run records the choice it resolved to."""
 
     def __post_init__(self) -> None:
         if isinstance(self.layer_names, str):  # layer_names="all" or "conv1,conv2" from Python
@@ -184,6 +188,7 @@ class ReportConfig:
                  f"heat-map steps must be {MIN_HEATMAP_STEPS} to {MAX_HEATMAP_STEPS}, got {self.heatmap_steps}.")
         _require(self.heatmap_baseline in HEATMAP_BASELINES,
                  f"heat-map baseline must be one of {', '.join(HEATMAP_BASELINES)}, got '{self.heatmap_baseline}'.")
+        _require(self.split in SPLIT_CHOICES, f"split must be one of {', '.join(SPLIT_CHOICES)}, got '{self.split}'.")
         self.bootstrap  # validates the interval settings
 
     @property

@@ -27,7 +27,7 @@ from octreport.audit.manifest import hash_artifacts, manifest_for_run, outcome_f
 from octreport.audit.model_card import ModelCard
 from octreport.audit_data import audit_prepared_data
 from octreport.config import ReportConfig, TrainConfig
-from octreport.data.dataset import PreparedData, prepare_data
+from octreport.data.dataset import SPLIT_AUTO, PreparedData, prepare_data
 from octreport.data.patients import NAMES, read_patients_file
 from octreport.data.preprocessing import Preprocessing
 from octreport.data.splits import patient_id
@@ -158,7 +158,8 @@ def run_report(
             f"--input-scale {report_config.input_scale} is for a model octreport did not train (--model); a model "
             "trained in this run is fed 0-1 (unit) and keeps that in its sidecar. Leave --input-scale out, or give --model."
         )
-    data = _prepare(data_dir, train_config)
+    data = _prepare(data_dir, train_config, training=model is None, split=report_config.split)
+    report_config = replace(report_config, split=data.evaluated_split)  # recorded as resolved, for verify
     with distributed(train_config.distribute) as strategy:
         with output_root(strategy, Path(report_config.out_root)) as out_root:
             outcome = _run_report(data, model, train_config, replace(report_config, out_root=str(out_root)),
@@ -330,9 +331,11 @@ def _statistics(
     )
 
 
-def _prepare(data_dir: Path | str | None, config: TrainConfig) -> PreparedData:
+def _prepare(data_dir: Path | str | None, config: TrainConfig, training: bool = True, split: str = SPLIT_AUTO) -> PreparedData:
+    """The data folder (default: the bundled sample data) split for training, or, for a model that
+    is only evaluated, the images ``split`` names (:data:`~octreport.data.dataset.SPLIT_CHOICES`)."""
     data = prepare_data(data_dir or sample_data_dir(), config.seed, config.val_fraction, config.test_fraction,
-                        config.follow_symlinks)
+                        config.follow_symlinks, training=training, split=split)
     log.info("data: %s (%s); %s", data.root, ", ".join(data.class_names), data.split_note)
     return data
 

@@ -40,12 +40,53 @@ def test_oct_real_preset_builds_a_model_whose_input_matches_its_preprocessing():
     assert isinstance(preset, TrainConfig)
     prep = preset.preprocessing
     assert (prep.height, prep.width, prep.channels) == (128, 256, 1)
-    assert prep.normalization == "percentile" and prep.aspect == "crop"
+    assert prep.normalization == "percentile" and prep.aspect == "stretch"
+    assert preset.augmentation().width_scale > 0 and preset.augmentation().gamma > 0
     model = build_model(preset.architecture, prep.input_shape, 4)
     assert tuple(model.input_shape[1:]) == prep.input_shape
     assert model.output_shape == (None, 4)
     assert any(isinstance(l, keras.layers.SeparableConv2D) for l in model.layers)
     assert model.count_params() < 200_000
+
+
+def _retina_scan(width: int, height: int = 496) -> Image.Image:
+    """A smooth synthetic B-scan: a bright, curved band (the retina) with a dip (the fovea) over
+    the same field of view at any ``width``, as another export's lateral sampling."""
+    x = np.linspace(-1, 1, width)[None, :]
+    y = np.arange(height)[:, None]
+    top = 200 + 60 * x**2 - 40 * np.exp(-(x / 0.15) ** 2)
+    pixels = 40 + 170 * np.exp(-(((y - top - 40) / 35) ** 2)) + 30 * np.sin(6 * x) * (np.abs(y - top - 40) < 20)
+    return Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8))
+
+
+def test_the_recipe_brings_a_scan_and_its_wider_exports_to_the_same_input(tmp_path):
+    """The same retina exported 512, 768, 1024 or 1536 px wide reaches an oct-real model alike
+    (issue 13); the former centre crop at the pixel scale gave a 512-wide scan twice the zoom."""
+    for width in (512, 768, 1024, 1536):
+        _retina_scan(width).save(tmp_path / f"scan-{width}.jpeg", quality=95)
+    items = [ImageItem(tmp_path / f"scan-{w}.jpeg", 0) for w in (512, 768, 1024, 1536)]
+    recipe = PRESETS["oct-real"].preprocessing
+    inputs = load_images(items, recipe)
+    for other in (0, 1, 3):
+        assert np.abs(inputs[other] - inputs[2]).mean() < 0.02, f"export {items[other].path.name}"
+    cropped = load_images(items, dataclasses.replace(recipe, aspect="crop"))
+    assert np.abs(cropped[0] - cropped[2]).mean() > 5 * np.abs(inputs[0] - inputs[2]).mean()
+
+
+def test_export_augmentations_change_width_and_intensity_curve_only():
+    from octreport.data.augmentation import Augmentation
+    from octreport.data.augmentation_layers import RandomGamma, augmentation_layers
+
+    rows = np.linspace(0.05, 0.95, 32, dtype=np.float32)[None, :, None, None] * np.ones((8, 32, 64, 1), np.float32)
+    gamma = np.asarray(RandomGamma(0.3, seed=1)(rows, training=True))
+    assert gamma.min() >= 0 and gamma.max() <= 1
+    assert np.all(np.diff(gamma[:, :, 0, 0], axis=1) > 0)  # a curve: the order of intensities is kept
+    assert np.ptp(gamma[:, 16, 0, 0]) > 0.05  # each image its own gamma
+    assert np.array_equal(np.asarray(RandomGamma(0.3, seed=1)(rows, training=False)), rows)
+    widened = np.asarray(augmentation_layers(0, Augmentation(width_scale=0.3)).layers[-1](rows, training=True))
+    np.testing.assert_allclose(widened[:, :, 20:44], rows[:, :, 20:44], atol=1e-5)  # rows stay where they were
+    with pytest.raises(ConfigError, match="gamma augmentation"):
+        TrainConfig(gamma_augment=2.0)
 
 
 def test_preset_overrides_replace_values_and_unknown_presets_are_refused():

@@ -38,15 +38,20 @@ class FingerprintDiff:
 
 def current_fingerprint(data_dir: Path, manifest: Mapping[str, Any]) -> DatasetFingerprint:
     """The fingerprint of ``data_dir`` made as the run made it (seed and split fractions from the
-    manifest's training configuration). Raises :class:`~octreport.errors.DataError` for a folder
+    manifest's training configuration, and the evaluated split of a run that did not train). Raises :class:`~octreport.errors.DataError` for a folder
     octreport cannot read as a data set."""
     from octreport.data.dataset import prepare_data
 
     train = (manifest.get("config") or {}).get("train") or {}
+    split = ((manifest.get("config") or {}).get("report") or {}).get("split")
     defaults = TrainConfig()
+    # A run that only evaluated a model records the images it chose (--split); runs made before
+    # --split existed read their folder as a training run does, whatever their model.
+    training = manifest.get("training_mode") is not None or split is None
     data = prepare_data(
         data_dir, int(train.get("seed", defaults.seed)), float(train.get("val_fraction", defaults.val_fraction)),
         float(train.get("test_fraction", defaults.test_fraction)),
+        training=training, split="auto" if training else str(split),
     )
     return fingerprint_prepared_data(data)
 

@@ -6,12 +6,21 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from octreport.data.layout import CLASS_FOLDER_LAYOUT, EXPECTED_LAYOUT, ImageItem, scan_dataset
+from octreport.data.layout import (
+    CLASS_FOLDER_LAYOUT, EXPECTED_LAYOUT, KERMANY_LAYOUT, SPLIT_NAMES, ImageItem, ScannedDataset, layout_of, scan_dataset,
+)
 from octreport.data.splits import partition_by_patient
 from octreport.data.validation import SkippedFile, partition_usable
-from octreport.errors import DataError
+from octreport.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
+
+SPLIT_AUTO, SPLIT_TEST, SPLIT_ALL = "auto", "test", "all"
+SPLIT_CHOICES = (SPLIT_AUTO, SPLIT_TEST, SPLIT_ALL)
+"""What a run that only evaluates a model evaluates (``--split``): ``test`` the test split (a
+Kermany layout's ``test/``; 20% of a class-folder layout's patients, cut as a training run would
+cut them), ``all`` every image of the folder, ``auto`` ``all`` for class folders and ``test`` for a
+Kermany layout."""
 
 
 @dataclass(frozen=True)
@@ -30,6 +39,9 @@ class PreparedData:
     outside_links: tuple[Path, ...] = ()  # symbolic links out of the data folder, skipped
     test_note: str = ""
     """Where the test split comes from, for a run that only evaluates a model (no training)."""
+    evaluated_split: str = SPLIT_TEST
+    """``test`` or ``all``: which images ``test`` holds (see :data:`SPLIT_CHOICES`); a training run's
+    is always ``test``."""
 
     def split(self, name: str) -> tuple[ImageItem, ...]:
         return {"train": self.train, "val": self.val, "test": self.test}[name]
@@ -47,21 +59,45 @@ class PreparedData:
 
 def prepare_data(
     root: Path | str, seed: int = 0, val_fraction: float = 0.15, test_fraction: float = 0.2, follow_symlinks: bool = False,
+    *, training: bool = True, split: str = SPLIT_AUTO,
 ) -> PreparedData:
     """Scan ``root``, drop damaged files (named in warnings) and make any missing split.
 
-    Splits already on disk are kept as they are. A missing ``val/`` is carved from ``train/``
-    (``val_fraction`` of it); a class-folder layout is cut into train/val/test. Every split made
-    here keeps each patient on one side (see :mod:`octreport.data.splits`).
+    For training (``training``): splits already on disk are kept as they are; a missing ``val/``
+    is carved from ``train/`` (``val_fraction`` of it); a class-folder layout is cut into
+    train/val/test. Every split made here keeps each patient on one side (see
+    :mod:`octreport.data.splits`). ``split`` must then be ``auto`` or ``test``.
+
+    For a run that only evaluates a model (not ``training``), ``test`` holds what ``split`` says
+    (:data:`SPLIT_CHOICES`) and ``train``/``val`` are empty; a Kermany layout then needs only the
+    split folders it evaluates (``test/`` for ``test``), and the others are not read.
     """
-    scanned = scan_dataset(root, follow_symlinks)
+    if split not in SPLIT_CHOICES:
+        raise ConfigError(f"--split must be one of {', '.join(SPLIT_CHOICES)}, got '{split}'.")
+    if training and split == SPLIT_ALL:
+        raise ConfigError(
+            "--split all evaluates every image of the data folder, but this run trains a model on some of them. "
+            "Give --model to evaluate a trained model on a whole folder, or leave --split out."
+        )
+    if training:
+        return _prepare_for_training(root, seed, val_fraction, test_fraction, follow_symlinks)
+    return _prepare_for_evaluation(root, seed, test_fraction, follow_symlinks, split)
+
+
+def _scan_usable(root: Path | str, follow_symlinks: bool, splits: tuple[str, ...] | None = None):
+    """The scanned folder, its usable images per split and the damaged files skipped."""
+    scanned = scan_dataset(root, follow_symlinks, splits)
     usable: dict[str, tuple[ImageItem, ...]] = {}
     skipped: list[SkippedFile] = []
-    for split, items in scanned.splits.items():
-        usable[split], bad = partition_usable(items)
+    for name, items in scanned.splits.items():
+        usable[name], bad = partition_usable(items)
         skipped.extend(bad)
-        _require_every_class(scanned.class_names, usable[split], f"{scanned.root} ({split})")
+        _require_every_class(scanned.class_names, usable[name], f"{scanned.root} ({name})")
+    return scanned, usable, tuple(skipped)
 
+
+def _prepare_for_training(root, seed, val_fraction, test_fraction, follow_symlinks) -> PreparedData:
+    scanned, usable, skipped = _scan_usable(root, follow_symlinks)
     if scanned.layout == CLASS_FOLDER_LAYOUT:
         rest, test = partition_by_patient(usable["all"], [1 - test_fraction, test_fraction], seed)
         train, val = partition_by_patient(rest, [1 - val_fraction, val_fraction], seed)
@@ -70,12 +106,9 @@ def prepare_data(
             f"({1 - test_fraction:.0%} of patients for train+val, of which {val_fraction:.0%} for validation; "
             f"{test_fraction:.0%} for test), patient-disjoint, seed {seed}"
         )
-        test_note = (f"class folders only: the test split is {test_fraction:.0%} of the patients, cut by octreport "
-                     f"(patient-disjoint, seed {seed}); the other images were not used")
     elif "val" in usable:
         train, val, test = usable["train"], usable["val"], usable["test"]
         note = "train/, val/ and test/ as found on disk"
-        test_note = "test/ as found on disk; train/ and val/ were not used"
     else:
         train, val = partition_by_patient(usable["train"], [1 - val_fraction, val_fraction], seed)
         test = usable["test"]
@@ -83,16 +116,44 @@ def prepare_data(
             f"train/ and test/ as found on disk; validation carved from train/ "
             f"({val_fraction:.0%} of patients, patient-disjoint, seed {seed})"
         )
-        test_note = "test/ as found on disk; train/ was not used"
     for name, items in (("train", train), ("validation", val), ("test", test)):
         if not items:
             raise DataError(
                 f"The {name} split of '{scanned.root}' is empty: too few images (or patients) to split. "
                 f"Add images or provide the split as a folder. {EXPECTED_LAYOUT}"
             )
+    return _prepared(scanned, train, val, test, skipped, note, "", SPLIT_TEST)
+
+
+def _prepare_for_evaluation(root, seed, test_fraction, follow_symlinks, split) -> PreparedData:
+    """Only ``test`` is filled: the images a loaded model is evaluated on, and why those."""
+    kermany = layout_of(root) == KERMANY_LAYOUT  # the layout decides what "auto" means
+    if split == SPLIT_AUTO:
+        split = SPLIT_TEST if kermany else SPLIT_ALL
+    scanned, usable, skipped = _scan_usable(root, follow_symlinks, ("test",) if kermany and split == SPLIT_TEST else SPLIT_NAMES)
+    found = ", ".join(f"{name}/" for name in SPLIT_NAMES if name in usable)
+    if not kermany and split == SPLIT_ALL:
+        test = usable["all"]
+        note = "class folders only: every image evaluated (--split all; no training in this run)"
+    elif not kermany:
+        _, test = partition_by_patient(usable["all"], [1 - test_fraction, test_fraction], seed)
+        note = (f"class folders only: the test split is {test_fraction:.0%} of the patients, cut by octreport as a training "
+                f"run would cut it (--split test; patient-disjoint, seed {seed}); the other images were not used")
+    elif split == SPLIT_TEST:
+        test = usable["test"]
+        note = "test/ as found on disk (--split test); any train/ and val/ were not read"
+    else:
+        test = tuple(sorted((item for name in SPLIT_NAMES for item in usable.get(name, ())), key=lambda i: str(i.path)))
+        note = f"every image of {found} evaluated together (--split all; no training in this run)"
+    if not test:
+        raise DataError(f"'{scanned.root}' has no images to evaluate ({note}). {EXPECTED_LAYOUT}")
+    return _prepared(scanned, (), (), test, skipped, note, note, split)
+
+
+def _prepared(scanned: ScannedDataset, train, val, test, skipped, note, test_note, evaluated_split) -> PreparedData:
     return PreparedData(
-        scanned.root, scanned.layout, scanned.class_names, train, val, test,
-        tuple(skipped), scanned.ignored_files, note, scanned.outside_links, test_note,
+        scanned.root, scanned.layout, scanned.class_names, tuple(train), tuple(val), tuple(test),
+        tuple(skipped), scanned.ignored_files, note, scanned.outside_links, test_note, evaluated_split,
     )
 
 

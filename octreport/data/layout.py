@@ -129,26 +129,41 @@ def _list_class_folder(folder: Path, ignored: list[Path], links: _LinkPolicy) ->
     return images
 
 
-def scan_dataset(root: Path | str, follow_symlinks: bool = False) -> ScannedDataset:
+def scan_dataset(root: Path | str, follow_symlinks: bool = False, splits: tuple[str, ...] | None = None) -> ScannedDataset:
     """List the images and classes of ``root``; raise :class:`DataError` when it is unusable.
 
-    Symbolic links that lead outside ``root`` are skipped and listed in ``outside_links``, or
-    read like any other entry when ``follow_symlinks`` is set."""
-    root = Path(root).expanduser()
-    if not root.exists():
-        raise DataError(f"Data folder '{root}' does not exist. {EXPECTED_LAYOUT}")
-    if not root.is_dir():
-        raise DataError(f"'{root}' is a file, not a data folder. {EXPECTED_LAYOUT}")
+    ``splits``: for a Kermany layout, the split folders to read, of those present (at least one
+    must be); the others are not read at all. None: every split, and ``train/`` and ``test/`` must
+    be there (what training needs). Symbolic links that lead outside ``root`` are skipped and
+    listed in ``outside_links``, or read like any other entry when ``follow_symlinks`` is set."""
+    root = _checked_root(root)
     links = _LinkPolicy(root, follow_symlinks)
     subfolders = _subfolders(root, links)
     split_folders = {key: path for key, path in subfolders.items() if key in SPLIT_NAMES}
     if split_folders:
-        scanned = _scan_kermany(root, split_folders, links)
+        scanned = _scan_kermany(root, split_folders, links, splits)
     elif not subfolders:
         raise DataError(f"Data folder '{root}' has no class folders{_outside_note(links)}. {EXPECTED_LAYOUT}")
     else:
         scanned = _scan_class_folders(root, subfolders, links)
     return replace(scanned, outside_links=tuple(links.outside))
+
+
+def layout_of(root: Path | str) -> str:
+    """``kermany`` when ``root`` has a ``train``, ``val`` or ``test`` folder, else ``class-folders``;
+    only the names of its folders are read."""
+    root = _checked_root(root)
+    names = {folder_key(child.name) for child in root.iterdir() if child.is_dir() and not child.name.startswith(".")}
+    return KERMANY_LAYOUT if names & set(SPLIT_NAMES) else CLASS_FOLDER_LAYOUT
+
+
+def _checked_root(root: Path | str) -> Path:
+    root = Path(root).expanduser()
+    if not root.exists():
+        raise DataError(f"Data folder '{root}' does not exist. {EXPECTED_LAYOUT}")
+    if not root.is_dir():
+        raise DataError(f"'{root}' is a file, not a data folder. {EXPECTED_LAYOUT}")
+    return root
 
 
 def _outside_note(links: _LinkPolicy) -> str:
@@ -172,17 +187,24 @@ def _scan_class_folders(root: Path, class_folders: dict[str, Path], links: _Link
     return _finish(root, CLASS_FOLDER_LAYOUT, tuple(names[k] for k in keys), {"all": tuple(items)}, ignored)
 
 
-def _scan_kermany(root: Path, split_folders: dict[str, Path], links: _LinkPolicy) -> ScannedDataset:
-    for required in ("train", "test"):
-        if required not in split_folders:
-            raise DataError(
-                f"Data folder '{root}' has {', '.join(sorted(split_folders))}/ but no {required}/ folder. "
-                f"{EXPECTED_LAYOUT}"
-            )
+def _scan_kermany(root: Path, split_folders: dict[str, Path], links: _LinkPolicy,
+                  wanted: tuple[str, ...] | None) -> ScannedDataset:
+    present = ", ".join(f"{name}/" for name in sorted(split_folders))
+    required = ("train", "test") if wanted is None else tuple(s for s in wanted if s == "test")
+    for name in required:
+        if name not in split_folders:
+            hint = " To evaluate every image in it, give --split all." if wanted is not None else ""
+            raise DataError(f"Data folder '{root}' has {present} but no {name}/ folder.{hint} {EXPECTED_LAYOUT}")
+    if wanted is not None:
+        split_folders = {name: path for name, path in split_folders.items() if name in wanted}
+        if not split_folders:
+            raise DataError(f"Data folder '{root}' has {present} but none of {', '.join(wanted)}. {EXPECTED_LAYOUT}")
     per_split = {split: _subfolders(path, links) for split, path in split_folders.items()}
-    train_keys = sorted(per_split["train"])
+    # Class names come from train/ when it is read, else from test/ (an evaluation-only folder).
+    reference = next(name for name in ("train", "test", "val") if name in per_split)
+    train_keys = sorted(per_split[reference])
     if not train_keys:
-        raise DataError(f"'{split_folders['train']}' has no class folders. {EXPECTED_LAYOUT}")
+        raise DataError(f"'{split_folders[reference]}' has no class folders. {EXPECTED_LAYOUT}")
     for split, classes in per_split.items():
         missing = sorted(set(train_keys) - set(classes))
         extra = sorted(set(classes) - set(train_keys))
@@ -191,7 +213,7 @@ def _scan_kermany(root: Path, split_folders: dict[str, Path], links: _LinkPolicy
             if missing:
                 problems.append(f"lacks class folder(s) {', '.join(missing)}")
             if extra:
-                problems.append(f"has class folder(s) {', '.join(extra)} that train/ lacks")
+                problems.append(f"has class folder(s) {', '.join(extra)} that {reference}/ lacks")
             raise DataError(
                 f"'{split_folders[split]}' {' and '.join(problems)}. Every split needs the same class "
                 f"folders (compared without regard to case). {EXPECTED_LAYOUT}"
@@ -205,7 +227,7 @@ def _scan_kermany(root: Path, split_folders: dict[str, Path], links: _LinkPolicy
         for label, key in enumerate(train_keys):
             items += [ImageItem(p, label) for p in _list_class_folder(per_split[split][key], ignored, links)]
         splits[split] = tuple(items)
-    names = _class_names(per_split["train"])
+    names = _class_names(per_split[reference])
     return _finish(root, KERMANY_LAYOUT, tuple(names[k] for k in train_keys), splits, ignored)
 
 

@@ -260,8 +260,9 @@ def _summary(results: RunResults, warnings: list[str], gates: Sequence[GateResul
         key_warning = warnings[0] if warnings else None
     intervals = results.statistics.intervals
     urgent = intervals.referral
+    evaluated = "test images" if results.train_config is not None else "evaluated images"
     headline = (
-        f"{with_ci(intervals.accuracy)} of {metrics.n_images} test images classified correctly "
+        f"{with_ci(intervals.accuracy)} of {metrics.n_images} {evaluated} classified correctly "
         f"(chance level {metrics.chance_level:.1%})."
     )
     if referral is not None and referral.urgent_sensitivity is not None and urgent is not None:
@@ -438,7 +439,7 @@ def _data_description(results: RunResults) -> tuple[KeyValue, ...]:
         return (
             KeyValue("Folder", data_label(results)),
             KeyValue("Evaluated", data.test_note or data.split_note),
-            KeyValue("Test images", f"{sum(test.values())} ({', '.join(f'{k} {v}' for k, v in test.items())})"),
+            KeyValue("Evaluated images", f"{sum(test.values())} ({', '.join(f'{k} {v}' for k, v in test.items())})"),
             KeyValue("Skipped files", str(len(results.skipped))),
         )
     return (

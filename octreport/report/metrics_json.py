@@ -88,6 +88,11 @@ def metrics_document(results: RunResults) -> dict:
             "class_names": list(data.class_names),
             "split_note": data.split_note if results.train_config is not None else (data.test_note or data.split_note),
             "counts": data.counts(),
+            "evaluated": {  # which images the metrics below are about, and why those
+                "split": data.evaluated_split,
+                "images": len(data.test),
+                "why": data.split_note if results.train_config is not None else (data.test_note or data.split_note),
+            },
             "skipped_files": [s.to_dict() for s in results.skipped],
             "ignored_files": [str(p) for p in data.ignored_files],
             "outside_links_not_followed": [str(p) for p in data.outside_links],
