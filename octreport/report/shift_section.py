@@ -104,8 +104,10 @@ def _ordinal(n: int) -> str:
 def _group_table(groups: GroupMetrics) -> GroupTableView:
     caption = ("Performance by image size (width x height, px)" if groups.grouping == BY_SIZE
                else f"Performance by group ({groups.grouping})")
-    caption += (f"; beside each value its {level_text(groups.level)} Wilson interval. The Images, Urgent cases and "
-                "Other cases columns count the images behind each value. Every group is shown, however small.")
+    if groups.referral:
+        caption += "; urgent: CNV or DME, sensitivity over the urgent cases, specificity over the other cases"
+    caption += (f". Under each value its {level_text(groups.level)} Wilson interval; every group is shown with its "
+                "number of images, however small.")
     note = (f"{groups.not_listed} evaluated image(s) are not listed in the groups file: they form the group "
             f"'{NOT_LISTED}'." if groups.not_listed else "")
     return GroupTableView(caption, tuple(_group_row(row) for row in groups.rows), groups.referral, note)
