@@ -35,7 +35,8 @@ def make_report(
         report_options: any :class:`octreport.config.ReportConfig` field, e.g. ``images_per_class=1``,
             ``formats=("html",)``, ``layer_names=("conv2",)`` or ``"all"``, ``ci_level=0.9``,
             ``bootstrap_resamples=5000``, ``input_scale="byte"`` (a model trained on 0-255 input; also
-            ``unit``, ``symmetric``, ``caffe``, ``torch``; default ``auto``).
+            ``unit``, ``symmetric``, ``caffe``, ``torch``; default ``auto``), ``groups_file="groups.csv"``
+            (performance per acquisition group: a ``file,group`` CSV).
 
     Returns:
         :class:`octreport.pipeline.RunOutcome` with ``run_dir``, ``pdf_path``, ``html_path``,

@@ -20,7 +20,7 @@ from octreport.audit.manifest import build_manifest, hash_artifacts, outcome_for
 from octreport.config import ReportConfig, TrainConfig
 from octreport.data.data_audit import AuditedImage, DataAudit, audit_data
 from octreport.data.dataset import PreparedData, prepare_data
-from octreport.data.image_facts import collect_image_facts
+from octreport.data.image_facts import SplitFacts, collect_image_facts
 from octreport.data.patients import NAMES, PatientTable, read_patients_file
 from octreport.report.assets import FigureStore, write_text_atomic
 from octreport.report.data_report import DATA_AUDIT_TEMPLATE, build_data_audit_report
@@ -46,11 +46,14 @@ class DataAuditOutcome:
 
 
 def audit_prepared_data(data: PreparedData, fingerprint, patients: PatientTable = NAMES,
-                        near_duplicate_bits: int = 4) -> DataAudit:
+                        near_duplicate_bits: int = 4, collected: SplitFacts | None = None) -> DataAudit:
     """The data audit of a run: the fingerprint's SHA-256 of every file (no second hashing) and
-    the facts of one DCT-scaled decode of every image (:mod:`octreport.data.image_facts`)."""
+    the facts of one DCT-scaled decode of every image (:mod:`octreport.data.image_facts`):
+    ``collected`` when the run has them already (a model run collects them before training),
+    else collected here."""
     images = [AuditedImage(r.path, r.split, r.class_name, r.sha256) for r in fingerprint.files]
-    facts = collect_image_facts([data.root / r.path for r in fingerprint.files])
+    facts = (collect_image_facts([data.root / r.path for r in fingerprint.files]) if collected is None
+             else collected.lookup([(r.split, r.path) for r in fingerprint.files]))
     audit = audit_data(images, data.class_names, facts, patients, near_duplicate_bits)
     for line in audit.findings():
         log.warning("data audit: %s", line)

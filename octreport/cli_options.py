@@ -207,6 +207,9 @@ REPORT_OPTIONS = [
                  help="Fit temperature scaling on the validation split of a model trained in the run and report "
                       "what it would change (never applied)."),
     *DATA_AUDIT_OPTIONS,
+    click.option("--groups", "groups_file", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None,
+                 help="Performance by acquisition group: a CSV with columns file,group (file relative to --data, or a "
+                      "unique file name; group e.g. the device or site). Always given per image size too."),
     click.option("--heatmap-checks/--no-heatmap-checks", default=True, show_default=True,
                  help="Check the heat maps: deletion and insertion curves (Grad-CAM against a random map, and occlusion) "
                       "and the randomisation sanity check, for the shown images."),
@@ -227,7 +230,7 @@ REPORT_OPTION_NAMES = ("out_root", "images_per_class", "image_paths", "maps_per_
                        "filters_per_layer", "filter_reduction", "filter_views", "layer_names", "formats", "html_mode", "image_format",
                        "pdf_variant", "templates_dir", "occlusion", "occlusion_patch", "occlusion_stride",
                        "errors_per_cell", "compare_to", "ci_level", "bootstrap_resamples", "temperature_scaling",
-                       "patients_file", "near_duplicate_bits", "input_scale",
+                       "patients_file", "groups_file", "near_duplicate_bits", "input_scale",
                        "heatmap_checks", "heatmap_steps", "heatmap_baseline", "sentinels", "split")
 report_options = _apply(REPORT_OPTIONS)
 
@@ -330,6 +333,7 @@ def build_report_config(options: dict, seed: int, batch_size: int = 32) -> Repor
         bootstrap_resamples=options["bootstrap_resamples"],
         temperature_scaling=options["temperature_scaling"],
         patients_file=str(options["patients_file"]) if options["patients_file"] else None,
+        groups_file=str(options["groups_file"]) if options["groups_file"] else None,
         near_duplicate_bits=options["near_duplicate_bits"],
         input_scale=options["input_scale"],
         heatmap_checks=options["heatmap_checks"],

@@ -149,6 +149,8 @@ class ReportConfig:
     temperature_scaling: bool = True
     patients_file: str | None = None
     """A ``file,patient`` CSV for the data audit; None: patients from Kermany-style file names."""
+    groups_file: str | None = None
+    """A ``file,group`` CSV of acquisition groups (device, site) whose performance the report gives apart."""
     near_duplicate_bits: int = 4
     """Largest perceptual-hash distance (of 64 bits) at which the data audit calls two images near-duplicates."""
     input_scale: str = "auto"

@@ -1,7 +1,8 @@
 """One run of octreport, top to bottom:
 
-data -> model (trained or loaded) -> conv layers -> {metrics, intervals and calibration, activations, filters}
-     -> heat-map checks (faithfulness curves, randomisation check) -> gates -> figures -> report context -> HTML -> metrics.json, predictions.csv, manifest.json -> PDF
+data -> image facts (one cheap decode of every image) -> model (trained, recording the training images'
+     acquisition profile, or loaded) -> conv layers -> {metrics, intervals and calibration, activations, filters}
+     -> data shift and performance by acquisition group -> heat-map checks (faithfulness curves, randomisation check) -> gates -> figures -> report context -> HTML -> metrics.json, predictions.csv, manifest.json -> PDF
      -> run folder
 
 This module imports TensorFlow; the CLI and :func:`octreport.make_report` import it only when a
@@ -27,7 +28,10 @@ from octreport.audit.manifest import hash_artifacts, manifest_for_run, outcome_f
 from octreport.audit.model_card import ModelCard
 from octreport.audit_data import audit_prepared_data
 from octreport.config import ReportConfig, TrainConfig
+from octreport.data.acquisition_profile import ShiftReport, compare_profiles, profile_from_facts, size_labels
 from octreport.data.dataset import SPLIT_AUTO, PreparedData, prepare_data
+from octreport.data.groups import NOT_LISTED, GroupTable, read_groups_file
+from octreport.data.image_facts import SplitFacts, collect_split_facts
 from octreport.data.patients import NAMES, read_patients_file
 from octreport.data.preprocessing import Preprocessing
 from octreport.data.splits import patient_id
@@ -38,6 +42,7 @@ from octreport.engine.layers import discover_conv_layers
 from octreport.engine.top_activations import TopActivationsAccumulator
 from octreport.evaluation.metrics import ClassificationMetrics, compute_classification_metrics
 from octreport.evaluation.errors_gallery import errors_gallery
+from octreport.evaluation.group_metrics import BY_SIZE, GroupMetrics, compute_group_metrics
 from octreport.evaluation.heatmap_checks import HeatmapCheckSettings, HeatmapChecks, compute_heatmap_checks
 from octreport.evaluation.predict import Predictions, evaluate_with_layer_health, predict_items
 from octreport.evaluation.prediction_spread import prediction_spread
@@ -125,7 +130,8 @@ def train_evaluate_save(data_dir: Path | None, model_path: Path, config: TrainCo
     with distributed(config.distribute) as strategy:
         if is_chief(strategy):
             prepare_output_folder(model_path.parent, "--out's folder")
-        trained = train_model(data, config)
+        facts = _image_facts(data, ("train",))
+        trained = train_model(data, config, profile_from_facts(facts.facts))
         predictions = predict_items(trained.model, data.test, config.preprocessing, config.batch_size)
         accuracy = float((predictions.predicted == predictions.labels).mean()) if len(predictions.labels) else 0.0
         with output_root(strategy, model_path.parent) as folder:
@@ -183,20 +189,26 @@ def _run_report(
     if report_config.templates_dir:
         check_templates(Path(report_config.templates_dir))
     patients = read_patients_file(report_config.patients_file) if report_config.patients_file else NAMES
+    groups = read_groups_file(report_config.groups_file, data.root) if report_config.groups_file else None
     prepare_output_folder(Path(report_config.out_root))
 
     with run_folder(Path(report_config.out_root)) as folder:
+        with _stage(timings, "image facts"):
+            facts = _image_facts(data)
         if given is None:
             with _stage(timings, "train"):
-                trained = train_model(data, train_config)
+                trained = train_model(data, train_config, profile_from_facts(facts.split("train")))
                 given = GivenModel(trained.model, TRAINED, folder.work / "model.keras", trained.metadata,
                                    train_config.preprocessing, _trained_input_scale(train_config.preprocessing))
                 save_model(given.model, given.path, given.metadata)
         results = _evaluate_and_look_inside(data, given, train_config, report_config, requested, command_line, started_at, timings)
+        with _stage(timings, "data shift"):
+            shift, by_group = _acquisition_shift(results, facts, groups)
+            results = replace(results, data_shift=shift, group_metrics=by_group)
         fingerprint = fingerprint_prepared_data(data, results.skipped)
         with _stage(timings, "data audit"):
             results = replace(results, data_audit=audit_prepared_data(data, fingerprint, patients,
-                                                                      report_config.near_duplicate_bits))
+                                                                      report_config.near_duplicate_bits, facts))
         document = metrics_document(results)
         document["card"] = card.to_dict()
         gates = evaluate_gates(document, gate_config)
@@ -282,6 +294,36 @@ def _evaluate_and_look_inside(
         report_config=report_config, command_line=command_line, started_at=started_at, timings=timings,
         heatmap_checks=checks,
     )
+
+
+def _image_facts(data: PreparedData, splits: tuple[str, ...] = ("train", "val", "test")) -> SplitFacts:
+    """The facts of every image of ``splits`` from one cheap decode (:mod:`octreport.data.image_facts`):
+    the training images' acquisition profile, the evaluated images' and the data audit all read them."""
+    return collect_split_facts(data.root, {split: [item.path for item in data.split(split)] for split in splits})
+
+
+def _acquisition_shift(results: RunResults, facts: SplitFacts,
+                       groups: GroupTable | None) -> tuple[ShiftReport, tuple[GroupMetrics, ...]]:
+    """The evaluated images' acquisition profile against the model's training profile (none for a
+    model without one), and performance per image size and per the user's groups."""
+    data, predictions = results.data, results.predictions
+    names = [relative_name(item.path, data.root) for item in predictions.items]
+    evaluated = facts.lookup([("test", name) for name in names])
+    training = results.metadata.training_profile if results.metadata is not None else None
+    shift = compare_profiles(training, profile_from_facts(evaluated))
+    for finding in shift.findings:
+        log.warning("data shift: %s", finding.text)
+    level = results.report_config.ci_level
+    grouped = [compute_group_metrics(predictions.labels, predictions.predicted, data.class_names, size_labels(evaluated),
+                                     BY_SIZE, level)]
+    if groups is not None:
+        by_user = compute_group_metrics(predictions.labels, predictions.predicted, data.class_names,
+                                        [groups.group(name) for name in names], groups.source, level)
+        if by_user.not_listed:
+            log.warning("%s does not list %d of the %d evaluated images; they are grouped as '%s'",
+                        groups.source, by_user.not_listed, len(names), NOT_LISTED)
+        grouped.append(by_user)
+    return shift, tuple(grouped)
 
 
 def _heatmap_checks(given: GivenModel, visuals: Visuals, config: ReportConfig) -> HeatmapChecks:

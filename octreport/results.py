@@ -8,6 +8,7 @@ from pathlib import Path
 import keras
 
 from octreport.config import ReportConfig, TrainConfig
+from octreport.data.acquisition_profile import ShiftReport
 from octreport.data.data_audit import DataAudit
 from octreport.data.dataset import PreparedData
 from octreport.data.preprocessing import Preprocessing
@@ -15,6 +16,7 @@ from octreport.engine.layer_health import LayerHealth
 from octreport.engine.layer_selection import LayerSelection
 from octreport.engine.layers import ConvLayerInfo
 from octreport.evaluation.errors_gallery import ConfusionCell
+from octreport.evaluation.group_metrics import GroupMetrics
 from octreport.evaluation.heatmap_checks import HeatmapChecks
 from octreport.evaluation.metrics import ClassificationMetrics
 from octreport.evaluation.predict import Predictions
@@ -58,6 +60,10 @@ class RunResults:
     prediction_spread: PredictionSpread | None = None
     heatmap_checks: HeatmapChecks | None = None
     """Faithfulness and the randomisation check of the shown heat maps; None when turned off."""
+    data_shift: ShiftReport | None = None
+    """The evaluated images' acquisition profile against the training images' (None in results built by hand)."""
+    group_metrics: tuple[GroupMetrics, ...] = ()
+    """Performance per image size, and per the user's groups (``--groups``)."""
 
     @property
     def skipped(self):

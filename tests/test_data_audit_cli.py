@@ -52,6 +52,10 @@ def test_leaked_patient_and_copy_are_in_metrics_report_and_gates(leaky, conv_mod
     assert 'id="data"' in html and "patient 1000" in html and "DME-1099-1.jpeg" in html
     assert html.index('id="data"') < html.index('id="metrics"')  # near the top
     assert "Data:</strong> 1 patient(s) have images in more than one split" in html
+    # A model without a sidecar has no training profile: the evaluated one, the per-size table and a note.
+    shift = json.loads((run / "metrics.json").read_text())["data_shift"]
+    assert shift["training_profile"] is None and shift["evaluated_profile"]["sizes"] == {"64x48": 10}
+    assert "No training profile was available" in html and "Performance by image size" in html
 
 
 def test_patients_file_replaces_the_names_and_a_malformed_one_is_refused_before_the_run(leaky, conv_model, tmp_path):

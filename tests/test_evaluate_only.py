@@ -35,17 +35,20 @@ def test_a_kermany_folder_needs_only_test_and_ignores_the_rest(tmp_path):
     with pytest.raises(DataError, match="no train/"):
         prepare_data(root)  # training still needs train/
     data = prepare_data(root, training=False)
-    assert len(data.test) == 32 and data.evaluated_split == "test"
-    # A train/ that training would refuse (a class missing) is not even read for --split test ...
+    assert len(data.test) == 32 and data.evaluated_split == "test" and data.train == ()
+    # A train/ that training would refuse (a class missing) does not stop the evaluation of test/ ...
     write_class_folders(root / "train", classes=("CNV", "DME"))
-    assert prepare_data(root, training=False).test == data.test
-    # ... but --split all reads it, and says what is wrong with it.
+    narrowed = prepare_data(root, training=False)
+    assert narrowed.test == data.test and narrowed.train == () and "covers test/ alone" in narrowed.test_note
+    # ... but --split all evaluates it, so it must be whole.
     with pytest.raises(DataError, match="that train/ lacks"):
         prepare_data(root, training=False, split="all")
 
 
 def test_split_all_of_a_kermany_folder_evaluates_every_split(tmp_path):
     root = write_kermany(tmp_path / "data", splits=("train", "val", "test"))
+    tested = prepare_data(root, training=False)  # test/ evaluated; train/ and val/ kept for the data audit
+    assert len(tested.test) == 32 and (len(tested.train), len(tested.val)) == (32, 32) and "audited" in tested.test_note
     data = prepare_data(root, training=False, split="all")
     assert len(data.test) == 96 and {p.path.parts[-3] for p in data.test} == {"train", "val", "test"}
     with pytest.raises(ConfigError, match="--split all"):

@@ -53,6 +53,7 @@ class ChecklistFacts:
     model_file: bool  # the model has a file (not an in-memory model)
     citation: bool
     heatmap_checks: bool = False  # the heat maps were checked (faithfulness curves, randomisation check)
+    subgroups: bool = False  # performance per acquisition group (image size, --groups) is shown
 
 
 @dataclass(frozen=True)
@@ -135,6 +136,14 @@ def _split_level(facts: ChecklistFacts) -> _Mapping:
 def _performance_precision(facts: ChecklistFacts) -> _Mapping:
     where = _section("metrics") + _metrics("referral" if facts.referral else "classification.per_class")
     return _Mapping(ADDRESSED, where) if facts.intervals else _Mapping(PARTLY, where, _NO_INTERVALS)
+
+
+def _subgroup_performance(facts: ChecklistFacts) -> _Mapping:
+    overall = _performance_precision(facts)
+    if not facts.subgroups:
+        return overall
+    note = "; ".join(filter(None, (overall.note, "subgroups by image size, and by the groups of --groups when given")))
+    return _Mapping(overall.status, overall.where + _section("data-shift") + _metrics("group_metrics"), note)
 
 
 def _failure_analysis(facts: ChecklistFacts) -> _Mapping:
@@ -250,7 +259,7 @@ _ITEMS: tuple[tuple[str, str, str, _Resolver], ...] = (
     (TRIPOD_AI, "21", "Number of participants and outcome events in each analysis", _fixed(
         PARTLY, _metrics("data.counts", "classification.per_class"), "counted in images, not patients")),
     (TRIPOD_AI, "22", "Full model, sufficient to predict for new individuals", _full_model),
-    (TRIPOD_AI, "23a", "Performance with confidence intervals, including key subgroups", _performance_precision),
+    (TRIPOD_AI, "23a", "Performance with confidence intervals, including key subgroups", _subgroup_performance),
     (TRIPOD_AI, "26", "Limitations", _card("limitations", also=_section("warnings"), without=PARTLY)),
     (TRIPOD_AI, "27b", "Users' interaction with the model, and the expertise required", _card("intended_users")),
 )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from octreport.data.layout import (
@@ -69,8 +69,9 @@ def prepare_data(
     :mod:`octreport.data.splits`). ``split`` must then be ``auto`` or ``test``.
 
     For a run that only evaluates a model (not ``training``), ``test`` holds what ``split`` says
-    (:data:`SPLIT_CHOICES`) and ``train``/``val`` are empty; a Kermany layout then needs only the
-    split folders it evaluates (``test/`` for ``test``), and the others are not read.
+    (:data:`SPLIT_CHOICES`). A Kermany layout then needs only ``test/`` for ``test``: ``train``
+    and ``val`` are filled as for training where the folder allows it (for the data audit, never
+    evaluated), else left empty; with ``all`` they are empty.
     """
     if split not in SPLIT_CHOICES:
         raise ConfigError(f"--split must be one of {', '.join(SPLIT_CHOICES)}, got '{split}'.")
@@ -81,7 +82,7 @@ def prepare_data(
         )
     if training:
         return _prepare_for_training(root, seed, val_fraction, test_fraction, follow_symlinks)
-    return _prepare_for_evaluation(root, seed, test_fraction, follow_symlinks, split)
+    return _prepare_for_evaluation(root, seed, val_fraction, test_fraction, follow_symlinks, split)
 
 
 def _scan_usable(root: Path | str, follow_symlinks: bool, splits: tuple[str, ...] | None = None):
@@ -125,29 +126,43 @@ def _prepare_for_training(root, seed, val_fraction, test_fraction, follow_symlin
     return _prepared(scanned, train, val, test, skipped, note, "", SPLIT_TEST)
 
 
-def _prepare_for_evaluation(root, seed, test_fraction, follow_symlinks, split) -> PreparedData:
-    """Only ``test`` is filled: the images a loaded model is evaluated on, and why those."""
+def _prepare_for_evaluation(root, seed, val_fraction, test_fraction, follow_symlinks, split) -> PreparedData:
+    """``test`` holds the images a loaded model is evaluated on; with ``--split test``, ``train``
+    and ``val`` hold what a training run would have trained on, when the folder has them, for the
+    data audit alone (a patient or a copy shared with them is worth knowing about)."""
     kermany = layout_of(root) == KERMANY_LAYOUT  # the layout decides what "auto" means
     if split == SPLIT_AUTO:
         split = SPLIT_TEST if kermany else SPLIT_ALL
-    scanned, usable, skipped = _scan_usable(root, follow_symlinks, ("test",) if kermany and split == SPLIT_TEST else SPLIT_NAMES)
-    found = ", ".join(f"{name}/" for name in SPLIT_NAMES if name in usable)
-    if not kermany and split == SPLIT_ALL:
+    if split == SPLIT_TEST:
+        return _evaluate_test_split(root, seed, val_fraction, test_fraction, follow_symlinks, kermany)
+    scanned, usable, skipped = _scan_usable(root, follow_symlinks, SPLIT_NAMES)
+    if kermany:
+        found = ", ".join(f"{name}/" for name in SPLIT_NAMES if name in usable)
+        test = tuple(sorted((item for items in usable.values() for item in items), key=lambda i: str(i.path)))
+        note = f"every image of {found} evaluated together (--split all; no training in this run)"
+    else:
         test = usable["all"]
         note = "class folders only: every image evaluated (--split all; no training in this run)"
-    elif not kermany:
-        _, test = partition_by_patient(usable["all"], [1 - test_fraction, test_fraction], seed)
-        note = (f"class folders only: the test split is {test_fraction:.0%} of the patients, cut by octreport as a training "
-                f"run would cut it (--split test; patient-disjoint, seed {seed}); the other images were not used")
-    elif split == SPLIT_TEST:
-        test = usable["test"]
-        note = "test/ as found on disk (--split test); any train/ and val/ were not read"
+    return _prepared(scanned, (), (), test, skipped, note, note, SPLIT_ALL)
+
+
+def _evaluate_test_split(root, seed, val_fraction, test_fraction, follow_symlinks, kermany: bool) -> PreparedData:
+    try:
+        split_as_trained = _prepare_for_training(root, seed, val_fraction, test_fraction, follow_symlinks)
+    except DataError as error:
+        if not kermany:
+            raise
+        # test/ is all an evaluation needs: a missing or malformed train/ or val/ only narrows the audit.
+        scanned, usable, skipped = _scan_usable(root, follow_symlinks, ("test",))
+        note = (f"test/ as found on disk (--split test); the rest of the folder was not read, so the data audit covers "
+                f"test/ alone ({str(error).split('. ')[0]})")
+        return _prepared(scanned, (), (), usable["test"], skipped, note, note, SPLIT_TEST)
+    if kermany:
+        note = "test/ as found on disk (--split test); train/ and val/ were not evaluated, only audited for shared patients and copies"
     else:
-        test = tuple(sorted((item for name in SPLIT_NAMES for item in usable.get(name, ())), key=lambda i: str(i.path)))
-        note = f"every image of {found} evaluated together (--split all; no training in this run)"
-    if not test:
-        raise DataError(f"'{scanned.root}' has no images to evaluate ({note}). {EXPECTED_LAYOUT}")
-    return _prepared(scanned, (), (), test, skipped, note, note, split)
+        note = (f"class folders only: the test split is {test_fraction:.0%} of the patients, cut by octreport as a training "
+                f"run would cut it (--split test; patient-disjoint, seed {seed}); the other images were not evaluated")
+    return replace(split_as_trained, test_note=note, split_note=note)
 
 
 def _prepared(scanned: ScannedDataset, train, val, test, skipped, note, test_note, evaluated_split) -> PreparedData:

@@ -1,13 +1,21 @@
-"""Cheap facts about every image of a data set, from one downscaled decode: size, file type, file
-size, mean intensity and a perceptual hash.
+"""Cheap facts about every image of a data set, from one downscaled decode: size, channel count,
+file type, file size, mean intensity, intensity percentiles and a perceptual hash.
 
-The data audit (:mod:`octreport.data.data_audit`) needs these for *every* split, including the
-training images of a loaded model, which no other pass of a run decodes. They therefore come from
-one cheap pass of their own: a JPEG is decoded already shrunk by 8 inside libjpeg's DCT
-(``ratio=8``: only the DC coefficients of each 8x8 block, about a tenth of a full decode), its
-width and height are read from the header, and the small grayscale image gives the mean intensity
-and the hash. A PNG decodes at full size (libpng has no shrinking decode). The cost is measured in
-``benchmarks/bench_data_audit.py``.
+The data audit (:mod:`octreport.data.data_audit`) and the acquisition profile
+(:mod:`octreport.data.acquisition_profile`) need these for *every* split, including the training
+images of a loaded model, which no other pass of a run decodes. They therefore come from one cheap
+pass of their own, made once per run (:func:`collect_split_facts`): a JPEG is decoded already
+shrunk by 8 inside libjpeg's DCT (``ratio=8``: only the DC coefficients of each 8x8 block, about a
+tenth of a full decode), its width, height and channel count are read from the header, and the
+small grayscale image gives the mean intensity, the intensity percentiles and the hash. A PNG
+decodes at full size (libpng has no shrinking decode); its channel count comes from its header's
+colour type. The cost is measured in ``benchmarks/bench_data_audit.py``.
+
+The intensity percentiles are those of the 64x64 area-averaged grayscale image, whatever the stored
+size: each of its pixels covers the same share of the scan's field, so a scan exported at 512 or at
+1024 px wide gives about the same percentiles, and a change in them means a change in brightness or
+contrast, not in resolution. (Averaging narrows the extremes: a 1st percentile here is the darkest
+1% of 1/4096ths of the scan, not of single pixels.)
 
 The perceptual hash is a DCT hash (pHash): the grayscale image area-averaged to 32x32, its 2-D DCT,
 the 8x8 lowest frequencies, each bit set where a coefficient is above their median (DC left out of
@@ -27,11 +35,14 @@ pipeline.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
+
+from octreport.data.layout import relative_name
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +50,10 @@ HASH_SIZE = 8
 """pHash: the HASH_SIZE x HASH_SIZE lowest DCT frequencies, 64 bits in all."""
 _DCT_SIZE = 32
 _SMALL = 64  # side of the small image the hash and mean come from, after the DCT-scaled decode
+INTENSITY_PERCENTILES = (1, 50, 99)
+"""The percentiles of each image's grayscale values kept in :attr:`ImageFacts.intensity_percentiles`."""
+# Channels by PNG colour type (byte 25 of the file): gray, RGB, palette (decoded as RGB), gray+alpha, RGBA.
+_PNG_CHANNELS = {0: 1, 2: 3, 3: 3, 4: 2, 6: 4}
 
 
 @dataclass(frozen=True)
@@ -48,7 +63,10 @@ class ImageFacts:
     ``width``/``height``: pixels of the stored image (0 where it could not be decoded);
     ``file_type``: ``jpeg``, ``png`` or ``other`` by content; ``file_size``: bytes;
     ``mean_intensity``: mean grayscale value in [0, 1]; ``phash``: uint64 perceptual (DCT) hash;
-    ``decoded``: False where the file failed to decode (its other facts are then meaningless).
+    ``decoded``: False where the file failed to decode (its other facts are then meaningless);
+    ``channels``: colour channels as stored (JPEG and PNG headers; 0 where unknown);
+    ``intensity_percentiles``: ``(N, 3)`` float32, the :data:`INTENSITY_PERCENTILES` of the small
+    grayscale image in [0, 1].
     """
 
     width: np.ndarray
@@ -58,9 +76,47 @@ class ImageFacts:
     mean_intensity: np.ndarray
     phash: np.ndarray
     decoded: np.ndarray
+    channels: np.ndarray | None = None
+    intensity_percentiles: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.width.shape[0])
+
+    def take(self, index: np.ndarray | Sequence[int]) -> "ImageFacts":
+        """The facts of the images at ``index`` (an integer array), in that order."""
+        index = np.asarray(index, dtype=np.int64)
+        return ImageFacts(**{f.name: None if getattr(self, f.name) is None else getattr(self, f.name)[index]
+                             for f in fields(self)})
+
+
+@dataclass(frozen=True)
+class SplitFacts:
+    """The :class:`ImageFacts` of every image of a run, collected in one pass and looked up by split
+    and path: ``keys`` are ``(split, path relative to the data root)`` pairs aligned with ``facts``."""
+
+    keys: tuple[tuple[str, str], ...]
+    facts: ImageFacts
+
+    def lookup(self, keys: Sequence[tuple[str, str]]) -> ImageFacts:
+        """The facts of the images ``keys`` (``(split, path relative to the data root)``), in their
+        order; KeyError for an image not collected."""
+        return self.facts.take([self._positions[key] for key in keys])
+
+    def split(self, split: str) -> ImageFacts:
+        """The facts of every collected image of ``split``."""
+        return self.facts.take([n for n, (s, _) in enumerate(self.keys) if s == split])
+
+    @cached_property
+    def _positions(self) -> Mapping[tuple[str, str], int]:
+        return {key: n for n, key in enumerate(self.keys)}
+
+
+def collect_split_facts(root: Path, splits: Mapping[str, Sequence[Path]], parallel: int | None = None) -> SplitFacts:
+    """The facts of every image of ``splits`` (``{split: paths}``, images under ``root``), from
+    one decode of each."""
+    listed = [(split, Path(path)) for split, paths in splits.items() for path in paths]
+    keys = tuple((split, relative_name(path, root)) for split, path in listed)
+    return SplitFacts(keys, collect_image_facts([path for _, path in listed], parallel))
 
 
 def _dct_matrix(n: int) -> np.ndarray:
@@ -102,6 +158,8 @@ def collect_image_facts(paths: Sequence[Path | str], parallel: int | None = None
     height = np.zeros(n, np.int32)
     kind = np.zeros(n, np.int8)
     mean = np.zeros(n, np.float32)
+    percentiles = np.zeros((n, len(INTENSITY_PERCENTILES)), np.float32)
+    channels = np.zeros(n, np.int8)
     hashes = np.zeros(n, np.uint64)
     decoded = np.zeros(n, bool)
     if n:
@@ -110,38 +168,50 @@ def collect_image_facts(paths: Sequence[Path | str], parallel: int | None = None
                               num_parallel_calls=parallel or tf.data.AUTOTUNE, deterministic=False)
         dataset = dataset.ignore_errors(log_warning=True).batch(256).prefetch(2)
         for (shape, file_kind, small), index in dataset.as_numpy_iterator():
-            height[index], width[index] = shape[:, 0], shape[:, 1]
+            height[index], width[index], channels[index] = shape[:, 0], shape[:, 1], shape[:, 2]
             kind[index] = file_kind
             mean[index] = small.mean(axis=(1, 2))
+            percentiles[index] = np.percentile(small.reshape(len(index), -1), INTENSITY_PERCENTILES, axis=1).T
             hashes[index] = phash_bits(small)
             decoded[index] = True
     file_type = np.array(["other", "jpeg", "png"], dtype=object)[kind]
     if not decoded.all():
         log.warning("data audit: %d image(s) could not be decoded for their facts", int((~decoded).sum()))
-    return ImageFacts(width, height, file_type, sizes, mean, hashes, decoded)
+    return ImageFacts(width, height, file_type, sizes, mean, hashes, decoded, channels, percentiles)
 
 
 def _facts_of_file(path):
-    """(height, width) of the stored image, its kind (1 JPEG, 2 PNG, 0 other) and a
+    """(height, width, channels) of the stored image, its kind (1 JPEG, 2 PNG, 0 other) and a
     ``(_SMALL, _SMALL)`` grayscale float32 image in [0, 1]."""
     import tensorflow as tf
 
     raw = tf.io.read_file(path)
 
     def jpeg():
-        shape = tf.image.extract_jpeg_shape(raw)[:2]
+        shape = tf.image.extract_jpeg_shape(raw)
         image = tf.io.decode_jpeg(raw, channels=1, ratio=8)
         return shape, tf.constant(1, tf.int8), image
 
     def other():
         image = tf.io.decode_image(raw, channels=1, expand_animations=False)
         image.set_shape([None, None, 1])
-        kind = tf.where(tf.strings.substr(raw, 0, 4) == b"\x89PNG", tf.constant(2, tf.int8), tf.constant(0, tf.int8))
-        return tf.shape(image)[:2], kind, image
+        png = tf.strings.substr(raw, 0, 4) == b"\x89PNG"
+        kind = tf.where(png, tf.constant(2, tf.int8), tf.constant(0, tf.int8))
+        channels = tf.cond(png, lambda: _png_channels(tf, raw), lambda: tf.constant(0, tf.int32))
+        return tf.concat([tf.shape(image)[:2], [channels]], axis=0), kind, image
 
     shape, kind, image = tf.cond(tf.io.is_jpeg(raw), jpeg, other)
     small = tf.image.resize(tf.image.convert_image_dtype(image, tf.float32), (_SMALL, _SMALL), method="area")
     return tf.cast(shape, tf.int32), kind, small[:, :, 0]
+
+
+def _png_channels(tf, raw):
+    """Channels of a PNG by the colour type in its header (byte 25); 0 for a type PNG does not define."""
+    table = np.zeros(256, np.int32)
+    for code, count in _PNG_CHANNELS.items():
+        table[code] = count
+    colour_type = tf.io.decode_raw(tf.strings.substr(raw, 25, 1), tf.uint8)[0]
+    return tf.gather(tf.constant(table), tf.cast(colour_type, tf.int32))
 
 
 def _area_resize(images: np.ndarray, rows: int, cols: int) -> np.ndarray:

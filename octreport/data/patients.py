@@ -39,22 +39,30 @@ NAMES = PatientTable({}, FROM_NAMES)
 def read_patients_file(path: Path | str) -> PatientTable:
     """Read a ``file,patient`` CSV; raise :class:`DataError` saying what is wrong with it."""
     path = Path(path)
-    expected = "Expected a CSV file with a header row 'file,patient' and one row per image, e.g. 'train/CNV/a.jpeg,P017'."
+    return PatientTable(read_file_csv(path, "patient", "patients file", "P017"), f"patients file {path.name}")
+
+
+def read_file_csv(path: Path, column: str, what: str, example: str) -> dict[str, str]:
+    """``{file: value}`` from a CSV with a header row ``file,<column>`` (a ``--patients`` or
+    ``--groups`` file, ``what`` by name); :class:`DataError` for a file that cannot be read, a
+    missing column, no rows, an empty field, or a file given two values."""
+    expected = (f"Expected a CSV file with a header row 'file,{column}' and one row per image, "
+                f"e.g. 'train/CNV/a.jpeg,{example}'.")
     try:
         with path.open(newline="", encoding="utf-8-sig") as handle:
             rows = list(csv.DictReader(handle))
     except (OSError, UnicodeDecodeError, csv.Error) as error:
-        raise DataError(f"Cannot read the patients file '{path}' ({error}). {expected}") from error
+        raise DataError(f"Cannot read the {what} '{path}' ({error}). {expected}") from error
     fields = set(rows[0].keys()) if rows else set()
-    if not rows or not {"file", "patient"} <= fields:
-        raise DataError(f"The patients file '{path}' has no 'file' and 'patient' columns, or no rows. {expected}")
+    if not rows or not {"file", column} <= fields:
+        raise DataError(f"The {what} '{path}' has no 'file' and '{column}' columns, or no rows. {expected}")
     table: dict[str, str] = {}
     for line, row in enumerate(rows, start=2):
-        name, patient = (row.get("file") or "").strip(), (row.get("patient") or "").strip()
-        if not name or not patient:
-            raise DataError(f"The patients file '{path}', line {line}: an empty file or patient. {expected}")
-        if table.get(name, patient) != patient:
-            raise DataError(f"The patients file '{path}', line {line}: '{name}' is given two patients "
-                            f"('{table[name]}' and '{patient}').")
-        table[name] = patient
-    return PatientTable(table, f"patients file {path.name}")
+        name, value = (row.get("file") or "").strip(), (row.get(column) or "").strip()
+        if not name or not value:
+            raise DataError(f"The {what} '{path}', line {line}: an empty file or {column}. {expected}")
+        if table.get(name, value) != value:
+            raise DataError(f"The {what} '{path}', line {line}: '{name}' is given two {column}s "
+                            f"('{table[name]}' and '{value}').")
+        table[name] = value
+    return table

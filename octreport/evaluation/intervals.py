@@ -81,7 +81,8 @@ def wilson_interval(successes: int, trials: int, level: float = 0.95) -> tuple[f
     return low, high
 
 
-def _wilson(successes: int, trials: int, level: float) -> Interval:
+def wilson(successes: int, trials: int, level: float = 0.95) -> Interval:
+    """A proportion with its Wilson score interval (value and bounds None when there are no trials)."""
     bounds = wilson_interval(successes, trials, level)
     if bounds is None:
         return Interval(None, None, None, WILSON, level)
@@ -255,17 +256,17 @@ def compute_metric_intervals(
         tn = n - row.support - row.predicted_count + tp
         per_class.append(ClassIntervals(
             row.name,
-            precision=_wilson(tp, row.predicted_count, level),
-            recall=_wilson(tp, row.support, level),
-            specificity=_wilson(tn, n - row.support, level),
+            precision=wilson(tp, row.predicted_count, level),
+            recall=wilson(tp, row.support, level),
+            specificity=wilson(tn, n - row.support, level),
             f1=boot(f"per_class.{row.name}.f1", row.f1),
             roc_auc=boot(f"per_class.{row.name}.roc_auc", row.roc_auc),
         ))
     referral_intervals = None
     if referral is not None and "referral.weighted_error" in distribution:
         referral_intervals = ReferralIntervals(
-            urgent_sensitivity=_wilson(referral.true_positive, referral.n_urgent, level),
-            urgent_specificity=_wilson(referral.true_negative, referral.n_non_urgent, level),
+            urgent_sensitivity=wilson(referral.true_positive, referral.n_urgent, level),
+            urgent_specificity=wilson(referral.true_negative, referral.n_non_urgent, level),
             urgent_roc_auc=boot("referral.urgent_roc_auc", referral.urgent_roc_auc),
             weighted_error=boot("referral.weighted_error", referral.weighted_error),
         )
@@ -274,7 +275,7 @@ def compute_metric_intervals(
         n_images=n,
         unit=unit,
         n_units=n_units,
-        accuracy=_wilson(int(np.trace(confusion)), n, level),
+        accuracy=wilson(int(np.trace(confusion)), n, level),
         macro_precision=boot("macro.precision", metrics.macro.precision),
         macro_recall=boot("macro.recall", metrics.macro.recall),
         macro_f1=boot("macro.f1", metrics.macro.f1),

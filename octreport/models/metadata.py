@@ -1,7 +1,9 @@
 """What octreport saves beside a model so that loading it later needs no extra flags.
 
 ``MODEL.keras`` gets a sidecar ``MODEL.octreport.json`` with the class names, the preprocessing the
-model expects, and, when octreport trained it, the training history and configuration.
+model expects, and, when octreport trained it, the training history and configuration and the
+acquisition profile of its training images (:mod:`octreport.data.acquisition_profile`; sidecars
+written before it was recorded load without it).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from octreport.data.acquisition_profile import AcquisitionProfile
 from octreport.data.preprocessing import Preprocessing
 from octreport.errors import ModelError
 
@@ -27,6 +30,8 @@ class ModelMetadata:
     best_epoch: int | None = None
     training: dict = field(default_factory=dict)
     octreport_version: str = ""
+    training_profile: AcquisitionProfile | None = None
+    """Sizes, file types, channels and brightness of the training images; None when unknown."""
 
     def to_dict(self) -> dict:
         return {
@@ -36,6 +41,7 @@ class ModelMetadata:
             "best_epoch": self.best_epoch,
             "training": self.training,
             "octreport_version": self.octreport_version,
+            "training_profile": None if self.training_profile is None else self.training_profile.to_dict(),
         }
 
     @classmethod
@@ -47,6 +53,8 @@ class ModelMetadata:
             best_epoch=data.get("best_epoch"),
             training=data.get("training", {}),
             octreport_version=data.get("octreport_version", ""),
+            training_profile=(AcquisitionProfile.from_dict(data["training_profile"])
+                              if data.get("training_profile") else None),
         )
 
 

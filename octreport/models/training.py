@@ -17,6 +17,7 @@ import tensorflow as tf
 
 from octreport._version import __version__
 from octreport.config import TrainConfig
+from octreport.data.acquisition_profile import AcquisitionProfile
 from octreport.data.dataset import PreparedData
 from octreport.data.pipeline import image_dataset
 from octreport.models.architectures import build_model
@@ -104,18 +105,20 @@ def _fit(model: keras.Model, train, val, epochs: int, class_weight, callbacks) -
     return {key: [float(v) for v in values] for key, values in fit.history.items()}
 
 
-def train_model(data: PreparedData, config: TrainConfig) -> TrainedModel:
+def train_model(data: PreparedData, config: TrainConfig, training_profile: AcquisitionProfile | None = None) -> TrainedModel:
     """Train ``config.architecture`` on ``data.train``; early stopping and the restored weights use
-    ``data.val``. The test split is never seen here.
+    ``data.val``. The test split is never seen here. ``training_profile``: the acquisition profile
+    of ``data.train``, recorded in the model's metadata (profiled by the caller, from the facts of
+    a run's one cheap decode of every image: :func:`octreport.data.image_facts.collect_split_facts`).
 
     Each image is decoded once: the fitted images of both splits are cached in a temporary folder
     on disk (removed afterwards) and augmentation runs on the cached images every epoch.
     """
     with tempfile.TemporaryDirectory(prefix="octreport-cache-") as cache_dir:
-        return _train(data, config, Path(cache_dir))
+        return _train(data, config, Path(cache_dir), training_profile)
 
 
-def _train(data: PreparedData, config: TrainConfig, cache_dir: Path) -> TrainedModel:
+def _train(data: PreparedData, config: TrainConfig, cache_dir: Path, training_profile: AcquisitionProfile | None) -> TrainedModel:
     keras.utils.set_random_seed(config.seed)
     if config.deterministic:
         # Process-wide and for good: TensorFlow offers no public way back. A later training in
@@ -168,5 +171,6 @@ def _train(data: PreparedData, config: TrainConfig, cache_dir: Path) -> TrainedM
         best_epoch=best_epoch,
         training=training,
         octreport_version=__version__,
+        training_profile=training_profile,
     )
     return TrainedModel(model, metadata, seconds)

@@ -68,6 +68,7 @@ def checklist_facts(results: RunResults, card: ModelCard, shown: Mapping[str, To
         model_file=results.model_path is not None,
         citation=citation,
         heatmap_checks="heatmap-checks" in shown,
+        subgroups="data-shift" in shown and bool(results.group_metrics),
     )
 
 

@@ -8,6 +8,7 @@ from octreport._version import __version__
 from octreport.audit.compare import RunComparison
 from octreport.audit.gates import GateConfig, GateResult
 from octreport.audit.model_card import ModelCard
+from octreport.data.groups import NOT_LISTED
 from octreport.drawing.export import encode_figure
 from octreport.drawing.figures import confusion_matrix_figure
 from octreport.evaluation.errors_gallery import worst_confusion
@@ -36,6 +37,7 @@ from octreport.report.context import (
 from octreport.report.heatmap_sections import heatmap_checks_section
 from octreport.report.provenance import package_versions
 from octreport.report.data_section import data_section
+from octreport.report.shift_section import data_shift_section, shift_warning
 from octreport.report.statistics_sections import calibration_section, operating_point_section
 from octreport.resources import sample_data_dir
 from octreport.results import RunResults
@@ -78,10 +80,11 @@ def build_report_context(
     operating = operating_point_section(results.statistics, store)
     audit = results.data_audit
     data = None if audit is None else data_section(audit, results.data.root, class_names, store, image_format)
+    shift = None if results.data_shift is None else data_shift_section(results.data_shift, results.group_metrics, store)
     checks = heatmap_checks_section(results, store)
     toc = _toc(sections, by_class, comparison=comparison is not None, training=training is not None,
                errors=bool(error_cells), operating_point=operating is not None, data=data is not None,
-               heatmap_checks=checks is not None)
+               heatmap_checks=checks is not None, data_shift=shift is not None)
     intervals = results.statistics.intervals
     citation = None if _is_bundled_sample(results) else (DATASET_CITATION if results.referral else None)
     shown = {entry.anchor: entry for entry in toc if entry.level == 1}
@@ -108,6 +111,7 @@ def build_report_context(
         calibration=calibration_section(results.statistics, store),
         operating_point=operating,
         data=data,
+        data_shift=shift,
         heatmap_checks=checks,
         confusion_figure=store.add(
             encode_figure(confusion_matrix_figure(metrics), FIGURE_DPI),
@@ -169,10 +173,12 @@ def build_report_context(
 def _toc(
     sections: Mapping[str, TocEntry], by_class: Sequence[ClassSection], *, comparison: bool, training: bool,
     errors: bool, operating_point: bool = False, data: bool = False, heatmap_checks: bool = False,
+    data_shift: bool = False,
 ) -> tuple[TocEntry, ...]:
     """The contents, in the order of base.html: the sections this report shows, each entry the
     section's own (so it reads as the section's heading does), with one level-2 entry per class."""
-    toc = [sections["summary"]] + ([sections["data"]] if data else []) + [sections["model-card"]]
+    toc = [sections["summary"]] + ([sections["data"]] if data else []) + ([sections["data-shift"]] if data_shift else [])
+    toc.append(sections["model-card"])
     if comparison:
         toc.append(sections["comparison"])
     toc += [sections["metrics"], sections["calibration"]]
@@ -243,6 +249,10 @@ def data_warnings(results: RunResults) -> list[str]:
                 f"Class imbalance in the {split} split: {largest} has {per_class[largest]} images, "
                 f"{smallest} only {per_class[smallest]}."
             )
+    for groups in results.group_metrics:
+        if groups.not_listed:
+            warnings.append(f"{groups.not_listed} evaluated image(s) are not listed in the {groups.grouping}; they are "
+                            f"grouped as '{NOT_LISTED}' in the performance by group.")
     return warnings
 
 
@@ -300,6 +310,7 @@ def _summary(results: RunResults, warnings: list[str], gates: Sequence[GateResul
         heatmap_reading=None if checks is None else checks.faithfulness.reading or None,
         heatmap_flag=(checks.sanity.reading if checks is not None and checks.sanity is not None and checks.sanity.flagged
                       else None),
+        shift_warning=shift_warning(results.data_shift),
     )
 
 

@@ -116,6 +116,8 @@ class Summary:
     """The faithfulness summary line, when the heat maps were checked."""
     heatmap_flag: str | None = None
     """The randomisation check's verdict when the maps are not explained by what the model learned."""
+    shift_warning: str | None = None
+    """The data-shift check's first material finding (and how many more), None when it found none."""
 
 
 @dataclass(frozen=True)
@@ -447,9 +449,59 @@ class DataSection:
     more_note: str = ""
 
 
+@dataclass(frozen=True)
+class ProfileRow:
+    """One property of the acquisition profile, as text, for the training and the evaluated images."""
+
+    label: str
+    training: str
+    evaluated: str
+
+
+@dataclass(frozen=True)
+class GroupRowView:
+    """One acquisition group; a ``*_ci`` of None (or with no value) shows as a dash."""
+
+    group: str
+    n: int
+    accuracy: float | None
+    accuracy_ci: Interval | None
+    urgent_sensitivity: float | None = None
+    urgent_sensitivity_ci: Interval | None = None
+    n_urgent: int = 0
+    urgent_specificity: float | None = None
+    urgent_specificity_ci: Interval | None = None
+    n_non_urgent: int = 0
+
+
+@dataclass(frozen=True)
+class GroupTableView:
+    """The performance of one grouping (by image size, or the user's groups)."""
+
+    caption: str
+    rows: tuple[GroupRowView, ...]
+    referral: bool
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class DataShiftSection:
+    """The evaluated images' acquisition profile beside the training images', what differs, and
+    the performance per acquisition group (:mod:`octreport.data.acquisition_profile`)."""
+
+    findings: tuple[str, ...]
+    note: str
+    """Why nothing could be compared, or what was compared and found alike."""
+    rows: tuple[ProfileRow, ...]
+    figure: FigureRef
+    group_tables: tuple[GroupTableView, ...]
+    method_note: str
+
+
 SECTION_TITLES: Mapping[str, str] = MappingProxyType({
     "summary": "Summary",
     "data": "Data",
+    "data-shift": "Data shift",
     "model-card": "Model card",
     "comparison": "Comparison with an earlier run",
     "metrics": "Metrics",
@@ -522,6 +574,7 @@ class ReportContext:
     calibration: CalibrationSection | None = None
     operating_point: OperatingPointSection | None = None
     data: DataSection | None = None
+    data_shift: DataShiftSection | None = None
     heatmap_checks: HeatmapChecksSection | None = None
     # Every top-level section's id and title by anchor, shown or not: each partial's <section id>
     # and <h2> come from here, as do the top-level entries of ``toc``.

@@ -16,8 +16,9 @@ from octreport.report.build import data_warnings, model_warnings
 from octreport.report.provenance import package_versions
 from octreport.results import RunResults
 
-SCHEMA_VERSION = 3  # 2: intervals, calibration, operating_point, selective_prediction; predictions.csv beside it
+SCHEMA_VERSION = 4  # 2: intervals, calibration, operating_point, selective_prediction; predictions.csv beside it
 # 3: heatmap_checks (faithfulness, randomisation check), heatmap_maps (for the drift between runs)
+# 4: data_shift (training and evaluated acquisition profiles, findings), group_metrics (per size and --groups)
 
 
 def _peak(heatmap: np.ndarray) -> list[int]:
@@ -99,6 +100,8 @@ def metrics_document(results: RunResults) -> dict:
             "warnings": data_warnings(results),
         },
         "data_audit": None if results.data_audit is None else results.data_audit.to_dict(),
+        "data_shift": None if results.data_shift is None else results.data_shift.to_dict(),
+        "group_metrics": [groups.to_dict() for groups in results.group_metrics],
         "classification": results.metrics.to_dict(),
         "referral": None if results.referral is None else {
             **results.referral.to_dict(),
