@@ -225,7 +225,7 @@ def test_a_model_without_a_preprocessing_layer_gets_the_assumption_in_its_warnin
     assert "Model input:</strong> Input convention assumed" in html  # in the summary
     # `report` did not train: its data block names the test split only, not a training/validation split.
     title_block = html.split("<main>")[0]
-    assert "test/ as found on disk; train/ was not used" in title_block
+    assert "test/ as found on disk (--split test); train/ and val/ were not evaluated" in title_block
     assert "validation" not in title_block.lower() and "Train images" not in title_block
 
 
