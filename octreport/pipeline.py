@@ -310,7 +310,7 @@ def _acquisition_shift(results: RunResults, facts: SplitFacts,
     names = [relative_name(item.path, data.root) for item in predictions.items]
     evaluated = facts.lookup([("test", name) for name in names])
     training = results.metadata.training_profile if results.metadata is not None else None
-    shift = compare_profiles(training, profile_from_facts(evaluated))
+    shift = compare_profiles(training, profile_from_facts(evaluated), results.preprocessing.aspect)
     for finding in shift.findings:
         log.warning("data shift: %s", finding.text)
     level = results.report_config.ci_level

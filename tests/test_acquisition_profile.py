@@ -73,6 +73,10 @@ def test_a_size_common_here_and_absent_in_training_is_named_in_plain_words():
     assert report.findings[0].text == ("77% of these scans are 512x496 px (training: none); the model was trained "
                                        "on 1024x496 px scans (94%).")
     assert report.findings[1].text.startswith("23% of these scans are 768x496 px (training: 1%)")
+    # With the model's preprocessing known, a further finding says what the new width does to it.
+    cropped = compare_profiles(training, evaluated, aspect="crop").findings
+    assert [f.kind for f in cropped] == ["size", "size", "geometry"] and "another zoom" in cropped[-1].text
+    assert "reaches it alike" in compare_profiles(training, evaluated, aspect="stretch").findings[-1].text
     # 1536 px is 5% of training: not rare, so 30% of it here is no finding.
     assert compare_profiles(training, profile_from_facts(facts([(1536, 496)] * 30 + [(1024, 496)] * 70))).findings == ()
 

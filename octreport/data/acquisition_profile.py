@@ -227,20 +227,37 @@ class ShiftReport:
         }
 
 
-def compare_profiles(training: AcquisitionProfile | None, evaluated: AcquisitionProfile) -> ShiftReport:
-    """What differs materially between ``training``'s and ``evaluated``'s images (module docstring)."""
+def compare_profiles(training: AcquisitionProfile | None, evaluated: AcquisitionProfile,
+                     aspect: str | None = None) -> ShiftReport:
+    """What differs materially between ``training``'s and ``evaluated``'s images (module docstring).
+    ``aspect``: how the model's preprocessing fits a scan to its input (``stretch``, ``pad`` or
+    ``crop``); with a size or aspect-ratio finding, a further finding says what that does to them."""
     if training is None or not training.n_images or not evaluated.n_images:
         return ShiftReport(training, evaluated, ())
     findings = _categorical(training, evaluated, "size", training.sizes, evaluated.sizes, "are {} px", " px")
     if not findings:
         findings = _categorical(training, evaluated, "aspect ratio", training.aspect_ratios, evaluated.aspect_ratios,
                                 "have a width:height ratio of {}:1", ":1")
+    if findings and aspect in GEOMETRY:
+        findings.append(ShiftFinding("geometry", GEOMETRY[aspect]))
     findings += _categorical(training, evaluated, "file type", training.file_types, evaluated.file_types,
                              "are {} files", "", unseen=True)
     findings += _categorical(training, evaluated, "channels", training.channels, evaluated.channels,
                              "have {} colour channel(s)", " channel(s)", unseen=True)
     intensity = _intensity(training, evaluated)
     return ShiftReport(training, evaluated, tuple(findings) + ((intensity,) if intensity else ()))
+
+
+GEOMETRY = {
+    "crop": ("The model's preprocessing cuts each scan to its input's aspect ratio at the stored pixel scale (aspect "
+             "'crop'): a scan of another width reaches it at another zoom, with part of the retina cut. If these exports "
+             "cover the same field of view, resample them to the training width, or retrain with aspect 'stretch'."),
+    "pad": ("The model's preprocessing pads each scan to its input's aspect ratio (aspect 'pad'): a scan of another "
+            "width reaches it at another scale, with black bars of another size."),
+    "stretch": ("The model's preprocessing fits each scan's whole width and height to its input (aspect 'stretch'): an "
+                "export of the same field of view at another width reaches it alike, one of another field of view does not."),
+}
+"""What a size or aspect-ratio shift does to a model, by how its preprocessing fits a scan to its input."""
 
 
 def _categorical(training: AcquisitionProfile, evaluated: AcquisitionProfile, kind: str, train_counts: Counts,
