@@ -10,7 +10,7 @@ full run, in the same kind of run folder, with the same exit codes (5 when a gat
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -19,9 +19,11 @@ from octreport.audit.gates import GateConfig, data_gates, gates_passed
 from octreport.audit.manifest import build_manifest, hash_artifacts, outcome_for, write_manifest
 from octreport.config import ReportConfig, TrainConfig
 from octreport.data.data_audit import AuditedImage, DataAudit, audit_data
-from octreport.data.dataset import PreparedData, prepare_data
+from octreport.data.dataset import SPLIT_ALL, PreparedData, prepare_data
 from octreport.data.image_facts import SplitFacts, collect_image_facts
+from octreport.data.layout import split_folders_of
 from octreport.data.patients import NAMES, PatientTable, read_patients_file
+from octreport.errors import DataError
 from octreport.report.assets import FigureStore, write_text_atomic
 from octreport.report.data_report import DATA_AUDIT_TEMPLATE, build_data_audit_report
 from octreport.report.render import render_html
@@ -66,8 +68,7 @@ def run_data_audit(*, data_dir: Path | str, train_config: TrainConfig = TrainCon
     """Audit ``data_dir`` (split as a run would split it) and write a run folder under
     ``report_config.out_root``. Bad folders and patients files are refused before it is made."""
     started_at = started_at or _now()
-    data = prepare_data(data_dir, train_config.seed, train_config.val_fraction, train_config.test_fraction,
-                        train_config.follow_symlinks)
+    data = _prepare_for_audit(data_dir, train_config)
     patients = read_patients_file(report_config.patients_file) if report_config.patients_file else NAMES
     prepare_output_folder(Path(report_config.out_root))
     with run_folder(Path(report_config.out_root)) as folder:
@@ -110,6 +111,22 @@ def run_data_audit(*, data_dir: Path | str, train_config: TrainConfig = TrainCon
         audit=audit,
         failed_gates=tuple(g.message for g in gates if not g.passed),
     )
+
+
+def _prepare_for_audit(data_dir: Path | str, config: TrainConfig) -> PreparedData:
+    """The folder split as a training run would split it; a Kermany layout without ``train/`` (an
+    external set to evaluate a model on: ``test/`` alone, say) is audited as one set instead."""
+    try:
+        return prepare_data(data_dir, config.seed, config.val_fraction, config.test_fraction, config.follow_symlinks)
+    except DataError:
+        splits = split_folders_of(data_dir)
+        if not splits or "train" in splits:
+            raise
+    log.info("%s has no train/: audited as one set of images to evaluate", data_dir)
+    data = prepare_data(data_dir, config.seed, config.val_fraction, config.test_fraction, config.follow_symlinks,
+                        training=False, split=SPLIT_ALL)
+    note = f"{', '.join(f'{name}/' for name in sorted(splits))} without train/ (a set to evaluate a model on): audited as one set"
+    return replace(data, split_note=note, test_note=note)
 
 
 def _now() -> str:

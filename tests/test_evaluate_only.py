@@ -82,3 +82,12 @@ def test_split_all_is_refused_for_a_run_that_trains(tmp_path):
     result = CliRunner().invoke(main, ["run", "--data", str(data), "--out", str(tmp_path / "runs"), "--split", "all"])
     assert result.exit_code == 2 and "--split all" in result.output and "Traceback" not in result.output
     assert not (tmp_path / "runs").exists()
+
+
+def test_audit_data_takes_a_folder_with_test_alone(tmp_path):
+    data = write_kermany(tmp_path / "external", splits=("test",))
+    out = tmp_path / "audits"
+    result = CliRunner().invoke(main, ["audit-data", "--data", str(data), "--out", str(out), "--format", "html"])
+    assert result.exit_code == 0, result.output
+    document = json.loads(((out / "latest").resolve() / "metrics.json").read_text())
+    assert "audited as one set" in document["data"]["split_note"] and sum(document["data"]["counts"]["test"].values()) == 32

@@ -149,12 +149,17 @@ def scan_dataset(root: Path | str, follow_symlinks: bool = False, splits: tuple[
     return replace(scanned, outside_links=tuple(links.outside))
 
 
-def layout_of(root: Path | str) -> str:
-    """``kermany`` when ``root`` has a ``train``, ``val`` or ``test`` folder, else ``class-folders``;
-    only the names of its folders are read."""
+def split_folders_of(root: Path | str) -> set[str]:
+    """Which of ``train``, ``val`` and ``test`` ``root`` has as folders (names compared as
+    :func:`folder_key` does); only the names of its folders are read."""
     root = _checked_root(root)
     names = {folder_key(child.name) for child in root.iterdir() if child.is_dir() and not child.name.startswith(".")}
-    return KERMANY_LAYOUT if names & set(SPLIT_NAMES) else CLASS_FOLDER_LAYOUT
+    return names & set(SPLIT_NAMES)
+
+
+def layout_of(root: Path | str) -> str:
+    """``kermany`` when ``root`` has a ``train``, ``val`` or ``test`` folder, else ``class-folders``."""
+    return KERMANY_LAYOUT if split_folders_of(root) else CLASS_FOLDER_LAYOUT
 
 
 def _checked_root(root: Path | str) -> Path:
