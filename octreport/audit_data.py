@@ -126,7 +126,7 @@ def _prepare_for_audit(data_dir: Path | str, config: TrainConfig) -> PreparedDat
     data = prepare_data(data_dir, config.seed, config.val_fraction, config.test_fraction, config.follow_symlinks,
                         training=False, split=SPLIT_ALL)
     note = f"{', '.join(f'{name}/' for name in sorted(splits))} without train/ (a set to evaluate a model on): audited as one set"
-    return replace(data, split_note=note, test_note=note)
+    return replace(data, split_note=note)
 
 
 def _now() -> str:

@@ -24,7 +24,7 @@ def test_class_folders_are_evaluated_in_full_when_nothing_is_trained(tmp_path):
     root = write_class_folders(tmp_path / "external", patients=8, per_patient=1)  # 32 images
     data = prepare_data(root, training=False)
     assert len(data.test) == 32 and data.train == data.val == () and data.evaluated_split == "all"
-    assert "every image evaluated" in data.test_note
+    assert "every image evaluated" in data.split_note
     cut = prepare_data(root, training=False, split="test")
     trained = prepare_data(root)  # what a training run would hold out
     assert cut.test == trained.test and 0 < len(cut.test) < 32 and cut.evaluated_split == "test"
@@ -39,7 +39,7 @@ def test_a_kermany_folder_needs_only_test_and_ignores_the_rest(tmp_path):
     # A train/ that training would refuse (a class missing) does not stop the evaluation of test/ ...
     write_class_folders(root / "train", classes=("CNV", "DME"))
     narrowed = prepare_data(root, training=False)
-    assert narrowed.test == data.test and narrowed.train == () and "covers test/ alone" in narrowed.test_note
+    assert narrowed.test == data.test and narrowed.train == () and "covers test/ alone" in narrowed.split_note
     # ... but --split all evaluates it, so it must be whole.
     with pytest.raises(DataError, match="that train/ lacks"):
         prepare_data(root, training=False, split="all")
@@ -48,7 +48,7 @@ def test_a_kermany_folder_needs_only_test_and_ignores_the_rest(tmp_path):
 def test_split_all_of_a_kermany_folder_evaluates_every_split(tmp_path):
     root = write_kermany(tmp_path / "data", splits=("train", "val", "test"))
     tested = prepare_data(root, training=False)  # test/ evaluated; train/ and val/ kept for the data audit
-    assert len(tested.test) == 32 and (len(tested.train), len(tested.val)) == (32, 32) and "audited" in tested.test_note
+    assert len(tested.test) == 32 and (len(tested.train), len(tested.val)) == (32, 32) and "audited" in tested.split_note
     data = prepare_data(root, training=False, split="all")
     assert len(data.test) == 96 and {p.path.parts[-3] for p in data.test} == {"train", "val", "test"}
     with pytest.raises(ConfigError, match="--split all"):

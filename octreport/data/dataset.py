@@ -36,9 +36,8 @@ class PreparedData:
     skipped: tuple[SkippedFile, ...]
     ignored_files: tuple[Path, ...]
     split_note: str
+    """How the splits were made; for a run that only evaluates a model, which images ``test`` holds and why."""
     outside_links: tuple[Path, ...] = ()  # symbolic links out of the data folder, skipped
-    test_note: str = ""
-    """Where the test split comes from, for a run that only evaluates a model (no training)."""
     evaluated_split: str = SPLIT_TEST
     """``test`` or ``all``: which images ``test`` holds (see :data:`SPLIT_CHOICES`); a training run's
     is always ``test``."""
@@ -123,7 +122,7 @@ def _prepare_for_training(root, seed, val_fraction, test_fraction, follow_symlin
                 f"The {name} split of '{scanned.root}' is empty: too few images (or patients) to split. "
                 f"Add images or provide the split as a folder. {EXPECTED_LAYOUT}"
             )
-    return _prepared(scanned, train, val, test, skipped, note, "", SPLIT_TEST)
+    return _prepared(scanned, train, val, test, skipped, note, SPLIT_TEST)
 
 
 def _prepare_for_evaluation(root, seed, val_fraction, test_fraction, follow_symlinks, split) -> PreparedData:
@@ -143,7 +142,7 @@ def _prepare_for_evaluation(root, seed, val_fraction, test_fraction, follow_syml
     else:
         test = usable["all"]
         note = "class folders only: every image evaluated (--split all; no training in this run)"
-    return _prepared(scanned, (), (), test, skipped, note, note, SPLIT_ALL)
+    return _prepared(scanned, (), (), test, skipped, note, SPLIT_ALL)
 
 
 def _evaluate_test_split(root, seed, val_fraction, test_fraction, follow_symlinks, kermany: bool) -> PreparedData:
@@ -156,19 +155,19 @@ def _evaluate_test_split(root, seed, val_fraction, test_fraction, follow_symlink
         scanned, usable, skipped = _scan_usable(root, follow_symlinks, ("test",))
         note = (f"test/ as found on disk (--split test); the rest of the folder was not read, so the data audit covers "
                 f"test/ alone ({str(error).split('. ')[0]})")
-        return _prepared(scanned, (), (), usable["test"], skipped, note, note, SPLIT_TEST)
+        return _prepared(scanned, (), (), usable["test"], skipped, note, SPLIT_TEST)
     if kermany:
         note = "test/ as found on disk (--split test); train/ and val/ were not evaluated, only audited for shared patients and copies"
     else:
         note = (f"class folders only: the test split is {test_fraction:.0%} of the patients, cut by octreport as a training "
                 f"run would cut it (--split test; patient-disjoint, seed {seed}); the other images were not evaluated")
-    return replace(split_as_trained, test_note=note, split_note=note)
+    return replace(split_as_trained, split_note=note)
 
 
-def _prepared(scanned: ScannedDataset, train, val, test, skipped, note, test_note, evaluated_split) -> PreparedData:
+def _prepared(scanned: ScannedDataset, train, val, test, skipped, note, evaluated_split) -> PreparedData:
     return PreparedData(
         scanned.root, scanned.layout, scanned.class_names, tuple(train), tuple(val), tuple(test),
-        tuple(skipped), scanned.ignored_files, note, scanned.outside_links, test_note, evaluated_split,
+        tuple(skipped), scanned.ignored_files, note, scanned.outside_links, evaluated_split,
     )
 
 

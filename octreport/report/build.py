@@ -449,7 +449,7 @@ def _data_description(results: RunResults) -> tuple[KeyValue, ...]:
         test = counts["test"]
         return (
             KeyValue("Folder", data_label(results)),
-            KeyValue("Evaluated", data.test_note or data.split_note),
+            KeyValue("Evaluated", data.split_note),
             KeyValue("Evaluated images", f"{sum(test.values())} ({', '.join(f'{k} {v}' for k, v in test.items())})"),
             KeyValue("Skipped files", str(len(results.skipped))),
         )
