@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from octreport.audit.hashing import sha256_file
-from octreport.data.layout import ImageItem, relative_name
+from octreport.data.layout import SPLIT_NAMES, ImageItem, relative_name
 from octreport.data.validation import SkippedFile
 from octreport.errors import DataError
 
@@ -35,7 +35,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 PROGRESS_EVERY = 2000
-SPLIT_ORDER = ("train", "val", "test")
 _MAX_WORKERS = 8
 
 
@@ -83,7 +82,7 @@ class DatasetFingerprint:
 
     def counts(self) -> dict[str, dict[str, int]]:
         """Images per class for each split present: ``{split: {class_name: count}}``."""
-        splits = sorted({r.split for r in self.files}, key=lambda s: (SPLIT_ORDER + (s,)).index(s))
+        splits = sorted({r.split for r in self.files}, key=lambda s: (SPLIT_NAMES + (s,)).index(s))
         result = {split: {name: 0 for name in self.class_names} for split in splits}
         for record in self.files:
             result[record.split][record.class_name] += 1

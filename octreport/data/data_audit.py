@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from octreport.data.image_facts import HASH_SIZE, ImageFacts
+from octreport.data.layout import SPLIT_NAMES
 from octreport.data.near_duplicates import near_duplicate_pairs
 from octreport.data.patients import NAMES, PatientTable
 from octreport.data.shortcuts import SHORTCUT_MARGIN, ShortcutResult, shortcut_check
@@ -36,7 +37,6 @@ one wrapped-around shift), so 4 catches most copies at the cost of an occasional
 the report shows side by side for a person to judge. (pHash distances are even: each hash has as
 many ones as zeros.) On the synthetic sample_data, scans drawn from one template lie 2-4 bits apart
 and are reported."""
-SPLITS = ("train", "val", "test")
 EXAMPLES = 5
 
 
@@ -265,7 +265,7 @@ def audit_data(
 
 def _splits(images: Sequence[AuditedImage]) -> list[str]:
     present = {image.split for image in images}
-    return [s for s in SPLITS if s in present] + sorted(present - set(SPLITS))
+    return [s for s in SPLIT_NAMES if s in present] + sorted(present - set(SPLIT_NAMES))
 
 
 def _counts(images, class_names) -> dict[str, dict[str, int]]:
