@@ -100,18 +100,9 @@ def square_model():
     """The Grad-CAM tests' two-conv net trained to tell a bright 6x6 square from none (about 3 s),
     with test images of the square class it gets right and their squares' top-left corners:
     ``(model, images, corners)``."""
-    import keras
+    from test_gradcam import trained_square_net
 
-    from test_gradcam import small_net, square_data
-
-    keras.utils.set_random_seed(3)
-    rng = np.random.default_rng(3)
-    x, y, _ = square_data(400, rng)
-    test_x, test_y, corner = square_data(60, rng)
-    model = small_net()
-    model.compile(optimizer=keras.optimizers.Adam(0.01), loss="sparse_categorical_crossentropy")
-    model.fit(x, y, epochs=4, batch_size=32, verbose=0)
-    predicted = model.predict(test_x, verbose=0).argmax(axis=1)
+    model, test_x, test_y, corner, predicted = trained_square_net(60)
     chosen = np.flatnonzero((predicted == 1) & (test_y == 1))[:8]
     assert len(chosen) >= 6, "the tiny model did not learn"
     return model, test_x[chosen], corner[chosen]
