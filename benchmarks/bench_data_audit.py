@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np  # noqa: E402
 
 from bench_common import OCT_REAL, Report, compare  # noqa: E402
-from octreport.audit.hashing import sha256_file  # noqa: E402
+from octreport.hashing import sha256_file  # noqa: E402
 from octreport.data.image_facts import collect_image_facts, hamming  # noqa: E402
 from octreport.data.layout import scan_dataset  # noqa: E402
 from octreport.data.near_duplicates import near_duplicate_pairs  # noqa: E402

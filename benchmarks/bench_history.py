@@ -12,7 +12,7 @@ failed gate every 13th, plus a few failed, incomplete and unreadable runs. Then,
 ``--repeats`` times (median, wall and process CPU):
 
 * ``read``   :func:`octreport.audit.history.build_history`: list, read and parse every run;
-* ``page``   :func:`octreport.audit.history_view.render_history_html`: trend figure and table;
+* ``page``   :func:`octreport.report.history_view.render_history_html`: trend figure and table;
 * ``json``   :func:`octreport.audit.history.history_to_dict` and ``json.dumps`` (``--json``);
 * ``total``  what ``octreport history --out ROOT`` does: read, then the page (the command adds
              Python's start-up and imports, about 1 s: measured once as ``command``).
@@ -123,7 +123,7 @@ def main(argv: list[str] | None = None) -> None:
     repeats = 1 if args.quick else args.repeats
 
     from octreport.audit.history import build_history, history_to_dict
-    from octreport.audit.history_view import render_history_html
+    from octreport.report.history_view import render_history_html
 
     report = Report("history")
     with tempfile.TemporaryDirectory(prefix="octreport-history-") as tmp:

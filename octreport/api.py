@@ -39,7 +39,7 @@ def make_report(
             (performance per acquisition group: a ``file,group`` CSV).
 
     Returns:
-        :class:`octreport.pipeline.RunOutcome` with ``run_dir``, ``pdf_path``, ``html_path``,
+        :class:`octreport.pipeline.run.RunOutcome` with ``run_dir``, ``pdf_path``, ``html_path``,
         ``metrics_path``, ``manifest_path``, ``accuracy`` and ``failed_gates``.
 
     TensorFlow's C++ start-up messages (CUDA probing on a machine without a GPU among them) are kept
@@ -50,7 +50,7 @@ def make_report(
 
     quiet_tensorflow()
     import_tensorflow_quietly()
-    from octreport.pipeline import run_report
+    from octreport.pipeline.run import run_report
 
     train = train or TrainConfig()
     report_config = ReportConfig(out_root=str(out), seed=train.seed, **report_options)

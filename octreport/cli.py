@@ -121,7 +121,7 @@ def _model_card(card_file: Path | None):
 
 
 def _report_and_echo(quiet: bool, **kwargs) -> None:
-    from octreport.pipeline import run_report
+    from octreport.pipeline.run import run_report
 
     outcome = run_report(command_line=_command_line(), **kwargs)
     if not outcome.published:
@@ -196,7 +196,7 @@ def audit_data(data_dir, out_root, seed, val_fraction, test_fraction, formats, f
                                  near_duplicate_bits=near_duplicate_bits)
     gate_config = GateConfig(max_leaked_patients=max_leaked_patients, max_duplicates=max_duplicates)
     import_tensorflow_quietly()
-    from octreport.audit_data import run_data_audit
+    from octreport.pipeline.data_audit_run import run_data_audit
 
     outcome = run_data_audit(data_dir=data_dir, train_config=train_config, report_config=report_config,
                              gate_config=gate_config, command_line=_command_line())
@@ -250,7 +250,7 @@ def train(data_dir, model_path, quiet, **options):
         raise click.BadParameter(f"the model file must end in .keras, got '{model_path}'.", param_hint="--out")
     train_config = build_train_config(options, _given_options())
     import_tensorflow_quietly()
-    from octreport.pipeline import train_evaluate_save
+    from octreport.pipeline.train import train_evaluate_save
 
     outcome = train_evaluate_save(data_dir, model_path, train_config)
     if not outcome.saved:
@@ -292,14 +292,10 @@ def compare(run_a, run_b, out_root, html_path, pdf_path, tolerance, regression_m
     comparison = compare_runs(load_run(run_a, out_root), load_run(run_b, out_root), settings)
     click.echo(format_comparison_text(comparison))
     if html_path or pdf_path:
-        from octreport.report.assets import write_text_atomic
-        from octreport.report.pdf import render_pdf
+        from octreport.pipeline.publish import publish_page
 
         html = render_comparison_html(comparison, tolerance, mode=regression_mode)
-        if html_path:
-            write_text_atomic(html_path, html)
-        if pdf_path:
-            render_pdf(html, pdf_path, base_url=pdf_path.parent)
+        publish_page(html, html_path, pdf_path, base_url=pdf_path.parent if pdf_path else None)
     found = regressions(comparison, tolerance, regression_mode) if tolerance is not None else []
     if found:
         what = "Significant regression" if regression_mode == "significant" else "Regression"
@@ -324,7 +320,7 @@ def history(out_root, html_path, pdf_path, last, as_json):
     import json
 
     from octreport.audit.history import build_history, history_to_dict
-    from octreport.audit.history_view import format_history_text, render_history_html
+    from octreport.report.history_view import format_history_text, render_history_html
 
     configure_logging(quiet=True)
     found = build_history(out_root, last)
@@ -334,18 +330,14 @@ def history(out_root, html_path, pdf_path, last, as_json):
         click.echo(format_history_text(found), nl=False)
     if html_path is None and pdf_path is None and not as_json:
         html_path = out_root / "history.html"
+    from octreport.pipeline.publish import publish_page
+
     written = []
-    if html_path:
-        from octreport.report.assets import write_text_atomic
-
-        write_text_atomic(html_path, render_history_html(found, html_path.parent))
-        written.append(html_path)
+    if html_path:  # links are relative to where each page is written
+        written += publish_page(render_history_html(found, html_path.parent), html_path, None, base_url=None)
     if pdf_path:
-        from octreport.report.pdf import render_pdf
-
-        html = render_history_html(found, pdf_path.parent)
-        render_pdf(html, pdf_path, base_url=None, metadata={"title": f"octreport history: {out_root}"})
-        written.append(pdf_path)
+        written += publish_page(render_history_html(found, pdf_path.parent), None, pdf_path, base_url=None,
+                                title=f"octreport history: {out_root}")
     for path in written:
         click.echo(f"wrote {path}", err=True)
 
@@ -408,9 +400,9 @@ def layers(model_path, as_json):
 @handle_errors
 def sample_data(out_dir, seed, overwrite):
     """Generate the synthetic OCT B-scan data set that ships in sample_data/."""
-    from octreport.synthetic import write_sample_dataset
+    from octreport.data.synthetic import write_sample_dataset
 
-    from octreport.synthetic import describe_counts
+    from octreport.data.synthetic import describe_counts
 
     counts = write_sample_dataset(out_dir, seed=seed, overwrite=overwrite)
     click.echo(describe_counts(out_dir, counts, seed))

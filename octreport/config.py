@@ -28,7 +28,7 @@ class TrainConfig:
     validation split's loss jumps about and a lucky early epoch can be restored. When it is
     ``epochs`` or more, the last epoch's weights are kept.
     ``distribute``: ``none``, ``mirrored`` (every GPU of this machine, or its CPU) or
-    ``multi-worker`` (several hosts described by ``TF_CONFIG``); see :mod:`octreport.distribute`.
+    ``multi-worker`` (several hosts described by ``TF_CONFIG``); see :mod:`octreport.models.distribute`.
     ``batch_size`` is the global batch, split over the replicas.
     ``follow_symlinks``: read symbolic links that lead outside the data folder (skipped otherwise).
     ``width_scale_augment``, ``gamma_augment``: the optional parts of the augmentation (horizontal

@@ -3,14 +3,19 @@
 ``OUT_ROOT/20261126-101500-3fa2c1/`` holds one finished run; ``OUT_ROOT/latest`` is a symbolic
 link to the newest finished run. A run that raises or is interrupted is renamed
 ``OUT_ROOT/<name>.failed`` (its log kept) and ``latest`` is left where it was.
+
+Every file of a run is written atomically (:func:`atomic_path`): to a temporary file in the same
+folder, then renamed over the target, so a failure never leaves a half-written file behind.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import os
 import secrets
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -118,3 +123,45 @@ def _attach_log(path: Path) -> logging.Handler:
 def _detach_log(handler: logging.Handler) -> None:
     logging.getLogger("octreport").removeHandler(handler)
     handler.close()
+
+
+def _read_umask() -> int:
+    mask = os.umask(0o022)  # the only way to read it is to set it; read once, at import
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _read_umask()
+
+
+@contextlib.contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on success it replaces ``path``, on failure it goes.
+
+    Whatever the body writes to the yielded path appears at ``path`` all at once (``os.replace``
+    is atomic within one file system) or not at all.
+    """
+    path = Path(path)
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the usual permissions
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (see :func:`atomic_path`)."""
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+
+
+def write_text_atomic(path: Path, text: str, encoding: str = "utf-8") -> None:
+    """Write ``text`` to ``path`` atomically (see :func:`atomic_path`)."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding=encoding)

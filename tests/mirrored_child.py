@@ -18,7 +18,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 from octreport.cli import main  # noqa: E402
-from octreport.distribute import distributed  # noqa: E402
+from octreport.models.distribute import distributed  # noqa: E402
 from octreport.engine.layer_health import predict_with_layer_health  # noqa: E402
 from octreport.engine.layers import discover_conv_layers  # noqa: E402
 from octreport.engine.top_activations import TopActivationsAccumulator  # noqa: E402

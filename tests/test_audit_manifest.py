@@ -15,12 +15,13 @@ import numpy as np
 import pytest
 
 from conftest import write_kermany
-from octreport.audit.fingerprint import dataset_fingerprint, fingerprint_prepared_data
+from octreport.data.fingerprint import dataset_fingerprint, fingerprint_prepared_data
 from octreport.audit.gates import GateConfig, GateResult
-from octreport.audit.hashing import sha256_arrays, sha256_file, sha256_weights
+from octreport.hashing import sha256_arrays, sha256_file, sha256_weights
 from octreport.audit.manifest import (
-    IN_MEMORY_NOTE, MANIFEST_KEYS, ModelIdentity, build_manifest, manifest_for_run, outcome_for, write_manifest,
+    IN_MEMORY_NOTE, MANIFEST_KEYS, ModelIdentity, build_manifest, outcome_for, write_manifest,
 )
+from octreport.document.manifest import manifest_for_run
 from octreport.config import ReportConfig, TrainConfig
 from octreport.data.layout import ImageItem
 from octreport.data.preprocessing import Preprocessing

@@ -12,7 +12,7 @@ import pytest
 
 from conftest import REPO_ROOT, write_learnable_kermany
 from octreport.config import TrainConfig
-from octreport.distribute import check_tf_config, make_strategy
+from octreport.models.distribute import check_tf_config, make_strategy
 from octreport.errors import ConfigError
 
 CLUSTER = {"cluster": {"worker": ["localhost:12345", "localhost:12346"]}, "task": {"type": "worker", "index": 1}}

@@ -80,12 +80,12 @@ def test_train_out_is_checked_before_training(data, tmp_path):
 
 
 def test_an_os_error_mid_run_is_a_one_line_file_system_error(data, tmp_path, monkeypatch):
-    import octreport.report.write
+    import octreport.pipeline.publish
 
     def disk_full(*args, **kwargs):
         raise OSError(28, "No space left on device", str(tmp_path / "runs" / "metrics.json"))
 
-    monkeypatch.setattr(octreport.report.write, "write_text_atomic", disk_full)
+    monkeypatch.setattr(octreport.pipeline.publish, "write_text_atomic", disk_full)
     code, error = refused(["run", "--data", str(data), "--out", str(tmp_path / "runs"), *FAST])
     assert code == 8 and "No space left on device" in error
     assert not (tmp_path / "runs" / "latest").exists()
@@ -254,7 +254,7 @@ def test_pdf_embeds_only_files_of_the_run_and_template_folders(tmp_path):
 
 
 def test_symlinks_out_of_the_data_folder_are_skipped_and_listed(tmp_path):
-    from octreport.audit.fingerprint import fingerprint_prepared_data
+    from octreport.data.fingerprint import fingerprint_prepared_data
     from octreport.data.dataset import prepare_data
 
     data = write_learnable_kermany(tmp_path / "data", patients=4, per_patient=1)

@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from octreport.audit.history import build_history, history_to_dict
-from octreport.audit.history_view import render_history_html
+from octreport.report.history_view import render_history_html
 from octreport.cli import main
 
 MODEL_A, MODEL_B = "a" * 64, "b" * 64

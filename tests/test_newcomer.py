@@ -35,11 +35,11 @@ def test_every_option_of_every_command_has_help_text():
 
 
 def test_sample_data_prints_counts_for_a_person_not_a_dict(tmp_path, monkeypatch):
-    import octreport.synthetic
+    import octreport.data.synthetic
 
     counts = {"train": {"CNV": 200, "DME": 200, "DRUSEN": 200, "NORMAL": 200},
               "test": {"CNV": 25, "DME": 25, "DRUSEN": 25, "NORMAL": 25}}
-    monkeypatch.setattr(octreport.synthetic, "write_sample_dataset", lambda out, seed, overwrite: counts)
+    monkeypatch.setattr(octreport.data.synthetic, "write_sample_dataset", lambda out, seed, overwrite: counts)
     result = CliRunner().invoke(main, ["sample-data", "--out", str(tmp_path / "my data")])
     assert result.exit_code == 0, result.output
     assert "{" not in result.output and "'" not in result.output.split("\n")[0]

@@ -14,7 +14,8 @@ from PIL import Image
 
 from octreport.drawing.export import encode_array
 from octreport.errors import ReportError
-from octreport.report.assets import FigureStore, atomic_path, sanitize_name, write_text_atomic
+from octreport.report.assets import FigureStore, sanitize_name
+from octreport.runfolder import atomic_path, write_text_atomic
 from octreport.report.context import TocEntry
 from octreport.report.pdf import PdfInfo, render_pdf
 from octreport.report.render import delta_pct, int_sep, make_environment, num, pct, render_html

@@ -72,7 +72,7 @@ def test_failure_mid_render_publishes_nothing(tmp_path, monkeypatch):
     import keras
 
     import octreport
-    import octreport.report.write as write
+    import octreport.pipeline.publish as write
     from octreport.errors import ReportError
 
     data = write_learnable_kermany(tmp_path / "data")

@@ -16,7 +16,7 @@ import pytest
 from PIL import Image
 
 from octreport.errors import ConfigError
-from octreport.synthetic import (
+from octreport.data.synthetic import (
     CLASS_NAMES,
     JPEG_QUALITY,
     generate_bscan,

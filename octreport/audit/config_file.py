@@ -41,38 +41,14 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from octreport.errors import ConfigError
+from octreport.tomlfile import read_toml
 
 if TYPE_CHECKING:
     from octreport.audit.model_card import ModelCard
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    try:
-        import tomli as tomllib
-    except ImportError:
-        tomllib = None  # type: ignore[assignment]
-
-
 def normalize_key(key: str) -> str:
     """``"images-per-class"`` and ``"--images_per_class"`` -> ``"images_per_class"``."""
     return str(key).strip().lstrip("-").replace("-", "_")
-
-
-def read_toml(path: Path | str) -> dict[str, Any]:
-    """The TOML file at ``path`` as a dict; a :class:`ConfigError` when it is missing or malformed."""
-    path = Path(path).expanduser()
-    if tomllib is None:  # pragma: no cover
-        raise ConfigError(f"reading {path} needs Python 3.11 or the 'tomli' package (pip install tomli).")
-    try:
-        with path.open("rb") as handle:
-            return tomllib.load(handle)
-    except FileNotFoundError:
-        raise ConfigError(f"configuration file {path} does not exist.") from None
-    except OSError as error:
-        raise ConfigError(f"cannot read configuration file {path}: {error.strerror or error}.") from None
-    except tomllib.TOMLDecodeError as error:
-        raise ConfigError(f"configuration file {path} is not valid TOML: {error}.") from None
 
 
 def option_keys(command: click.Command) -> dict[str, str]:

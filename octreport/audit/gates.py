@@ -1,7 +1,7 @@
 """Quality gates: thresholds a run's metrics.json must meet, for unattended runs (exit code 5).
 
 Every gate reads the metrics document (``metrics.json``, see
-:mod:`octreport.report.metrics_json`) and gives one :class:`GateResult`; nothing is recomputed.
+:mod:`octreport.document.metrics`) and gives one :class:`GateResult`; nothing is recomputed.
 
 Gates (all off unless set, except the chance check):
 
@@ -47,6 +47,7 @@ from types import MappingProxyType
 from typing import Any
 
 from octreport.errors import ConfigError
+from octreport.evaluation.metrics import CHANCE_MARGIN
 
 _EPS = 1e-9
 CHANCE_GATE = "above chance"
@@ -66,7 +67,7 @@ class GateConfig:
     require_card: bool = False
     max_leaked_patients: int | None = None
     max_duplicates: int | None = None
-    chance_margin: float = 0.05
+    chance_margin: float = CHANCE_MARGIN
     gate_on: str = "value"
 
     def __post_init__(self) -> None:

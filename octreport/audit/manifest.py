@@ -1,12 +1,11 @@
 """``manifest.json``: what a run was made from, to reproduce or audit it later.
 
 The manifest records the identity of the model (file and weight hashes), of the data (the
-:class:`~octreport.audit.fingerprint.DatasetFingerprint`), the full effective configuration, the
+:class:`~octreport.data.fingerprint.DatasetFingerprint`), the full effective configuration, the
 command line, seeds, package versions, the host, the times and the outcome ("passed",
 "failed gates", or "error: ..."), with the gate results. :func:`build_manifest` only assembles
-what it is given; :func:`manifest_for_run` gathers it from a finished run's
-:class:`~octreport.results.RunResults` (hashing the model file and weights);
-:func:`write_manifest` writes it atomically.
+what it is given (:func:`octreport.document.manifest.manifest_for_run` gathers it from a
+finished run, hashing the model file and weights); :func:`write_manifest` writes it atomically.
 
 Top-level keys (:data:`MANIFEST_KEYS`)::
 
@@ -27,16 +26,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from octreport.audit.fingerprint import DatasetFingerprint
+from octreport.data.fingerprint import DatasetFingerprint
 from octreport.audit.gates import GateConfig, GateResult, gates_passed
-from octreport.audit.hashing import sha256_file, sha256_weights
-from octreport.report.provenance import package_versions
+from octreport.hashing import sha256_file, sha256_weights
+from octreport.provenance import package_versions
 
-if TYPE_CHECKING:
-    from octreport.config import TrainConfig
-    from octreport.results import RunResults
 
 MANIFEST_NAME = "manifest.json"
 MANIFEST_VERSION = 1
@@ -59,9 +55,11 @@ class ModelIdentity:
     file: Path | None
     file_sha256: str | None
     weights_sha256: str
+    input_scale: Mapping[str, Any] | None = None
+    """The input convention the model was fed in, and why (absent from the manifest when None)."""
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        entry = {
             "source": self.source,
             "name": self.name,
             "file": None if self.file is None else str(self.file),
@@ -69,6 +67,7 @@ class ModelIdentity:
             "file_note": IN_MEMORY_NOTE if self.file is None else "sha256 of the file's bytes; weights_sha256 ignores zip timestamps",
             "weights_sha256": self.weights_sha256,
         }
+        return entry if self.input_scale is None else {**entry, "input_scale": dict(self.input_scale)}
 
 
 def identify_model(model: Any, path: Path | None, source: str) -> ModelIdentity:
@@ -180,52 +179,9 @@ def hash_artifacts(paths: Sequence[Path]) -> dict[str, str]:
     return {Path(p).name: sha256_file(p) for p in paths if Path(p).is_file()}
 
 
-def manifest_for_run(
-    results: RunResults,
-    *,
-    finished_at: datetime | str,
-    outcome: str,
-    fingerprint: DatasetFingerprint | None,
-    gates: Sequence[GateResult] = (),
-    gate_config: GateConfig | None = None,
-    train_config: TrainConfig | None = None,
-    artifacts: Sequence[Path] = (),
-    include_file_list: bool = True,
-) -> dict[str, Any]:
-    """:func:`build_manifest` for a run that got as far as :class:`~octreport.results.RunResults`.
-
-    ``train_config``: the configuration the pipeline ran with; pass it for a loaded model too, as
-    its seed and fractions made the data splits (``results.train_config`` is None then).
-    ``artifacts``: run-folder files to hash (those that exist).
-    """
-    effective_train = train_config or results.train_config
-    trained = results.train_config
-    manifest = build_manifest(
-        training_mode=None if trained is None else training_mode_name(trained.deterministic),
-        model=identify_model(results.model, results.model_path, results.model_source),
-        data=fingerprint,
-        class_names=results.data.class_names,
-        preprocessing=results.preprocessing.to_dict(),
-        train_config=None if effective_train is None else effective_train.to_dict(),
-        report_config=results.report_config.to_dict(),
-        command_line=results.command_line,
-        started_at=results.started_at,
-        finished_at=finished_at,
-        outcome=outcome,
-        gates=gates,
-        gate_config=gate_config,
-        artifacts=hash_artifacts(artifacts),
-        include_file_list=include_file_list,
-    )
-    choice = getattr(results, "input_scale", None)
-    if choice is not None and manifest["model"] is not None:
-        manifest["model"]["input_scale"] = choice.to_dict()  # the convention fed, and why
-    return manifest
-
-
 def write_manifest(path: Path, manifest: Mapping[str, Any]) -> Path:
     """Write ``manifest`` as indented JSON at ``path``, atomically; return ``path``."""
-    from octreport.report.assets import write_text_atomic  # imports matplotlib: only when writing
+    from octreport.runfolder import write_text_atomic
 
     path = Path(path)
     write_text_atomic(path, json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")

@@ -30,6 +30,7 @@ from types import MappingProxyType
 from typing import Any
 
 from octreport.errors import ConfigError
+from octreport.tomlfile import read_toml
 
 CARD_TABLE = "card"
 
@@ -134,8 +135,6 @@ def card_from_mapping(mapping: Mapping[str, Any], source: str) -> ModelCard:
 
 def read_card_file(path: Path | str) -> ModelCard:
     """The card in ``path``: JSON (``.json``) or TOML, its fields at the top level or in ``[card]``."""
-    from octreport.audit.config_file import read_toml
-
     path = Path(path).expanduser()
     if path.suffix.lower() == ".json":
         try:

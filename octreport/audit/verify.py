@@ -28,8 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from octreport.audit.compare import ALIASES, resolve_run
-from octreport.audit.fingerprint import relative_name
-from octreport.audit.hashing import sha256_file
+from octreport.data.fingerprint import relative_name
+from octreport.hashing import sha256_file
 from octreport.audit.verify_data import compare_fingerprints, current_fingerprint, describe_diff
 from octreport.audit.verify_rerun import DEFAULT_TOLERANCE, ProbabilityCheck, compare_probabilities
 from octreport.errors import ConfigError, DataError, ModelError, ReportError
@@ -136,7 +136,7 @@ def _json_difference(embedded: bytes, on_disk: bytes) -> str:
 
 
 def check_pdf_attachments(run_dir: Path, manifest: Mapping[str, Any] | None) -> CheckResult:
-    from octreport.report.pdf import read_attachments
+    from octreport.audit.pdf_attachments import read_attachments
 
     name = "PDF attachments"
     pdf = run_dir / PDF_NAME

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from octreport.audit.fingerprint import DatasetFingerprint, fingerprint_prepared_data
+from octreport.data.fingerprint import DatasetFingerprint, fingerprint_prepared_data
 from octreport.config import TrainConfig
 
 

@@ -61,7 +61,7 @@ def load_model_for_verify(path: Path) -> tuple[Any, str]:
     from octreport.logsetup import import_tensorflow_quietly
 
     import_tensorflow_quietly()  # before keras is imported: it imports TensorFlow
-    from octreport.audit.hashing import sha256_weights
+    from octreport.hashing import sha256_weights
     from octreport.models.io import load_model
 
     loaded = load_model(path)

@@ -16,17 +16,22 @@ of one downscaled decode. Findings:
 
 from __future__ import annotations
 
+import logging
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from octreport.data.image_facts import HASH_SIZE, ImageFacts
+from octreport.data.dataset import PreparedData
+from octreport.data.fingerprint import DatasetFingerprint
+from octreport.data.image_facts import HASH_SIZE, ImageFacts, SplitFacts, collect_image_facts
 from octreport.data.layout import SPLIT_NAMES
 from octreport.data.near_duplicates import near_duplicate_pairs
 from octreport.data.patients import NAMES, PatientTable
 from octreport.data.shortcuts import SHORTCUT_MARGIN, ShortcutResult, shortcut_check
+
+log = logging.getLogger(__name__)
 
 HAMMING_THRESHOLD = 4
 """Largest pHash distance (of 64 bits) at which two images count as near-duplicates. On the 1,000
@@ -326,3 +331,18 @@ def _shortcuts(images, facts: ImageFacts, class_names) -> tuple[ShortcutResult, 
         "file size": facts.file_size, "mean intensity": facts.mean_intensity,
     }
     return shortcut_check({name: (v[train], v[test]) for name, v in values.items()}, labels[train], labels[test])
+
+
+def audit_prepared_data(data: PreparedData, fingerprint: DatasetFingerprint, patients: PatientTable = NAMES,
+                        near_duplicate_bits: int = 4, collected: SplitFacts | None = None) -> DataAudit:
+    """The data audit of a run: the fingerprint's SHA-256 of every file (no second hashing) and
+    the facts of one DCT-scaled decode of every image (:mod:`octreport.data.image_facts`):
+    ``collected`` when the run has them already (a model run collects them before training),
+    else collected here."""
+    images = [AuditedImage(r.path, r.split, r.class_name, r.sha256) for r in fingerprint.files]
+    facts = (collect_image_facts([data.root / r.path for r in fingerprint.files]) if collected is None
+             else collected.lookup([(r.split, r.path) for r in fingerprint.files]))
+    audit = audit_data(images, data.class_names, facts, patients, near_duplicate_bits)
+    for line in audit.findings():
+        log.warning("data audit: %s", line)
+    return audit

@@ -31,6 +31,8 @@ import numpy as np
 logger = logging.getLogger(__name__)
 
 _SUM_TOLERANCE = 1e-3
+CHANCE_MARGIN = 0.05
+"""Accuracy this close to the chance level reads as a model that has not learned (the always-on gate's margin)."""
 
 
 @dataclass(frozen=True)
@@ -109,6 +111,11 @@ class ClassificationMetrics:
     @property
     def n_classes(self) -> int:
         return len(self.class_names)
+
+    def at_chance_level(self, margin: float = CHANCE_MARGIN) -> bool:
+        """Accuracy no better than ``margin`` above always guessing the largest class: the model has
+        not learned to tell the classes apart."""
+        return self.accuracy <= self.chance_level + margin
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict of plain Python numbers and lists (no NumPy types).

@@ -19,6 +19,7 @@ import numpy as np
 from octreport.data.preprocessing import INPUT_SCALE_TEXT, INPUT_SCALES, Preprocessing
 from octreport.engine.layers import CONV_LAYER_TYPES, walk_layers
 from octreport.errors import ConfigError
+from octreport.evaluation.prediction_spread import PredictionSpread
 
 AUTO = "auto"
 FIRST_LAYERS = 4
@@ -159,3 +160,20 @@ def _from_normalization(path: str, layer: Any) -> DetectedScale:
 
 def _text(scale: str) -> str:
     return f"{INPUT_SCALE_TEXT[scale]} ({scale})"
+
+
+def input_warnings(choice: InputScaleChoice | None, spread: PredictionSpread | None) -> tuple[str, ...]:
+    """Problems with how the model was fed, a reader should know about: an input convention
+    octreport had to assume, or one the user stated against the model's own preprocessing layer;
+    and predictions that collapse to one answer on a model octreport did not train, what a wrong
+    input convention typically gives. Empty when there are none."""
+    if choice is None:
+        return ()
+    warnings = [choice.warning] if choice.warning else []
+    if spread is not None and spread.collapsed and choice.source not in ("trained", "sidecar"):
+        warnings.append(
+            f"The predictions look like a wrong input convention: {spread.describe()}. The model was fed "
+            f"{choice.text} ({choice.source}). If it was trained on another convention, give --input-scale "
+            "(unit 0-1, byte 0-255, symmetric -1..1, caffe or torch)."
+        )
+    return tuple(warnings)

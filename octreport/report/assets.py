@@ -6,24 +6,19 @@
 * ``"assets"``: the bytes go to ``<out_dir>/assets/<name>.<ext>`` and ``src`` is the relative path
   ``assets/<name>.<ext>``. Names are sanitised (they may come from user-controlled strings such as
   class folder names) and made unique, so nothing is written outside the assets folder.
-
-Every report file is written atomically (:func:`atomic_path`): to a temporary file in the same
-folder, then renamed over the target, so a failure never leaves a half-written file behind.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import re
-import tempfile
 import unicodedata
-from collections.abc import Iterator
 from pathlib import Path
 
 from octreport.drawing.export import EncodedImage, to_data_uri
 from octreport.errors import ConfigError
+from octreport.runfolder import write_bytes_atomic
 from octreport.report.context import FigureRef
 
 log = logging.getLogger(__name__)
@@ -33,15 +28,6 @@ ASSETS_DIRNAME = "assets"
 _EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/svg+xml": "svg", "image/webp": "webp"}
 _MAX_NAME_CHARS = 80
 _UNSAFE = re.compile(r"[^a-z0-9_-]+")
-
-
-def _read_umask() -> int:
-    mask = os.umask(0o022)  # the only way to read it is to set it; read once, at import
-    os.umask(mask)
-    return mask
-
-
-_UMASK = _read_umask()
 
 
 def sanitize_name(name: str) -> str:
@@ -113,36 +99,3 @@ class FigureStore:
         """One line for the log: how many images, how many bytes, where."""
         where = "embedded in the HTML" if self.mode == "embedded" else f"in {self.assets_dir}"
         return f"{self.count} images, {self.bytes_stored / 1e6:.1f} MB {where}"
-
-
-@contextlib.contextmanager
-def atomic_path(path: Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; on success it replaces ``path``, on failure it goes.
-
-    Whatever the body writes to the yielded path appears at ``path`` all at once (``os.replace``
-    is atomic within one file system) or not at all.
-    """
-    path = Path(path)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        yield tmp
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-        raise
-
-
-def write_bytes_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (see :func:`atomic_path`)."""
-    with atomic_path(path) as tmp:
-        tmp.write_bytes(data)
-
-
-def write_text_atomic(path: Path, text: str, encoding: str = "utf-8") -> None:
-    """Write ``text`` to ``path`` atomically (see :func:`atomic_path`)."""
-    with atomic_path(path) as tmp:
-        tmp.write_text(text, encoding=encoding)

@@ -28,7 +28,7 @@ from octreport.report.context import (
     ModelCardSection,
     TocEntry,
 )
-from octreport.results import RunResults
+from octreport.document.results import RunResults
 
 MODEL_CARD_ANCHOR = "model-card"
 _PARAGRAPH_BREAK = re.compile(r"\n\s*\n")

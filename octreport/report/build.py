@@ -5,10 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from octreport._version import __version__
-from octreport.audit.compare import RunComparison
-from octreport.audit.gates import GateConfig, GateResult
-from octreport.audit.model_card import ModelCard
-from octreport.data.groups import NOT_LISTED
+from octreport.audit.gates import GateResult
 from octreport.drawing.export import encode_figure
 from octreport.drawing.figures import confusion_matrix_figure
 from octreport.evaluation.errors_gallery import worst_confusion
@@ -35,12 +32,13 @@ from octreport.report.context import (
     section_entries,
 )
 from octreport.report.heatmap_sections import heatmap_checks_section
-from octreport.report.provenance import package_versions
+from octreport.provenance import package_versions
 from octreport.report.data_section import data_section
 from octreport.report.shift_section import data_shift_section, shift_warning
 from octreport.report.statistics_sections import calibration_section, operating_point_section
 from octreport.resources import sample_data_dir
-from octreport.results import RunResults
+from octreport.document.results import RunResults
+from octreport.document.run_document import RunDocument
 from octreport.report.image_sections import (
     FIGURE_DPI,
     class_sections,
@@ -51,9 +49,6 @@ from octreport.report.image_sections import (
     training_figure,
 )
 
-CHANCE_MARGIN = GateConfig().chance_margin  # accuracy this close to chance level reads as a collapsed model
-IMBALANCE_RATIO = 1.5  # largest / smallest class in a split above this is flagged
-
 DATASET_CITATION = (
     "Kermany, D.; Zhang, K.; Goldbaum, M. (2018), Large Dataset of Labeled Optical Coherence Tomography (OCT) "
     "and Chest X-Ray Images, Mendeley Data, doi:10.17632/rscbjbr9sj, CC BY 4.0. Paper: Kermany et al., "
@@ -61,21 +56,15 @@ DATASET_CITATION = (
 )
 
 
-def build_report_context(
-    results: RunResults,
-    store: FigureStore,
-    image_format: str = "png",
-    gates: Sequence[GateResult] = (),
-    comparison: RunComparison | None = None,
-    card: ModelCard | None = None,
-) -> ReportContext:
-    card = card or ModelCard()
+def build_report_context(document: RunDocument, store: FigureStore, image_format: str = "png") -> ReportContext:
+    """The context of ``templates/base.html`` for a finished run, drawing each figure into ``store``."""
+    results, gates, comparison, card = document.results, document.gates, document.comparison, document.card
     metrics = results.metrics
     class_names = results.data.class_names
     by_class = class_sections(results.visuals.shown, class_names, store, image_format)
-    warnings = data_warnings(results)
+    warnings = list(results.data_warnings)
     training = training_figure(results, store)
-    error_cells = tuple(error_cell(cell, class_names, store, image_format) for cell in results.visuals.errors)
+    error_cells = tuple(error_cell(cell, class_names, store, image_format) for cell in results.error_gallery)
     sections = section_entries()
     operating = operating_point_section(results.statistics, store)
     audit = results.data_audit
@@ -199,67 +188,16 @@ def _toc(
     return tuple(toc)
 
 
-def model_warnings(results: RunResults) -> list[str]:
-    """Problems with how the model was fed, a reader should know about: an input convention
-    octreport had to assume, or one the user stated against the model's own preprocessing layer;
-    and predictions that collapse to one answer on a model octreport did not train, what a wrong
-    input convention typically gives. Empty when there are none."""
-    choice, spread = results.input_scale, results.prediction_spread
-    if choice is None:
-        return []
-    warnings = [choice.warning] if choice.warning else []
-    if spread is not None and spread.collapsed and choice.source not in ("trained", "sidecar"):
-        warnings.append(
-            f"The predictions look like a wrong input convention: {spread.describe()}. The model was fed "
-            f"{choice.text} ({choice.source}). If it was trained on another convention, give --input-scale "
-            "(unit 0-1, byte 0-255, symmetric -1..1, caffe or torch)."
-        )
-    return warnings
-
-
 def data_label(results: RunResults) -> str:
     """The data folder as the report names it: the bundled sample data by name (installed, its path
     is a long site-packages one), any other folder by its path."""
     return "octreport's bundled synthetic sample data (sample_data/)" if _is_bundled_sample(results) else str(results.data.root)
 
 
-def data_warnings(results: RunResults) -> list[str]:
-    """Problems with the data a reader should know about; empty when there are none. For a run
-    that only evaluates a model, only the test split is looked at."""
-    warnings = []
-    skipped = results.skipped
-    if skipped:
-        warnings.append(f"{len(skipped)} image file(s) were skipped because they are damaged (listed below).")
-    ignored = results.data.ignored_files
-    if ignored:
-        warnings.append(f"{len(ignored)} non-image file(s) in class folders were ignored (e.g. {ignored[0].name}).")
-    links = results.data.outside_links
-    if links:
-        named = ", ".join(str(path) for path in links[:5]) + (", ..." if len(links) > 5 else "")
-        warnings.append(f"{len(links)} symbolic link(s) leading outside the data folder were not followed: {named}.")
-    counts_by_split = results.data.counts()
-    if results.train_config is None:
-        counts_by_split = {"test": counts_by_split["test"]}
-    for split, per_class in counts_by_split.items():
-        counts = [n for n in per_class.values()]
-        if min(counts) and max(counts) / min(counts) > IMBALANCE_RATIO:
-            largest = max(per_class, key=per_class.get)
-            smallest = min(per_class, key=per_class.get)
-            warnings.append(
-                f"Class imbalance in the {split} split: {largest} has {per_class[largest]} images, "
-                f"{smallest} only {per_class[smallest]}."
-            )
-    for groups in results.group_metrics:
-        if groups.not_listed:
-            warnings.append(f"{groups.not_listed} evaluated image(s) are not listed in the {groups.grouping}; they are "
-                            f"grouped as '{NOT_LISTED}' in the performance by group.")
-    return warnings
-
-
 def _summary(results: RunResults, warnings: list[str], gates: Sequence[GateResult]) -> Summary:
     metrics, referral = results.metrics, results.referral
     failed = [g for g in gates if not g.passed]
-    if metrics.accuracy <= metrics.chance_level + CHANCE_MARGIN:
+    if metrics.at_chance_level():
         key_warning = (
             f"Accuracy {metrics.accuracy:.1%} is at chance level ({metrics.chance_level:.1%}, always guessing the "
             "largest class): the model has not learned to tell the classes apart."
@@ -306,7 +244,7 @@ def _summary(results: RunResults, warnings: list[str], gates: Sequence[GateResul
         calibration_reading=results.statistics.calibration.reading,
         selective_reading=results.statistics.selective.reading or None,
         data_finding=None if results.data_audit is None else results.data_audit.worst_finding(),
-        model_warnings=tuple(model_warnings(results)),
+        model_warnings=results.model_warnings,
         heatmap_reading=None if checks is None else checks.faithfulness.reading or None,
         heatmap_flag=(checks.sanity.reading if checks is not None and checks.sanity is not None and checks.sanity.flagged
                       else None),

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from octreport._version import __version__
-from octreport.audit.gates import GateResult
-from octreport.data.data_audit import DataAudit
-from octreport.data.dataset import PreparedData
+from octreport.document.data_audit_document import DataAuditDocument
 from octreport.report.assets import FigureStore
 from octreport.report.context import DataSection, GateRow, KeyValue, TocEntry, section_entries
 from octreport.report.data_section import data_section
@@ -31,13 +29,13 @@ class DataAuditReport:
     sections: Mapping[str, TocEntry] = field(default_factory=section_entries)
 
 
-def build_data_audit_report(audit: DataAudit, data: PreparedData, store: FigureStore, started_at: str,
-                            gates: Sequence[GateResult] = (), image_format: str = "jpeg") -> DataAuditReport:
+def build_data_audit_report(document: DataAuditDocument, store: FigureStore, image_format: str = "jpeg") -> DataAuditReport:
+    audit, data, gates = document.audit, document.data, document.gates
     worst = audit.worst_finding()
     return DataAuditReport(
         title=f"Data audit: {data.root.name}",
         subtitle=f"{len(data.class_names)} classes ({', '.join(data.class_names)}), data from {data.root}",
-        generated_at=started_at,
+        generated_at=document.started_at,
         octreport_version=__version__,
         data_description=(KeyValue("Folder", str(data.root)), KeyValue("Splits", data.split_note),
                           KeyValue("Skipped files", str(len(data.skipped)))),

@@ -9,7 +9,7 @@ from octreport.evaluation.faithfulness import METHOD_NAMES, READ_AT
 from octreport.evaluation.heatmap_checks import HeatmapChecks
 from octreport.report.assets import FigureStore
 from octreport.report.context import FaithfulnessRow, HeatmapChecksSection, SanityImageRow, SanityStepRow
-from octreport.results import RunResults
+from octreport.document.results import RunResults
 
 FIGURE_DPI = 120
 _BASELINE_WORDS = {

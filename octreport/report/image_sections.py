@@ -23,9 +23,11 @@ from octreport.report.context import (
     LayerGrid,
     ShownImage,
 )
-from octreport.results import RunResults
+from octreport.document.results import RunResults
 from octreport.engine.maximisation import MaximisedInputs
-from octreport.visuals import UNKNOWN_LABEL, FilterPatches, GalleryCell, LayerFilters, ShownImageResult
+from octreport.data.image_choice import UNKNOWN_LABEL
+from octreport.engine.visuals import FilterPatches, LayerFilters, ShownImageResult
+from octreport.evaluation.error_images import GalleryCell
 
 FIGURE_DPI = 120
 

@@ -30,7 +30,7 @@ from pathlib import Path
 from octreport._version import __version__
 from octreport.config import PDF_VARIANTS
 from octreport.errors import ConfigError, ReportError
-from octreport.report.assets import atomic_path
+from octreport.runfolder import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -216,20 +216,3 @@ def render_pdf(
     )
     log.info("PDF: %s, %d pages, %.1f MB, %.1f s", out_path.name, info.pages, info.bytes / 1e6, info.seconds)
     return info
-
-
-def read_attachments(path: Path) -> dict[str, bytes]:
-    """The files embedded in the PDF at ``path``, by name (what :func:`render_pdf` attached).
-
-    Read with pypdf (imported here). A :class:`ReportError` when the file is not a readable PDF.
-    """
-    try:
-        import pypdf
-        from pypdf.errors import PyPdfError
-    except ImportError as error:  # pragma: no cover - a dependency of octreport
-        raise ReportError(f"reading the PDF's attachments needs pypdf (pip install pypdf): {error}") from error
-    try:
-        reader = pypdf.PdfReader(str(path))
-        return {name: contents[0] for name, contents in reader.attachments.items() if contents}
-    except (PyPdfError, OSError, ValueError, KeyError, TypeError) as error:
-        raise ReportError(f"{path} is not a readable PDF: {type(error).__name__}: {error}") from error

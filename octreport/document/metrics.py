@@ -1,7 +1,8 @@
-"""``metrics.json``: every number in the report, machine-readable."""
+"""``metrics.json``: every number in the report, machine-readable, built from a run's results."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -12,9 +13,9 @@ from octreport.engine.layers import layers_to_json
 from octreport.evaluation.errors_gallery import worst_confusion
 from octreport.evaluation.heatmap_similarity import RECORDED_SIDE, downsample
 from octreport.evaluation.referral import KERMANY_2018_REFERENCE
-from octreport.report.build import data_warnings, model_warnings
-from octreport.report.provenance import package_versions
-from octreport.results import RunResults
+from octreport.audit.model_card import ModelCard
+from octreport.provenance import package_versions
+from octreport.document.results import RunResults
 
 SCHEMA_VERSION = 4  # 2: intervals, calibration, operating_point, selective_prediction; predictions.csv beside it
 # 3: heatmap_checks (faithfulness, randomisation check), heatmap_maps (for the drift between runs)
@@ -62,12 +63,13 @@ def heatmap_checks_entry(results: RunResults) -> dict:
     return {"enabled": True, **checks.to_dict(), "per_image": per_image}
 
 
-def timings_entry(timings: dict[str, float]) -> dict[str, float]:
+def timings_entry(timings: Mapping[str, float]) -> dict[str, float]:
     """Seconds per stage so far (the PDF is rendered after metrics.json is written: see run.log)."""
     return {stage: round(seconds, 3) for stage, seconds in timings.items()}
 
 
-def metrics_document(results: RunResults) -> dict:
+def metrics_document(results: RunResults, card: ModelCard, timings: Mapping[str, float]) -> dict:
+    """Every section of metrics.json but ``gates`` (judged on this document: :mod:`octreport.audit.gates`)."""
     data = results.data
     worst = worst_confusion(results.confusion_cells)
     metadata = results.metadata
@@ -81,7 +83,7 @@ def metrics_document(results: RunResults) -> dict:
             "parameters": int(results.model.count_params()),
             "preprocessing": results.preprocessing.to_dict(),
             "input_scale": None if results.input_scale is None else results.input_scale.to_dict(),
-            "warnings": model_warnings(results),
+            "warnings": list(results.model_warnings),
         },
         "data": {
             "root": str(data.root),
@@ -97,7 +99,7 @@ def metrics_document(results: RunResults) -> dict:
             "skipped_files": [s.to_dict() for s in results.skipped],
             "ignored_files": [str(p) for p in data.ignored_files],
             "outside_links_not_followed": [str(p) for p in data.outside_links],
-            "warnings": data_warnings(results),
+            "warnings": list(results.data_warnings),
         },
         "data_audit": None if results.data_audit is None else results.data_audit.to_dict(),
         "data_shift": None if results.data_shift is None else results.data_shift.to_dict(),
@@ -165,7 +167,8 @@ def metrics_document(results: RunResults) -> dict:
         "train_config": None if results.train_config is None else results.train_config.to_dict(),
         "command_line": results.command_line,
         "versions": package_versions(),
-        "timings_seconds": timings_entry(results.timings),
+        "timings_seconds": timings_entry(timings),
+        "card": card.to_dict(),
     }
 
 

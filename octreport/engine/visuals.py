@@ -1,6 +1,8 @@
-"""What the report's visual sections show: chosen images, their feature maps, each layer's filters.
+"""What the report's visual sections show of the chosen images and of each layer: feature maps,
+Grad-CAM and occlusion maps, filters, top-activating patches and maximised inputs.
 
-Pure computation: arrays and captions come back; drawing happens in :mod:`octreport.report.build`.
+Pure computation: arrays and captions come back; drawing happens in :mod:`octreport.drawing` and
+the report's sections. Which images are shown is chosen in :mod:`octreport.data.image_choice`.
 """
 
 from __future__ import annotations
@@ -14,25 +16,20 @@ import keras
 import numpy as np
 from PIL import Image
 
-from octreport.data.layout import ImageItem, folder_key, is_image_file, relative_name
+from octreport.data.image_choice import UNKNOWN_LABEL
+from octreport.data.layout import ImageItem, relative_name
 from octreport.data.pipeline import load_images, model_input
 from octreport.data.preprocessing import Preprocessing
-from octreport.data.validation import image_problem
 from octreport.engine.activations import FeatureMapSelection, extract_activations, select_feature_maps
 from octreport.engine.filters import FilterGrid, FilterNormSummary, extract_filters, filter_norm_summary
 from octreport.engine.gradcam import default_gradcam_layer, grad_cam
 from octreport.engine.occlusion import OcclusionResult, occlusion_map
-from octreport.evaluation.errors_gallery import ConfusionCell
 from octreport.engine.layers import ConvLayerInfo
 from octreport.engine.maximisation import MaximisationSettings, MaximisedInputs, maximise_channels
 from octreport.engine.receptive_field import METHOD as FIELD_METHOD, ReceptiveField, crop_field, receptive_fields
 from octreport.engine.top_activations import TopActivations
-from octreport.errors import ConfigError
 
 log = logging.getLogger(__name__)
-
-UNKNOWN_LABEL = -1
-
 
 @dataclass(frozen=True, eq=False)
 class ClassHeatmap:
@@ -107,16 +104,6 @@ class LayerFilters:
 
 
 @dataclass(frozen=True, eq=False)
-class GalleryCell:
-    """One off-diagonal confusion cell: its most confident mistakes with their images
-    (N, H, W, C) in [0, 1] and Grad-CAM heat maps (N, H, W) for the predicted class."""
-
-    cell: ConfusionCell
-    pixels: np.ndarray
-    heatmaps: np.ndarray
-
-
-@dataclass(frozen=True, eq=False)
 class OcclusionSettings:
     """Patch and stride in pixels of the ORIGINAL image, as Kermany et al. 2018 (20 px)."""
 
@@ -130,65 +117,6 @@ class Visuals:
     filters: tuple[LayerFilters, ...]
     gradcam_layer: ConvLayerInfo
     gradcam_caption: str
-    errors: tuple[GalleryCell, ...] = ()
-
-
-def choose_images(items: Sequence[ImageItem], num_classes: int, per_class: int, seed: int) -> tuple[ImageItem, ...]:
-    """``per_class`` images of each class, drawn with ``seed`` (same seed, same images)."""
-    rng = np.random.default_rng(seed)
-    chosen: list[ImageItem] = []
-    for label in range(num_classes):
-        of_class = sorted((i for i in items if i.label == label), key=lambda i: str(i.path))
-        picks = rng.choice(len(of_class), size=min(per_class, len(of_class)), replace=False) if of_class else []
-        chosen += [of_class[k] for k in sorted(picks)]
-    return tuple(chosen)
-
-
-def items_from_paths(paths: Sequence[str | Path], class_names: Sequence[str]) -> tuple[ImageItem, ...]:
-    """Images named by the user; the true class is read from the parent folder's name if it is one."""
-    keys = [folder_key(name) for name in class_names]
-    items = []
-    for raw in paths:
-        path = Path(raw).expanduser()
-        if not path.is_file():
-            raise ConfigError(f"--image '{path}' does not exist.")
-        if not is_image_file(path):
-            raise ConfigError(f"--image '{path}' is not a JPEG or PNG file.")
-        problem = image_problem(path)
-        if problem:
-            raise ConfigError(f"--image '{path}' cannot be used: {problem}.")
-        parent = folder_key(path.parent.name)
-        items.append(ImageItem(path, keys.index(parent) if parent in keys else UNKNOWN_LABEL))
-    return tuple(items)
-
-
-def sentinel_paths(file: str | Path, data_root: str | Path) -> tuple[str, ...]:
-    """The image paths a ``--sentinels`` file lists: one a line, blank lines and ``#`` comments
-    ignored; a relative path is looked up in the data folder first, then beside the file.
-
-    Raises:
-        ConfigError: the file cannot be read, lists nothing, or names an image that is not there.
-    """
-    file, root = Path(file), Path(data_root)
-    try:
-        lines = file.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as error:
-        raise ConfigError(f"--sentinels '{file}' cannot be read: {error}.") from error
-    paths = []
-    for number, line in enumerate(lines, start=1):
-        text = line.split("#", 1)[0].strip()
-        if not text:
-            continue
-        given = Path(text).expanduser()
-        candidates = [given] if given.is_absolute() else [root / given, file.parent / given]
-        found = next((c for c in candidates if c.is_file()), None)
-        if found is None:
-            raise ConfigError(f"--sentinels '{file}' line {number}: no image '{text}' "
-                              f"(looked in {' and '.join(str(c.parent) for c in candidates)}).")
-        paths.append(str(found))
-    if not paths:
-        raise ConfigError(f"--sentinels '{file}' lists no image path (one a line; # starts a comment).")
-    return tuple(dict.fromkeys(paths))
 
 
 def compute_visuals(
@@ -241,19 +169,6 @@ def compute_visuals(
     )
     log.info("computed feature maps of %d layers and Grad-CAM at %s for %d images", len(layers), cam_layer.path, len(items))
     return Visuals(tuple(shown), filters, cam_layer, cams.caption)
-
-
-def compute_error_gallery(
-    model: keras.Model, cells: Sequence[ConfusionCell], preprocessing: Preprocessing, layer: ConvLayerInfo, batch_size: int = 32
-) -> tuple[GalleryCell, ...]:
-    """The images of each confusion cell's shown mistakes with Grad-CAM for the class predicted."""
-    gallery = []
-    for cell in cells:
-        pixels = load_images([case.item for case in cell.cases], preprocessing)
-        cams = grad_cam(model, model_input(pixels, preprocessing), [cell.predicted_class] * len(cell.cases), layer,
-                        batch_size=batch_size)
-        gallery.append(GalleryCell(cell, pixels, cams.heatmaps))
-    return tuple(gallery)
 
 
 def _gradcam_requests(items: Sequence[ImageItem], probabilities: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -7,7 +7,7 @@ therefore changes when any image's bytes change, when an image is added or remov
 another split or given another class, or when the class names change; it does not depend on the
 order the images were listed in, nor on where the data folder lies (paths are relative).
 
-Files are hashed one at a time and streamed (see :func:`~octreport.audit.hashing.sha256_file`),
+Files are hashed one at a time and streamed (see :func:`~octreport.hashing.sha256_file`),
 with a few worker threads (hashlib releases the GIL), and progress is logged every
 :data:`PROGRESS_EVERY` files.
 """
@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from octreport.audit.hashing import sha256_file
+from octreport.hashing import sha256_file
 from octreport.data.layout import SPLIT_NAMES, ImageItem, relative_name
 from octreport.data.validation import SkippedFile
 from octreport.errors import DataError

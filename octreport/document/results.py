@@ -1,8 +1,11 @@
-"""Everything one run computed, handed from the pipeline to the report builder."""
+"""Everything one run computed, in one frozen object built once, when every stage is done.
+
+The stages of :mod:`octreport.pipeline.run` produce the parts; nothing changes them afterwards.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import keras
@@ -15,6 +18,7 @@ from octreport.data.preprocessing import Preprocessing
 from octreport.engine.layer_health import LayerHealth
 from octreport.engine.layer_selection import LayerSelection
 from octreport.engine.layers import ConvLayerInfo
+from octreport.evaluation.error_images import GalleryCell
 from octreport.evaluation.errors_gallery import ConfusionCell
 from octreport.evaluation.group_metrics import GroupMetrics
 from octreport.evaluation.heatmap_checks import HeatmapChecks
@@ -25,7 +29,7 @@ from octreport.evaluation.referral import ReferralMetrics
 from octreport.evaluation.statistics import PredictionStatistics
 from octreport.models.input_scale import InputScaleChoice
 from octreport.models.metadata import ModelMetadata
-from octreport.visuals import Visuals
+from octreport.engine.visuals import Visuals
 
 
 @dataclass(frozen=True, eq=False)
@@ -52,7 +56,6 @@ class RunResults:
     report_config: ReportConfig
     command_line: str
     started_at: str
-    timings: dict[str, float] = field(default_factory=dict)
     data_audit: DataAudit | None = None
     """Leakage, duplicates and shortcuts of the data (:mod:`octreport.data.data_audit`)."""
     input_scale: InputScaleChoice | None = None
@@ -64,6 +67,12 @@ class RunResults:
     """The evaluated images' acquisition profile against the training images' (None in results built by hand)."""
     group_metrics: tuple[GroupMetrics, ...] = ()
     """Performance per image size, and per the user's groups (``--groups``)."""
+    error_gallery: tuple[GalleryCell, ...] = ()
+    """The most confident mistakes of each confusion cell with their Grad-CAM maps (``--errors-per-cell``)."""
+    data_warnings: tuple[str, ...] = ()
+    """Problems with the data a reader should know about (:func:`octreport.data.data_warnings.data_warnings`)."""
+    model_warnings: tuple[str, ...] = ()
+    """Problems with how the model was fed (:func:`octreport.models.input_scale.input_warnings`)."""
 
     @property
     def skipped(self):

@@ -21,12 +21,11 @@ platform; another NumPy/BLAS or libjpeg build may change a rare pixel by a grey 
 
 Regenerate the committed sample data with::
 
-    python -m octreport.synthetic --out sample_data --seed 0 --overwrite
+    octreport sample-data --out sample_data --seed 0 --overwrite
 """
 
 from __future__ import annotations
 
-import argparse
 import logging
 import shlex
 import shutil
@@ -418,7 +417,7 @@ def write_sample_dataset(root: Path, seed: int = 0, train_per_class: int = DEFAU
     ``root`` is refused unless ``overwrite`` is true; then its ``train/`` and ``test/`` folders
     are replaced and anything else in it is kept.
     """
-    from PIL import Image  # lazy: keeps `import octreport.synthetic` light
+    from PIL import Image  # lazy: keeps `import octreport.data.synthetic` light
 
     root = Path(root)
     plan = plan_sample_dataset(seed, train_per_class, test_per_class)
@@ -443,29 +442,3 @@ def describe_counts(root: Path, counts: dict[str, dict[str, int]], seed: int) ->
               for split, per_class in counts.items()]
     lines.append(f"Use them with: octreport run --data {shlex.quote(str(root))}")
     return "\n".join(lines)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m octreport.synthetic --out DIR [--seed N] [--overwrite]``."""
-    parser = argparse.ArgumentParser(prog="python -m octreport.synthetic",
-                                     description="Write the synthetic OCT sample data set.")
-    parser.add_argument("--out", type=Path, required=True, help="folder for train/ and test/")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--train-per-class", type=int, default=DEFAULT_TRAIN_PER_CLASS)
-    parser.add_argument("--test-per-class", type=int, default=DEFAULT_TEST_PER_CLASS)
-    parser.add_argument("--overwrite", action="store_true", help="replace train/, test/ in --out")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    try:
-        counts = write_sample_dataset(args.out, args.seed, args.train_per_class,
-                                      args.test_per_class, overwrite=args.overwrite)
-    except ConfigError as err:
-        logger.error("%s", err)
-        return err.exit_code
-    for split, per_class in counts.items():
-        logger.info("%s: %s", split, ", ".join(f"{k} {v}" for k, v in per_class.items()))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -1,0 +1,67 @@
+"""The data's stages of a run: the folder split (or the images to evaluate), the one cheap decode
+of every image (image facts), the files the user named, and the evaluated images' acquisition
+against the training images'."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from octreport.config import ReportConfig, TrainConfig
+from octreport.data.acquisition_profile import ShiftReport, compare_profiles, profile_from_facts, size_labels
+from octreport.data.dataset import SPLIT_AUTO, PreparedData, prepare_data
+from octreport.data.groups import NOT_LISTED, GroupTable
+from octreport.data.image_choice import items_from_paths, sentinel_paths
+from octreport.data.image_facts import SplitFacts, collect_split_facts
+from octreport.data.layout import ImageItem, relative_name
+from octreport.evaluation.group_metrics import BY_SIZE, GroupMetrics, compute_group_metrics
+from octreport.evaluation.predict import Predictions
+from octreport.models.metadata import ModelMetadata
+from octreport.resources import sample_data_dir
+
+log = logging.getLogger(__name__)
+
+
+def prepare(data_dir: Path | str | None, config: TrainConfig, training: bool = True, split: str = SPLIT_AUTO) -> PreparedData:
+    """The data folder (default: the bundled sample data) split for training, or, for a model that
+    is only evaluated, the images ``split`` names (:data:`~octreport.data.dataset.SPLIT_CHOICES`)."""
+    data = prepare_data(data_dir or sample_data_dir(), config.seed, config.val_fraction, config.test_fraction,
+                        config.follow_symlinks, training=training, split=split)
+    log.info("data: %s (%s); %s", data.root, ", ".join(data.class_names), data.split_note)
+    return data
+
+
+def image_facts(data: PreparedData, splits: tuple[str, ...] = ("train", "val", "test")) -> SplitFacts:
+    """The facts of every image of ``splits`` from one cheap decode (:mod:`octreport.data.image_facts`):
+    the training images' acquisition profile, the evaluated images' and the data audit all read them."""
+    return collect_split_facts(data.root, {split: [item.path for item in data.split(split)] for split in splits})
+
+
+def requested_images(config: ReportConfig, data: PreparedData) -> tuple[ImageItem, ...] | None:
+    """The images the user named (``--image``, ``--sentinels``), or None to draw them with the seed."""
+    paths = tuple(config.image_paths)
+    if config.sentinels:
+        paths += sentinel_paths(config.sentinels, data.root)
+    return items_from_paths(tuple(dict.fromkeys(paths)), data.class_names) if paths else None
+
+
+def acquisition_shift(data: PreparedData, predictions: Predictions, facts: SplitFacts, metadata: ModelMetadata | None,
+                      aspect: str, groups: GroupTable | None, ci_level: float) -> tuple[ShiftReport, tuple[GroupMetrics, ...]]:
+    """The evaluated images' acquisition profile against the model's training profile (none for a
+    model without one), and performance per image size and per the user's groups."""
+    names = [relative_name(item.path, data.root) for item in predictions.items]
+    evaluated = facts.lookup([("test", name) for name in names])
+    training = metadata.training_profile if metadata is not None else None
+    shift = compare_profiles(training, profile_from_facts(evaluated), aspect)
+    for finding in shift.findings:
+        log.warning("data shift: %s", finding.text)
+    grouped = [compute_group_metrics(predictions.labels, predictions.predicted, data.class_names, size_labels(evaluated),
+                                     BY_SIZE, ci_level)]
+    if groups is not None:
+        by_user = compute_group_metrics(predictions.labels, predictions.predicted, data.class_names,
+                                        [groups.group(name) for name in names], groups.source, ci_level)
+        if by_user.not_listed:
+            log.warning("%s does not list %d of the %d evaluated images; they are grouped as '%s'",
+                        groups.source, by_user.not_listed, len(names), NOT_LISTED)
+        grouped.append(by_user)
+    return shift, tuple(grouped)

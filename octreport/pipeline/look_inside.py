@@ -1,0 +1,140 @@
+"""The model's stages of a run: evaluate it on the evaluated images (one streaming pass that also
+measures layer health and keeps the top activations), the statistics of its predictions, and what
+it sees and learned (feature maps, heat maps, filters, the errors gallery, the heat-map checks)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from octreport.config import ReportConfig
+from octreport.data.dataset import PreparedData
+from octreport.data.image_choice import choose_images
+from octreport.data.layout import ImageItem
+from octreport.data.splits import patient_id
+from octreport.engine.layer_health import LayerHealth
+from octreport.engine.layer_selection import LayerSelection, choose_drawn_layers
+from octreport.engine.layers import ConvLayerInfo, discover_conv_layers
+from octreport.engine.top_activations import TopActivationsAccumulator
+from octreport.engine.visuals import OcclusionSettings, Visuals, compute_filter_views, compute_visuals
+from octreport.evaluation.error_images import GalleryCell, compute_error_gallery
+from octreport.evaluation.errors_gallery import ConfusionCell, errors_gallery
+from octreport.evaluation.heatmap_checks import HeatmapCheckSettings, HeatmapChecks, compute_heatmap_checks
+from octreport.evaluation.metrics import ClassificationMetrics, compute_classification_metrics
+from octreport.evaluation.predict import Predictions, evaluate_with_layer_health, predict_items
+from octreport.evaluation.prediction_spread import PredictionSpread, prediction_spread
+from octreport.evaluation.referral import ReferralMetrics, compute_referral_metrics
+from octreport.evaluation.statistics import PredictionStatistics, compute_prediction_statistics
+from octreport.pipeline.model_stage import GivenModel
+
+log = logging.getLogger(__name__)
+
+
+@contextmanager
+def stage(timings: dict[str, float], name: str) -> Iterator[None]:
+    """Time a stage of the run into ``timings`` and log it."""
+    started = time.perf_counter()
+    yield
+    timings[name] = time.perf_counter() - started
+    log.info("%s took %.1f s", name, timings[name])
+
+
+@dataclass(frozen=True, eq=False)
+class LookInside:
+    """What the model stages found; :class:`~octreport.document.results.RunResults` takes each part."""
+
+    predictions: Predictions
+    metrics: ClassificationMetrics
+    referral: ReferralMetrics | None
+    spread: PredictionSpread
+    statistics: PredictionStatistics
+    layers: tuple[ConvLayerInfo, ...]
+    selection: LayerSelection
+    health: tuple[LayerHealth, ...]
+    confusion_cells: tuple[ConfusionCell, ...]
+    visuals: Visuals
+    error_gallery: tuple[GalleryCell, ...]
+    heatmap_checks: HeatmapChecks | None
+
+
+def look_inside(data: PreparedData, given: GivenModel, config: ReportConfig, requested: tuple[ImageItem, ...] | None,
+                timings: dict[str, float]) -> LookInside:
+    """Evaluate the model and look inside it; ``requested``: the images to show (None: drawn with the seed)."""
+    all_layers = discover_conv_layers(given.model)
+    selection = choose_drawn_layers(all_layers, config.layer_names)
+    top = TopActivationsAccumulator(all_layers) if "patches" in config.filter_views else None
+    with stage(timings, "evaluate"):
+        predictions, health = evaluate_with_layer_health(
+            given.model, all_layers, data.test, given.preprocessing, config.batch_size, top)
+        metrics = compute_classification_metrics(predictions.labels, predictions.probabilities, data.class_names)
+        referral = compute_referral_metrics(predictions.labels, predictions.probabilities, data.class_names)
+        spread = prediction_spread(predictions.probabilities, predictions.labels, data.class_names)
+    with stage(timings, "statistics"):
+        statistics = _statistics(data, given, config, predictions, metrics, referral)
+    with stage(timings, "visualize"):
+        shown = requested or choose_images(predictions.items, len(data.class_names), config.images_per_class, config.seed)
+        occlusion = OcclusionSettings(config.occlusion_patch, config.occlusion_stride) if config.occlusion else None
+        visuals = compute_visuals(
+            given.model, selection.drawn, shown, given.preprocessing, config.maps_per_layer, config.channel_selection,
+            config.filters_per_layer, config.filter_reduction, config.batch_size, occlusion, data.class_names,
+        )
+        cells = errors_gallery(predictions.labels, predictions.probabilities, predictions.items, data.class_names,
+                               max(1, config.errors_per_cell))
+        gallery = (compute_error_gallery(given.model, cells, given.preprocessing, visuals.gradcam_layer, config.batch_size)
+                   if config.errors_per_cell else ())
+    with stage(timings, "filter views"):
+        filters = compute_filter_views(
+            given.model, visuals.filters, config.filter_views, top.result() if top is not None else (), data.test,
+            given.preprocessing, data.root, config.filters_per_layer, config.seed,
+        )
+        visuals = replace(visuals, filters=filters)
+    checks = None
+    if config.heatmap_checks:
+        with stage(timings, "heatmap_checks"):
+            checks = _heatmap_checks(given, visuals, config)
+    return LookInside(predictions, metrics, referral, spread, statistics, all_layers, selection, health, cells, visuals,
+                      gallery, checks)
+
+
+def _heatmap_checks(given: GivenModel, visuals: Visuals, config: ReportConfig) -> HeatmapChecks:
+    """Faithfulness curves and the randomisation check of the shown images' Grad-CAM maps for
+    their predicted class (and their occlusion maps, when the report has them)."""
+    shown = visuals.shown
+    predicted = [s.predicted for s in shown]
+    cams = [next(c.heatmap for c in s.gradcam if c.class_index == s.predicted) for s in shown]
+    occlusion = [None if s.occlusion is None else s.occlusion.heatmap for s in shown]
+    settings = HeatmapCheckSettings(steps=config.heatmap_steps, baseline=config.heatmap_baseline, seed=config.seed,
+                                    batch_size=config.batch_size)
+    return compute_heatmap_checks(given.model, np.stack([s.pixels for s in shown]), predicted, np.stack(cams),
+                                  occlusion if config.occlusion else None, settings)
+
+
+def _statistics(
+    data: PreparedData, given: GivenModel, config: ReportConfig, predictions: Predictions,
+    metrics: ClassificationMetrics, referral: ReferralMetrics | None,
+) -> PredictionStatistics:
+    """Intervals (over patients when the file names tell them), calibration and operating points.
+
+    Temperature scaling is fitted on the validation split only for a model trained in this run:
+    for a loaded model, octreport cannot know which images it was tuned on.
+    """
+    validation, reason = None, ""
+    if not config.temperature_scaling:
+        reason = "Temperature scaling was not asked for (--no-temperature-scaling)."
+    elif not given.trained_in_run:
+        reason = ("Temperature scaling is fitted only for a model trained in this run: for a loaded model octreport "
+                  "cannot tell which images were used to tune it.")
+    elif not data.val:
+        reason = "Temperature scaling needs a validation split, and this run has none."
+    else:
+        val = predict_items(given.model, data.val, given.preprocessing, config.batch_size)
+        validation = (val.labels, val.probabilities)
+    return compute_prediction_statistics(
+        metrics, referral, predictions.probabilities, groups=[patient_id(item) for item in predictions.items],
+        settings=config.bootstrap, validation=validation, no_validation_reason=reason,
+    )

@@ -1,0 +1,90 @@
+"""The model a run is about: loaded from a file, taken from Python, or trained in the run, with
+the input convention it is fed in."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import keras
+
+from octreport.config import TrainConfig
+from octreport.data.acquisition_profile import profile_from_facts
+from octreport.data.dataset import PreparedData
+from octreport.data.image_facts import SplitFacts
+from octreport.data.preprocessing import Preprocessing
+from octreport.engine.layer_selection import choose_drawn_layers
+from octreport.engine.layers import discover_conv_layers
+from octreport.models.architectures import build_model
+from octreport.models.input_scale import InputScaleChoice, choose_input_scale
+from octreport.models.io import check_model_fits, load_model, preprocessing_for, save_model
+from octreport.models.metadata import ModelMetadata, sidecar_path
+from octreport.models.training import train_model
+
+log = logging.getLogger(__name__)
+
+TRAINED = "trained in this run"
+
+
+@dataclass(frozen=True, eq=False)
+class GivenModel:
+    """The model a report is about, where it came from, and the preprocessing it expects
+    (``input_scale``: the input convention in it, and why)."""
+
+    model: keras.Model
+    source: str
+    path: Path | None
+    metadata: ModelMetadata | None
+    preprocessing: Preprocessing
+    input_scale: InputScaleChoice
+
+    @property
+    def trained_in_run(self) -> bool:
+        return self.source == TRAINED
+
+    def files(self) -> tuple[Path, ...]:
+        """The model files the manifest hashes: the model, and its sidecar when the run trained it
+        (both then lie in the run folder)."""
+        if self.path is None:
+            return ()
+        return (self.path, sidecar_path(self.path)) if self.trained_in_run else (self.path,)
+
+
+def given_model(model: keras.Model | Path | str, data: PreparedData, input_scale: str) -> GivenModel:
+    """Load (a path) or take (a ``keras.Model``) the model, check it fits the data and has
+    convolutional layers to show, and settle the input convention it is fed in."""
+    if isinstance(model, keras.Model):
+        source, path, metadata = f"in-memory model '{model.name}'", None, None
+    else:
+        loaded = load_model(model)
+        model, source, path, metadata = loaded.model, str(loaded.path), loaded.path, loaded.metadata
+    check_model_fits(model, data.class_names, metadata)
+    saved = metadata.preprocessing if metadata else None
+    preprocessing = preprocessing_for(model, saved)
+    discover_conv_layers(model)
+    choice = choose_input_scale(model, input_scale, saved)
+    preprocessing = replace(preprocessing, input_scale=choice.scale)
+    log.info("input convention: %s", choice.reason)
+    return GivenModel(model, source, path, metadata, preprocessing, choice)
+
+
+def train_given_model(data: PreparedData, config: TrainConfig, facts: SplitFacts, path: Path) -> GivenModel:
+    """Train the configured network, recording the training images' acquisition profile, and save
+    it (with its sidecar) at ``path``."""
+    trained = train_model(data, config, profile_from_facts(facts.split("train")))
+    preprocessing = config.preprocessing
+    choice = InputScaleChoice(preprocessing.input_scale, "trained",
+                              f"{preprocessing.input_scale_text}: the model was trained in this run on it")
+    given = GivenModel(trained.model, TRAINED, path, trained.metadata, preprocessing, choice)
+    save_model(given.model, path, given.metadata)
+    return given
+
+
+def check_layer_names(given: GivenModel | None, config: TrainConfig, num_classes: int, names) -> None:
+    """Refuse unknown ``--layers`` names up front; a model still to be trained is checked on its
+    untrained architecture, which has the same layers."""
+    if not names:
+        return
+    probe = given.model if given else build_model(config.architecture, config.preprocessing.input_shape, num_classes)
+    choose_drawn_layers(discover_conv_layers(probe), names)

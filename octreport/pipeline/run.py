@@ -1,0 +1,161 @@
+"""One run of octreport (``run``, ``report``, :func:`octreport.make_report`), top to bottom:
+
+refuse what is wrong (before a run folder exists) -> data -> image facts (one cheap decode of
+every image) -> model (trained, or loaded) -> evaluate and look inside -> data shift -> data audit
+-> the run's results, built once -> the run document (metrics, gates, manifest, comparison), judged
+once -> the publisher writes the run folder (HTML, metrics.json, predictions.csv, manifest, PDF).
+
+This module imports TensorFlow; the CLI and :func:`octreport.make_report` import it only when a
+run starts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime, timezone
+from pathlib import Path
+
+import keras
+
+from octreport.audit.compare import load_run
+from octreport.audit.gates import GateConfig, check_gate_classes
+from octreport.audit.model_card import ModelCard
+from octreport.config import ReportConfig, TrainConfig
+from octreport.data.data_audit import audit_prepared_data
+from octreport.data.data_warnings import data_warnings
+from octreport.data.dataset import PreparedData
+from octreport.data.fingerprint import fingerprint_prepared_data
+from octreport.data.groups import read_groups_file
+from octreport.data.patients import NAMES, read_patients_file
+from octreport.document.results import RunResults
+from octreport.document.run_document import build_run_document
+from octreport.errors import ConfigError
+from octreport.models.distribute import distributed, is_chief, output_root
+from octreport.models.input_scale import AUTO, input_warnings
+from octreport.pipeline.data_stages import acquisition_shift, image_facts, prepare, requested_images
+from octreport.pipeline.look_inside import look_inside, stage
+from octreport.pipeline.model_stage import check_layer_names, given_model, train_given_model
+from octreport.pipeline.publish import publish_run
+from octreport.report.preview import check_templates
+from octreport.runfolder import prepare_output_folder, run_folder
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    run_dir: Path
+    html_path: Path | None
+    pdf_path: Path | None
+    metrics_path: Path
+    manifest_path: Path
+    accuracy: float
+    failed_gates: tuple[str, ...]
+    timings: dict[str, float]
+    published: bool = True  # False on a non-chief multi-worker task: its copy was removed
+
+    @property
+    def gates_passed(self) -> bool:
+        return not self.failed_gates
+
+
+def run_report(
+    *,
+    data_dir: Path | str | None,
+    model: keras.Model | Path | str | None = None,
+    train_config: TrainConfig = TrainConfig(),
+    report_config: ReportConfig = ReportConfig(),
+    gate_config: GateConfig = GateConfig(),
+    command_line: str = "",
+    card: ModelCard | None = None,
+) -> RunOutcome:
+    """Train (``model=None``), load (a path) or take (a ``keras.Model``) a model, evaluate it on the
+    test split, look inside it, gate it, and write the report into a new run folder.
+
+    Everything a user can get wrong (data folder, model file, layer names, images, gate classes,
+    the run to compare with) is checked before the run folder is made, so a refused run leaves
+    nothing behind. A run whose quality gates fail is still published; ``failed_gates`` says why.
+    ``card``: the model card (:mod:`octreport.audit.model_card`); None, or an empty card, and the
+    report says which fields are missing.
+    """
+    started_at = _now()
+    if model is None and report_config.input_scale not in (AUTO, "unit"):
+        raise ConfigError(
+            f"--input-scale {report_config.input_scale} is for a model octreport did not train (--model); a model "
+            "trained in this run is fed 0-1 (unit) and keeps that in its sidecar. Leave --input-scale out, or give --model."
+        )
+    data = prepare(data_dir, train_config, training=model is None, split=report_config.split)
+    report_config = replace(report_config, split=data.evaluated_split)  # recorded as resolved, for verify
+    runs_root = Path(report_config.out_root)
+    with distributed(train_config.distribute) as strategy:
+        with output_root(strategy, runs_root) as out_root:
+            outcome = _run(data, model, train_config, replace(report_config, out_root=str(out_root)), gate_config,
+                           command_line, runs_root, started_at, card or ModelCard())
+    return replace(outcome, published=is_chief(strategy))
+
+
+def _run(
+    data: PreparedData, model: keras.Model | Path | str | None, train_config: TrainConfig, config: ReportConfig,
+    gate_config: GateConfig, command_line: str, runs_root: Path, started_at: str, card: ModelCard,
+) -> RunOutcome:
+    """:func:`run_report` inside the distribution scope; ``runs_root`` is where earlier runs are
+    looked up (``config.out_root`` differs from it on non-chief workers)."""
+    # Everything a user can get wrong, refused before the run folder exists.
+    given = None if model is None else given_model(model, data, config.input_scale)
+    check_layer_names(given, train_config, len(data.class_names), config.layer_names)
+    check_gate_classes(gate_config, data.class_names)
+    requested = requested_images(config, data)
+    baseline = load_run(config.compare_to, runs_root) if config.compare_to else None
+    if config.templates_dir:
+        check_templates(Path(config.templates_dir))
+    patients = read_patients_file(config.patients_file) if config.patients_file else NAMES
+    groups = read_groups_file(config.groups_file, data.root) if config.groups_file else None
+    prepare_output_folder(Path(config.out_root))
+
+    timings: dict[str, float] = {}
+    with run_folder(Path(config.out_root)) as folder:
+        with stage(timings, "image facts"):
+            facts = image_facts(data)
+        if given is None:
+            with stage(timings, "train"):
+                given = train_given_model(data, train_config, facts, folder.work / "model.keras")
+        inside = look_inside(data, given, config, requested, timings)
+        with stage(timings, "data shift"):
+            shift, by_group = acquisition_shift(data, inside.predictions, facts, given.metadata,
+                                                given.preprocessing.aspect, groups, config.ci_level)
+        skipped = data.skipped + inside.predictions.skipped
+        fingerprint = fingerprint_prepared_data(data, skipped)
+        with stage(timings, "data audit"):
+            audit = audit_prepared_data(data, fingerprint, patients, config.near_duplicate_bits, facts)
+        results = RunResults(
+            data=data, model=given.model, model_source=given.source, model_path=given.path, metadata=given.metadata,
+            preprocessing=given.preprocessing, predictions=inside.predictions, metrics=inside.metrics,
+            referral=inside.referral, statistics=inside.statistics, layers=inside.layers,
+            layer_selection=inside.selection, layer_health=inside.health, confusion_cells=inside.confusion_cells,
+            visuals=inside.visuals, train_config=train_config if given.trained_in_run else None, report_config=config,
+            command_line=command_line, started_at=started_at, data_audit=audit, input_scale=given.input_scale,
+            prediction_spread=inside.spread, heatmap_checks=inside.heatmap_checks, data_shift=shift,
+            group_metrics=by_group, error_gallery=inside.error_gallery,
+            data_warnings=data_warnings(data, skipped, not given.trained_in_run,
+                                        [(g.grouping, g.not_listed) for g in by_group]),
+            model_warnings=input_warnings(given.input_scale, inside.spread),
+        )
+        document = build_run_document(
+            results, card=card, gate_config=gate_config, train_config=train_config, fingerprint=fingerprint,
+            timings=timings, baseline=baseline, model_files=given.files(),
+            recorded_model_file=folder.published(given.path) if given.trained_in_run else None,
+        )
+        files = publish_run(document, folder.work, config, timings)
+
+    return RunOutcome(
+        run_dir=folder.final,
+        html_path=folder.published(files.html_path) if files.html_path else None,
+        pdf_path=folder.published(files.pdf_path) if files.pdf_path else None,
+        metrics_path=folder.published(files.metrics_path),
+        manifest_path=folder.published(files.manifest_path),
+        accuracy=results.metrics.accuracy,
+        failed_gates=document.failed_gates,
+        timings=dict(timings),
+    )
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).astimezone().isoformat(timespec="seconds")
