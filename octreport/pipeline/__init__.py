@@ -1,0 +1,3 @@
+"""Floor 11, the pipeline: a run top to bottom (run.py), its stages, and the one publisher of every file octreport writes.
+
+The floors, bottom up, are listed in tests/test_floors.py and explained in docs/architecture.md."""
