@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import Any
 
 from octreport.audit.gates import GateConfig, GateResult, data_gates, gates_passed
@@ -14,6 +13,7 @@ from octreport.config import ReportConfig
 from octreport.data.data_audit import DataAudit
 from octreport.data.dataset import PreparedData
 from octreport.data.fingerprint import DatasetFingerprint
+from octreport.provenance import timestamp_now
 
 DATA_AUDIT_SCHEMA = 1
 
@@ -50,10 +50,6 @@ def build_data_audit_document(audit: DataAudit, data: PreparedData, fingerprint:
     manifest = build_manifest(
         model=None, class_names=data.class_names, preprocessing=None, data=fingerprint, train_config=None,
         report_config=report_config.to_dict(), command_line=command_line, started_at=started_at,
-        finished_at=_now(), outcome=outcome_for(gates), gates=gates, gate_config=gate_config,
+        finished_at=timestamp_now(), outcome=outcome_for(gates), gates=gates, gate_config=gate_config,
     )
     return DataAuditDocument(audit, data, started_at, gates, metrics, manifest)
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).astimezone().isoformat(timespec="seconds")

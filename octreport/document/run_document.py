@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -28,6 +27,7 @@ from octreport.document.manifest import manifest_for_run
 from octreport.document.metrics import metrics_document, timings_entry
 from octreport.document.results import RunResults
 from octreport.evaluation.predictions_file import RunPredictions, run_predictions
+from octreport.provenance import timestamp_now
 
 
 @dataclass(frozen=True, eq=False)
@@ -68,7 +68,7 @@ def build_run_document(
     gates = tuple(evaluate_gates(core, gate_config))
     metrics = {**core, "gates": {"passed": gates_passed(gates), "results": [g.to_dict() for g in gates]}}
     manifest = manifest_for_run(
-        results, finished_at=_now(), outcome=outcome_for(gates), fingerprint=fingerprint, gates=gates,
+        results, finished_at=timestamp_now(), outcome=outcome_for(gates), fingerprint=fingerprint, gates=gates,
         gate_config=gate_config, train_config=train_config, artifacts=model_files, recorded_model_file=recorded_model_file,
     )
     predictions = recorded_predictions(results)
@@ -89,7 +89,3 @@ def recorded_predictions(results: RunResults) -> RunPredictions:
 def published_metrics(document: RunDocument, publishing_timings: Mapping[str, float]) -> dict[str, Any]:
     """metrics.json as written: the document's, its timings extended by those of publishing."""
     return {**document.metrics, "timings_seconds": timings_entry({**document.timings, **publishing_timings})}
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).astimezone().isoformat(timespec="seconds")

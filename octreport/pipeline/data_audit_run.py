@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
 from pathlib import Path
 
 from octreport.audit.gates import GateConfig
@@ -24,6 +23,7 @@ from octreport.data.patients import NAMES, read_patients_file
 from octreport.document.data_audit_document import build_data_audit_document
 from octreport.errors import DataError
 from octreport.pipeline.publish import publish_data_audit
+from octreport.provenance import timestamp_now
 from octreport.runfolder import prepare_output_folder, run_folder
 
 log = logging.getLogger(__name__)
@@ -47,7 +47,7 @@ def run_data_audit(*, data_dir: Path | str, train_config: TrainConfig = TrainCon
                    gate_config: GateConfig = GateConfig(), command_line: str = "", started_at: str = "") -> DataAuditOutcome:
     """Audit ``data_dir`` (split as a run would split it) and write a run folder under
     ``report_config.out_root``. Bad folders and patients files are refused before it is made."""
-    started_at = started_at or _now()
+    started_at = started_at or timestamp_now()
     data = _prepare_for_audit(data_dir, train_config)
     patients = read_patients_file(report_config.patients_file) if report_config.patients_file else NAMES
     prepare_output_folder(Path(report_config.out_root))
@@ -81,7 +81,3 @@ def _prepare_for_audit(data_dir: Path | str, config: TrainConfig) -> PreparedDat
                         training=False, split=SPLIT_ALL)
     note = f"{', '.join(f'{name}/' for name in sorted(splits))} without train/ (a set to evaluate a model on): audited as one set"
     return replace(data, split_note=note)
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).astimezone().isoformat(timespec="seconds")

@@ -12,7 +12,6 @@ run starts.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
 from pathlib import Path
 
 import keras
@@ -36,6 +35,7 @@ from octreport.pipeline.data_stages import acquisition_shift, image_facts, prepa
 from octreport.pipeline.look_inside import look_inside, stage
 from octreport.pipeline.model_stage import check_layer_names, given_model, train_given_model
 from octreport.pipeline.publish import publish_run
+from octreport.provenance import timestamp_now
 from octreport.report.preview import check_templates
 from octreport.runfolder import prepare_output_folder, run_folder
 
@@ -76,7 +76,7 @@ def run_report(
     ``card``: the model card (:mod:`octreport.audit.model_card`); None, or an empty card, and the
     report says which fields are missing.
     """
-    started_at = _now()
+    started_at = timestamp_now()
     if model is None and report_config.input_scale not in (AUTO, "unit"):
         raise ConfigError(
             f"--input-scale {report_config.input_scale} is for a model octreport did not train (--model); a model "
@@ -155,7 +155,3 @@ def _run(
         failed_gates=document.failed_gates,
         timings=dict(timings),
     )
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).astimezone().isoformat(timespec="seconds")
