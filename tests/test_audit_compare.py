@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -12,59 +11,16 @@ import pytest
 from octreport.audit.compare import ABSENT, compare_runs, flatten, load_run, regressions, resolve_run
 from octreport.report.compare_view import format_comparison_text, render_comparison_html
 from octreport.errors import ConfigError
-
-CLASSES = ["CNV", "DME", "DRUSEN", "NORMAL"]
+from run_documents import OCT as CLASSES
+from run_documents import manifest_document as manifest
+from run_documents import metrics_document, referral_section, write_run
 
 
 def metrics(accuracy, macro_f1, recalls, confusion, weighted_error, urgent_sensitivity, norms, health=None,
             epochs=3, keras_version="3.15.1", class_names=CLASSES) -> dict:
-    doc = {
-        "started_at": "2026-01-01T10:00:00+00:00",
-        "classification": {
-            "class_names": class_names,
-            "accuracy": accuracy, "chance_level": 0.25,
-            "macro": {"precision": 0.8, "recall": accuracy, "f1": macro_f1},
-            "weighted": {"precision": 0.8, "recall": accuracy, "f1": macro_f1},
-            "macro_roc_auc": 0.9,
-            "per_class": [
-                {"name": n, "support": sum(row), "precision": 0.8, "recall": r, "f1": 0.7, "roc_auc": 0.9}
-                for n, r, row in zip(class_names, recalls, confusion)
-            ],
-            "confusion_matrix": confusion,
-        },
-        "referral": {"urgent_sensitivity": urgent_sensitivity, "urgent_specificity": 0.9,
-                     "urgent_roc_auc": 0.95, "weighted_error": weighted_error},
-        "filters": [{"layer": layer, "l2_norm": {"min": lo, "median": mid, "max": hi}} for layer, (lo, mid, hi) in norms.items()],
-        "train_config": {"epochs": epochs, "seed": 0, "preprocessing": {"height": 48}},
-        "report_config": {"images_per_class": 2},
-        "command_line": f"octreport run --epochs {epochs}",
-        "versions": {"octreport": "0.1.0", "keras": keras_version},
-    }
-    if health is not None:
-        doc["layer_health"] = health
-    return doc
-
-
-def manifest(weights="w1", data="d1", epochs=3, keras_version="3.15.1", height=48) -> dict:
-    return {
-        "outcome": "passed",
-        "command_line": f"octreport run --epochs {epochs}",
-        "model": {"file_sha256": "f-" + weights, "weights_sha256": weights},
-        "data": {"sha256": data},
-        "config": {"train": {"epochs": epochs, "seed": 0, "preprocessing": {"height": height}},
-                   "report": {"images_per_class": 2}, "gates": None},
-        "versions": {"octreport": "0.1.0", "keras": keras_version},
-    }
-
-
-def write_run(root: Path, name: str, metrics_doc: dict | None, manifest_doc: dict | None = None) -> Path:
-    folder = root / name
-    folder.mkdir(parents=True)
-    if metrics_doc is not None:
-        (folder / "metrics.json").write_text(json.dumps(metrics_doc), encoding="utf-8")
-    if manifest_doc is not None:
-        (folder / "manifest.json").write_text(json.dumps(manifest_doc), encoding="utf-8")
-    return folder
+    return metrics_document(accuracy, class_names=class_names, macro_f1=macro_f1, recalls=recalls, confusion=confusion,
+                            referral=referral_section(urgent_sensitivity, weighted_error), health=health, norms=norms,
+                            epochs=epochs, keras_version=keras_version)
 
 
 RUN_A = metrics(0.80, 0.78, [0.9, 0.8, 0.7, 0.8], [[9, 1, 0, 0], [1, 8, 1, 0], [0, 1, 7, 2], [0, 0, 2, 8]],

@@ -9,23 +9,12 @@ from octreport.audit.gates import (
     parse_sensitivity_option, parse_sensitivity_options,
 )
 from octreport.errors import ConfigError
-
-OCT = ["CNV", "DME", "DRUSEN", "NORMAL"]
+from run_documents import OCT, metrics_document, referral_section
 
 
 def document(accuracy=0.9, chance=0.25, recalls=(0.95, 0.9, 0.8, 0.85), referral=True, health=None) -> dict:
-    doc = {
-        "classification": {
-            "accuracy": accuracy,
-            "chance_level": chance,
-            "class_names": OCT,
-            "per_class": [{"name": n, "recall": r, "precision": 0.9, "f1": 0.9} for n, r in zip(OCT, recalls)],
-        },
-        "referral": {"urgent_sensitivity": 0.96, "weighted_error": 0.12} if referral else None,
-    }
-    if health is not None:
-        doc["layer_health"] = health
-    return doc
+    return metrics_document(accuracy, chance=chance, recalls=recalls, referral=referral_section() if referral else None,
+                            health=health)
 
 
 def only(results, name) -> GateResult:

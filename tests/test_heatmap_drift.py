@@ -18,16 +18,13 @@ from octreport.cli import main
 from octreport.engine.gradcam import grad_cam
 from octreport.evaluation.heatmap_similarity import downsample
 from octreport.report.compare_view import format_comparison_text, render_comparison_html
+from run_documents import manifest_document, metrics_document
 from test_gradcam import SHAPE, SIZE, small_net, square_data
 
 
 def document(maps: dict[str, np.ndarray], accuracy: float = 0.9, cls: str = "CNV") -> dict:
-    return {"classification": {"accuracy": accuracy},
-            "heatmap_maps": [{"image": name, "class": cls, "map": downsample(m).tolist()} for name, m in maps.items()]}
-
-
-def manifest(weights: str) -> dict:
-    return {"model": {"weights_sha256": weights, "file_sha256": weights}, "data": {"sha256": "d"}}
+    return metrics_document(accuracy, heatmap_maps=[{"image": name, "class": cls, "map": downsample(m).tolist()}
+                                                    for name, m in maps.items()])
 
 
 def blob(row: int, col: int, size: int = 48) -> np.ndarray:
@@ -53,8 +50,8 @@ def test_the_same_maps_correlate_fully_and_moved_maps_do_not():
 
 def test_a_new_model_with_the_same_maps_is_flagged_through_compare():
     maps = {f"img-{k}.png": blob(8 + 5 * k, 12 + 4 * k) for k in range(3)}
-    a = LoadedRun("a", Path("a"), document(maps), manifest("w1"))
-    b = LoadedRun("b", Path("b"), document(maps, accuracy=0.95), manifest("w2"))
+    a = LoadedRun("a", Path("a"), document(maps), manifest_document("w1"))
+    b = LoadedRun("b", Path("b"), document(maps, accuracy=0.95), manifest_document("w2"))
     comparison = compare_runs(a, b)
     drift = comparison.heatmap_drift
     assert drift.model_changed is True and drift.accuracy_changed is True

@@ -15,50 +15,19 @@ from click.testing import CliRunner
 from octreport.audit.history import build_history, history_to_dict
 from octreport.report.history_view import render_history_html
 from octreport.cli import main
+from run_documents import gate_result, manifest_document, metrics_document, referral_section, write_run
 
 MODEL_A, MODEL_B = "a" * 64, "b" * 64
 DATA_1 = "5" * 64
 
 
-def metrics_document(accuracy: float, started_at: str, gates: list[dict] | None = None, **referral) -> dict:
-    """The parts of a real metrics.json that history reads, shaped as the pipeline writes them."""
-    gates = gates if gates is not None else [
-        {"name": "above chance", "threshold": 0.3, "value": accuracy, "passed": True, "message": "above chance"}]
-    return {
-        "schema_version": 1,
-        "started_at": started_at,
-        "classification": {"accuracy": accuracy, "chance_level": 0.25, "macro": {"precision": 0.8, "recall": 0.8, "f1": 0.79},
-                           "class_names": ["CNV", "DME", "DRUSEN", "NORMAL"]},
-        "referral": {"urgent_sensitivity": referral.get("sens", 0.95), "urgent_specificity": referral.get("spec", 0.97),
-                     "weighted_error": referral.get("error", 0.1)},
-        "layer_health": [{"layer": "conv1", "dead_share": 0.0}, {"layer": "conv2", "dead_share": 0.125}],
-        "gates": {"passed": all(g["passed"] for g in gates), "results": gates},
-    }
-
-
-def manifest_document(model: str, data: str, epochs: int = 15, out_root: str = "/srv/runs") -> dict:
-    return {
-        "manifest_version": 1, "outcome": "passed", "started_at": "2026-01-01T00:00:00+00:00",
-        "model": {"source": "trained in this run", "name": "m", "file": "model.keras", "file_sha256": model[::-1],
-                  "weights_sha256": model},
-        "data": {"sha256": data, "root": "/data", "n_files": 10},
-        "config": {"train": {"epochs": epochs, "seed": 0}, "report": {"out_root": out_root, "compare_to": None},
-                   "gates": {"min_accuracy": None}},
-        "gates": [], "gates_passed": None, "artifacts": {},
-    }
-
-
-def write_run(root: Path, name: str, metrics: dict | str | None, manifest: dict | None = None,
-              report: str | None = "report.html") -> Path:
-    folder = root / name
-    folder.mkdir(parents=True)
-    if metrics is not None:
-        (folder / "metrics.json").write_text(metrics if isinstance(metrics, str) else json.dumps(metrics, indent=2))
-    if manifest is not None:
-        (folder / "manifest.json").write_text(json.dumps(manifest, indent=2))
-    if report:
-        (folder / report).write_text("<html></html>")
-    return folder
+def headline(accuracy: float, started_at: str, gates: list[dict] | None = None) -> dict:
+    """A metrics.json with what history reads: the headline metrics, the layer health, and the gates
+    (one passed unless ``gates`` are given)."""
+    gates = gates if gates is not None else [gate_result("above chance", accuracy, 0.3, True, "above chance")]
+    return metrics_document(accuracy, started_at=started_at, gates=gates,
+                            referral=referral_section(0.95, 0.1, specificity=0.97),
+                            health=[{"layer": "conv1", "dead_share": 0.0}, {"layer": "conv2", "dead_share": 0.125}])
 
 
 @pytest.fixture
@@ -66,15 +35,14 @@ def archive(tmp_path) -> Path:
     """Five complete runs (one on a new model, one with a new configuration, one failing a gate, one
     with intervals), a failed run, an incomplete one, one with a corrupt metrics.json, and clutter."""
     root = tmp_path / "runs"
-    write_run(root, "20260101-020000-aaaaaa", metrics_document(0.90, "2026-01-01T02:00:00+00:00"), manifest_document(MODEL_A, DATA_1))
-    write_run(root, "20260102-020000-bbbbbb", metrics_document(0.91, "2026-01-02T02:00:00+00:00"),
+    write_run(root, "20260101-020000-aaaaaa", headline(0.90, "2026-01-01T02:00:00+00:00"), manifest_document(MODEL_A, DATA_1))
+    write_run(root, "20260102-020000-bbbbbb", headline(0.91, "2026-01-02T02:00:00+00:00"),
               manifest_document(MODEL_A, DATA_1, out_root="/elsewhere"), report="report.pdf")
-    write_run(root, "20260103-020000-cccccc", metrics_document(0.93, "2026-01-03T02:00:00+00:00"), manifest_document(MODEL_B, DATA_1))
-    failing = [{"name": "accuracy", "threshold": 0.9, "value": 0.85, "passed": False,
-                "message": "accuracy 0.85 is below the minimum 0.9"}]
-    write_run(root, "20260104-020000-dddddd", metrics_document(0.85, "2026-01-04T02:00:00+00:00", failing),
+    write_run(root, "20260103-020000-cccccc", headline(0.93, "2026-01-03T02:00:00+00:00"), manifest_document(MODEL_B, DATA_1))
+    failing = [gate_result("accuracy", 0.85, 0.9, False, "accuracy 0.85 is below the minimum 0.9")]
+    write_run(root, "20260104-020000-dddddd", headline(0.85, "2026-01-04T02:00:00+00:00", failing),
               manifest_document(MODEL_B, DATA_1))
-    with_interval = metrics_document(0.92, "2026-01-05T02:00:00+00:00")
+    with_interval = headline(0.92, "2026-01-05T02:00:00+00:00")
     with_interval["classification"]["accuracy"] = {"value": 0.92, "low": 0.88, "high": 0.95, "method": "wilson"}
     write_run(root, "20260105-020000-eeeeee", with_interval, manifest_document(MODEL_B, DATA_1, epochs=20))
     failed = root / "20260103-030000-ffffff.failed"
@@ -173,7 +141,7 @@ def test_a_corrupt_metrics_json_is_listed_never_a_traceback(tmp_path):
     root = tmp_path / "runs"
     write_run(root, "20260101-020000-aaaaaa", "{ not json", manifest_document(MODEL_A, DATA_1))
     write_run(root, "20260102-020000-bbbbbb", "[1, 2]", None)
-    write_run(root, "20260103-020000-cccccc", metrics_document(0.9, "2026-01-03T02:00:00+00:00"), None)
+    write_run(root, "20260103-020000-cccccc", headline(0.9, "2026-01-03T02:00:00+00:00"), None)
     (root / "20260103-020000-cccccc" / "manifest.json").write_bytes(b"\xff\xfe")
     result = CliRunner().invoke(main, ["history", "--out", str(root), "--json"])
     assert result.exit_code == 0, result.output
