@@ -57,6 +57,26 @@ def write_kermany(root: Path, classes=OCT_CLASSES, splits=("train", "test"), **k
     return root
 
 
+def two_conv_net(name: str = "backbone", with_input: bool = True):
+    """The two-conv 16x16 network: conv_a (4 filters, 3x3) -> pool -> conv_b (8, 3x3, stride 2);
+    without its Input when ``with_input`` is false (built when first called)."""
+    import keras
+
+    stack = [
+        keras.layers.Conv2D(4, 3, padding="same", activation="relu", name="conv_a"),
+        keras.layers.MaxPooling2D(2, name="pool"),
+        keras.layers.Conv2D(8, 3, strides=2, padding="same", name="conv_b"),
+    ]
+    return keras.Sequential(([keras.Input((16, 16, 1))] if with_input else []) + stack, name=name)
+
+
+def brute_force_auc(is_positive: np.ndarray, scores: np.ndarray) -> float:
+    """ROC AUC as the share of (positive, negative) pairs ranked right, ties counting half."""
+    positives, negatives = scores[is_positive], scores[~is_positive]
+    wins = sum((p > n) + 0.5 * (p == n) for p in positives for n in negatives)
+    return wins / (len(positives) * len(negatives))
+
+
 @pytest.fixture
 def kermany_dir(tmp_path: Path) -> Path:
     return write_kermany(tmp_path / "data")

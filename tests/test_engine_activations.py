@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from keras import layers
 
+from conftest import two_conv_net
 from octreport.engine.activations import (
     ActivationExtractor,
     cached_extractor_model,
@@ -25,15 +26,6 @@ ATOL = 1e-5
 
 def images(n: int = 3, shape=(16, 16, 1), seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).random((n, *shape), dtype=np.float32)
-
-
-def two_conv_net(name: str = "backbone", with_input: bool = True) -> keras.Sequential:
-    stack = [
-        layers.Conv2D(4, 3, padding="same", activation="relu", name="conv_a"),
-        layers.MaxPooling2D(2, name="pool"),
-        layers.Conv2D(8, 3, strides=2, padding="same", name="conv_b"),
-    ]
-    return keras.Sequential(([keras.Input((16, 16, 1))] if with_input else []) + stack, name=name)
 
 
 def functional_backbone() -> keras.Model:

@@ -8,6 +8,7 @@ import keras
 import pytest
 from keras import layers
 
+from conftest import two_conv_net
 from octreport.engine.layers import (
     CONV_LAYER_TYPES,
     discover_conv_layers,
@@ -16,19 +17,6 @@ from octreport.engine.layers import (
     select_layers,
 )
 from octreport.errors import ConfigError, ModelError
-
-
-def two_conv_net(name: str = "backbone") -> keras.Sequential:
-    """The two-conv 16x16 network: conv_a (4 filters, 3x3) -> pool -> conv_b (8, 3x3, stride 2)."""
-    return keras.Sequential(
-        [
-            keras.Input((16, 16, 1)),
-            layers.Conv2D(4, 3, padding="same", activation="relu", name="conv_a"),
-            layers.MaxPooling2D(2, name="pool"),
-            layers.Conv2D(8, 3, strides=2, padding="same", name="conv_b"),
-        ],
-        name=name,
-    )
 
 
 def wrapped_net() -> keras.Model:

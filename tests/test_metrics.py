@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pytest
 
+from conftest import brute_force_auc
 from octreport.evaluation.metrics import (
     binary_roc_auc,
     compute_classification_metrics,
@@ -157,12 +158,6 @@ def test_auc_small_case_by_hand():
     assert binary_roc_auc(is_positive, scores) == pytest.approx(0.75)
     assert binary_roc_auc(np.ones(3, bool), np.arange(3.0)) is None
     assert binary_roc_auc(np.zeros(3, bool), np.arange(3.0)) is None
-
-
-def brute_force_auc(is_positive: np.ndarray, scores: np.ndarray) -> float:
-    positives, negatives = scores[is_positive], scores[~is_positive]
-    wins = sum((p > n) + 0.5 * (p == n) for p in positives for n in negatives)
-    return wins / (len(positives) * len(negatives))
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])

@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 
+from conftest import brute_force_auc
 from octreport.evaluation.metrics import compute_classification_metrics
 from octreport.evaluation.referral import (
     KERMANY_2018_REFERENCE,
@@ -71,12 +72,6 @@ def test_urgent_auc_scores_with_the_sum_of_cnv_and_dme():
     metrics = compute_referral_metrics(np.array([CNV, NORMAL]), p, NAMES)
     assert metrics.urgent_roc_auc == pytest.approx(1.0)
     assert metrics.urgent_sensitivity == 0.0  # A is predicted DRUSEN: not referred urgently
-
-
-def brute_force_auc(is_positive: np.ndarray, scores: np.ndarray) -> float:
-    positives, negatives = scores[is_positive], scores[~is_positive]
-    wins = sum((p > n) + 0.5 * (p == n) for p in positives for n in negatives)
-    return wins / (len(positives) * len(negatives))
 
 
 def test_class_order_and_letter_case_do_not_matter():
