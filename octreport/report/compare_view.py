@@ -7,13 +7,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-import jinja2
-
 from octreport._version import __version__
 from octreport.audit.compare import FRACTION, MetricDelta, RunComparison, regressions, signed_change_text
-from octreport.errors import ReportError
 from octreport.formatting import num, pct, signed
-from octreport.report.render import make_environment
+from octreport.report.layout import PageHead
+from octreport.report.render import render_page
 
 COMPARE_TEMPLATE = "compare.html"
 
@@ -94,6 +92,10 @@ class ComparisonPage:
     def mode_text(self) -> str:
         return "significant drops only" if self.mode == "significant" else "any drop"
 
+    @property
+    def head(self) -> PageHead:
+        return PageHead(self.title, self.generated_at, self.octreport_version)
+
 
 def comparison_page(c: RunComparison, tolerance: float | None = None, mode: str = "any") -> ComparisonPage:
     found = tuple(regressions(c, tolerance, mode)) if tolerance is not None else ()
@@ -108,9 +110,4 @@ def render_comparison_html(
     c: RunComparison, tolerance: float | None = None, template_dir: Path | None = None, mode: str = "any"
 ) -> str:
     """The comparison as one self-contained HTML page (``templates/compare.html``)."""
-
-    env = make_environment(template_dir)
-    try:
-        return env.get_template(COMPARE_TEMPLATE).render(page=comparison_page(c, tolerance, mode))
-    except (jinja2.TemplateError, TypeError, ValueError) as error:
-        raise ReportError(f"the comparison template {COMPARE_TEMPLATE} failed: {type(error).__name__}: {error}") from error
+    return render_page(COMPARE_TEMPLATE, template_dir, page=comparison_page(c, tolerance, mode))

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-import jinja2
 import numpy as np
 
 from octreport._version import __version__
@@ -32,7 +31,8 @@ from octreport.audit.history import (
     RunHistory,
     short_hash,
 )
-from octreport.errors import ReportError
+from octreport.report.layout import PageHead
+from octreport.report.render import render_page
 
 HISTORY_TEMPLATE = "history.html"
 TABLE_METRICS = ("accuracy", "urgent_sensitivity", "urgent_specificity", "weighted_error", "dead_filter_share")
@@ -104,6 +104,10 @@ class HistoryPage:
     figure: TrendFigure | None
     stopped: tuple[ProblemRow, ...]  # failed and incomplete runs
     unreadable: tuple[ProblemRow, ...]
+
+    @property
+    def head(self) -> PageHead:
+        return PageHead(f"{self.title}: {self.root}", self.generated_at, self.octreport_version)
 
 
 # ---------- text ----------
@@ -239,10 +243,4 @@ def history_page(history: RunHistory, links_from: Path) -> HistoryPage:
 
 def render_history_html(history: RunHistory, links_from: Path, template_dir: Path | None = None) -> str:
     """The history as one self-contained HTML page (``templates/history.html``)."""
-    from octreport.report.render import make_environment
-
-    env = make_environment(template_dir)
-    try:
-        return env.get_template(HISTORY_TEMPLATE).render(page=history_page(history, links_from))
-    except (jinja2.TemplateError, TypeError, ValueError) as error:
-        raise ReportError(f"the history template {HISTORY_TEMPLATE} failed: {type(error).__name__}: {error}") from error
+    return render_page(HISTORY_TEMPLATE, template_dir, page=history_page(history, links_from))

@@ -1,20 +1,24 @@
-"""The report context rendered to one self-contained HTML page with Jinja2.
+"""Every page octreport writes, rendered to one self-contained HTML page with Jinja2 by
+:func:`render_page`: the report and the data audit (their context as ``report``), a comparison and
+a history (as ``page``). Each page's template extends ``layout.html`` (the ``<head>`` and the
+inlined stylesheet).
 
-Templates receive the :class:`~octreport.report.context.ReportContext` as ``report`` and nothing
-else to compute with: autoescaping is on for ``.html``, an undefined name is an error
-(``StrictUndefined``), and numbers are formatted by the filters registered in :data:`FILTERS`.
-Templates run in Jinja2's sandbox: a user's template cannot reach Python internals
-(``__globals__``, ``__class__``, ``mro``), so a shared template folder cannot run code.
+Templates receive their one context object and nothing else to compute with: autoescaping is on
+for ``.html``, an undefined name is an error (``StrictUndefined``), and numbers are formatted by
+the filters registered in :data:`FILTERS`. Templates run in Jinja2's sandbox: a user's template
+cannot reach Python internals (``__globals__``, ``__class__``, ``mro``), so a shared template
+folder cannot run code.
 
 A user's template folder (``--templates DIR``) must hold ``base.html``; any other template or the
-stylesheet it does not hold (``macros.html``, ``partials/*.html``, ``report.css``) falls back to
-octreport's own, so a user can override one piece at a time.
+stylesheet it does not hold (``layout.html``, ``macros.html``, ``partials/*.html``, ``report.css``)
+falls back to octreport's own, so a user can override one piece at a time. A ``base.html`` of
+one's own need not extend ``layout.html``.
 """
 
 from __future__ import annotations
 
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import jinja2
@@ -23,7 +27,6 @@ from markupsafe import Markup
 
 from octreport.errors import ReportError
 from octreport.formatting import MINUS, MISSING, ci_bounds, ci_range, delta_pct, int_sep, level_text, num, pct, signed, with_ci
-from octreport.report.context import ReportContext
 from octreport.resources import templates_dir
 
 ENTRY_TEMPLATE = "base.html"
@@ -46,7 +49,7 @@ def _check_template_dir(template_dir: Path) -> None:
         what = "does not exist" if not template_dir.exists() else f"has no {ENTRY_TEMPLATE}"
         raise ReportError(
             f"template folder {template_dir} {what}. A template folder needs {ENTRY_TEMPLATE} (the page); "
-            f"it may also hold macros.html, partials/<section>.html and {STYLESHEET}, which otherwise "
+            f"it may also hold layout.html, macros.html, partials/<section>.html and {STYLESHEET}, which otherwise "
             f"come from octreport's defaults. Copy {templates_dir()} to start from those."
         )
 
@@ -110,16 +113,27 @@ def _template_location(exc: BaseException, folders: list[str]) -> str:
     return f"{name}, line {line}" if line else name
 
 
-def render_html(context: ReportContext, template_dir: Path | None = None, entry: str = ENTRY_TEMPLATE) -> str:
-    """The report as one self-contained HTML page (CSS inlined; images as the context gives them).
+def _context_text(context: Mapping[str, object]) -> str:
+    """``"The page's context (octreport.report.context.ReportContext, available as 'report')"``."""
+    names = ", ".join(f"{type(value).__module__}.{type(value).__qualname__}, available as {name!r}"
+                      for name, value in context.items())
+    return f"The page's context ({names})"
+
+
+def render_page(entry: str, template_dir: Path | None = None, **context: object) -> str:
+    """One self-contained HTML page (CSS inlined; images as the context gives them): the template
+    ``entry`` rendered with ``context`` as its names (``report=...`` or ``page=...``). Every page of
+    octreport goes through here: the report, the data audit, a comparison, a history.
 
     Raises :class:`~octreport.errors.ReportError` naming the template and line when a template
-    fails: a syntax error, a name the context does not have, a missing template.
+    fails: a syntax error, a name the context does not have, a missing template, something the
+    sandbox forbids, or an error raised while rendering (a filter given the wrong type, a number
+    too large, a macro calling itself without end).
     """
     env = make_environment(template_dir)
     folders = list(env.loader.searchpath) if isinstance(env.loader, jinja2.FileSystemLoader) else []
     try:
-        return env.get_template(entry).render(report=context)
+        return env.get_template(entry).render(**context)
     except jinja2.TemplateNotFound as exc:
         raise ReportError(
             f"template {exc.name!r} was not found (needed by {_template_location(exc, folders)}); "
@@ -127,16 +141,22 @@ def render_html(context: ReportContext, template_dir: Path | None = None, entry:
         ) from exc
     except jinja2.UndefinedError as exc:
         raise ReportError(
-            f"template error in {_template_location(exc, folders)}: {exc.message}. The report context "
-            f"(octreport.report.context.ReportContext, available as 'report') has no such field; "
-            f"check the name against it."
+            f"template error in {_template_location(exc, folders)}: {exc.message}. {_context_text(context)} "
+            f"has no such field; check the name against it."
         ) from exc
     except jinja2.TemplateSyntaxError as exc:
         raise ReportError(f"template syntax error in {_template_location(exc, folders)}: {exc.message}") from exc
     except jinja2.sandbox.SecurityError as exc:
         raise ReportError(
             f"template {_template_location(exc, folders)} tried something the report sandbox forbids ({exc}); "
-            f"templates may only show the report context's fields."
+            f"templates may only show their context's fields."
         ) from exc
-    except (jinja2.TemplateError, TypeError, ValueError) as exc:
-        raise ReportError(f"template error in {_template_location(exc, folders)}: {exc}") from exc
+    except (jinja2.TemplateError, TypeError, ValueError, ArithmeticError, RecursionError) as exc:
+        raise ReportError(f"template error in {_template_location(exc, folders)}: {type(exc).__name__}: {exc}") from exc
+
+
+def render_html(context: object, template_dir: Path | None = None,
+                entry: str = ENTRY_TEMPLATE) -> str:
+    """The report (or, with ``entry`` ``data_audit.html``, the data audit's page) as one HTML page:
+    :func:`render_page` with the context as ``report``."""
+    return render_page(entry, template_dir, report=context)
