@@ -38,8 +38,6 @@ from octreport.report.context import (
     SkippedFileRow,
     Summary,
     ThresholdRowView,
-    TocEntry,
-    section_entries,
 )
 
 OCT_CLASSES = ("CNV", "DME", "DRUSEN", "NORMAL")
@@ -248,22 +246,6 @@ def build_sample_context(
                        SanityImageRow("DME-1001-1.jpeg", "DME", 0.2101, 0.31, False)),
     ) if with_heatmap_checks else None
 
-    sections = section_entries()
-    toc = (
-        *(sections[a] for a in ("summary", "metrics", "calibration")),
-        *((sections["operating-point"],) if with_referral else ()),
-        sections["confusion"],
-        *((sections["training"],) if with_training else ()),
-        sections["layers"],
-        sections["feature-maps"],
-        *(TocEntry(s.anchor, s.title, level=2) for s in class_sections),
-        *((sections["heatmap-checks"],) if with_heatmap_checks else ()),
-        sections["filters"],
-        *(TocEntry(f.anchor, f.title, level=2) for f in filter_sections),
-        sections["warnings"],
-        sections["appendix"],
-    )
-
     return ReportContext(
         title="octreport: OCT classifier audit",
         subtitle="small_cnn on the Kermany 2018 OCT test split",
@@ -273,8 +255,6 @@ def build_sample_context(
                            KeyValue("Input", "224 × 224 × 1")),
         data_description=(KeyValue("Folder", "/data/OCT2017"), KeyValue("Test images", "1,000"),
                           KeyValue("Classes", ", ".join(class_names))),
-        toc=toc,
-        sections=sections,
         summary=Summary(
             accuracy=SAMPLE_ACCURACY,
             chance_level=1 / n,

@@ -16,9 +16,9 @@ from octreport.drawing.export import encode_array
 from octreport.errors import ReportError
 from octreport.report.assets import FigureStore, sanitize_name
 from octreport.runfolder import atomic_path, write_text_atomic
-from octreport.report.context import TocEntry
+from octreport.report.sections import SECTIONS, TocEntry
 from octreport.report.pdf import PdfInfo, render_pdf
-from octreport.report.render import delta_pct, int_sep, make_environment, num, pct, render_html
+from octreport.report.render import delta_pct, int_sep, make_environment, num, pct, render_html, render_page
 from octreport.resources import templates_dir
 from report_samples import SAMPLE_ACCURACY, build_sample_context, contents_and_headings, pages_ending_with_a_heading
 
@@ -224,8 +224,7 @@ def test_user_template_folder_overrides_base_and_falls_back(tmp_path, context):
 
 
 def test_user_partial_takes_its_heading_from_the_context(tmp_path, context):
-    context = replace(context, sections={**context.sections, "metrics": TocEntry("metrics", "Scores")},
-                      toc=tuple(TocEntry("metrics", "Scores") if e.anchor == "metrics" else e for e in context.toc))
+    context = replace(context, sections={**context.sections, "metrics": TocEntry("metrics", "Scores")})
     folder = user_templates(tmp_path / "mine", {
         "base.html": "{% include 'partials/toc.html' %}{% include 'partials/metrics.html' %}"
                      "{% include 'partials/confusion.html' %}",
@@ -251,6 +250,57 @@ def test_template_syntax_error_names_the_line(tmp_path, context):
     folder = user_templates(tmp_path / "mine", {"base.html": "<p>\n{% if %}\n</p>"})
     with pytest.raises(ReportError, match=r"base\.html, line 2"):
         render_html(context, folder)
+
+
+def test_user_base_extending_the_layout_falls_back_to_octreports_layout(tmp_path, context):
+    folder = user_templates(tmp_path / "mine", {
+        "base.html": '{% extends "layout.html" %}{% set head = report.head %}'
+                     "{% block body %}<p>mine {{ report.summary.accuracy | pct }}</p>{% endblock %}",
+    })
+    html = render_html(context, folder)
+    assert html.startswith("<!doctype html>\n<html")
+    assert f"<title>{context.title}</title>" in html and "size: A4" in html  # octreport's layout and stylesheet
+    assert '<meta name="keywords"' in html and "<p>mine 96.6%</p>" in html
+
+
+def test_every_page_maps_template_errors_the_same_way(tmp_path, context):
+    folder = user_templates(tmp_path / "mine", {
+        "base.html": "<p>{{ report.title }}</p>",
+        "undefined.html": "<p>\n{{ page.nothing_here }}</p>",
+        "overflow.html": "<p>{{ 10 ** 400 * 1.0 }}</p>",
+        "recursion.html": "{% macro again() %}{{ again() }}{% endmacro %}{{ again() }}",
+        "wrong_type.html": "\n\n{{ 'text' | pct }}",
+        "missing.html": "{% include 'partials/nowhere.html' %}",
+    })
+    cases = {
+        "undefined.html": r"undefined\.html, line 2.*nothing_here.*available as 'page'",
+        "overflow.html": r"overflow\.html, line 1: OverflowError",
+        "recursion.html": r"recursion\.html.*RecursionError",
+        "wrong_type.html": r"wrong_type\.html, line 3: TypeError",
+        "missing.html": r"'partials/nowhere\.html' was not found",
+    }
+    for entry, message in cases.items():
+        with pytest.raises(ReportError, match=message):
+            render_page(entry, folder, page=context)
+
+
+def test_one_section_list_makes_the_contents_and_the_body(html, context):
+    from dataclasses import fields
+
+    from octreport.report.context import ReportContext
+
+    names = {f.name for f in fields(ReportContext)}
+    for section in SECTIONS:
+        assert (templates_dir() / section.partial).is_file(), section.partial
+        assert {section.shown_when, section.subsections} - {None} <= names, section.anchor
+    shown = [s.anchor for s in context.body]
+    assert shown == [s.anchor for s in SECTIONS if s.anchor in shown]  # page order
+    assert [e.anchor for e in context.toc if e.level == 1] == shown
+    top_level = {s.anchor for s in SECTIONS}
+    assert [a for a in re.findall(r'<section id="([^"]+)"', html) if a in top_level] == shown  # one partial each
+    without = replace(context, training_figure=None, heatmap_checks=None)
+    assert {"training", "heatmap-checks"} & {s.anchor for s in without.body} == set()
+    assert 'id="training"' not in render_html(without)
 
 
 def test_template_folder_without_base_html(tmp_path, context):

@@ -24,6 +24,8 @@ from octreport.report.context import FigureRef
 log = logging.getLogger(__name__)
 
 FIGURE_MODES = ("embedded", "assets")
+FIGURE_DPI = 120
+"""The resolution every report figure drawn with matplotlib is encoded at."""
 ASSETS_DIRNAME = "assets"
 _EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/svg+xml": "svg", "image/webp": "webp"}
 _MAX_NAME_CHARS = 80

@@ -1,9 +1,10 @@
 """The one object the report templates receive. Templates compute nothing: every number and
 every caption is here, ready to show; numbers are formatted by the registered Jinja filters.
 
-Section titles are written once, here: :data:`SECTION_TITLES` for the top-level sections and the
-``title`` of each :class:`ClassSection` and :class:`FilterSection`. The contents list and each
-section's heading both read them from the context, so they cannot drift apart.
+Section titles are written once: in :data:`octreport.report.sections.SECTIONS` for the top-level
+sections (the context holds them as ``sections``), and as the ``title`` of each
+:class:`ClassSection` and :class:`FilterSection`. The contents list and each section's heading both
+read them from the context, so they cannot drift apart.
 
 Built in one place, :func:`octreport.report.build.build_report_context`.
 """
@@ -12,10 +13,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from types import MappingProxyType
 
 from octreport.audit.compare import RunComparison
+from octreport.audit.gates import GateResult
 from octreport.evaluation.intervals import Interval
+from octreport.report.layout import REPORT_KEYWORDS, PageHead
+from octreport.report.sections import ReportSection, TocEntry, contents, section_entries, shown_sections
 
 
 @dataclass(frozen=True)
@@ -325,19 +328,6 @@ class SkippedFileRow:
 
 
 @dataclass(frozen=True)
-class GateRow:
-    """One quality gate's verdict, shown in the summary."""
-
-    name: str
-    threshold: float
-    value: float | None
-    passed: bool
-    message: str
-    compared: str = "value"
-    """What ``value`` is: the metric (``value``) or an end of its interval (``lower bound``, ``upper bound``)."""
-
-
-@dataclass(frozen=True)
 class CardFieldRow:
     """One model-card field: ``paragraphs`` holds its text, empty when the field was not given;
     ``as_list`` when it was given as a list (each entry one bullet) rather than as text."""
@@ -399,19 +389,6 @@ class ChecklistSection:
     note: str
 
 
-@dataclass(frozen=True)
-class TocEntry:
-    """A section as the contents list shows it: ``anchor`` is the id of the section's element and
-    ``title`` the text of both its contents entry and its heading."""
-
-    anchor: str
-    title: str
-    level: int = 1
-
-
-# The title of each top-level section, by the id of its <section> element (partials/<name>.html).
-# Every section is here whether or not a report shows it, so that any partial, a user's override
-# included, can take its id and heading from ``report.sections[anchor]``.
 @dataclass(frozen=True)
 class DataCountRow:
     """Images per class in one split, their total, and the split's distinct patients (None: unknown)."""
@@ -498,35 +475,6 @@ class DataShiftSection:
     method_note: str
 
 
-SECTION_TITLES: Mapping[str, str] = MappingProxyType({
-    "summary": "Summary",
-    "data": "Data",
-    "data-shift": "Data shift",
-    "model-card": "Model card",
-    "comparison": "Comparison with an earlier run",
-    "metrics": "Metrics",
-    "calibration": "Calibration and confidence",
-    "operating-point": "Urgent-referral operating point",
-    "confusion": "Confusion matrix",
-    "training": "Training curves",
-    "layers": "Convolutional layers",
-    "feature-maps": "Feature maps",
-    "attention": "Where the model looks",
-    "heatmap-checks": "Heat-map checks",
-    "filters": "Filters",
-    "layer-health": "Layer health",
-    "errors": "Errors gallery",
-    "warnings": "Data warnings",
-    "appendix": "Appendix: how to reproduce",
-    "checklist": "Appendix: reporting checklist",
-})
-
-
-def section_entries(titles: Mapping[str, str] = SECTION_TITLES) -> dict[str, TocEntry]:
-    """Every top-level section as the contents entry that links to it, by anchor."""
-    return {anchor: TocEntry(anchor, title) for anchor, title in titles.items()}
-
-
 @dataclass(frozen=True)
 class ReportContext:
     # Title block
@@ -536,9 +484,6 @@ class ReportContext:
     octreport_version: str
     model_description: tuple[KeyValue, ...]
     data_description: tuple[KeyValue, ...]
-    # Sections. ``toc`` lists the sections this report shows, in order; its top-level entries are
-    # taken from ``sections`` (see below) and its level-2 entries are the sections' ``title``.
-    toc: tuple[TocEntry, ...]
     summary: Summary
     class_rows: tuple[ClassMetricsRow, ...]
     average_rows: tuple[AverageRow, ...]
@@ -556,7 +501,7 @@ class ReportContext:
     reproduce: tuple[KeyValue, ...]
     versions: tuple[KeyValue, ...]
     citation: str | None = None
-    gates: tuple[GateRow, ...] = ()
+    gates: tuple[GateResult, ...] = ()
     attention_note: str = ""
     occlusion_note: str | None = None
     layer_health_note: str = ""
@@ -579,4 +524,17 @@ class ReportContext:
     # Every top-level section's id and title by anchor, shown or not: each partial's <section id>
     # and <h2> come from here, as do the top-level entries of ``toc``.
     sections: Mapping[str, TocEntry] = field(default_factory=section_entries)
-    extra: dict = field(default_factory=dict)
+
+    @property
+    def body(self) -> tuple[ReportSection, ...]:
+        """The sections this report shows, in page order: base.html includes each one's partial."""
+        return shown_sections(self)
+
+    @property
+    def toc(self) -> tuple[TocEntry, ...]:
+        """The contents: the sections this report shows, in order, each class's feature maps one level down."""
+        return contents(self)
+
+    @property
+    def head(self) -> PageHead:
+        return PageHead(self.title, self.generated_at, self.octreport_version, self.subtitle, REPORT_KEYWORDS)

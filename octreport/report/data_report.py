@@ -6,10 +6,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from octreport._version import __version__
+from octreport.audit.gates import GateResult
 from octreport.document.data_audit_document import DataAuditDocument
 from octreport.report.assets import FigureStore
-from octreport.report.context import DataSection, GateRow, KeyValue, TocEntry, section_entries
+from octreport.report.context import DataSection, KeyValue
 from octreport.report.data_section import data_section
+from octreport.report.layout import PageHead
+from octreport.report.sections import TocEntry, section_entries
 
 DATA_AUDIT_TEMPLATE = "data_audit.html"
 
@@ -25,8 +28,12 @@ class DataAuditReport:
     data_description: tuple[KeyValue, ...]
     headline: str
     data: DataSection
-    gates: tuple[GateRow, ...] = ()
+    gates: tuple[GateResult, ...] = ()
     sections: Mapping[str, TocEntry] = field(default_factory=section_entries)
+
+    @property
+    def head(self) -> PageHead:
+        return PageHead(self.title, self.generated_at, self.octreport_version, self.subtitle)
 
 
 def build_data_audit_report(document: DataAuditDocument, store: FigureStore, image_format: str = "jpeg") -> DataAuditReport:
@@ -41,5 +48,5 @@ def build_data_audit_report(document: DataAuditDocument, store: FigureStore, ima
                           KeyValue("Skipped files", str(len(data.skipped)))),
         headline=worst or "The data audit found no leaked patient, duplicate, label conflict or shortcut.",
         data=data_section(audit, data.root, data.class_names, store, image_format),
-        gates=tuple(GateRow(g.name, g.threshold, g.value, g.passed, g.message, g.compared) for g in gates),
+        gates=gates,
     )

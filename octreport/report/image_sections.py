@@ -1,5 +1,6 @@
-"""The report's image sections: each shown image with its feature-map grids and heat maps, the
-errors gallery, the filter grids and the training curves, drawn and stored as figure references."""
+"""The report's image sections: each shown image with its feature-map grids and heat maps (and the
+notes of "Where the model looks"), the errors gallery, the filter grids and the training curves,
+drawn and stored as figure references."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from octreport.drawing.export import encode_array, encode_figure
 from octreport.drawing.figures import probability_bar_figure, training_curves_figure
 from octreport.drawing.mosaic import feature_map_mosaic, filter_mosaic, image_patch_mosaic
 from octreport.drawing.overlay import overlay_with_colour_bar, scale_heatmap
-from octreport.report.assets import FigureStore
+from octreport.report.assets import FIGURE_DPI, FigureStore
 from octreport.report.context import (
     ClassSection,
     ErrorCase,
@@ -28,8 +29,6 @@ from octreport.engine.maximisation import MaximisedInputs
 from octreport.data.image_choice import UNKNOWN_LABEL
 from octreport.engine.visuals import FilterPatches, LayerFilters, ShownImageResult
 from octreport.evaluation.error_images import GalleryCell
-
-FIGURE_DPI = 120
 
 
 def training_figure(results: RunResults, store: FigureStore) -> FigureRef | None:
@@ -122,6 +121,35 @@ def _shown_image(shown: ShownImageResult, class_names: Sequence[str], store: Fig
             f"Occlusion sensitivity of {item.path.name}",
             shown.occlusion.caption,
         ),
+    )
+
+
+def attention_note(results: RunResults) -> str:
+    return (
+        f"{results.visuals.gradcam_caption} ({results.visuals.gradcam_layer.path} is the model's last convolutional layer.) "
+        "Red marks the regions that raised the score of the class named, blue those that did not; the heat map "
+        "is scaled to its own maximum, so compare where, not how hot. Shown for the predicted class, and for the "
+        "true class too when the prediction is wrong."
+    )
+
+
+def occlusion_note(results: RunResults) -> str | None:
+    config = results.report_config
+    if not config.occlusion:
+        return None
+    return (
+        f"Occlusion sensitivity (as Kermany et al. 2018): a black box of {config.occlusion_patch} px of the original "
+        f"image, moved in steps of {config.occlusion_stride} px, hides part of the scan; the colour shows how much the "
+        "predicted class's probability dropped with that part hidden (red: a large drop, so the model relies on it). "
+        "All positions of one image are evaluated in a few batched forward passes."
+    )
+
+
+def errors_note(results: RunResults) -> str:
+    return (
+        "For each pair of true and predicted class that the model confused, the mistakes it made with the most "
+        f"confidence (up to {results.report_config.errors_per_cell} per pair), each with Grad-CAM for the class it "
+        "wrongly predicted: what in the image drew the model to the wrong answer."
     )
 
 
