@@ -126,6 +126,11 @@ def brier_score(y_true: np.ndarray, probabilities: np.ndarray) -> float:
     return float(((p - onehot) ** 2).sum(axis=1).mean())
 
 
+def uniform_brier_score(n_classes: int) -> float:
+    """The Brier score of a uniform guess over ``n_classes`` classes: ``1 - 1 / n_classes``."""
+    return 1 - 1 / max(1, n_classes)
+
+
 def negative_log_likelihood(y_true: np.ndarray, probabilities: np.ndarray) -> float:
     """Mean of ``-log p[true class]`` (probabilities floored at 1e-12)."""
     p = np.asarray(probabilities, dtype=np.float64)

@@ -45,6 +45,10 @@ class RocPoint:
     false_positive_rate: float | None
     true_positive_rate: float | None
 
+    @property
+    def specificity(self) -> float | None:
+        return None if self.false_positive_rate is None else 1 - self.false_positive_rate
+
     def to_dict(self) -> dict[str, Any]:
         return {"false_positive_rate": self.false_positive_rate, "true_positive_rate": self.true_positive_rate}
 

@@ -7,11 +7,10 @@ from octreport.drawing.export import encode_figure
 from octreport.drawing.heatmap_figures import faithfulness_figure
 from octreport.evaluation.faithfulness import METHOD_NAMES, READ_AT
 from octreport.evaluation.heatmap_checks import HeatmapChecks
-from octreport.report.assets import FigureStore
+from octreport.report.assets import FIGURE_DPI, FigureStore
 from octreport.report.context import FaithfulnessRow, HeatmapChecksSection, SanityImageRow, SanityStepRow
 from octreport.document.results import RunResults
 
-FIGURE_DPI = 120
 _BASELINE_WORDS = {
     "blur": "the image heavily blurred (a Gaussian of sigma one eighth of the image side)",
     "mean": "the image's mean value",

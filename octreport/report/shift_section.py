@@ -20,9 +20,8 @@ from octreport.drawing.data_figures import SIZES_DRAWN, acquisition_figure
 from octreport.drawing.export import encode_figure
 from octreport.evaluation.group_metrics import BY_SIZE, GroupMetrics, GroupRow
 from octreport.formatting import level_text
-from octreport.report.assets import FigureStore
+from octreport.report.assets import FIGURE_DPI, FigureStore
 from octreport.report.context import DataShiftSection, GroupRowView, GroupTableView, ProfileRow
-from octreport.report.image_sections import FIGURE_DPI
 
 VALUES_SHOWN = 4
 """Most common values of a property listed in the side-by-side table."""

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 from octreport.drawing.evaluation_figures import reliability_figure, selective_figure, urgent_roc_figure
 from octreport.drawing.export import encode_figure
+from octreport.evaluation.calibration import uniform_brier_score
 from octreport.evaluation.referral import KERMANY_2018_REFERENCE
 from octreport.evaluation.statistics import PredictionStatistics
 from octreport.formatting import pct
-from octreport.report.assets import FigureStore
+from octreport.report.assets import FIGURE_DPI, FigureStore
 from octreport.report.context import (
     CalibrationSection,
     KeyValue,
@@ -17,8 +18,6 @@ from octreport.report.context import (
     SelectiveRowView,
     ThresholdRowView,
 )
-
-FIGURE_DPI = 120
 
 
 def calibration_section(statistics: PredictionStatistics, store: FigureStore) -> CalibrationSection:
@@ -51,7 +50,7 @@ def calibration_section(statistics: PredictionStatistics, store: FigureStore) ->
             "ECE: the gap between confidence and accuracy, averaged over the confidence bins and weighted by the "
             "images in each. Brier score: the mean squared difference between the predicted probabilities and the "
             f"true class (a uniform guess over {len(statistics.intervals.per_class)} classes scores "
-            f"{1 - 1 / max(1, len(statistics.intervals.per_class)):.2f})."
+            f"{uniform_brier_score(len(statistics.intervals.per_class)):.2f})."
         ),
         temperature_rows=temperature_rows,
         temperature_note=calibration.temperature_note,
@@ -93,6 +92,6 @@ def operating_point_section(statistics: PredictionStatistics, store: FigureStore
         rows=tuple(rows),
         used_note=(
             f"The rule the report uses reaches sensitivity {pct(used.true_positive_rate)} and specificity "
-            f"{pct(None if used.false_positive_rate is None else 1 - used.false_positive_rate)}."
+            f"{pct(used.specificity)}."
         ),
     )
