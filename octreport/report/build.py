@@ -42,6 +42,7 @@ from octreport.report.shift_section import data_shift_section
 from octreport.report.statistics_sections import calibration_section, operating_point_section
 from octreport.report.summary import summary
 
+
 def build_report_context(document: RunDocument, store: FigureStore, image_format: str = "png") -> ReportContext:
     """The context of ``templates/base.html`` for a finished run, drawing each figure into ``store``."""
     results, card = document.results, document.card
