@@ -1,11 +1,24 @@
-"""Progress of long streaming passes, with rate and time left, logged at most every few seconds."""
+"""Progress of a run: the seconds of each of its stages, and of long streaming passes the rate and
+time left, logged at most every few seconds."""
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 log = logging.getLogger(__name__)
+
+
+@contextmanager
+def stage(timings: dict[str, float], name: str, logged: bool = True) -> Iterator[None]:
+    """Time a stage of a run into ``timings[name]`` (seconds) and, with ``logged``, log it."""
+    started = time.perf_counter()
+    yield
+    timings[name] = time.perf_counter() - started
+    if logged:
+        log.info("%s took %.1f s", name, timings[name])
 
 
 def format_duration(seconds: float) -> str:

@@ -4,10 +4,6 @@ it sees and learned (feature maps, heat maps, filters, the errors gallery, the h
 
 from __future__ import annotations
 
-import logging
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -31,17 +27,7 @@ from octreport.evaluation.prediction_spread import PredictionSpread, prediction_
 from octreport.evaluation.referral import ReferralMetrics, compute_referral_metrics
 from octreport.evaluation.statistics import PredictionStatistics, compute_prediction_statistics
 from octreport.pipeline.model_stage import GivenModel
-
-log = logging.getLogger(__name__)
-
-
-@contextmanager
-def stage(timings: dict[str, float], name: str) -> Iterator[None]:
-    """Time a stage of the run into ``timings`` and log it."""
-    started = time.perf_counter()
-    yield
-    timings[name] = time.perf_counter() - started
-    log.info("%s took %.1f s", name, timings[name])
+from octreport.progress import stage
 
 
 @dataclass(frozen=True, eq=False)

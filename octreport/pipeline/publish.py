@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import json
 import logging
-import time
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from octreport.audit.manifest import MANIFEST_NAME, hash_artifacts, write_manifest
+from octreport.progress import stage
 from octreport.report.pdf import render_pdf
 from octreport.report.render import render_html, template_folders
 from octreport.runfolder import write_text_atomic
@@ -46,13 +45,6 @@ class PublishedFiles:
     manifest_path: Path
 
 
-@contextmanager
-def _timed(timings: dict[str, float], name: str) -> Iterator[None]:
-    started = time.perf_counter()
-    yield
-    timings[name] = time.perf_counter() - started
-
-
 def publish_run(document: RunDocument, folder: Path, config: ReportConfig, timings: dict[str, float]) -> PublishedFiles:
     """Write a model run's files into ``folder``; ``timings`` gains figures, html and pdf."""
     # Imported here: the report's context reaches TensorFlow, which compare and history never need.
@@ -62,10 +54,10 @@ def publish_run(document: RunDocument, folder: Path, config: ReportConfig, timin
     from octreport.report.build import build_report_context
 
     store = FigureStore(config.html_mode, folder)
-    with _timed(timings, "figures"):
+    with stage(timings, "figures", logged=False):
         context = build_report_context(document, store, config.image_format)
     log.info("drew %s in %.1f s", store.describe(), timings["figures"])
-    with _timed(timings, "html"):
+    with stage(timings, "html", logged=False):
         html = render_html(context, _templates(config))
         html_path = _write_html(html, folder, config)
     metrics = published_metrics(document, {name: timings[name] for name in ("figures", "html")})
@@ -127,7 +119,7 @@ def _write_run_files(html: str, title: str, html_path: Path | None, folder: Path
     pdf_path = None
     if "pdf" in config.formats:
         log.info("rendering the PDF")
-        with _timed(timings, "pdf"):
+        with stage(timings, "pdf", logged=False):
             pdf_path = render_pdf(
                 html, folder / PDF_NAME, base_url=folder, metadata={"title": title},
                 attachments=[metrics_path, manifest_path], pdf_variant=config.pdf_variant,

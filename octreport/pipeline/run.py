@@ -32,9 +32,10 @@ from octreport.errors import ConfigError
 from octreport.models.distribute import distributed, is_chief, output_root
 from octreport.models.input_scale import AUTO, input_warnings
 from octreport.pipeline.data_stages import acquisition_shift, image_facts, prepare, requested_images
-from octreport.pipeline.look_inside import look_inside, stage
+from octreport.pipeline.look_inside import look_inside
 from octreport.pipeline.model_stage import check_layer_names, given_model, train_given_model
 from octreport.pipeline.publish import publish_run
+from octreport.progress import stage
 from octreport.provenance import timestamp_now
 from octreport.report.preview import check_templates
 from octreport.runfolder import prepare_output_folder, run_folder
