@@ -82,8 +82,10 @@ def kermany_dir(tmp_path: Path) -> Path:
     return write_kermany(tmp_path / "data")
 
 
-TINY_RUN = ["--epochs", "3", "--no-augment", "--learning-rate", "0.005", "--image-size", "32", "--batch-size", "8",
-            "--images-per-class", "1", "--maps-per-layer", "4", "--filters-per-layer", "4", "--errors-per-cell", "0"]
+# A run that learns write_learnable_kermany's data (15 epochs of about 0.1 s) and draws little.
+TINY_RUN = ["--epochs", "15", "--patience", "15", "--no-augment", "--learning-rate", "0.005", "--image-size", "32",
+            "--batch-size", "8", "--images-per-class", "1", "--maps-per-layer", "4", "--filters-per-layer", "4",
+            "--errors-per-cell", "0"]
 
 
 @pytest.fixture(scope="session")
@@ -100,18 +102,20 @@ def conv_model(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def audited_run(tmp_path_factory):
-    """One small complete run (trained, HTML and PDF) on learnable 32x32 data: ``(run folder, data folder)``.
+    """One small complete run (trained until it tells the classes apart, HTML and PDF) on learnable
+    32x32 data: ``(run folder, data folder)``.
 
-    Shared by the verify and model-card tests; tests that tamper with it work on copies.
+    Shared by the run-folder, verify, model-card and layer-selection tests; tests that tamper with
+    it, or write runs next to it, work on copies.
     """
     from click.testing import CliRunner
 
     from octreport.cli import main
 
     base = tmp_path_factory.mktemp("audited")
-    data = write_learnable_kermany(base / "data", patients=4)
+    data = write_learnable_kermany(base / "data")
     result = CliRunner().invoke(main, ["run", "--data", str(data), "--out", str(base / "runs"), *TINY_RUN])
-    assert result.exit_code in (0, 5), result.output
+    assert result.exit_code == 0, result.output
     return (base / "runs" / "latest").resolve(), data
 
 

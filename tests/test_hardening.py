@@ -17,7 +17,8 @@ from octreport.cli import main
 from octreport.errors import ConfigError, ReportError
 
 FAST = ["--epochs", "1", "--image-size", "16", "--batch-size", "8", "--images-per-class", "1",
-        "--maps-per-layer", "2", "--filters-per-layer", "2", "--errors-per-cell", "0", "--format", "html"]
+        "--maps-per-layer", "2", "--filters-per-layer", "2", "--errors-per-cell", "0", "--format", "html",
+        "--filter-views", "kernels", "--no-heatmap-checks", "--bootstrap-resamples", "100"]
 
 
 @pytest.fixture(scope="module")
@@ -158,7 +159,7 @@ def _invalid_values(command: str, option: click.Option, tmp_path: Path) -> list[
             "filter_views": ["no-such-view", "kernels,bogus", ","], "compare_to": ["no-such-run"]}.get(option.name, [])
 
 
-def test_every_invalid_option_value_is_refused_cleanly(data, conv_model, tmp_path):
+def test_every_invalid_option_value_is_refused_cleanly(data, conv_model, audited_run, tmp_path):
     """Each option of each command, given a value of its type that it must refuse: exit 2, 3 or 4,
     one Error: line, no traceback, and the output root untouched. The base command lines are
     valid (checked first), so each refusal is the invalid value's doing."""
@@ -175,18 +176,12 @@ def test_every_invalid_option_value_is_refused_cleanly(data, conv_model, tmp_pat
         "audit-data": ["--data", str(data), "--out", str(out), "--format", "html"],
     }
     assert set(base) == set(main.commands), "give every command a base command line here"
-    # Two valid runs moved to ``elsewhere`` (for compare, history and verify), then every base
-    # command line once, to show that it is valid.
-    for _ in range(2):
-        assert CliRunner().invoke(main, ["run", *base["run"]]).exit_code in (0, 5)
-        for run in out.iterdir():
-            if not run.is_symlink():
-                elsewhere.mkdir(exist_ok=True)
-                run.rename(elsewhere / run.name)
-        shutil.rmtree(out)
-    runs = sorted(p.name for p in elsewhere.iterdir())
-    os.symlink(runs[-1], elsewhere / "latest")
-    os.symlink(runs[0], elsewhere / "previous")
+    # Two valid runs in ``elsewhere`` (copies of the audited run, for compare, history and verify),
+    # then every base command line once, to show that it is valid.
+    run, _ = audited_run
+    for name, alias in (("20260101-000000-aaaaaa", "previous"), ("20260102-000000-bbbbbb", "latest")):
+        shutil.copytree(run, elsewhere / name)
+        os.symlink(name, elsewhere / alias)
     for name, args in base.items():
         valid = CliRunner().invoke(main, [name, *args])
         assert valid.exit_code in (0, 5), (name, valid.output)

@@ -6,9 +6,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -19,9 +21,6 @@ from conftest import REPO_ROOT, write_learnable_kermany
 from octreport.cli import main
 from octreport.runfolder import LATEST, new_run_name, run_folder
 from report_samples import contents_and_headings
-
-LEARN = ["--epochs", "15", "--patience", "15", "--no-augment", "--learning-rate", "0.005", "--image-size", "32",
-         "--batch-size", "8", "--images-per-class", "1", "--maps-per-layer", "4", "--filters-per-layer", "4"]
 
 
 def finished_runs(root: Path) -> list[Path]:
@@ -35,15 +34,15 @@ def spawn(args: list[str], cwd: Path) -> subprocess.Popen:
 
 
 @pytest.fixture(scope="module")
-def two_runs(tmp_path_factory):
-    """Two complete runs of the same data into one output root (the second on a loaded model)."""
+def two_runs(audited_run, tmp_path_factory):
+    """Two complete runs of the same data in one output root: the audited run (trained; a copy),
+    then a report on its model that compares with it."""
+    run, data = audited_run
     base = tmp_path_factory.mktemp("runs")
-    data = write_learnable_kermany(base / "data")
-    first = CliRunner().invoke(main, ["run", "--data", str(data), "--out", str(base / "out"), *LEARN])
-    assert first.exit_code == 0, first.output
-    model = base / "out" / LATEST / "model.keras"
-    second = CliRunner().invoke(main, ["report", "--model", str(model), "--data", str(data), "--out", str(base / "out"),
-                                       "--images-per-class", "1", "--maps-per-layer", "4", "--compare-to", "latest"])
+    shutil.copytree(run, base / "out" / run.name)
+    second = CliRunner().invoke(main, ["report", "--model", str(base / "out" / run.name / "model.keras"), "--data", str(data),
+                                       "--out", str(base / "out"), "--images-per-class", "1", "--maps-per-layer", "4",
+                                       "--compare-to", "latest"])
     assert second.exit_code == 0, second.output
     return base, data
 
@@ -96,12 +95,18 @@ def test_sigterm_during_a_run_leaves_no_half_run(tmp_path):
     data = write_learnable_kermany(tmp_path / "data")
     child = spawn(["run", "--data", str(data), "--out", "out", "--epochs", "400", "--patience", "400", "--image-size", "32"], tmp_path)
     out = tmp_path / "out"
-    deadline = time.time() + 120
-    while time.time() < deadline and not (out.exists() and any(p.name.startswith(".incomplete-") for p in out.iterdir())):
-        time.sleep(0.5)
-    time.sleep(8)  # well into training
+    guard = threading.Timer(120, child.kill)  # a child that never gets to training fails the test, not hangs it
+    guard.start()
+    seen = []
+    for line in child.stdout:  # until the first epoch is logged: the run is well into training
+        seen.append(line)
+        if "epoch 1/400" in line:
+            break
+    guard.cancel()
+    assert any(p.name.startswith(".incomplete-") for p in out.iterdir()), "".join(seen)
     child.send_signal(signal.SIGTERM)
-    output, _ = child.communicate(timeout=120)
+    rest, _ = child.communicate(timeout=120)
+    output = "".join(seen) + rest
     assert child.returncode == 130, output
     assert "Interrupted" in output
     assert finished_runs(out) == [] and not (out / LATEST).exists()
