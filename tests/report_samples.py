@@ -20,25 +20,27 @@ from octreport.report.context import (
     AverageRow,
     CalibrationSection,
     ClassMetricsRow,
-    ClassSection,
     ConvLayerRow,
-    FaithfulnessRow,
-    FilterSection,
-    HeatmapChecksSection,
-    KeyValue,
-    LayerGrid,
     OperatingPointSection,
     ReferralRow,
     ReferralSection,
     ReportContext,
-    SanityImageRow,
-    SanityStepRow,
     SelectiveRowView,
-    ShownImage,
     SkippedFileRow,
     Summary,
     ThresholdRowView,
 )
+from octreport.report.image_views import (
+    ClassSection,
+    FaithfulnessRow,
+    FilterSection,
+    HeatmapChecksSection,
+    LayerGrid,
+    SanityImageRow,
+    SanityStepRow,
+    ShownImage,
+)
+from octreport.report.views import KeyValue
 
 OCT_CLASSES = ("CNV", "DME", "DRUSEN", "NORMAL")
 # The last path is long on purpose: nested models give paths like this, and they must wrap.

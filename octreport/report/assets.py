@@ -19,7 +19,7 @@ from pathlib import Path
 from octreport.drawing.export import EncodedImage, to_data_uri
 from octreport.errors import ConfigError
 from octreport.runfolder import write_bytes_atomic
-from octreport.report.context import FigureRef
+from octreport.report.views import FigureRef
 
 log = logging.getLogger(__name__)
 

@@ -20,14 +20,14 @@ from octreport.audit.checklist import (
 )
 from octreport.audit.model_card import CARD_FIELDS, CARD_LABELS, ModelCard
 from octreport.data.layout import CLASS_FOLDER_LAYOUT
-from octreport.report.context import (
+from octreport.report.audit_views import (
     CardFieldRow,
     ChecklistItemRow,
     ChecklistPlace,
     ChecklistSection,
     ModelCardSection,
-    TocEntry,
 )
+from octreport.report.sections import TocEntry
 from octreport.document.results import RunResults
 
 MODEL_CARD_ANCHOR = "model-card"

@@ -9,7 +9,8 @@ from octreport._version import __version__
 from octreport.audit.gates import GateResult
 from octreport.document.data_audit_document import DataAuditDocument
 from octreport.report.assets import FigureStore
-from octreport.report.context import DataSection, KeyValue
+from octreport.report.data_views import DataSection
+from octreport.report.views import KeyValue
 from octreport.report.data_section import data_section
 from octreport.report.layout import PageHead
 from octreport.report.sections import TocEntry, section_entries

@@ -10,7 +10,8 @@ from octreport.data.shortcuts import SHORTCUT_MARGIN
 from octreport.drawing.data_figures import side_by_side
 from octreport.drawing.export import encode_array
 from octreport.report.assets import FigureStore
-from octreport.report.context import DataCountRow, DataSection, FigureRef, KeyValue, ShortcutRow
+from octreport.report.data_views import DataCountRow, DataSection, ShortcutRow
+from octreport.report.views import FigureRef, KeyValue
 
 PAIRS_SHOWN = 6
 ROWS_SHOWN = 10

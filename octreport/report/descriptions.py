@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from octreport.document.results import RunResults
 from octreport.provenance import package_versions
-from octreport.report.context import KeyValue
+from octreport.report.views import KeyValue
 from octreport.resources import sample_data_dir
 
 DATASET_CITATION = (

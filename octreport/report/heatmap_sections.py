@@ -8,7 +8,7 @@ from octreport.drawing.heatmap_figures import faithfulness_figure
 from octreport.evaluation.faithfulness import METHOD_NAMES, READ_AT
 from octreport.evaluation.heatmap_checks import HeatmapChecks
 from octreport.report.assets import FIGURE_DPI, FigureStore
-from octreport.report.context import FaithfulnessRow, HeatmapChecksSection, SanityImageRow, SanityStepRow
+from octreport.report.image_views import FaithfulnessRow, HeatmapChecksSection, SanityImageRow, SanityStepRow
 from octreport.document.results import RunResults
 
 _BASELINE_WORDS = {

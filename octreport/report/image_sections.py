@@ -14,16 +14,8 @@ from octreport.drawing.figures import probability_bar_figure, training_curves_fi
 from octreport.drawing.mosaic import feature_map_mosaic, filter_mosaic, image_patch_mosaic
 from octreport.drawing.overlay import overlay_with_colour_bar, scale_heatmap
 from octreport.report.assets import FIGURE_DPI, FigureStore
-from octreport.report.context import (
-    ClassSection,
-    ErrorCase,
-    ErrorCell,
-    FigureRef,
-    FilterSection,
-    KeyValue,
-    LayerGrid,
-    ShownImage,
-)
+from octreport.report.image_views import ClassSection, ErrorCase, ErrorCell, FilterSection, LayerGrid, ShownImage
+from octreport.report.views import FigureRef, KeyValue
 from octreport.document.results import RunResults
 from octreport.engine.maximisation import MaximisedInputs
 from octreport.data.image_choice import UNKNOWN_LABEL

@@ -4,7 +4,8 @@ Feature maps and Filters sections, and the Layer health table with its note."""
 from __future__ import annotations
 
 from octreport.document.results import RunResults
-from octreport.report.context import ConvLayerRow, LayerHealthRow
+from octreport.report.context import ConvLayerRow
+from octreport.report.image_views import LayerHealthRow
 from octreport.report.image_sections import shape_text, sizes_text
 
 

@@ -10,7 +10,8 @@ from octreport.evaluation.intervals import ClassIntervals
 from octreport.evaluation.metrics import PerClassMetrics
 from octreport.evaluation.referral import KERMANY_2018_REFERENCE
 from octreport.report.assets import FIGURE_DPI, FigureStore
-from octreport.report.context import AverageRow, ClassMetricsRow, FigureRef, ReferralRow, ReferralSection
+from octreport.report.context import AverageRow, ClassMetricsRow, ReferralRow, ReferralSection
+from octreport.report.views import FigureRef
 
 
 def class_rows(results: RunResults) -> tuple[ClassMetricsRow, ...]:

@@ -23,7 +23,8 @@ import jinja2
 
 from octreport.errors import ReportError
 from octreport.report import context as context_module
-from octreport.report.context import FigureRef, ReportContext
+from octreport.report.context import ReportContext
+from octreport.report.views import FigureRef
 from octreport.report.render import make_environment, render_html
 
 # A 1x1 grey PNG: every figure of the placeholder report.

@@ -21,7 +21,7 @@ from octreport.drawing.export import encode_figure
 from octreport.evaluation.group_metrics import BY_SIZE, GroupMetrics, GroupRow
 from octreport.formatting import level_text
 from octreport.report.assets import FIGURE_DPI, FigureStore
-from octreport.report.context import DataShiftSection, GroupRowView, GroupTableView, ProfileRow
+from octreport.report.data_views import DataShiftSection, GroupRowView, GroupTableView, ProfileRow
 
 VALUES_SHOWN = 4
 """Most common values of a property listed in the side-by-side table."""

@@ -11,13 +11,8 @@ from octreport.evaluation.referral import KERMANY_2018_REFERENCE
 from octreport.evaluation.statistics import PredictionStatistics
 from octreport.formatting import pct
 from octreport.report.assets import FIGURE_DPI, FigureStore
-from octreport.report.context import (
-    CalibrationSection,
-    KeyValue,
-    OperatingPointSection,
-    SelectiveRowView,
-    ThresholdRowView,
-)
+from octreport.report.context import CalibrationSection, OperatingPointSection, SelectiveRowView, ThresholdRowView
+from octreport.report.views import KeyValue
 
 
 def calibration_section(statistics: PredictionStatistics, store: FigureStore) -> CalibrationSection:
