@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -77,6 +80,33 @@ def brute_force_auc(is_positive: np.ndarray, scores: np.ndarray) -> float:
     return wins / (len(positives) * len(negatives))
 
 
+def sample_slice(root: Path, per_class: int = 6) -> Path:
+    """``root/slice``: a few images per class and split of the bundled sample_data (Kermany layout)."""
+    folder = root / "slice"
+    for split in ("train", "test"):
+        for class_dir in sorted((SAMPLE_DATA / split).iterdir()):
+            files = sorted(class_dir.iterdir())[: per_class * (3 if split == "train" else 1)]
+            (folder / split / class_dir.name).mkdir(parents=True)
+            for f in files:
+                shutil.copy(f, folder / split / class_dir.name / f.name)
+    return folder
+
+
+def spawn(args: list[str], cwd: Path, **env: str) -> subprocess.Popen:
+    """``python -m octreport ARGS`` in a child process, as a user runs it, from ``cwd``, with ``env``
+    added to the environment; its standard output and error together in ``stdout``."""
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "TF_CPP_MIN_LOG_LEVEL": "2", **env}
+    return subprocess.Popen([sys.executable, "-m", "octreport", *args], cwd=cwd, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def run_cli(args: list[str], cwd: Path) -> tuple[int, str]:
+    """:func:`spawn`, waited for: its exit code and output."""
+    child = spawn(args, cwd)
+    output, _ = child.communicate(timeout=600)
+    return child.returncode, output
+
+
 @pytest.fixture
 def kermany_dir(tmp_path: Path) -> Path:
     return write_kermany(tmp_path / "data")
@@ -117,6 +147,27 @@ def audited_run(tmp_path_factory):
     result = CliRunner().invoke(main, ["run", "--data", str(data), "--out", str(base / "runs"), *TINY_RUN])
     assert result.exit_code == 0, result.output
     return (base / "runs" / "latest").resolve(), data
+
+
+@pytest.fixture(scope="session")
+def train_command_runs(tmp_path_factory) -> dict[str, tuple[int, str, Path]]:
+    """``octreport train`` (2 epochs, 32x32) three times on one slice of sample_data, each in a
+    process of its own and all at once: seed 0 twice ('a', 'b'), seed 1 ('c').
+    ``{name: (exit code, output, model file)}``."""
+    if not SAMPLE_DATA.joinpath("train").is_dir():
+        pytest.skip("sample_data not generated")
+    base = tmp_path_factory.mktemp("train-command")
+    data = sample_slice(base)
+    children = {
+        name: (spawn(["train", "--data", str(data), "--out", str(base / name / "model.keras"), "--epochs", "2",
+                      "--image-size", "32", "--seed", seed], base), base / name / "model.keras")
+        for name, seed in (("a", "0"), ("b", "0"), ("c", "1"))
+    }
+    finished = {}
+    for name, (child, out) in children.items():
+        output, _ = child.communicate(timeout=600)
+        finished[name] = (child.returncode, output, out)
+    return finished
 
 
 @pytest.fixture(scope="session")

@@ -4,8 +4,6 @@ and one real end-to-end run that ends in a PDF."""
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -13,31 +11,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from conftest import OCT_CLASSES, OCT_REAL, REPO_ROOT, SAMPLE_DATA, write_class_folders, write_kermany
+from conftest import (
+    OCT_CLASSES, OCT_REAL, REPO_ROOT, SAMPLE_DATA, run_cli, sample_slice, write_class_folders, write_kermany,
+)
 from octreport.cli import main
 
 FAST_TRAINING = ["--epochs", "1", "--image-size", "32", "--batch-size", "16", "--images-per-class", "1", "--maps-per-layer", "8", "--filters-per-layer", "8"]
-
-
-def run_cli(args, tmp_path) -> tuple[int, str]:
-    """Run ``octreport`` in a child process, as a user would, from ``tmp_path``."""
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "TF_CPP_MIN_LOG_LEVEL": "2"}
-    done = subprocess.run(
-        [sys.executable, "-m", "octreport", *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600
-    )
-    return done.returncode, done.stdout + done.stderr
-
-
-def sample_slice(tmp_path: Path, per_class: int = 6) -> Path:
-    """A few images per class and split of the bundled sample_data (Kermany layout)."""
-    root = tmp_path / "slice"
-    for split in ("train", "test"):
-        for class_dir in sorted((SAMPLE_DATA / split).iterdir()):
-            files = sorted(class_dir.iterdir())[: per_class * (3 if split == "train" else 1)]
-            (root / split / class_dir.name).mkdir(parents=True)
-            for f in files:
-                shutil.copy(f, root / split / class_dir.name / f.name)
-    return root
 
 
 def test_help_and_version_do_not_import_tensorflow():
@@ -82,12 +61,11 @@ def test_bad_option_value_is_a_usage_error(tmp_path):
     assert "expected a size like 128" in result.output
 
 
-def test_train_command_saves_model_history_and_classes(tmp_path):
-    data = write_kermany(tmp_path / "d", patients=5)
-    code, output = run_cli(["train", "--data", str(data), "--out", "m/model.keras", "--epochs", "2", "--image-size", "32"], tmp_path)
+def test_train_command_saves_model_history_and_classes(train_command_runs):
+    code, output, model = train_command_runs["a"]
     assert code == 0, output
     assert "test accuracy" in output
-    meta = json.loads((tmp_path / "m" / "model.octreport.json").read_text())
+    meta = json.loads(model.with_name("model.octreport.json").read_text())
     assert meta["class_names"] == list(OCT_CLASSES)
     assert meta["preprocessing"]["height"] == 32 and meta["preprocessing"]["channels"] == 1
     assert len(meta["history"]["loss"]) == len(meta["history"]["val_loss"]) >= 1

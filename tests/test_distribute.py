@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from conftest import REPO_ROOT, write_learnable_kermany
+from conftest import REPO_ROOT, spawn, write_learnable_kermany
 from octreport.config import TrainConfig
 from octreport.models.distribute import check_tf_config, make_strategy
 from octreport.errors import ConfigError
@@ -96,9 +96,7 @@ def test_multi_worker_run_on_two_local_workers_writes_one_report(tmp_path):
         folder = tmp_path / f"worker{index}"
         folder.mkdir()
         tf_config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
-        env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "TF_CPP_MIN_LOG_LEVEL": "2", "TF_CONFIG": json.dumps(tf_config)}
-        children.append((folder, subprocess.Popen([sys.executable, "-m", "octreport", *args], cwd=folder, env=env,
-                                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)))
+        children.append((folder, spawn(args, folder, TF_CONFIG=json.dumps(tf_config))))
     outputs = [child.communicate(timeout=600)[0] for _, child in children]
     codes = [child.returncode for _, child in children]
     assert all(code in (0, 5) for code in codes), outputs  # 5: a two-epoch model may sit at chance level
