@@ -20,6 +20,11 @@ from octreport.cli import main
 from octreport.runfolder import LATEST, new_run_name, run_folder
 from report_samples import contents_and_headings
 
+# An HTML report that skips what these tests do not read (the filters' patches and maximisation,
+# the heat-map checks, most bootstrap resamples, the errors gallery).
+QUICK_REPORT = ["--format", "html", "--images-per-class", "1", "--maps-per-layer", "2", "--filters-per-layer", "2",
+                "--errors-per-cell", "0", "--filter-views", "kernels", "--no-heatmap-checks", "--bootstrap-resamples", "100"]
+
 
 def finished_runs(root: Path) -> list[Path]:
     return sorted(p for p in root.iterdir() if p.is_dir() and not p.is_symlink() and not p.name.startswith(".") and not p.name.endswith(".failed"))
@@ -28,13 +33,13 @@ def finished_runs(root: Path) -> list[Path]:
 @pytest.fixture(scope="module")
 def two_runs(audited_run, tmp_path_factory):
     """Two complete runs of the same data in one output root: the audited run (trained; a copy),
-    then a report on its model that compares with it."""
+    then a report on its model that compares with it (HTML only: no test reads its PDF)."""
     run, data = audited_run
     base = tmp_path_factory.mktemp("runs")
     shutil.copytree(run, base / "out" / run.name)
     second = CliRunner().invoke(main, ["report", "--model", str(base / "out" / run.name / "model.keras"), "--data", str(data),
                                        "--out", str(base / "out"), "--images-per-class", "1", "--maps-per-layer", "4",
-                                       "--compare-to", "latest"])
+                                       "--compare-to", "latest", "--format", "html"])
     assert second.exit_code == 0, second.output
     return base, data
 
@@ -108,8 +113,7 @@ def test_sigterm_during_a_run_leaves_no_half_run(tmp_path):
 
 def test_two_runs_at_once_into_one_root_both_finish(tmp_path):
     data = write_learnable_kermany(tmp_path / "data")
-    args = ["run", "--data", str(data), "--out", "out", "--format", "html", "--epochs", "1", "--image-size", "16",
-            "--images-per-class", "1", "--maps-per-layer", "2", "--filters-per-layer", "2"]
+    args = ["run", "--data", str(data), "--out", "out", "--epochs", "1", "--image-size", "16", *QUICK_REPORT]
     children = [spawn(args, tmp_path), spawn(args, tmp_path)]
     outputs = [child.communicate(timeout=300)[0] for child in children]
     # A one-epoch model may sit at chance level, which the built-in gate reports as exit code 5.
@@ -216,8 +220,7 @@ def test_gates_pass_fail_and_exit_codes(two_runs, tmp_path):
     trained = finished_runs(base / "out")[0] / "model.keras"
     untrained = tmp_path / "untrained.keras"  # predicts about the same for every image: chance level
     save_model(build_model("notebook", (32, 32, 1), 4), untrained, ModelMetadata(("CNV", "DME", "DRUSEN", "NORMAL"), Preprocessing(32, 32, 1)))
-    common = ["report", "--data", str(data), "--out", str(base / "gated"), "--format", "html",
-              "--images-per-class", "1", "--maps-per-layer", "2"]
+    common = ["report", "--data", str(data), "--out", str(base / "gated"), *QUICK_REPORT]
     passing = CliRunner().invoke(main, [*common, "--model", str(trained), "--min-accuracy", "0.3", "--min-sensitivity", "CNV=0.3"])
     assert passing.exit_code == 0, passing.output
     failing = CliRunner().invoke(main, [*common, "--model", str(untrained), "--min-accuracy", "0.9", "--min-sensitivity", "DME=0.9"])
@@ -237,8 +240,8 @@ def test_gate_on_lower_bound_fails_where_the_value_passes(two_runs, tmp_path):
     base, data = two_runs
     first = finished_runs(base / "out")[0]
     accuracy = json.loads((first / "metrics.json").read_text())["classification"]["accuracy"]
-    common = ["report", "--model", str(first / "model.keras"), "--data", str(data), "--format", "html",
-              "--images-per-class", "1", "--maps-per-layer", "2", "--min-accuracy", f"{accuracy:.6f}"]
+    common = ["report", "--model", str(first / "model.keras"), "--data", str(data), *QUICK_REPORT,
+              "--min-accuracy", f"{accuracy:.6f}"]
     on_value = CliRunner().invoke(main, [*common, "--out", str(tmp_path / "value")])
     assert on_value.exit_code == 0, on_value.output
     on_bound = CliRunner().invoke(main, [*common, "--out", str(tmp_path / "bound"), "--gate-on", "lower-bound"])
@@ -252,7 +255,8 @@ def test_config_file_and_environment_fill_options(two_runs, tmp_path):
     base, data = two_runs
     model = finished_runs(base / "out")[0] / "model.keras"
     config = tmp_path / "octreport.toml"
-    config.write_text(f'[report]\nimages-per-class = 1\nmaps-per-layer = 2\nformat = ["html"]\nout = "{tmp_path / "from-file"}"\n')
+    config.write_text(f'[report]\nimages-per-class = 1\nmaps-per-layer = 2\nformat = ["html"]\nout = "{tmp_path / "from-file"}"\n'
+                      'filter-views = "kernels"\nheatmap-checks = false\nbootstrap-resamples = 100\nerrors-per-cell = 0\n')
     result = CliRunner().invoke(main, ["--config", str(config), "report", "--model", str(model), "--data", str(data)],
                                 env={"OCTREPORT_REPORT_SEED": "3"})
     assert result.exit_code == 0, result.output
