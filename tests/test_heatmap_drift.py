@@ -116,7 +116,8 @@ def test_pinned_sentinels_are_the_images_compared_and_the_section_turns_off(tiny
     sentinels.write_text("# nightly sentinels\n" + "\n".join(pinned) + "\n\n")
     out = tmp_path / "runs"
     base = ["report", "--model", str(tiny_model), "--data", str(data), "--out", str(out), "--sentinels", str(sentinels),
-            "--maps-per-layer", "2", "--filters-per-layer", "2", "--errors-per-cell", "0", "--heatmap-steps", "4"]
+            "--maps-per-layer", "2", "--filters-per-layer", "2", "--errors-per-cell", "0", "--heatmap-steps", "4",
+            "--filter-views", "kernels", "--bootstrap-resamples", "100"]
     first = CliRunner().invoke(main, base)
     assert first.exit_code in (0, 5), first.output
     run_a = (out / "latest").resolve()
