@@ -115,7 +115,9 @@ def test_end_to_end_run_on_a_slice_of_sample_data(tmp_path):
 
 @pytest.mark.skipif(not OCT_REAL.is_dir(), reason="../shared/oct-real is not present")
 def test_run_on_real_oct_scans(tmp_path):
-    code, output = run_cli(["run", "--data", str(OCT_REAL), "--out", "runs", "--format", "html", *FAST_TRAINING], tmp_path)
+    code, output = run_cli(["run", "--data", str(OCT_REAL), "--out", "runs", "--format", "html", *FAST_TRAINING,
+                            "--maps-per-layer", "2", "--filters-per-layer", "2", "--errors-per-cell", "0",
+                            "--bootstrap-resamples", "100"], tmp_path)  # what the checks below do not read, made small
     metrics = json.loads((tmp_path / "runs" / "latest" / "metrics.json").read_text())
     # One epoch on real scans may leave the model at chance level: the built-in gate then
     # fails the run with exit code 5, after the complete report was written.
