@@ -1,5 +1,6 @@
 """Run folders written by hand for the tests that read them (compare, history, gates, heat-map
-drift): a metrics.json and a manifest.json shaped as the pipeline writes them, and the folder.
+drift): a metrics.json and a manifest.json shaped as the pipeline writes them, and the folder;
+and confident predictions whose mistakes a test chooses (compare, paired tests).
 
 A document carries the parts every reader expects and, beyond them, only the sections a test
 gives: a test that checks what happens when a section is absent gets a document without it.
@@ -11,10 +12,20 @@ import json
 from pathlib import Path
 from typing import Any, Sequence
 
+import numpy as np
+
 from conftest import OCT_CLASSES
 
 OCT = list(OCT_CLASSES)
 STARTED_AT = "2026-01-01T10:00:00+00:00"
+
+
+def confident(y: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """Confident probabilities over the four classes (0.85 and 0.05) that put each image in its true
+    class ``y`` where ``right``, else in the next class."""
+    p = np.full((y.size, 4), 0.05)
+    p[np.arange(y.size), np.where(right, y, (y + 1) % 4)] = 0.85
+    return p
 
 
 def referral_section(urgent_sensitivity: float = 0.96, weighted_error: float = 0.12, *,

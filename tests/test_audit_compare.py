@@ -13,7 +13,7 @@ from octreport.report.compare_view import format_comparison_text, render_compari
 from octreport.errors import ConfigError
 from run_documents import OCT as CLASSES
 from run_documents import manifest_document as manifest
-from run_documents import metrics_document, referral_section, write_run
+from run_documents import confident, metrics_document, referral_section, write_run
 
 
 def metrics(accuracy, macro_f1, recalls, confusion, weighted_error, urgent_sensitivity, norms, health=None,
@@ -225,12 +225,6 @@ def run_from_predictions(root: Path, name: str, y, p, fingerprint: str = "d1", w
         record = run_predictions(paths, y, p, CLASSES)
         (folder / "predictions.csv").write_text(predictions_csv(record), encoding="utf-8")
     return folder
-
-
-def confident(y, right):
-    p = np.full((y.size, 4), 0.05)
-    p[np.arange(y.size), np.where(right, y, (y + 1) % 4)] = 0.85
-    return p
 
 
 @pytest.fixture(scope="module")

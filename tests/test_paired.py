@@ -7,6 +7,7 @@ import pytest
 
 from octreport.evaluation.bootstrap import BootstrapSettings
 from octreport.evaluation.paired import compare_intervals, mcnemar_exact, mcnemar_p_value, paired_tests
+from run_documents import confident
 
 OCT = ("CNV", "DME", "DRUSEN", "NORMAL")
 
@@ -25,13 +26,6 @@ def test_mcnemar_against_a_hand_computed_table():
     assert result.p_value == pytest.approx(158 / 4096)
 
 
-def predictions(correct: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Confident probabilities that put each image in its true class where ``correct``, else the next."""
-    p = np.full((y.size, 4), 0.05)
-    p[np.arange(y.size), np.where(correct, y, (y + 1) % 4)] = 0.85
-    return p
-
-
 @pytest.fixture(scope="module")
 def thousand():
     rng = np.random.default_rng(0)
@@ -42,7 +36,7 @@ def thousand():
 
 def test_two_identical_runs_are_not_significant(thousand):
     y, right = thousand
-    p = predictions(right, y)
+    p = confident(y, right)
     tests = paired_tests(y, p, p, OCT, settings=BootstrapSettings(1000))
     assert tests and all(t.significant is False for t in tests.values() if t.significant is not None)
     assert tests["accuracy"].verdict == "not significant (p = 1.000)"
@@ -53,7 +47,7 @@ def test_a_drop_of_ten_points_on_a_thousand_paired_images_is_significant(thousan
     y, right_a = thousand
     right_b = right_a.copy()
     right_b[np.flatnonzero(right_a)[:100]] = False  # 100 images right in A, wrong in B
-    tests = paired_tests(y, predictions(right_a, y), predictions(right_b, y), OCT, settings=BootstrapSettings(1000))
+    tests = paired_tests(y, confident(y, right_a), confident(y, right_b), OCT, settings=BootstrapSettings(1000))
     accuracy = tests["accuracy"]
     assert accuracy.method == "exact McNemar" and accuracy.significant and accuracy.p_value < 1e-20
     assert "100 right only in A, 0 right only in B" in accuracy.detail
@@ -69,7 +63,7 @@ def test_a_small_drop_is_not_significant(thousand):
     right_b = right_a.copy()
     right_b[np.flatnonzero(right_a)[:6]] = False
     right_b[np.flatnonzero(~right_a)[:2]] = True
-    tests = paired_tests(y, predictions(right_a, y), predictions(right_b, y), OCT, settings=BootstrapSettings(1000))
+    tests = paired_tests(y, confident(y, right_a), confident(y, right_b), OCT, settings=BootstrapSettings(1000))
     assert tests["accuracy"].p_value == pytest.approx(mcnemar_p_value(6, 2)) and not tests["accuracy"].significant
     assert tests["accuracy"].verdict.startswith("not significant (p = 0.289")
 
@@ -79,7 +73,7 @@ def test_patients_drawn_together_in_the_paired_bootstrap(thousand):
     right_b = right_a.copy()
     right_b[np.flatnonzero(right_a)[:40]] = False
     groups = [f"patient:{i // 10}" for i in range(1000)]
-    tests = paired_tests(y, predictions(right_a, y), predictions(right_b, y), OCT, groups, BootstrapSettings(500))
+    tests = paired_tests(y, confident(y, right_a), confident(y, right_b), OCT, groups, BootstrapSettings(500))
     assert tests["macro.f1"].method == "paired bootstrap over patients"
 
 
