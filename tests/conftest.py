@@ -171,13 +171,22 @@ def train_command_runs(tmp_path_factory) -> dict[str, tuple[int, str, Path]]:
 
 
 @pytest.fixture(scope="session")
-def square_model():
+def square_net():
     """The Grad-CAM tests' two-conv net trained to tell a bright 6x6 square from none (about 3 s),
-    with test images of the square class it gets right and their squares' top-left corners:
-    ``(model, images, corners)``."""
+    trained once for every test that reads it."""
     from test_gradcam import trained_square_net
 
-    model, test_x, test_y, corner, predicted = trained_square_net(60)
+    return trained_square_net()
+
+
+@pytest.fixture(scope="session")
+def square_model(square_net):
+    """:func:`square_net` with 60 new images of the square class it gets right, at most 8, and
+    their squares' top-left corners: ``(model, images, corners)``."""
+    from test_gradcam import square_test_data
+
+    test_x, test_y, corner = square_test_data(60)
+    predicted = square_net.predict(test_x, verbose=0).argmax(axis=1)
     chosen = np.flatnonzero((predicted == 1) & (test_y == 1))[:8]
     assert len(chosen) >= 6, "the tiny model did not learn"
-    return model, test_x[chosen], corner[chosen]
+    return square_net, test_x[chosen], corner[chosen]
