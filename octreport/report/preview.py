@@ -22,10 +22,9 @@ from typing import Any
 import jinja2
 
 from octreport.errors import ReportError
-from octreport.report import context as context_module
 from octreport.report.context import ReportContext
-from octreport.report.views import FigureRef
 from octreport.report.render import make_environment, render_html
+from octreport.report.views import FigureRef
 
 # A 1x1 grey PNG: every figure of the placeholder report.
 _PIXEL = (
@@ -66,7 +65,8 @@ class _MadeElsewhere:
 
 
 def _placeholder_dataclass(kind: type) -> Any:
-    hints = typing.get_type_hints(kind, vars(context_module), {"RunComparison": _MadeElsewhere})
+    # Each view's hints are read in its own module; the comparison is stood in for (see above).
+    hints = typing.get_type_hints(kind, None, {"RunComparison": _MadeElsewhere})
     values = {}
     for field in dataclasses.fields(kind):
         if not field.init:
