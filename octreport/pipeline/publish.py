@@ -1,11 +1,12 @@
-"""The one publisher: every file octreport writes for a person, from a finished document.
+"""The one publisher: every report file octreport writes, from a finished document.
 
 A run folder (``run``, ``report``, ``audit-data``) gets report.html, metrics.json, the run's CSV
 files, manifest.json (with the hashes of the files written before it) and report.pdf (last: it
 carries metrics.json and manifest.json as attachments), each written whole
 (:func:`octreport.runfolder.atomic_path`). A page outside a run folder (``compare``, ``history``)
 gets its HTML and PDF through :func:`publish_page`. Nothing here computes a number: it draws the
-figures the report context asks for, renders and writes.
+figures the report context asks for, renders and writes. (A model trained in a run is saved into
+the run folder by :mod:`octreport.models.io` as soon as it is trained, with its sidecar.)
 """
 
 from __future__ import annotations
