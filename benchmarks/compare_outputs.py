@@ -7,6 +7,8 @@ What must be equal:
 * ``metrics.json``: every value, except timestamps, timings and paths (the output folders and
   run names differ by construction; the package's own paths may differ between checkouts);
 * the report's sections: the ``<section id>`` and heading of each, in order, in report.html;
+* the report's text: report.html's words, without images, styles, times, run names and folder
+  prefixes of paths (the output folders differ, and a data folder may be given as a relative path);
 * ``manifest.json``: the same entries (keys, recursively) with the same values, except times,
   paths, the host and the hashes of the files that carry times (report.html, metrics.json, and
   a model trained in the run: its .keras zip and sidecar; its weights' hash is compared);
@@ -17,9 +19,11 @@ Prints one line per check and every difference found; exits 1 when anything diff
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
 import sys
+from html import unescape
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -92,6 +96,20 @@ def report_sections(html_path: Path) -> list[tuple[str, str]]:
     return [(anchor, " ".join(text.split())) for anchor, text in parser.sections]
 
 
+_DATA_URI = re.compile(r"data:[a-z/+.-]+;base64,[A-Za-z0-9+/=]+")
+_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:[+-]\d\d:\d\d|Z)?")
+_DIRECTORY = re.compile(r"(?:[\w.-]*/)+")
+
+
+def report_text(html_path: Path) -> list[str]:
+    """The visible words of a report page, one sentence a line, normalised as the docstring says."""
+    text = _DATA_URI.sub("<image>", html_path.read_text(encoding="utf-8"))
+    text = re.sub(r"<style>.*?</style>", " ", text, flags=re.S)
+    text = unescape(re.sub(r"<[^>]+>", " ", text))
+    text = _DIRECTORY.sub("<dir>/", _TIME.sub("<time>", RUN_NAME.sub("<run>", text)))
+    return " ".join(text.split()).split(". ")
+
+
 def _manifest_view(manifest: dict) -> dict:
     view = dict(manifest)
     view.pop("host", None)
@@ -112,6 +130,9 @@ def compare_run_folders(before: Path, after: Path) -> dict[str, list[str]]:
     if (before / "report.html").is_file() or (after / "report.html").is_file():
         a, b = report_sections(before / "report.html"), report_sections(after / "report.html")
         found["report sections"] = [] if a == b else [f"before {a}", f"after  {b}"]
+        text_a, text_b = report_text(before / "report.html"), report_text(after / "report.html")
+        found["report text"] = [line for line in difflib.unified_diff(text_a, text_b, lineterm="", n=0)
+                                if not line.startswith(("---", "+++", "@@"))]
     if (before / "predictions.csv").is_file() or (after / "predictions.csv").is_file():
         same = (before / "predictions.csv").read_bytes() == (after / "predictions.csv").read_bytes()
         found["predictions.csv"] = [] if same else ["the files differ"]

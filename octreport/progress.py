@@ -12,13 +12,14 @@ log = logging.getLogger(__name__)
 
 
 @contextmanager
-def stage(timings: dict[str, float], name: str, logged: bool = True) -> Iterator[None]:
-    """Time a stage of a run into ``timings[name]`` (seconds) and, with ``logged``, log it."""
+def stage(timings: dict[str, float], name: str, logger: logging.Logger | None = None) -> Iterator[None]:
+    """Time a stage of a run into ``timings[name]`` (seconds) and, given a ``logger`` (the caller's,
+    so run.log names the module that ran the stage), log it."""
     started = time.perf_counter()
     yield
     timings[name] = time.perf_counter() - started
-    if logged:
-        log.info("%s took %.1f s", name, timings[name])
+    if logger is not None:
+        logger.info("%s took %.1f s", name, timings[name])
 
 
 def format_duration(seconds: float) -> str:

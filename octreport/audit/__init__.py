@@ -1,3 +1,3 @@
-"""Floor 8, audit: reads and judges run folders (manifest, gates, compare, significance, history, verify, model card, checklist); renders nothing.
+"""The audit: reads and judges run folders (manifest, gates, compare, significance, history, verify, model card, checklist); renders nothing.
 
-The floors, bottom up, are listed in tests/test_floors.py and explained in docs/architecture.md."""
+Its place among the floors: tests/test_floors.py (the list), docs/architecture.md (why)."""

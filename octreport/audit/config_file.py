@@ -33,7 +33,6 @@ Values are converted and checked by the options themselves when a command runs.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -45,6 +44,7 @@ from octreport.tomlfile import read_toml
 
 if TYPE_CHECKING:
     from octreport.audit.model_card import ModelCard
+
 
 def normalize_key(key: str) -> str:
     """``"images-per-class"`` and ``"--images_per_class"`` -> ``"images_per_class"``."""

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from octreport.audit.compare import ALIASES, resolve_run
-from octreport.data.fingerprint import relative_name
+from octreport.data.layout import relative_name
 from octreport.hashing import sha256_file
 from octreport.audit.verify_data import compare_fingerprints, current_fingerprint, describe_diff
 from octreport.audit.verify_rerun import DEFAULT_TOLERANCE, ProbabilityCheck, compare_probabilities

@@ -1,3 +1,3 @@
-"""Floor 2, data: folder layouts and splits, the decode pipeline, image facts, the data audit, synthetic data. Imports only the foundation.
+"""The data: folder layouts and splits, the decode pipeline, image facts, the data audit, synthetic data. Imports only the foundation.
 
-The floors, bottom up, are listed in tests/test_floors.py and explained in docs/architecture.md."""
+Its place among the floors: tests/test_floors.py (the list), docs/architecture.md (why)."""

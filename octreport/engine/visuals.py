@@ -31,6 +31,7 @@ from octreport.engine.top_activations import TopActivations
 
 log = logging.getLogger(__name__)
 
+
 @dataclass(frozen=True, eq=False)
 class ClassHeatmap:
     """A Grad-CAM heat map (H, W) in [0, 1] of one image for ``class_index``."""

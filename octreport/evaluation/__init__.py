@@ -1,3 +1,3 @@
-"""Floor 4, evaluation: numbers about predictions: metrics, referral, intervals, calibration, operating points, heat-map checks, the errors gallery.
+"""The evaluation: numbers about predictions: metrics, referral, intervals, calibration, operating points, heat-map checks, the errors gallery.
 
-The floors, bottom up, are listed in tests/test_floors.py and explained in docs/architecture.md."""
+Its place among the floors: tests/test_floors.py (the list), docs/architecture.md (why)."""

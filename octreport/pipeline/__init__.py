@@ -1,3 +1,3 @@
-"""Floor 11, the pipeline: a run top to bottom (run.py), its stages, and the one publisher of every report file.
+"""The the pipeline: a run top to bottom (run.py), its stages, and the one publisher of every report file.
 
-The floors, bottom up, are listed in tests/test_floors.py and explained in docs/architecture.md."""
+Its place among the floors: tests/test_floors.py (the list), docs/architecture.md (why)."""

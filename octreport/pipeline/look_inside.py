@@ -4,6 +4,7 @@ it sees and learned (feature maps, heat maps, filters, the errors gallery, the h
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -28,6 +29,8 @@ from octreport.evaluation.referral import ReferralMetrics, compute_referral_metr
 from octreport.evaluation.statistics import PredictionStatistics, compute_prediction_statistics
 from octreport.pipeline.model_stage import GivenModel
 from octreport.progress import stage
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, eq=False)
@@ -54,15 +57,15 @@ def look_inside(data: PreparedData, given: GivenModel, config: ReportConfig, req
     all_layers = discover_conv_layers(given.model)
     selection = choose_drawn_layers(all_layers, config.layer_names)
     top = TopActivationsAccumulator(all_layers) if "patches" in config.filter_views else None
-    with stage(timings, "evaluate"):
+    with stage(timings, "evaluate", log):
         predictions, health = evaluate_with_layer_health(
             given.model, all_layers, data.test, given.preprocessing, config.batch_size, top)
         metrics = compute_classification_metrics(predictions.labels, predictions.probabilities, data.class_names)
         referral = compute_referral_metrics(predictions.labels, predictions.probabilities, data.class_names)
         spread = prediction_spread(predictions.probabilities, predictions.labels, data.class_names)
-    with stage(timings, "statistics"):
+    with stage(timings, "statistics", log):
         statistics = _statistics(data, given, config, predictions, metrics, referral)
-    with stage(timings, "visualize"):
+    with stage(timings, "visualize", log):
         shown = requested or choose_images(predictions.items, len(data.class_names), config.images_per_class, config.seed)
         occlusion = OcclusionSettings(config.occlusion_patch, config.occlusion_stride) if config.occlusion else None
         visuals = compute_visuals(
@@ -73,7 +76,7 @@ def look_inside(data: PreparedData, given: GivenModel, config: ReportConfig, req
                                max(1, config.errors_per_cell))
         gallery = (compute_error_gallery(given.model, cells, given.preprocessing, visuals.gradcam_layer, config.batch_size)
                    if config.errors_per_cell else ())
-    with stage(timings, "filter views"):
+    with stage(timings, "filter views", log):
         filters = compute_filter_views(
             given.model, visuals.filters, config.filter_views, top.result() if top is not None else (), data.test,
             given.preprocessing, data.root, config.filters_per_layer, config.seed,
@@ -81,7 +84,7 @@ def look_inside(data: PreparedData, given: GivenModel, config: ReportConfig, req
         visuals = replace(visuals, filters=filters)
     checks = None
     if config.heatmap_checks:
-        with stage(timings, "heatmap_checks"):
+        with stage(timings, "heatmap_checks", log):
             checks = _heatmap_checks(given, visuals, config)
     return LookInside(predictions, metrics, referral, spread, statistics, all_layers, selection, health, cells, visuals,
                       gallery, checks)

@@ -55,10 +55,10 @@ def publish_run(document: RunDocument, folder: Path, config: ReportConfig, timin
     from octreport.report.build import build_report_context
 
     store = FigureStore(config.html_mode, folder)
-    with stage(timings, "figures", logged=False):
+    with stage(timings, "figures"):
         context = build_report_context(document, store, config.image_format)
     log.info("drew %s in %.1f s", store.describe(), timings["figures"])
-    with stage(timings, "html", logged=False):
+    with stage(timings, "html"):
         html = render_html(context, _templates(config))
         html_path = _write_html(html, folder, config)
     metrics = published_metrics(document, {name: timings[name] for name in ("figures", "html")})
@@ -120,7 +120,7 @@ def _write_run_files(html: str, title: str, html_path: Path | None, folder: Path
     pdf_path = None
     if "pdf" in config.formats:
         log.info("rendering the PDF")
-        with stage(timings, "pdf", logged=False):
+        with stage(timings, "pdf"):
             pdf_path = render_pdf(
                 html, folder / PDF_NAME, base_url=folder, metadata={"title": title},
                 attachments=[metrics_path, manifest_path], pdf_variant=config.pdf_variant,

@@ -11,6 +11,7 @@ run starts.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -39,6 +40,8 @@ from octreport.progress import stage
 from octreport.provenance import timestamp_now
 from octreport.report.preview import check_templates
 from octreport.runfolder import prepare_output_folder, run_folder
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -113,18 +116,18 @@ def _run(
 
     timings: dict[str, float] = {}
     with run_folder(Path(config.out_root)) as folder:
-        with stage(timings, "image facts"):
+        with stage(timings, "image facts", log):
             facts = image_facts(data)
         if given is None:
-            with stage(timings, "train"):
+            with stage(timings, "train", log):
                 given = train_given_model(data, train_config, facts, folder.work / "model.keras")
         inside = look_inside(data, given, config, requested, timings)
-        with stage(timings, "data shift"):
+        with stage(timings, "data shift", log):
             shift, by_group = acquisition_shift(data, inside.predictions, facts, given.metadata,
                                                 given.preprocessing.aspect, groups, config.ci_level)
         skipped = data.skipped + inside.predictions.skipped
         fingerprint = fingerprint_prepared_data(data, skipped)
-        with stage(timings, "data audit"):
+        with stage(timings, "data audit", log):
             audit = audit_prepared_data(data, fingerprint, patients, config.near_duplicate_bits, facts)
         results = RunResults(
             data=data, model=given.model, model_source=given.source, model_path=given.path, metadata=given.metadata,

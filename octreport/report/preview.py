@@ -23,7 +23,7 @@ import jinja2
 
 from octreport.errors import ReportError
 from octreport.report.context import ReportContext
-from octreport.report.render import make_environment, render_html
+from octreport.report.render import make_environment, render_html, template_error, template_folders_of
 from octreport.report.views import FigureRef
 
 # A 1x1 grey PNG: every figure of the placeholder report.
@@ -90,7 +90,7 @@ def check_templates(template_dir: Path) -> None:
         try:
             env.get_template(name)
         except jinja2.TemplateSyntaxError as exc:
-            raise ReportError(f"template syntax error in {exc.filename or name}, line {exc.lineno}: {exc.message}") from exc
+            raise template_error(exc, template_folders_of(env)) from exc
     try:
         render_html(placeholder_context(), template_dir)
     except ReportError as error:

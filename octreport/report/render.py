@@ -26,7 +26,7 @@ import jinja2.sandbox
 from markupsafe import Markup
 
 from octreport.errors import ReportError
-from octreport.formatting import MINUS, MISSING, ci_bounds, ci_range, delta_pct, int_sep, level_text, num, pct, signed, with_ci
+from octreport.formatting import ci_bounds, ci_range, delta_pct, int_sep, level_text, num, pct, signed, with_ci
 from octreport.resources import templates_dir
 
 ENTRY_TEMPLATE = "base.html"
@@ -120,39 +120,46 @@ def _context_text(context: Mapping[str, object]) -> str:
     return f"The page's context ({names})"
 
 
+TEMPLATE_FAILURES = (jinja2.TemplateError, TypeError, ValueError, ArithmeticError, RecursionError)
+"""What a template can raise while it is loaded or rendered; :func:`template_error` names each."""
+
+
+def template_error(exc: BaseException, folders: list[str], context: Mapping[str, object] | None = None) -> ReportError:
+    """The one message for a template that failed (exit 6): a missing template, a name the context
+    does not have, a syntax error, something the sandbox forbids, or an error raised while
+    rendering (a filter given the wrong type, a number too large, a macro calling itself without
+    end); each names the template and line."""
+    where = _template_location(exc, folders)
+    if isinstance(exc, jinja2.TemplateNotFound):
+        return ReportError(f"template {exc.name!r} was not found (needed by {where}); looked in {', '.join(folders)}")
+    if isinstance(exc, jinja2.UndefinedError):
+        return ReportError(f"template error in {where}: {exc.message}. {_context_text(context or {})} "
+                           f"has no such field; check the name against it.")
+    if isinstance(exc, jinja2.TemplateSyntaxError):
+        return ReportError(f"template syntax error in {where}: {exc.message}")
+    if isinstance(exc, jinja2.sandbox.SecurityError):
+        return ReportError(f"template {where} tried something the report sandbox forbids ({exc}); "
+                           f"templates may only show their context's fields.")
+    return ReportError(f"template error in {where}: {type(exc).__name__}: {exc}")
+
+
+def template_folders_of(env: jinja2.Environment) -> list[str]:
+    """Where ``env`` looks templates up, first match wins."""
+    return list(env.loader.searchpath) if isinstance(env.loader, jinja2.FileSystemLoader) else []
+
+
 def render_page(entry: str, template_dir: Path | None = None, **context: object) -> str:
     """One self-contained HTML page (CSS inlined; images as the context gives them): the template
     ``entry`` rendered with ``context`` as its names (``report=...`` or ``page=...``). Every page of
     octreport goes through here: the report, the data audit, a comparison, a history.
 
-    Raises :class:`~octreport.errors.ReportError` naming the template and line when a template
-    fails: a syntax error, a name the context does not have, a missing template, something the
-    sandbox forbids, or an error raised while rendering (a filter given the wrong type, a number
-    too large, a macro calling itself without end).
+    Raises :class:`~octreport.errors.ReportError` (:func:`template_error`) when a template fails.
     """
     env = make_environment(template_dir)
-    folders = list(env.loader.searchpath) if isinstance(env.loader, jinja2.FileSystemLoader) else []
     try:
         return env.get_template(entry).render(**context)
-    except jinja2.TemplateNotFound as exc:
-        raise ReportError(
-            f"template {exc.name!r} was not found (needed by {_template_location(exc, folders)}); "
-            f"looked in {', '.join(folders)}"
-        ) from exc
-    except jinja2.UndefinedError as exc:
-        raise ReportError(
-            f"template error in {_template_location(exc, folders)}: {exc.message}. {_context_text(context)} "
-            f"has no such field; check the name against it."
-        ) from exc
-    except jinja2.TemplateSyntaxError as exc:
-        raise ReportError(f"template syntax error in {_template_location(exc, folders)}: {exc.message}") from exc
-    except jinja2.sandbox.SecurityError as exc:
-        raise ReportError(
-            f"template {_template_location(exc, folders)} tried something the report sandbox forbids ({exc}); "
-            f"templates may only show their context's fields."
-        ) from exc
-    except (jinja2.TemplateError, TypeError, ValueError, ArithmeticError, RecursionError) as exc:
-        raise ReportError(f"template error in {_template_location(exc, folders)}: {type(exc).__name__}: {exc}") from exc
+    except TEMPLATE_FAILURES as exc:
+        raise template_error(exc, template_folders_of(env), context) from exc
 
 
 def render_html(context: object, template_dir: Path | None = None,
