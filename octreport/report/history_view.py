@@ -33,6 +33,7 @@ from octreport.audit.history import (
 )
 from octreport.report.layout import PageHead
 from octreport.report.render import render_page
+from octreport.report.views import FigureRef
 
 HISTORY_TEMPLATE = "history.html"
 TABLE_METRICS = ("accuracy", "urgent_sensitivity", "urgent_specificity", "weighted_error", "dead_filter_share")
@@ -82,15 +83,6 @@ class ProblemRow:
 
 
 @dataclass(frozen=True)
-class TrendFigure:
-    src: str
-    alt: str
-    caption: str
-    width_px: int
-    height_px: int
-
-
-@dataclass(frozen=True)
 class HistoryPage:
     """The one object ``history.html`` receives (as ``page``)."""
 
@@ -101,7 +93,7 @@ class HistoryPage:
     summary: str
     headers: tuple[str, ...]
     rows: tuple[HistoryRow, ...]  # newest first
-    figure: TrendFigure | None
+    figure: FigureRef | None
     stopped: tuple[ProblemRow, ...]  # failed and incomplete runs
     unreadable: tuple[ProblemRow, ...]
 
@@ -219,7 +211,7 @@ def history_page(history: RunHistory, links_from: Path) -> HistoryPage:
     """The page's context; links relative to the folder ``links_from`` (where the page is written)."""
     links_from = Path(links_from).resolve()
     image = trend_png(history.entries)
-    figure = None if image is None else TrendFigure(
+    figure = None if image is None else FigureRef(
         image.data_uri(), "Trends of the headline metrics over the runs",
         "Each point is one complete run, oldest on the left, equally spaced and labelled with its date. Red: a "
         "quality gate failed. Diamond: the model's weights differ from the run before. Dashed line: the data set "
