@@ -400,9 +400,7 @@ def layers(model_path, as_json):
 @handle_errors
 def sample_data(out_dir, seed, overwrite):
     """Generate the synthetic OCT B-scan data set that ships in sample_data/."""
-    from octreport.data.synthetic import write_sample_dataset
-
-    from octreport.data.synthetic import describe_counts
+    from octreport.data.synthetic import describe_counts, write_sample_dataset
 
     counts = write_sample_dataset(out_dir, seed=seed, overwrite=overwrite)
     click.echo(describe_counts(out_dir, counts, seed))

@@ -377,6 +377,16 @@ def gates_passed(results: Iterable[GateResult]) -> bool:
     return all(result.passed for result in results)
 
 
+def gates_entry(results: Sequence[GateResult]) -> dict[str, Any]:
+    """The ``gates`` entry of a run's metrics.json: whether every gate passed, and each verdict."""
+    return {"passed": gates_passed(results), "results": [g.to_dict() for g in results]}
+
+
+def failed_gate_messages(results: Iterable[GateResult]) -> tuple[str, ...]:
+    """What each failed gate says, in order."""
+    return tuple(r.message for r in results if not r.passed)
+
+
 def format_gate_results(results: Sequence[GateResult]) -> str:
     """One line per gate for the terminal: ``PASS accuracy: accuracy 0.92 meets the minimum 0.9``."""
     return "\n".join(f"{'PASS' if r.passed else 'FAIL'} {r.name}: {r.message}" for r in results)

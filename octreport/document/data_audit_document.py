@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from octreport.audit.gates import GateConfig, GateResult, data_gates, gates_passed
+from octreport.audit.gates import GateConfig, GateResult, data_gates, failed_gate_messages, gates_entry
 from octreport.audit.manifest import build_manifest, outcome_for
 from octreport.config import ReportConfig
 from octreport.data.data_audit import DataAudit
@@ -32,7 +32,7 @@ class DataAuditDocument:
 
     @property
     def failed_gates(self) -> tuple[str, ...]:
-        return tuple(g.message for g in self.gates if not g.passed)
+        return failed_gate_messages(self.gates)
 
 
 def build_data_audit_document(audit: DataAudit, data: PreparedData, fingerprint: DatasetFingerprint, *,
@@ -46,7 +46,7 @@ def build_data_audit_document(audit: DataAudit, data: PreparedData, fingerprint:
         "data_audit": audit.to_dict(),
     }
     gates = tuple(data_gates(core, gate_config))
-    metrics = {**core, "gates": {"passed": gates_passed(gates), "results": [g.to_dict() for g in gates]}}
+    metrics = {**core, "gates": gates_entry(gates)}
     manifest = build_manifest(
         model=None, class_names=data.class_names, preprocessing=None, data=fingerprint, train_config=None,
         report_config=report_config.to_dict(), command_line=command_line, started_at=started_at,

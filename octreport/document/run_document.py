@@ -17,7 +17,7 @@ from types import MappingProxyType
 from typing import Any
 
 from octreport.audit.compare import LoadedRun, RunComparison, compare_runs
-from octreport.audit.gates import GateConfig, GateResult, evaluate_gates, gates_passed
+from octreport.audit.gates import GateConfig, GateResult, evaluate_gates, failed_gate_messages, gates_entry
 from octreport.audit.manifest import outcome_for
 from octreport.audit.model_card import ModelCard
 from octreport.config import TrainConfig
@@ -47,7 +47,7 @@ class RunDocument:
 
     @property
     def failed_gates(self) -> tuple[str, ...]:
-        return tuple(g.message for g in self.gates if not g.passed)
+        return failed_gate_messages(self.gates)
 
 
 def build_run_document(
@@ -66,7 +66,7 @@ def build_run_document(
     ``model_files``), the predictions and, with ``baseline``, the comparison with that run."""
     core = metrics_document(results, card, timings)
     gates = tuple(evaluate_gates(core, gate_config))
-    metrics = {**core, "gates": {"passed": gates_passed(gates), "results": [g.to_dict() for g in gates]}}
+    metrics = {**core, "gates": gates_entry(gates)}
     manifest = manifest_for_run(
         results, finished_at=timestamp_now(), outcome=outcome_for(gates), fingerprint=fingerprint, gates=gates,
         gate_config=gate_config, train_config=train_config, artifacts=model_files, recorded_model_file=recorded_model_file,

@@ -60,14 +60,14 @@ def data_description(results: RunResults) -> tuple[KeyValue, ...]:
         return (
             KeyValue("Folder", data_label(results)),
             KeyValue("Evaluated", data.split_note),
-            KeyValue("Evaluated images", f"{sum(test.values())} ({', '.join(f'{k} {v}' for k, v in test.items())})"),
+            KeyValue("Evaluated images", _counts_text(test)),
             KeyValue("Skipped files", str(len(results.skipped))),
         )
     return (
         KeyValue("Folder", data_label(results)),
         KeyValue("Splits", data.split_note),
         *(
-            KeyValue(f"{split.capitalize()} images", f"{sum(c.values())} ({', '.join(f'{k} {v}' for k, v in c.items())})")
+            KeyValue(f"{split.capitalize()} images", _counts_text(c))
             for split, c in counts.items()
         ),
         KeyValue("Skipped files", str(len(results.skipped))),
@@ -92,6 +92,11 @@ def reproduce_rows(results: RunResults) -> tuple[KeyValue, ...]:
 
 def version_rows() -> tuple[KeyValue, ...]:
     return tuple(KeyValue(name, version) for name, version in package_versions().items())
+
+
+def _counts_text(per_class: dict[str, int]) -> str:
+    """``"40 (CNV 10, DME 10, DRUSEN 10, NORMAL 10)"``."""
+    return f"{sum(per_class.values())} ({', '.join(f'{name} {n}' for name, n in per_class.items())})"
 
 
 def _augmentation_text(config) -> str:
