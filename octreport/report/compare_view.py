@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 
 from octreport._version import __version__
 from octreport.audit.compare import FRACTION, MetricDelta, RunComparison, regressions, signed_change_text
 from octreport.formatting import num, pct, signed
+from octreport.provenance import timestamp_now
 from octreport.report.layout import PageHead
 from octreport.report.render import render_page
 
@@ -101,7 +101,7 @@ def comparison_page(c: RunComparison, tolerance: float | None = None, mode: str 
     found = tuple(regressions(c, tolerance, mode)) if tolerance is not None else ()
     return ComparisonPage(
         title=f"octreport comparison: {c.a.name} vs {c.b.name}",
-        generated_at=datetime.now().astimezone().isoformat(timespec="seconds"),
+        generated_at=timestamp_now(),
         octreport_version=__version__, comparison=c, tolerance=tolerance, regressions=found, mode=mode,
     )
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +30,7 @@ from octreport.audit.history import (
     RunHistory,
     short_hash,
 )
+from octreport.provenance import timestamp_now
 from octreport.report.layout import PageHead
 from octreport.report.render import render_page
 from octreport.report.views import FigureRef
@@ -222,7 +222,7 @@ def history_page(history: RunHistory, links_from: Path) -> HistoryPage:
     return HistoryPage(
         title="octreport history",
         root=str(history.root),
-        generated_at=datetime.now().astimezone().isoformat(timespec="seconds"),
+        generated_at=timestamp_now(),
         octreport_version=__version__,
         summary=summary_line(history),
         headers=tuple(_LABELS[k] for k in TABLE_METRICS),

@@ -24,12 +24,12 @@ import urllib.parse
 import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 
 from octreport._version import __version__
 from octreport.config import PDF_VARIANTS
 from octreport.errors import ConfigError, ReportError
+from octreport.provenance import timestamp_now
 from octreport.runfolder import atomic_path
 
 log = logging.getLogger(__name__)
@@ -146,7 +146,7 @@ def _unique_associated_files(document: object, pdf: object) -> None:
 
 def _fill_default_metadata(metadata: object) -> None:
     """What the HTML head did not say: generator "octreport X", creation and modification times."""
-    now = datetime.now().astimezone().isoformat(timespec="seconds")
+    now = timestamp_now()
     if not metadata.generator:  # type: ignore[attr-defined]
         metadata.generator = f"octreport {__version__}"  # type: ignore[attr-defined]
     if not metadata.created:  # type: ignore[attr-defined]
