@@ -19,11 +19,17 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import jinja2
 
 from octreport.errors import ReportError
 from octreport.report.context import ReportContext
-from octreport.report.render import make_environment, render_html, template_error, template_folders_of
+from octreport.report.render import (
+    TEMPLATE_FAILURES,
+    make_environment,
+    render_html,
+    template_error,
+    template_folders_of,
+)
+from octreport.report.template_limits import PREVIEW_LIMITS
 from octreport.report.views import FigureRef
 
 # A 1x1 grey PNG: every figure of the placeholder report.
@@ -85,13 +91,13 @@ def placeholder_context() -> ReportContext:
 def check_templates(template_dir: Path) -> None:
     """Compile every template of ``template_dir`` and render the page with a placeholder context;
     a :class:`~octreport.errors.ReportError` names the template and line of the first problem."""
-    env = make_environment(template_dir)
+    env = make_environment(template_dir, PREVIEW_LIMITS)
     for name in env.list_templates(filter_func=lambda name: name.endswith(".html")):
         try:
             env.get_template(name)
-        except jinja2.TemplateSyntaxError as exc:
+        except TEMPLATE_FAILURES as exc:
             raise template_error(exc, template_folders_of(env)) from exc
     try:
-        render_html(placeholder_context(), template_dir)
+        render_html(placeholder_context(), template_dir, limits=PREVIEW_LIMITS)
     except ReportError as error:
         raise ReportError(f"{error} (found when checking --templates {template_dir} before the run)") from error

@@ -7,7 +7,8 @@ Templates receive their one context object and nothing else to compute with: aut
 for ``.html``, an undefined name is an error (``StrictUndefined``), and numbers are formatted by
 the filters registered in :data:`FILTERS`. Templates run in Jinja2's sandbox: a user's template
 cannot reach Python internals (``__globals__``, ``__class__``, ``mro``), so a shared template
-folder cannot run code.
+folder cannot run code; under limits of time, loop steps and size that it cannot exceed; and
+read only regular files inside the template folders (:mod:`octreport.report.template_limits`).
 
 A user's template folder (``--templates DIR``) must hold ``base.html``; any other template or the
 stylesheet it does not hold (``layout.html``, ``macros.html``, ``partials/*.html``, ``report.css``)
@@ -27,6 +28,15 @@ from markupsafe import Markup
 
 from octreport.errors import ReportError
 from octreport.formatting import ci_bounds, ci_range, delta_pct, int_sep, level_text, num, pct, signed, with_ci
+from octreport.report.template_limits import (
+    RENDER_LIMITS,
+    ConfinedLoader,
+    LimitedEnvironment,
+    RenderLimits,
+    TemplateLimitExceeded,
+    TemplateRefused,
+    render_limited,
+)
 from octreport.resources import templates_dir
 
 ENTRY_TEMPLATE = "base.html"
@@ -59,24 +69,26 @@ def template_folders(template_dir: Path | str | None = None) -> list[Path]:
     return [Path(template_dir), templates_dir()] if template_dir else [templates_dir()]
 
 
-def make_environment(template_dir: Path | None = None) -> jinja2.Environment:
+def make_environment(template_dir: Path | None = None, limits: RenderLimits = RENDER_LIMITS) -> LimitedEnvironment:
     """The Jinja2 environment for the report: the user's folder (if given) over the default one.
 
     Autoescaping for ``.html``, ``StrictUndefined``, the :data:`FILTERS`, and a ``stylesheet(name)``
-    global that returns a file from the same folders verbatim, for inlining in ``<style>``.
+    global that returns a file from the same folders verbatim, for inlining in ``<style>``; the
+    confined loader and the render ``limits``.
     """
     if template_dir is not None:
         _check_template_dir(Path(template_dir))
     folders = template_folders(template_dir)
-    env = jinja2.sandbox.SandboxedEnvironment(
-        loader=jinja2.FileSystemLoader([str(f) for f in folders], encoding="utf-8"),
+    env = LimitedEnvironment(
+        limits,
+        loader=ConfinedLoader([str(f) for f in folders], encoding="utf-8"),
         autoescape=jinja2.select_autoescape(enabled_extensions=("html",), default_for_string=True),
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    env.filters.update(FILTERS)
+    env.add_filters(FILTERS)
     env.globals["stylesheet"] = _stylesheet_reader(env)
     return env
 
@@ -120,8 +132,10 @@ def _context_text(context: Mapping[str, object]) -> str:
     return f"The page's context ({names})"
 
 
-TEMPLATE_FAILURES = (jinja2.TemplateError, TypeError, ValueError, ArithmeticError, RecursionError)
-"""What a template can raise while it is loaded or rendered; :func:`template_error` names each."""
+TEMPLATE_FAILURES = (jinja2.TemplateError, TypeError, ValueError, ArithmeticError, RecursionError, LookupError,
+                     AttributeError, MemoryError, UnicodeError, OSError)
+"""What a template can raise while it is loaded or rendered (a sandboxed ``{}.pop('x')`` raises
+``KeyError``, an unreadable template ``OSError``); :func:`template_error` names each."""
 
 
 def template_error(exc: BaseException, folders: list[str], context: Mapping[str, object] | None = None) -> ReportError:
@@ -137,6 +151,11 @@ def template_error(exc: BaseException, folders: list[str], context: Mapping[str,
                            f"has no such field; check the name against it.")
     if isinstance(exc, jinja2.TemplateSyntaxError):
         return ReportError(f"template syntax error in {where}: {exc.message}")
+    if isinstance(exc, TemplateRefused):
+        return ReportError(f"{exc} (needed by {where})" if where != "an unknown template" else str(exc))
+    if isinstance(exc, TemplateLimitExceeded):
+        return ReportError(f"template {where} went past a render limit: {exc}. Templates show their context; "
+                           f"they do not compute (limits: docs/templates.md).")
     if isinstance(exc, jinja2.sandbox.SecurityError):
         return ReportError(f"template {where} tried something the report sandbox forbids ({exc}); "
                            f"templates may only show their context's fields.")
@@ -148,22 +167,23 @@ def template_folders_of(env: jinja2.Environment) -> list[str]:
     return list(env.loader.searchpath) if isinstance(env.loader, jinja2.FileSystemLoader) else []
 
 
-def render_page(entry: str, template_dir: Path | None = None, **context: object) -> str:
+def render_page(entry: str, template_dir: Path | None = None, limits: RenderLimits = RENDER_LIMITS,
+                **context: object) -> str:
     """One self-contained HTML page (CSS inlined; images as the context gives them): the template
     ``entry`` rendered with ``context`` as its names (``report=...`` or ``page=...``). Every page of
     octreport goes through here: the report, the data audit, a comparison, a history.
 
     Raises :class:`~octreport.errors.ReportError` (:func:`template_error`) when a template fails.
     """
-    env = make_environment(template_dir)
+    env = make_environment(template_dir, limits)
     try:
-        return env.get_template(entry).render(**context)
+        return render_limited(env.get_template(entry), context)
     except TEMPLATE_FAILURES as exc:
         raise template_error(exc, template_folders_of(env), context) from exc
 
 
 def render_html(context: object, template_dir: Path | None = None,
-                entry: str = ENTRY_TEMPLATE) -> str:
+                entry: str = ENTRY_TEMPLATE, limits: RenderLimits = RENDER_LIMITS) -> str:
     """The report (or, with ``entry`` ``data_audit.html``, the data audit's page) as one HTML page:
     :func:`render_page` with the context as ``report``."""
-    return render_page(entry, template_dir, report=context)
+    return render_page(entry, template_dir, limits, report=context)

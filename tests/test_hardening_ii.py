@@ -1,0 +1,94 @@
+"""Hardening II (issue 24): a template folder cannot read a file outside itself nor exhaust the
+machine; hostile run folders and user files are clear errors; CSV cells cannot be formulas;
+the near-duplicate audit is bounded; messages name the option given; ``--quiet`` is quiet; the
+bundled data passes its own audit; ``verify --strict``."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from conftest import write_learnable_kermany
+from octreport.cli import main
+from octreport.errors import ReportError
+from octreport.report.preview import check_templates
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> Path:
+    return write_learnable_kermany(tmp_path_factory.mktemp("data") / "oct", patients=4, per_patient=1)
+
+
+def one_error(args: list[str]) -> tuple[int, str]:
+    result = CliRunner().invoke(main, args)
+    assert "Traceback" not in result.output, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    errors = [line for line in result.output.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1, result.output
+    return result.exit_code, errors[0]
+
+
+# ---------- 1. templates: confined loader, render limits ----------
+
+
+def test_a_template_linked_to_a_file_outside_is_refused_before_the_run(data, tmp_path):
+    secret = tmp_path / "secret.txt"
+    secret.write_text("SECRET-LINE")
+    templates = tmp_path / "templates"
+    templates.mkdir()
+    (templates / "leak.html").symlink_to(secret)
+    (templates / "base.html").write_text('{% include "leak.html" %}{{ report.title }}')
+    code, error = one_error(["run", "--data", str(data), "--out", str(tmp_path / "runs"), "--templates", str(templates),
+                             "--epochs", "1", "--image-size", "16"])
+    assert code == 6 and "leak.html is a link to" in error and "outside the template folder" in error
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("name", ["/etc/hostname", "../templates/base.html", "partials/../../x.html"])
+def test_absolute_and_dotdot_includes_are_refused(tmp_path, name):
+    (tmp_path / "base.html").write_text(f'{{% include "{name}" %}}')
+    with pytest.raises(ReportError, match="refused: templates may only name files inside the template folders"):
+        check_templates(tmp_path)
+
+
+def test_a_link_inside_the_folder_is_served(tmp_path):
+    (tmp_path / "real.html").write_text("{{ report.title }}")
+    (tmp_path / "alias.html").symlink_to(tmp_path / "real.html")
+    (tmp_path / "base.html").write_text('{% include "alias.html" %}')
+    check_templates(tmp_path)
+
+
+@pytest.mark.parametrize("source, limit", [
+    ("{% for i in range(10**9) %}{% endfor %}", "range() of 1,000,000,000 numbers"),
+    ("{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}", "more than 5,000,000 steps"),
+    ('{% set s = "x" * 20000 %}{% for a in s %}{% for b in s %}{% endfor %}{% endfor %}', "more than 5,000,000 steps"),
+    ('{{ "x" * 10**9 }}', "a '*' would make a value"),
+    ('{{ "%0999999999d" % 1 }}', "format width"),
+    ('{{ "x" | center(10**9) }}', "a filter argument over"),
+    ('{% set l = [1] * 1000 %}{% for i in range(20) %}{% set _ = l.extend(l) %}{% endfor %}', "a call grew a value"),
+])
+def test_a_hostile_template_stops_at_a_limit_with_exit_6(tmp_path, source, limit):
+    (tmp_path / "base.html").write_text(source)
+    started = time.monotonic()
+    with pytest.raises(ReportError, match="went past a render limit") as caught:
+        check_templates(tmp_path)
+    assert limit in str(caught.value)
+    assert time.monotonic() - started < 5
+
+
+def test_the_render_time_limit_holds(tmp_path):
+    from octreport.report.render import render_page
+    from octreport.report.template_limits import RenderLimits
+
+    (tmp_path / "base.html").write_text("{% for i in range(100000) %}{{ i }}{% endfor %}")
+    with pytest.raises(ReportError, match="rendering took longer than 0.001 s"):
+        render_page("base.html", tmp_path, RenderLimits(seconds=0.001), report=None)
+
+
+def test_any_exception_a_template_raises_is_exit_6(tmp_path):
+    (tmp_path / "base.html").write_text('{{ {}.pop("x") }}')
+    with pytest.raises(ReportError, match="KeyError"):
+        check_templates(tmp_path)
