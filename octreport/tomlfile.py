@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from octreport.errors import ConfigError
+from octreport.guarded import MAX_DEPTH, check_depth, read_text
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -19,16 +20,16 @@ else:  # pragma: no cover - Python 3.10
 
 
 def read_toml(path: Path | str) -> dict[str, Any]:
-    """The TOML file at ``path`` as a dict; a :class:`ConfigError` when it is missing or malformed."""
+    """The TOML file at ``path`` as a dict; a :class:`ConfigError` when it is missing, too large,
+    malformed or nested too deep (:mod:`octreport.guarded`)."""
     path = Path(path).expanduser()
     if tomllib is None:  # pragma: no cover
         raise ConfigError(f"reading {path} needs Python 3.11 or the 'tomli' package (pip install tomli).")
+    text = read_text(path, "configuration file")
     try:
-        with path.open("rb") as handle:
-            return tomllib.load(handle)
-    except FileNotFoundError:
-        raise ConfigError(f"configuration file {path} does not exist.") from None
-    except OSError as error:
-        raise ConfigError(f"cannot read configuration file {path}: {error.strerror or error}.") from None
+        document = tomllib.loads(text)
+    except RecursionError:
+        raise ConfigError(f"configuration file {path} nests deeper than {MAX_DEPTH} levels: refused.") from None
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"configuration file {path} is not valid TOML: {error}.") from None
+    return check_depth(document, f"configuration file {path}")

@@ -92,3 +92,64 @@ def test_any_exception_a_template_raises_is_exit_6(tmp_path):
     (tmp_path / "base.html").write_text('{{ {}.pop("x") }}')
     with pytest.raises(ReportError, match="KeyError"):
         check_templates(tmp_path)
+
+
+# ---------- 2. hostile run folders and user files ----------
+
+
+def _archive_with(audited_run, root: Path, name: str, text: str) -> Path:
+    import shutil
+
+    run = root / "20260102-000000"
+    shutil.copytree(audited_run[0], run, ignore=shutil.ignore_patterns("*.pdf", "*.keras"))
+    (run / name).write_text(text)
+    return run
+
+
+@pytest.mark.parametrize("text, reason", [
+    (None, "not shaped as octreport writes it (TypeError"),
+    ("[" * 5000 + "]" * 5000, "nests deeper than 64 levels"),
+])
+def test_history_lists_an_odd_run_apart(audited_run, tmp_path, text, reason):
+    import json
+
+    if text is None:
+        metrics = json.loads((audited_run[0] / "metrics.json").read_text())
+        metrics["layer_health"] = 7
+        text = json.dumps(metrics)
+    _archive_with(audited_run, tmp_path, "metrics.json", text)
+    result = CliRunner().invoke(main, ["history", "--out", str(tmp_path), "--json"])
+    assert result.exit_code == 0, result.output
+    problems = json.loads(result.output[result.output.index("{"):])["problems"]
+    assert [p["name"] for p in problems] == ["20260102-000000"] and reason in problems[0]["reason"]
+
+
+def test_a_deeply_nested_card_or_config_is_a_clear_error(data, tmp_path):
+    card = tmp_path / "card.json"
+    card.write_text('{"a":' * 3000 + "1" + "}" * 3000)
+    code, error = one_error(["run", "--data", str(data), "--out", str(tmp_path / "runs"), "--card", str(card)])
+    assert code == 2 and "nests deeper than 64 levels" in error
+    config = tmp_path / "octreport.toml"
+    config.write_text("[run]\nepochs = " + "[" * 3000 + "]" * 3000 + "\n")
+    code, error = one_error(["--config", str(config), "run", "--data", str(data)])
+    assert code == 2 and "nests deeper than 64 levels" in error
+    assert not (tmp_path / "runs").exists()
+
+
+def test_compare_names_a_run_of_the_wrong_shape(audited_run, tmp_path):
+    import json
+
+    metrics = json.loads((audited_run[0] / "metrics.json").read_text())
+    metrics["layer_health"] = 7
+    run = _archive_with(audited_run, tmp_path, "metrics.json", json.dumps(metrics))
+    code, error = one_error(["compare", str(audited_run[0]), str(run)])
+    assert code == 2 and "not shaped as octreport writes it" in error
+
+
+def test_a_huge_patients_file_is_refused_unread(data, tmp_path):
+    patients = tmp_path / "patients.csv"
+    with patients.open("wb") as handle:  # sparse: 65 MiB that take no disk
+        handle.write(b"file,patient\n")
+        handle.truncate(65 * 2**20)
+    code, error = one_error(["audit-data", "--data", str(data), "--patients", str(patients), "--out", str(tmp_path / "a")])
+    assert code == 3 and "larger than 67,108,864 bytes" in error

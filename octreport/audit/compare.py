@@ -36,6 +36,7 @@ from octreport.evaluation.intervals import Interval
 from octreport.evaluation.paired import SignificanceTest
 from octreport.evaluation.predictions_file import PREDICTIONS_NAME, RunPredictions, read_predictions
 from octreport.formatting import delta_pct, num, pct, signed
+from octreport.guarded import MAX_RUN_FILE_BYTES, SHAPE_ERRORS, expect, not_shaped, read_json
 from octreport.runfolder import FAILED_SUFFIX, INCOMPLETE_PREFIX, LATEST
 
 METRICS_NAME = "metrics.json"
@@ -116,10 +117,7 @@ def resolve_run(path_or_alias: str | Path, out_root: Path) -> Path:
 
 
 def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise ConfigError(f"cannot read {path}: {error}") from error
+    return expect(read_json(path, "run file", ConfigError, MAX_RUN_FILE_BYTES), dict, str(path))
 
 
 def load_run(path_or_alias: str | Path, out_root: Path) -> LoadedRun:
@@ -417,7 +415,15 @@ def _summary(run: LoadedRun) -> RunSummary:
 
 
 def compare_runs(a: LoadedRun, b: LoadedRun, settings: BootstrapSettings = BootstrapSettings()) -> RunComparison:
-    """Run B against run A (B − A everywhere), each change with its significance test."""
+    """Run B against run A (B − A everywhere), each change with its significance test; a
+    :class:`ConfigError` when a run's files are not shaped as octreport writes them."""
+    try:
+        return _compare_runs(a, b, settings)
+    except SHAPE_ERRORS as error:
+        raise ConfigError(not_shaped(error, f"run {a.name} or {b.name}: {METRICS_NAME} or {MANIFEST_NAME}") + ".") from None
+
+
+def _compare_runs(a: LoadedRun, b: LoadedRun, settings: BootstrapSettings) -> RunComparison:
     per_class, only_a, only_b = _per_class(a.metrics, b.metrics)
     layers, layers_a, layers_b = _layers(a.metrics, b.metrics)
     notes = [f"run {label} ({run.name}) has no {MANIFEST_NAME}: model, weights and data identity unknown"

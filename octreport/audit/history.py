@@ -29,7 +29,8 @@ from pathlib import Path
 from typing import Any
 
 from octreport.audit.compare import flatten
-from octreport.errors import ConfigError
+from octreport.errors import ConfigError, OctReportError
+from octreport.guarded import SHAPE_ERRORS, MAX_RUN_FILE_BYTES, check_depth, not_shaped, parse_json, read_json
 from octreport.runfolder import FAILED_SUFFIX, INCOMPLETE_PREFIX, LOG_NAME
 
 METRICS_NAME, MANIFEST_NAME = "metrics.json", "manifest.json"
@@ -202,14 +203,11 @@ def _text(value: Any) -> str | None:
 
 
 def _read_json(path: Path) -> tuple[Any, str | None]:
-    """The parsed file and None, or None and why it cannot be read."""
+    """The parsed file and None, or None and why it cannot be read (:mod:`octreport.guarded`)."""
     try:
-        with path.open("rb") as handle:
-            return json.loads(handle.read()), None
-    except OSError as error:
-        return None, f"{path.name}: {error.strerror or error}"
-    except ValueError as error:
-        return None, f"{path.name} is not valid JSON ({error})"
+        return read_json(path, path.name, max_bytes=MAX_RUN_FILE_BYTES), None
+    except OctReportError as error:
+        return None, str(error)
 
 
 # The data fingerprint's per-image list, as write_manifest lays it out (indent 2, the last key of
@@ -227,8 +225,8 @@ def _without_file_list(head: bytes, tail: bytes) -> Any:
     if start < 0 or end < 0:
         return None
     try:
-        return json.loads(head[:start] + b'\n    "files": null' + tail[end + len(b"\n    ]"):])
-    except ValueError:
+        return check_depth(json.loads(head[:start] + b'\n    "files": null' + tail[end + len(b"\n    ]"):]), "manifest")
+    except (ValueError, RecursionError, OctReportError):
         return None
 
 
@@ -239,6 +237,8 @@ def _read_manifest(path: Path) -> tuple[Any, str | None]:
         with path.open("rb") as handle:
             size = handle.seek(0, os.SEEK_END)
             handle.seek(0)
+            if size > MAX_RUN_FILE_BYTES:
+                return None, f"{path.name} is larger than {MAX_RUN_FILE_BYTES:,} bytes"
             if size > 2 * _EDGE_BYTES:
                 head = handle.read(_EDGE_BYTES)
                 handle.seek(size - _EDGE_BYTES)
@@ -253,13 +253,21 @@ def _read_manifest(path: Path) -> tuple[Any, str | None]:
     if parsed is not None:
         return parsed, None
     try:
-        return json.loads(raw), None
-    except ValueError as error:
-        return None, f"{path.name} is not valid JSON ({error})"
+        return parse_json(raw, path.name), None
+    except OctReportError as error:
+        return None, str(error)
 
 
 def read_entry(folder: Path) -> HistoryEntry | ProblemRun:
-    """One complete run folder as an entry, or as a :class:`ProblemRun` when its metrics.json cannot be read."""
+    """One complete run folder as an entry, or as a :class:`ProblemRun` when its metrics.json
+    cannot be read or its metrics.json or manifest.json is not shaped as octreport writes them."""
+    try:
+        return _read_entry(folder)
+    except SHAPE_ERRORS as error:
+        return ProblemRun(folder.name, UNREADABLE, not_shaped(error, f"{METRICS_NAME} or {MANIFEST_NAME}"))
+
+
+def _read_entry(folder: Path) -> HistoryEntry | ProblemRun:
     metrics, problem = _read_json(folder / METRICS_NAME)
     if problem is None and not isinstance(metrics, Mapping):
         problem = f"{METRICS_NAME} holds a {type(metrics).__name__}, not an object"

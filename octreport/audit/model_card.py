@@ -30,6 +30,7 @@ from types import MappingProxyType
 from typing import Any
 
 from octreport.errors import ConfigError
+from octreport.guarded import read_json
 from octreport.tomlfile import read_toml
 
 CARD_TABLE = "card"
@@ -137,12 +138,7 @@ def read_card_file(path: Path | str) -> ModelCard:
     """The card in ``path``: JSON (``.json``) or TOML, its fields at the top level or in ``[card]``."""
     path = Path(path).expanduser()
     if path.suffix.lower() == ".json":
-        try:
-            document = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise ConfigError(f"model card file {path} does not exist.") from None
-        except (OSError, ValueError) as error:
-            raise ConfigError(f"cannot read the model card {path}: {error}.") from None
+        document = read_json(path, "model card file")
     else:
         document = read_toml(path)
     if isinstance(document, Mapping) and set(document) == {CARD_TABLE}:

@@ -32,7 +32,8 @@ from octreport.data.layout import relative_name
 from octreport.hashing import sha256_file
 from octreport.audit.verify_data import compare_fingerprints, current_fingerprint, describe_diff
 from octreport.audit.verify_rerun import DEFAULT_TOLERANCE, ProbabilityCheck, compare_probabilities
-from octreport.errors import ConfigError, DataError, ModelError, ReportError
+from octreport.errors import ConfigError, DataError, ModelError, OctReportError, ReportError
+from octreport.guarded import MAX_RUN_FILE_BYTES, SHAPE_ERRORS, not_shaped, read_json
 from octreport.evaluation.predictions_file import PREDICTIONS_NAME, read_predictions
 
 HOLDS, DIFFERS, NOT_CHECKED = "holds", "differs", "not checked"
@@ -87,11 +88,9 @@ def resolve_run_folder(run: str | Path, out_root: Path) -> Path:
 
 def _read_json(path: Path) -> tuple[Any, str | None]:
     try:
-        return json.loads(path.read_bytes()), None
-    except OSError as error:
-        return None, f"{path.name} cannot be read: {error.strerror or error}"
-    except ValueError as error:
-        return None, f"{path.name} is not valid JSON: {error}"
+        return read_json(path, path.name, max_bytes=MAX_RUN_FILE_BYTES), None
+    except OctReportError as error:
+        return None, str(error)
 
 
 def _external_model_files(manifest: Mapping[str, Any]) -> set[str]:
@@ -316,8 +315,11 @@ def verify_run(
     metrics = metrics if isinstance(metrics, Mapping) and not metrics_problem else None
 
     progress("run folder files and PDF attachments")
-    checks = [check_folder_files(run_dir, manifest), check_pdf_attachments(run_dir, manifest)]
-    checks += _model_and_data_checks(run_dir, manifest, metrics, data_dir, model_path, full, tolerance, progress)
+    try:
+        checks = [check_folder_files(run_dir, manifest), check_pdf_attachments(run_dir, manifest)]
+        checks += _model_and_data_checks(run_dir, manifest, metrics, data_dir, model_path, full, tolerance, progress)
+    except SHAPE_ERRORS as error:
+        checks = [CheckResult("manifest", DIFFERS, (f"{not_shaped(error, MANIFEST_NAME)}: nothing to check the run against",))]
     return Verification(run_dir, tuple(checks))
 
 

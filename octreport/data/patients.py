@@ -8,12 +8,14 @@ that name is unique in the data folder. Images it does not list have no known pa
 from __future__ import annotations
 
 import csv
+import io
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from octreport.data.splits import patient_of_path
 from octreport.errors import DataError
+from octreport.guarded import read_text
 
 FROM_NAMES = "file names (CLASS-PATIENT-N)"
 
@@ -48,10 +50,10 @@ def read_file_csv(path: Path, column: str, what: str, example: str) -> dict[str,
     missing column, no rows, an empty field, or a file given two values."""
     expected = (f"Expected a CSV file with a header row 'file,{column}' and one row per image, "
                 f"e.g. 'train/CNV/a.jpeg,{example}'.")
+    text = read_text(path, f"the {what}", DataError, encoding="utf-8-sig")
     try:
-        with path.open(newline="", encoding="utf-8-sig") as handle:
-            rows = list(csv.DictReader(handle))
-    except (OSError, UnicodeDecodeError, csv.Error) as error:
+        rows = list(csv.DictReader(io.StringIO(text, newline="")))
+    except csv.Error as error:
         raise DataError(f"Cannot read the {what} '{path}' ({error}). {expected}") from error
     fields = set(rows[0].keys()) if rows else set()
     if not rows or not {"file", column} <= fields:
