@@ -153,3 +153,36 @@ def test_a_huge_patients_file_is_refused_unread(data, tmp_path):
         handle.truncate(65 * 2**20)
     code, error = one_error(["audit-data", "--data", str(data), "--patients", str(patients), "--out", str(tmp_path / "a")])
     assert code == 3 and "larger than 67,108,864 bytes" in error
+
+
+# ---------- 3. CSV cells are never formulas ----------
+
+
+@pytest.mark.parametrize("cell, written", [
+    ('=HYPERLINK("http:x","y")', '\'=HYPERLINK("http:x","y")'), ("@SUM(1+1)", "'@SUM(1+1)"), ("+1+1", "'+1+1"),
+    ("-1+1", "'-1+1"), ("\tx", "'\tx"), ("\rx", "'\rx"), ("'quoted", "''quoted"),
+    ("-0.5", "-0.5"), ("1e-05", "1e-05"), ("CNV", "CNV"), ("test/CNV/a.jpeg", "test/CNV/a.jpeg"),
+])
+def test_csv_cells_that_a_spreadsheet_would_run_are_text(cell, written):
+    from octreport.csvcells import csv_cell, from_csv_cell
+
+    assert csv_cell(cell) == written
+    assert from_csv_cell(written) == cell
+
+
+def test_predictions_csv_of_hostile_class_and_file_names_reads_as_text_and_back():
+    import csv
+    import io
+
+    import numpy as np
+
+    from octreport.evaluation.predictions_file import RunPredictions, parse_predictions_csv, predictions_csv
+
+    names = ('=HYPERLINK("http:x","y")', "@SUM(1+1)", "+1+1", "NORMAL")
+    record = RunPredictions(("=cmd|' /C calc'!A0.jpeg", "test/NORMAL/a.jpeg"), names, np.array([0, 3]),
+                            np.array([[0.7, 0.1, 0.1, 0.1], [0.0, 0.0, 0.0, 1.0]]))
+    text = predictions_csv(record)
+    cells = [cell for row in csv.reader(io.StringIO(text)) for cell in row]
+    assert not [cell for cell in cells if cell.startswith(("=", "+", "-", "@", "\t", "\r"))]
+    back = parse_predictions_csv(text)
+    assert back.paths == record.paths and back.class_names == names and list(back.labels) == [0, 3]

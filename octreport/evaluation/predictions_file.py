@@ -24,7 +24,9 @@ from pathlib import Path
 import numpy as np
 
 from octreport.data.splits import patient_of_path
+from octreport.csvcells import csv_cell, from_csv_cell
 from octreport.errors import DataError
+from octreport.guarded import MAX_RUN_FILE_BYTES, read_text
 
 PREDICTIONS_NAME = "predictions.csv"
 _FIXED = ("path", "true_class", "predicted_class")
@@ -65,16 +67,20 @@ def predictions_csv(record: RunPredictions) -> str:
     names = record.class_names
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow([*_FIXED, *(f"{_PROBABILITY}{name}" for name in names)])
+    writer.writerow([*_FIXED, *(csv_cell(f"{_PROBABILITY}{name}") for name in names)])
     for path, label, row in zip(record.paths, record.labels, record.probabilities):
         true_class = names[int(label)] if 0 <= int(label) < len(names) else ""
-        writer.writerow([path, true_class, names[int(row.argmax())], *(f"{v:.{_DIGITS}g}" for v in row)])
+        writer.writerow([csv_cell(path), csv_cell(true_class), csv_cell(names[int(row.argmax())]),
+                         *(f"{v:.{_DIGITS}g}" for v in row)])
     return buffer.getvalue()
 
 
 def parse_predictions_csv(text: str, source: str = PREDICTIONS_NAME) -> RunPredictions:
     """Read :func:`predictions_csv`'s text back; a :class:`DataError` naming the line when malformed."""
-    rows = list(csv.reader(io.StringIO(text)))
+    try:
+        rows = [[from_csv_cell(cell) for cell in row] for row in csv.reader(io.StringIO(text))]
+    except csv.Error as error:
+        raise DataError(f"{source} is not a readable CSV file ({error}).") from None
     header = rows[0] if rows else []
     if tuple(header[:3]) != _FIXED or len(header) < 4 or not all(c.startswith(_PROBABILITY) for c in header[3:]):
         raise DataError(f"{source} is not an octreport predictions file: its header must be "
@@ -97,11 +103,7 @@ def parse_predictions_csv(text: str, source: str = PREDICTIONS_NAME) -> RunPredi
 
 def read_predictions(path: Path) -> RunPredictions:
     """Read a ``predictions.csv``; a :class:`DataError` saying what is wrong with a malformed one."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        raise DataError(f"cannot read {path}: {getattr(error, 'strerror', None) or error}.") from None
-    return parse_predictions_csv(text, str(path))
+    return parse_predictions_csv(read_text(path, "predictions file", DataError, MAX_RUN_FILE_BYTES), str(path))
 
 
 def align(a: RunPredictions, b: RunPredictions) -> tuple[RunPredictions, RunPredictions] | str:
