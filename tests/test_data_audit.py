@@ -123,12 +123,14 @@ def test_reencoded_shifted_copy_is_a_near_duplicate_but_other_scans_of_its_patie
     facts = collect_image_facts([tmp_path / image.path for image in images])
     assert facts.decoded.all() and list(facts.width) == [320] * 6 and list(facts.file_type).count("png") == 1
     audit = audit_data(images, CLASSES, facts)
-    near = [(p.first.path, p.second.path) for p in audit.near_duplicates]
-    assert ("test/CNV/CNV-60-1.jpeg", "train/CNV/CNV-50-1.jpeg") in near or ("train/CNV/CNV-50-1.jpeg", "test/CNV/CNV-60-1.jpeg") in near
-    assert all("CNV-50-2" not in a + b for a, b in near)  # a distinct scan is not merged with anything
-    assert len(audit.near_across_splits) >= 1 and audit.duplicates_across_splits >= 1
-    assert [p.same_patient for p in audit.same_patient_similar] and all(p.same_patient for p in audit.same_patient_similar)
-    assert not any(p.same_patient for p in audit.near_duplicates)
+    # One cluster: the copy under another patient (a pair across splits) and the same patient's
+    # near-identical copy (a look-alike of its own patient, not counted as a duplicate).
+    (cluster,) = audit.near_clusters
+    members = sorted(i.path for i in cluster.images)
+    assert members == ["test/CNV/CNV-60-1.jpeg", "train/CNV/CNV-50-1.jpeg", "train/CNV/CNV-50-3.jpeg"]
+    assert (cluster.pairs, cluster.across_splits) == (2, 2) and audit.near_counts.same_patient == 1
+    assert {cluster.example.first.path, cluster.example.second.path} >= {"test/CNV/CNV-60-1.jpeg"}
+    assert not cluster.example.same_patient and audit.duplicates_across_splits == 2
     assert audit.to_dict()["near_duplicate_threshold_bits"] == 4
 
 
@@ -161,9 +163,11 @@ def test_oct_real_scans_filed_under_two_patients_are_found():
     images = [AuditedImage(p.relative_to(OCT_REAL).as_posix(), "all", p.parent.name, hashlib.sha256(p.read_bytes()).hexdigest())
               for p in paths]
     audit = audit_data(images, ("CNV", "DME", "DRUSEN", "NORMAL"), collect_image_facts(paths))
-    copies = [p for p in audit.near_duplicates if p.distance == 0]
-    assert len(copies) == 25 and not audit.duplicate_groups and not audit.label_conflicts
-    assert ("CNV/CNV-346788-2.jpeg", "CNV/CNV-818474-1.jpeg") in [(p.first.path, p.second.path) for p in copies]
+    assert audit.near_counts.pairs == 26 and audit.near_cluster_count == 26  # 25 copies at 0 bits, one look-alike at 4
+    assert all(c.size == 2 for c in audit.near_clusters) and len(audit.near_clusters) == 20
+    assert not audit.duplicate_groups and not audit.label_conflicts
+    copies = {(c.example.first.path, c.example.second.path) for c in audit.near_clusters if c.example.distance == 0}
+    assert len(copies) >= 19
     assert dict(audit.image_sizes)["1024x496"] == 942
 
 

@@ -186,3 +186,59 @@ def test_predictions_csv_of_hostile_class_and_file_names_reads_as_text_and_back(
     assert not [cell for cell in cells if cell.startswith(("=", "+", "-", "@", "\t", "\r"))]
     back = parse_predictions_csv(text)
     assert back.paths == record.paths and back.class_names == names and list(back.labels) == [0, 3]
+
+
+# ---------- 4. the near-duplicate audit is bounded ----------
+
+
+def test_300_copies_of_one_scan_are_one_cluster_with_exact_counts():
+    import numpy as np
+
+    from octreport.data.near_clusters import cluster_near_duplicates
+
+    hashes = np.full(300, 0x0F0F_F0F0_1234_5678, dtype=np.uint64)
+    hashes[::3] ^= np.uint64(0b11)  # a third re-encoded 2 bits away
+    splits = ["train"] * 200 + ["test"] * 100
+    found = cluster_near_duplicates(hashes, splits, [f"P{k}" for k in range(300)], [str(k) for k in range(300)], 4)
+    assert (found.counts.pairs, found.counts.across_splits, found.clusters) == (44_850, 20_000, 1)
+    (cluster,) = found.listed
+    assert cluster.size == 300 and len(cluster.listed) == 10 and cluster.splits == (("train", 200), ("test", 100))
+    i, j, distance = cluster.example
+    assert splits[i] != splits[j] and distance in (0, 2)
+
+
+def test_cluster_counts_equal_counting_every_pair():
+    import itertools
+    import random
+
+    import numpy as np
+
+    from octreport.data.image_facts import hamming
+    from octreport.data.near_clusters import cluster_near_duplicates
+
+    rng = random.Random(0)
+    for _ in range(20):
+        n = rng.randint(2, 40)
+        bases = [rng.getrandbits(64) for _ in range(3)]
+        hashes = np.array([rng.choice(bases) ^ (1 << rng.randrange(64) if rng.random() < 0.5 else 0) for _ in range(n)],
+                          dtype=np.uint64)
+        splits, patients = [rng.choice("ab") for _ in range(n)], [rng.choice([None, "p", "q"]) for _ in range(n)]
+        sha = [rng.choice(["x", str(k)]) for k in range(n)]
+        found = cluster_near_duplicates(hashes, splits, patients, sha, 4)
+        near = across = same = 0
+        for i, j in itertools.combinations(range(n), 2):
+            if hamming(hashes[i:i + 1], hashes[j:j + 1])[0] > 4 or sha[i] == sha[j]:
+                continue
+            if patients[i] is not None and patients[i] == patients[j]:
+                same += 1
+            else:
+                near, across = near + 1, across + (splits[i] != splits[j])
+        assert (found.counts.pairs, found.counts.across_splits, found.counts.same_patient) == (near, across, same)
+
+
+def test_a_gate_prints_a_count_as_an_integer():
+    from octreport.audit.gates import GateConfig, data_gates
+
+    (gate,) = data_gates({"data_audit": {"duplicates_across_splits": 21740, "leaked_patients": 0}},
+                         GateConfig(max_duplicates=0))
+    assert not gate.passed and "21,740" in gate.message and "e+" not in gate.message

@@ -228,13 +228,19 @@ def _with_value(value: float | None, compared: str) -> str:
     return "" if compared == "value" or value is None else f" (value {value:.4g})"
 
 
+def _number(value: float) -> str:
+    """A count as a whole number (``21,740``, never ``2.174e+04``), anything else to 4 digits."""
+    return f"{int(value):,}" if float(value).is_integer() and abs(value) < 1e15 else f"{value:.4g}"
+
+
 def _minimum(name: str, what: str, value: float | None, threshold: float, missing: str = "",
              compared: str = "value", note: str = "") -> GateResult:
     if value is None:
         return GateResult(name, threshold, None, False, f"{NOT_MEASURED}: {missing or what + ' is not in metrics.json'}", compared)
     passed = value >= threshold - _EPS
     verb = "meets" if passed else "is below"
-    return GateResult(name, threshold, value, passed, f"{what} {value:.4g}{note} {verb} the minimum {threshold:.4g}", compared)
+    return GateResult(name, threshold, value, passed,
+                      f"{what} {_number(value)}{note} {verb} the minimum {_number(threshold)}", compared)
 
 
 def _maximum(name: str, what: str, value: float | None, threshold: float, missing: str = "",
@@ -243,7 +249,8 @@ def _maximum(name: str, what: str, value: float | None, threshold: float, missin
         return GateResult(name, threshold, None, False, f"{NOT_MEASURED}: {missing or what + ' is not in metrics.json'}", compared)
     passed = value <= threshold + _EPS
     verb = "is within" if passed else "exceeds"
-    return GateResult(name, threshold, value, passed, f"{what} {value:.4g}{note} {verb} the maximum {threshold:.4g}", compared)
+    return GateResult(name, threshold, value, passed,
+                      f"{what} {_number(value)}{note} {verb} the maximum {_number(threshold)}", compared)
 
 
 def _chance_gate(classification: Mapping[str, Any], margin: float) -> GateResult:

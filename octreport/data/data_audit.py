@@ -10,7 +10,9 @@ of one downscaled decode. Findings:
 - **label conflicts**: exact duplicates filed under two classes;
 - **near-duplicates**: images of *different* (or unknown) patients whose perceptual hashes differ in at
   most :data:`HAMMING_THRESHOLD` of 64 bits (re-encoded, slightly shifted copies); pairs of the *same*
-  patient (neighbouring B-scans look alike) are listed apart and not counted as duplicates;
+  patient (neighbouring B-scans look alike) are counted apart and not as duplicates. Pairs are
+  counted exactly and grouped into clusters (:mod:`octreport.data.near_clusters`); the biggest
+  clusters are listed, never every pair, so the audit stays near-linear in the images;
 - **shortcuts**: a trivial property that predicts the class (:mod:`octreport.data.shortcuts`).
 """
 
@@ -27,7 +29,7 @@ from octreport.data.dataset import PreparedData
 from octreport.data.fingerprint import DatasetFingerprint
 from octreport.data.image_facts import HASH_SIZE, ImageFacts, SplitFacts, collect_image_facts
 from octreport.data.layout import SPLIT_NAMES
-from octreport.data.near_duplicates import near_duplicate_pairs
+from octreport.data.near_clusters import CLUSTERS_LISTED, NearCluster, NearClusters, PairCounts, cluster_near_duplicates
 from octreport.data.patients import NAMES, PatientTable
 from octreport.data.shortcuts import SHORTCUT_MARGIN, ShortcutResult, shortcut_check
 
@@ -89,7 +91,7 @@ class DuplicateGroup:
 
 @dataclass(frozen=True)
 class NearDuplicatePair:
-    """Two images (indices into the audited images) whose hashes differ in ``distance`` bits."""
+    """Two images whose hashes differ in ``distance`` bits."""
 
     first: AuditedImage
     second: AuditedImage
@@ -107,6 +109,26 @@ class NearDuplicatePair:
 
 
 @dataclass(frozen=True)
+class NearDuplicateCluster:
+    """Images whose perceptual hashes are linked within the threshold: ``size`` images, their
+    near-duplicate ``pairs`` (different or unknown patients) and those ``across_splits``, images
+    per split, the first images and an example pair (None when none was found among them)."""
+
+    size: int
+    pairs: int
+    across_splits: int
+    splits: tuple[tuple[str, int], ...]
+    images: tuple[AuditedImage, ...]
+    example: NearDuplicatePair | None
+
+    def to_dict(self) -> dict:
+        return {"size": self.size, "pairs": self.pairs, "pairs_across_splits": self.across_splits,
+                "images_per_split": dict(self.splits),
+                "first_images": [{"path": i.path, "split": i.split, "class": i.class_name} for i in self.images],
+                "example_pair": None if self.example is None else self.example.to_dict()}
+
+
+@dataclass(frozen=True)
 class DataAudit:
     """Everything the data audit found. ``counts``: images per split and class; ``patients``:
     distinct known patients per split (None when no image has a known patient)."""
@@ -117,9 +139,12 @@ class DataAudit:
     images_without_patient: int
     shared_patients: tuple[SharedPatient, ...]
     duplicate_groups: tuple[DuplicateGroup, ...]
-    near_duplicates: tuple[NearDuplicatePair, ...]
-    """Near-duplicate pairs of different or unknown patients, exact duplicates left out."""
-    same_patient_similar: tuple[NearDuplicatePair, ...]
+    near_counts: PairCounts
+    """Near-duplicate pairs of different or unknown patients (exact duplicates left out), of those
+    across splits, and same-patient look-alikes: exact counts."""
+    near_clusters: tuple[NearDuplicateCluster, ...]
+    """The biggest clusters, at most :data:`~octreport.data.near_clusters.CLUSTERS_LISTED`."""
+    near_cluster_count: int
     shortcuts: tuple[ShortcutResult, ...]
     image_sizes: tuple[tuple[str, int], ...]
     """``("1024x496", n)``, most frequent first."""
@@ -144,14 +169,15 @@ class DataAudit:
         return tuple(g for g in self.duplicate_groups if g.label_conflict)
 
     @property
-    def near_across_splits(self) -> tuple[NearDuplicatePair, ...]:
-        return tuple(p for p in self.near_duplicates if p.across_splits)
-
-    @property
     def duplicates_across_splits(self) -> int:
         """What ``--max-duplicates`` counts: groups of identical files that span splits, plus
         near-duplicate pairs (different or unknown patients) that span splits."""
-        return len(self.exact_across_splits) + len(self.near_across_splits)
+        return len(self.exact_across_splits) + self.near_counts.across_splits
+
+    def near_examples(self) -> tuple[NearDuplicatePair, ...]:
+        """One example pair per listed cluster, those across splits first."""
+        found = [c.example for c in self.near_clusters if c.example is not None]
+        return tuple(sorted(found, key=lambda p: not p.across_splits))
 
     @property
     def flagged_shortcuts(self) -> tuple[ShortcutResult, ...]:
@@ -173,19 +199,21 @@ class DataAudit:
             g = self.exact_across_splits[0]
             lines.append(f"{len(self.exact_across_splits)} file(s) copied byte for byte across splits (e.g. "
                          f"{' = '.join(f'{path} ({split})' for path, split, _ in g.files[:2])}).")
-        if self.near_across_splits:
-            p = self.near_across_splits[0]
-            lines.append(f"{len(self.near_across_splits)} near-duplicate pair(s) across splits (e.g. {p.first.path} "
-                         f"({p.first.split}) and {p.second.path} ({p.second.split}), {p.distance} of 64 hash bits apart).")
+        if self.near_counts.across_splits:
+            p = next((p for p in self.near_examples() if p.across_splits), None)
+            example = "" if p is None else (f" (e.g. {p.first.path} ({p.first.split}) and {p.second.path} ({p.second.split}), "
+                                            f"{p.distance} of 64 hash bits apart)")
+            lines.append(f"{self.near_counts.across_splits:,} near-duplicate pair(s) across splits{example}, in "
+                         f"{self.near_cluster_count:,} cluster(s).")
         for s in self.flagged_shortcuts:
             lines.append(f"Shortcut: the image's {s.feature} alone predicts the class with {s.accuracy:.0%} accuracy on "
                          f"the test split (chance {s.chance:.0%}).")
         within = self.exact_within_splits
         if within:
             lines.append(f"{len(within)} group(s) of identical files within one split.")
-        near_within = len(self.near_duplicates) - len(self.near_across_splits)
+        near_within = self.near_counts.pairs - self.near_counts.across_splits
         if near_within:
-            lines.append(f"{near_within} near-duplicate pair(s) of different patients within one split.")
+            lines.append(f"{near_within:,} near-duplicate pair(s) of different patients within one split.")
         return tuple(lines)
 
     def worst_finding(self) -> str | None:
@@ -209,10 +237,12 @@ class DataAudit:
             "duplicate_groups": [g.to_dict() for g in self.duplicate_groups],
             "near_duplicate_hash": f"pHash: {HASH_SIZE}x{HASH_SIZE} lowest DCT frequencies of a 32x32 grayscale image (64 bits)",
             "near_duplicate_threshold_bits": self.hamming_threshold,
-            "near_duplicates": len(self.near_duplicates),
-            "near_duplicates_across_splits": len(self.near_across_splits),
-            "near_duplicate_pairs": [p.to_dict() for p in self.near_duplicates],
-            "same_patient_similar_pairs": len(self.same_patient_similar),
+            "near_duplicates": self.near_counts.pairs,
+            "near_duplicates_across_splits": self.near_counts.across_splits,
+            "near_duplicate_clusters": self.near_cluster_count,
+            "near_duplicate_clusters_listed_at_most": CLUSTERS_LISTED,
+            "near_duplicate_cluster_list": [c.to_dict() for c in self.near_clusters],
+            "same_patient_similar_pairs": self.near_counts.same_patient,
             "duplicates_across_splits": self.duplicates_across_splits,
             "shortcut_margin": SHORTCUT_MARGIN,
             "shortcuts": [s.to_dict() for s in self.shortcuts],
@@ -236,11 +266,11 @@ def audit_data(
     skipped = []
     if facts is None:
         skipped.append("near-duplicates and shortcuts: no image facts were collected")
-        near, same, shortcuts, sizes = (), (), (), ()
+        near, shortcuts, sizes = NearClusters(PairCounts(0, 0, 0), 0, ()), (), ()
     else:
         if len(facts) != len(images):
             raise ValueError(f"facts for {len(facts)} images, but {len(images)} images")
-        near, same = _near_duplicates(images, facts, patient_of, threshold)
+        near = _near_duplicates(images, facts, patient_of, threshold)
         shortcuts = _shortcuts(images, facts, class_names)
         if not shortcuts:
             skipped.append("shortcuts: the train or test split is empty")
@@ -259,8 +289,9 @@ def audit_data(
         images_without_patient=len(images) - len(known),
         shared_patients=_shared_patients(images, patient_of),
         duplicate_groups=_duplicate_groups(images),
-        near_duplicates=near,
-        same_patient_similar=same,
+        near_counts=near.counts,
+        near_clusters=tuple(_cluster(c, images) for c in near.listed),
+        near_cluster_count=near.clusters,
         shortcuts=shortcuts,
         image_sizes=sizes,
         hamming_threshold=threshold,
@@ -307,18 +338,25 @@ def _duplicate_groups(images) -> tuple[DuplicateGroup, ...]:
     return tuple(groups)
 
 
-def _near_duplicates(images, facts: ImageFacts, patient_of, threshold):
+def _near_duplicates(images, facts: ImageFacts, patient_of, threshold) -> NearClusters:
     usable = np.flatnonzero(facts.decoded)
-    first, second, distance = near_duplicate_pairs(facts.phash[usable], threshold)
-    near, same = [], []
-    for i, j, d in zip(usable[first].tolist(), usable[second].tolist(), distance.tolist()):
-        a, b = images[i], images[j]
-        if a.sha256 == b.sha256:
-            continue  # an exact duplicate, reported as such
-        same_patient = patient_of[i] is not None and patient_of[i] == patient_of[j]
-        (same if same_patient else near).append(NearDuplicatePair(a, b, int(d), same_patient))
-    key = lambda p: (not p.across_splits, p.distance, p.first.path, p.second.path)  # noqa: E731
-    return tuple(sorted(near, key=key)), tuple(sorted(same, key=key))
+    picked = [images[i] for i in usable.tolist()]
+    found = cluster_near_duplicates(facts.phash[usable], [i.split for i in picked], [patient_of[i] for i in usable.tolist()],
+                                    [i.sha256 for i in picked], threshold)
+    # Back from positions among the decoded images to positions among all images.
+    return NearClusters(found.counts, found.clusters, tuple(
+        NearCluster(c.size, c.counts, c.splits, tuple(int(usable[i]) for i in c.listed),
+                    None if c.example is None else (int(usable[c.example[0]]), int(usable[c.example[1]]), c.example[2]))
+        for c in found.listed))
+
+
+def _cluster(cluster: NearCluster, images: Sequence[AuditedImage]) -> NearDuplicateCluster:
+    example = None
+    if cluster.example is not None:
+        i, j, distance = cluster.example
+        example = NearDuplicatePair(images[i], images[j], distance, False)
+    return NearDuplicateCluster(cluster.size, cluster.counts.pairs, cluster.counts.across_splits, cluster.splits,
+                                tuple(images[i] for i in cluster.listed), example)
 
 
 def _shortcuts(images, facts: ImageFacts, class_names) -> tuple[ShortcutResult, ...]:

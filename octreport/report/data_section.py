@@ -32,20 +32,27 @@ def data_section(audit: DataAudit, root: Path, class_names: tuple[str, ...], sto
         KeyValue("Patients in more than one split", str(audit.leaked_patients) if audit.patients is not None else "unknown"),
         KeyValue("Identical files (SHA-256)", f"{len(audit.exact_across_splits)} group(s) across splits, "
                  f"{len(audit.exact_within_splits)} within one split, {len(audit.label_conflicts)} label conflict(s)"),
-        KeyValue("Near-duplicates", f"{len(audit.near_duplicates)} pair(s) of different patients "
-                 f"({len(audit.near_across_splits)} across splits): perceptual hash (pHash, 64 bits) at most "
+        KeyValue("Near-duplicates", f"{audit.near_counts.pairs:,} pair(s) of different patients "
+                 f"({audit.near_counts.across_splits:,} across splits) in {audit.near_cluster_count:,} cluster(s): "
+                 f"perceptual hash (pHash, 64 bits) at most "
                  f"{audit.hamming_threshold} bits apart"),
     )
     shared = tuple(KeyValue(f"patient {p.patient}", ", ".join(f"{n} in {s}" for s, n in p.images) + " — e.g. "
                             + ", ".join(p.examples)) for p in audit.shared_patients[:ROWS_SHOWN])
     duplicates = tuple(KeyValue(_group_kind(g), "; ".join(f"{path} ({split}, {name})" for path, split, name in g.files[:EXAMPLES]))
                        for g in audit.duplicate_groups[:ROWS_SHOWN])
+    clusters = tuple(KeyValue(f"{c.size:,} images, {c.pairs:,} pair(s)",
+                              f"{c.across_splits:,} pair(s) across splits; "
+                              + ", ".join(f"{n:,} in {split}" for split, n in c.splits) + " — e.g. "
+                              + ", ".join(i.path for i in c.images[:EXAMPLES]))
+                     for c in audit.near_clusters[:ROWS_SHOWN])
     more = []
     if len(audit.shared_patients) > ROWS_SHOWN or len(audit.duplicate_groups) > ROWS_SHOWN:
         more.append(f"The tables show the first {ROWS_SHOWN}; metrics.json (data_audit) lists them all.")
+    if audit.near_cluster_count > len(clusters):
+        more.append(f"The {len(clusters)} biggest of {audit.near_cluster_count:,} near-duplicate clusters are shown; "
+                    f"metrics.json lists the {len(audit.near_clusters)} biggest, with every count.")
     shown_pairs = _pairs_to_show(audit)
-    if len(audit.near_duplicates) + len(audit.label_conflicts) > len(shown_pairs):
-        more.append(f"{len(shown_pairs)} pair(s) shown; metrics.json lists every pair and group.")
     return DataSection(
         findings=audit.findings(),
         class_names=class_names,
@@ -53,11 +60,12 @@ def data_section(audit: DataAudit, root: Path, class_names: tuple[str, ...], sto
         facts=facts,
         shared_patients=shared,
         duplicates=duplicates,
+        near_clusters=clusters,
         pairs=tuple(_pair_figure(pair, root, store, image_format, n) for n, pair in enumerate(shown_pairs)),
         same_patient_note=(
-            f"{len(audit.same_patient_similar)} pair(s) of images of the same patient are as alike as near-duplicates "
+            f"{audit.near_counts.same_patient:,} pair(s) of images of the same patient are as alike as near-duplicates "
             "(neighbouring B-scans of one eye often are); they are not counted as duplicates."
-            if audit.same_patient_similar else ""),
+            if audit.near_counts.same_patient else ""),
         shortcuts=tuple(ShortcutRow(s.feature, s.accuracy, s.chance, s.flagged) for s in audit.shortcuts),
         shortcut_note=(
             "Each property alone, fitted on the training split (each value, or each tenth of its range, predicts its "
@@ -79,11 +87,12 @@ _Shown = tuple[tuple[str, str, str], tuple[str, str, str], str]  # (path, split,
 
 
 def _pairs_to_show(audit: DataAudit) -> tuple[_Shown, ...]:
-    """Label conflicts first (the same bytes under two classes), then near-duplicate pairs."""
+    """Label conflicts first (the same bytes under two classes), then one near-duplicate pair per
+    listed cluster."""
     conflicts = [(g.files[0], next(f for f in g.files if f[2] != g.files[0][2]), "identical files under two classes")
                  for g in audit.label_conflicts]
     near = [((p.first.path, p.first.split, p.first.class_name), (p.second.path, p.second.split, p.second.class_name),
-             f"{p.distance} of 64 hash bits differ") for p in audit.near_duplicates]
+             f"{p.distance} of 64 hash bits differ") for p in audit.near_examples()]
     return tuple((conflicts + near)[:PAIRS_SHOWN])
 
 

@@ -37,6 +37,8 @@ class DataSection:
     shared_patients: tuple[KeyValue, ...]
     duplicates: tuple[KeyValue, ...]
     """One row per duplicate group: what it is, and its files."""
+    near_clusters: tuple[KeyValue, ...]
+    """One row per listed near-duplicate cluster, biggest first: its size and pairs, its first images."""
     pairs: tuple[FigureRef, ...]
     same_patient_note: str
     shortcuts: tuple[ShortcutRow, ...]
