@@ -39,7 +39,7 @@ from octreport.cli_options import (
     training_options,
 )
 from octreport.errors import FILE_SYSTEM_ERROR_EXIT_CODE, GateFailed, OctReportError, VerificationFailed
-from octreport.logsetup import configure_logging, import_tensorflow_quietly, quiet_tensorflow
+from octreport.logsetup import configure_logging, import_tensorflow_quietly, quiet_tensorflow, runtime_log_dropped
 
 ENV_PREFIX = "OCTREPORT"
 CARD_META = "octreport.card"  # ctx.meta key of the config file's [card] table
@@ -52,6 +52,7 @@ def _interrupt(signum, frame):
 def handle_errors(command):
     """Turn our own errors into a one-line message and a documented exit code, never a traceback.
 
+    Under ``--quiet``, the C++ runtime's log lines are dropped from stderr (:func:`runtime_log_dropped`).
     SIGTERM is treated like Ctrl-C, so an interrupted run is marked failed and leaves no half report.
     An operating-system error that no check foresaw (a disk that fills up during the run, a file
     removed under it) is a file-system error, exit 8, named with its path.
@@ -61,7 +62,8 @@ def handle_errors(command):
     def wrapper(*args, **kwargs):
         signal.signal(signal.SIGTERM, _interrupt)
         try:
-            return command(*args, **kwargs)
+            with runtime_log_dropped(kwargs.get("quiet") is True):
+                return command(*args, **kwargs)
         except OctReportError as error:
             click.echo(f"Error: {error}", err=True)
             sys.exit(error.exit_code)

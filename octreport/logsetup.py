@@ -4,7 +4,18 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+RUNTIME_LOG_LINE = re.compile(
+    r"^(?:[IWEF]\d{4} \d\d:\d\d:\d+\.\d+ +\d+ [\w.]+:\d+\]"  # absl: E0000 00:00:1796619640.14 15426 node_def_util.cc:682]
+    r"|\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: [IWEF] "  # TensorFlow's older C++ logging
+    r"|WARNING: All log messages before absl::InitializeLog\(\) is called)"
+)
+"""A line that TensorFlow's C++ runtime (absl, glog) writes to file descriptor 2."""
 
 
 def quiet_tensorflow() -> None:
@@ -45,3 +56,33 @@ def import_tensorflow_quietly() -> None:
         os.dup2(saved, 2)
         os.close(saved)
         os.close(devnull)
+
+
+@contextmanager
+def runtime_log_dropped(active: bool = True) -> Iterator[None]:
+    """With ``active`` (``--quiet``): while the block runs, file descriptor 2 goes to a temporary
+    file; afterwards every line of it that is not a C++ runtime log line (:data:`RUNTIME_LOG_LINE`)
+    is written to stderr. TensorFlow's C++ code writes to the descriptor directly, so neither
+    ``TF_CPP_MIN_LOG_LEVEL`` nor Python's logging can silence lines such as ``E0000 ...
+    node_def_util.cc:682] NodeDef mentions attribute use_unbounded_threadpool ...``. Anything else
+    on stderr (a Python traceback, a message of another library) still reaches the user, after the
+    block; octreport's own ``Error:`` line is printed after it, to the restored stderr.
+    """
+    if not active:
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as capture:
+        os.dup2(capture.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            capture.seek(0)
+            lines = capture.read().decode("utf-8", "replace").splitlines(keepends=True)
+            kept = "".join(line for line in lines if not RUNTIME_LOG_LINE.match(line))
+            if kept:
+                os.write(2, kept.encode("utf-8"))

@@ -242,3 +242,43 @@ def test_a_gate_prints_a_count_as_an_integer():
     (gate,) = data_gates({"data_audit": {"duplicates_across_splits": 21740, "leaked_patients": 0}},
                          GateConfig(max_duplicates=0))
     assert not gate.passed and "21,740" in gate.message and "e+" not in gate.message
+
+
+# ---------- 5. messages name the option given ----------
+
+
+def test_sentinels_errors_name_sentinels(data, tmp_path):
+    listing = tmp_path / "sentinels.txt"
+    listing.write_text("/etc/passwd\n")
+    for sentinels, expected in ((Path("/etc/passwd"), "line 1: no image"), (listing, "line 1: '/etc/passwd' is not a JPEG")):
+        code, error = one_error(["run", "--data", str(data), "--out", str(tmp_path / "runs"), "--sentinels", str(sentinels)])
+        assert code == 2 and error.startswith(f"Error: --sentinels '{sentinels}'") and expected in error
+        assert "--image" not in error
+
+
+# ---------- 6. --quiet is quiet ----------
+
+
+def test_quiet_train_run_and_report_write_nothing_on_stderr(tmp_path):
+    """In a process of its own (the C++ runtime writes to file descriptor 2, which only a real
+    process shows): train on tiny data, then run and report on the model it saved, each with --quiet."""
+    import subprocess
+    import sys
+
+    data = write_learnable_kermany(tmp_path / "data")
+    tiny = ["--epochs", "15", "--patience", "15", "--no-augment", "--learning-rate", "0.005", "--image-size", "32", "--quiet"]
+    report = ["--images-per-class", "1", "--maps-per-layer", "2", "--filters-per-layer", "2", "--errors-per-cell", "0",
+              "--format", "html", "--filter-views", "kernels", "--no-heatmap-checks", "--bootstrap-resamples", "100"]
+    commands = [["train", "--data", str(data), "--out", str(tmp_path / "m.keras"), *tiny],
+                ["run", "--data", str(data), "--model", str(tmp_path / "m.keras"), "--out", str(tmp_path / "runs"),
+                 "--quiet", *report],
+                ["report", "--model", str(tmp_path / "m.keras"), "--data", str(data), "--out", str(tmp_path / "runs"),
+                 "--quiet", *report]]
+    script = ("import sys; from octreport.cli import main\n"
+              f"for args in {commands!r}:\n"
+              "    try:\n        main(args)\n    except SystemExit as exit:\n"
+              "        if exit.code:\n            raise\n")
+    done = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+    assert (tmp_path / "m.keras").is_file() and len(list((tmp_path / "runs").glob("2*"))) == 2
