@@ -355,14 +355,16 @@ def history(out_root, html_path, pdf_path, last, as_json):
 @click.option("--full", is_flag=True, help="Re-run the model on every evaluated image, not only on those the report shows.")
 @click.option("--tolerance", type=FiniteFloatRange(0, 1, max_open=True), default=1e-4, show_default=True,
               help="Largest difference allowed in a class probability when the model is re-run.")
+@click.option("--strict", is_flag=True, help="Exit 7 also when a check could not be made (no model found, the data folder gone).")
 @click.option("--json", "as_json", is_flag=True, help="Print the verdicts as JSON for scripts.")
 @handle_errors
-def verify(run, out_root, data_dir, model_path, full, tolerance, as_json):
+def verify(run, out_root, data_dir, model_path, full, tolerance, strict, as_json):
     """Check a past run against its manifest: the run folder's files, the PDF's embedded
     metrics.json and manifest.json, the model file and weights, the data set's fingerprint, and
     the model re-run on the images of the report (--full: on every evaluated image).
 
-    Exits 0 when every check holds, 7 when something differs. Writes nothing.
+    Exits 0 when every check holds, 7 when something differs (--strict: or could not be checked).
+    Writes nothing.
     """
     import json
 
@@ -374,6 +376,9 @@ def verify(run, out_root, data_dir, model_path, full, tolerance, as_json):
     click.echo(json.dumps(result.to_dict(), indent=2) if as_json else format_verification(result), nl=as_json)
     if not result.holds:
         raise VerificationFailed(f"{len(result.differing)} check(s) differ: {', '.join(c.name for c in result.differing)}.")
+    if strict and result.not_checked:
+        raise VerificationFailed(f"--strict: {len(result.not_checked)} check(s) could not be made: "
+                                 f"{', '.join(c.name for c in result.not_checked)}.")
 
 
 @main.command()

@@ -37,19 +37,19 @@ def not_shaped(error: BaseException, what: str) -> str:
 
 
 def read_bytes(path: Path | str, what: str, error: ErrorClass = ConfigError, max_bytes: int = MAX_USER_FILE_BYTES) -> bytes:
-    """The bytes of ``path`` (``what`` names it in messages); ``error`` when it cannot be read or
-    is larger than ``max_bytes``."""
+    """The bytes of ``path``; ``error`` when it cannot be read or is larger than ``max_bytes``.
+    ``what`` names the file in every message (``"model card file card.json"``)."""
     path = Path(path)
     try:
         with path.open("rb") as handle:
             size = os.fstat(handle.fileno()).st_size
             raw = handle.read(max_bytes + 1) if size <= max_bytes else b""
     except FileNotFoundError:
-        raise error(f"{what} {path} does not exist.") from None
+        raise error(f"{what} cannot be read: it does not exist.") from None
     except OSError as problem:
-        raise error(f"cannot read {what} {path}: {problem.strerror or problem}.") from None
+        raise error(f"{what} cannot be read: {problem.strerror or problem}.") from None
     if size > max_bytes or len(raw) > max_bytes:
-        raise error(f"{what} {path} is larger than {max_bytes:,} bytes: refused.")
+        raise error(f"{what} is larger than {max_bytes:,} bytes: refused.")
     return raw
 
 
@@ -60,7 +60,7 @@ def read_text(path: Path | str, what: str, error: ErrorClass = ConfigError, max_
     try:
         return raw.decode(encoding)
     except UnicodeDecodeError as problem:
-        raise error(f"{what} {path} is not {encoding} text ({problem.reason} at byte {problem.start}).") from None
+        raise error(f"{what} is not {encoding} text ({problem.reason} at byte {problem.start}).") from None
 
 
 def check_depth(value: Any, what: str, error: ErrorClass = ConfigError, max_depth: int = MAX_DEPTH) -> Any:
@@ -89,7 +89,7 @@ def parse_json(raw: bytes | str, what: str, error: ErrorClass = ConfigError) -> 
 
 def read_json(path: Path | str, what: str, error: ErrorClass = ConfigError, max_bytes: int = MAX_USER_FILE_BYTES) -> Any:
     """The JSON file at ``path``, read with :func:`read_bytes` and parsed with :func:`parse_json`."""
-    return parse_json(read_bytes(path, what, error, max_bytes), f"{what} {path}", error)
+    return parse_json(read_bytes(path, what, error, max_bytes), what, error)
 
 
 def expect(value: Any, kind: type | tuple[type, ...], what: str, error: ErrorClass = ConfigError) -> Any:

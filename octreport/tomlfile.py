@@ -25,7 +25,7 @@ def read_toml(path: Path | str) -> dict[str, Any]:
     path = Path(path).expanduser()
     if tomllib is None:  # pragma: no cover
         raise ConfigError(f"reading {path} needs Python 3.11 or the 'tomli' package (pip install tomli).")
-    text = read_text(path, "configuration file")
+    text = read_text(path, f"configuration file {path}")
     try:
         document = tomllib.loads(text)
     except RecursionError:

@@ -282,3 +282,28 @@ def test_quiet_train_run_and_report_write_nothing_on_stderr(tmp_path):
     assert done.returncode == 0, done.stderr
     assert done.stderr == ""
     assert (tmp_path / "m.keras").is_file() and len(list((tmp_path / "runs").glob("2*"))) == 2
+
+
+# ---------- 8. verify --strict ----------
+
+
+def test_verify_names_what_it_did_not_check_first_and_strict_exits_7(data, audited_run, tmp_path):
+    import shutil
+
+    gone = Path(shutil.copytree(data, tmp_path / "gone"))
+    made = CliRunner().invoke(main, ["run", "--data", str(gone), "--out", str(tmp_path / "runs"), "--quiet",
+                                     "--epochs", "1", "--image-size", "16", "--images-per-class", "1", "--maps-per-layer",
+                                     "2", "--filters-per-layer", "2", "--errors-per-cell", "0", "--format", "html",
+                                     "--filter-views", "kernels", "--no-heatmap-checks", "--bootstrap-resamples", "100"])
+    assert made.exit_code in (0, 5), made.output  # 5: the one-epoch model may sit at chance
+    shutil.rmtree(gone)
+    args = ["verify", "latest", "--out", str(tmp_path / "runs")]
+    result = CliRunner().invoke(main, args)
+    first = next(line for line in result.output.splitlines() if not line.startswith("checking "))
+    assert result.exit_code == 0, result.output
+    assert "NOT CHECKED:" in first and "data fingerprint" in first
+    strict = CliRunner().invoke(main, [*args, "--strict"])
+    assert strict.exit_code == 7 and "--strict:" in strict.output and "could not be made" in strict.output
+    whole = CliRunner().invoke(main, ["verify", str(audited_run[0]), "--strict"])
+    assert whole.exit_code == 0, whole.output
+    assert next(line for line in whole.output.splitlines() if line.startswith("verify ")).endswith(": every check made")

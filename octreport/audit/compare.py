@@ -117,7 +117,7 @@ def resolve_run(path_or_alias: str | Path, out_root: Path) -> Path:
 
 
 def _read_json(path: Path) -> dict[str, Any]:
-    return expect(read_json(path, "run file", ConfigError, MAX_RUN_FILE_BYTES), dict, str(path))
+    return expect(read_json(path, str(path), ConfigError, MAX_RUN_FILE_BYTES), dict, str(path))
 
 
 def load_run(path_or_alias: str | Path, out_root: Path) -> LoadedRun:

@@ -138,7 +138,7 @@ def read_card_file(path: Path | str) -> ModelCard:
     """The card in ``path``: JSON (``.json``) or TOML, its fields at the top level or in ``[card]``."""
     path = Path(path).expanduser()
     if path.suffix.lower() == ".json":
-        document = read_json(path, "model card file")
+        document = read_json(path, f"model card file {path}")
     else:
         document = read_toml(path)
     if isinstance(document, Mapping) and set(document) == {CARD_TABLE}:

@@ -62,10 +62,17 @@ class Verification:
     def holds(self) -> bool:
         return not self.differing
 
+    @property
+    def not_checked(self) -> tuple[CheckResult, ...]:
+        """The checks that could not be made (no model found, the data folder gone, ...)."""
+        return tuple(c for c in self.checks if c.verdict == NOT_CHECKED)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "run": str(self.run),
             "holds": self.holds,
+            "complete": not self.not_checked,
+            "not_checked": [c.name for c in self.not_checked],
             "checks": [{"name": c.name, "verdict": c.verdict, "details": list(c.details)} for c in self.checks],
         }
 
@@ -359,8 +366,10 @@ def _model_and_data_checks(run_dir, manifest, metrics, data_dir, model_path, ful
 
 
 def format_verification(v: Verification) -> str:
-    """One block per check for the terminal, the verdict first."""
-    lines = [f"verify {v.run}"]
+    """One block per check for the terminal, the verdict first; the first line names the checks
+    that could not be made, so a partial check never reads like a full one."""
+    missing = [c.name for c in v.not_checked]
+    lines = [f"verify {v.run}" + (f": NOT CHECKED: {', '.join(missing)}" if missing else ": every check made")]
     width = max(len(c.verdict) for c in v.checks)
     for check in v.checks:
         lines.append(f"  {check.verdict.upper():<{width}}  {check.name}")

@@ -69,7 +69,7 @@ def sentinel_paths(file: str | Path, data_root: str | Path) -> tuple[str, ...]:
         or cannot be shown; each message names ``--sentinels`` and the line.
     """
     file, root = Path(file), Path(data_root)
-    lines = read_text(file, "--sentinels file").splitlines()
+    lines = read_text(file, f"--sentinels '{file}'").splitlines()
     paths = []
     for number, line in enumerate(lines, start=1):
         text = line.split("#", 1)[0].strip()

@@ -50,7 +50,7 @@ def read_file_csv(path: Path, column: str, what: str, example: str) -> dict[str,
     missing column, no rows, an empty field, or a file given two values."""
     expected = (f"Expected a CSV file with a header row 'file,{column}' and one row per image, "
                 f"e.g. 'train/CNV/a.jpeg,{example}'.")
-    text = read_text(path, f"the {what}", DataError, encoding="utf-8-sig")
+    text = read_text(path, f"The {what} '{path}'", DataError, encoding="utf-8-sig")
     try:
         rows = list(csv.DictReader(io.StringIO(text, newline="")))
     except csv.Error as error:

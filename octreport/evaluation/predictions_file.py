@@ -103,7 +103,7 @@ def parse_predictions_csv(text: str, source: str = PREDICTIONS_NAME) -> RunPredi
 
 def read_predictions(path: Path) -> RunPredictions:
     """Read a ``predictions.csv``; a :class:`DataError` saying what is wrong with a malformed one."""
-    return parse_predictions_csv(read_text(path, "predictions file", DataError, MAX_RUN_FILE_BYTES), str(path))
+    return parse_predictions_csv(read_text(path, str(path), DataError, MAX_RUN_FILE_BYTES), str(path))
 
 
 def align(a: RunPredictions, b: RunPredictions) -> tuple[RunPredictions, RunPredictions] | str:
