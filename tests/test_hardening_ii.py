@@ -6,6 +6,8 @@ bundled data passes its own audit; ``verify --strict``."""
 from __future__ import annotations
 
 import time
+
+import numpy as np
 from pathlib import Path
 
 import pytest
@@ -307,3 +309,31 @@ def test_verify_names_what_it_did_not_check_first_and_strict_exits_7(data, audit
     whole = CliRunner().invoke(main, ["verify", str(audited_run[0]), "--strict"])
     assert whole.exit_code == 0, whole.output
     assert next(line for line in whole.output.splitlines() if line.startswith("verify ")).endswith(": every check made")
+
+
+# ---------- 7. the bundled data passes the tool's own audit ----------
+
+
+def test_the_bundled_sample_data_has_no_data_audit_finding(tmp_path):
+    import json
+
+    from octreport.resources import sample_data_dir
+
+    result = CliRunner().invoke(main, ["audit-data", "--data", str(sample_data_dir()), "--out", str(tmp_path), "--quiet",
+                                       "--format", "html"])
+    assert result.exit_code == 0, result.output
+    audit = json.loads((tmp_path / "latest" / "metrics.json").read_text())["data_audit"]
+    assert audit["findings"] == [] and audit["near_duplicates"] == 0 and audit["duplicates_across_splits"] == 0
+
+
+def test_sample_scans_of_different_patients_are_drawn_apart():
+    import itertools
+
+    from octreport.data.image_facts import hamming, phash_bits
+    from octreport.data.synthetic import DISTINCT_BITS, distinct_samples, plan_sample_dataset
+
+    plan = plan_sample_dataset(5, train_per_class=6, test_per_class=3)
+    hashes = phash_bits(np.stack(distinct_samples(plan, 64, 128)).astype(float))
+    for (a, ha), (b, hb) in itertools.combinations(zip(plan, hashes), 2):
+        if (a.class_name, a.patient_id) != (b.class_name, b.patient_id):
+            assert hamming(ha, hb) >= DISTINCT_BITS

@@ -217,9 +217,14 @@ def test_committed_sample_data_is_what_the_generator_makes_with_seed_0():
     assert committed == expected, "out of date: regenerate as sample_data/README.md says"
     firsts = {(item.split, item.class_name): item for item in reversed(plan)}
     for item in firsts.values():  # compare decoded pixels: JPEG bytes may differ across libjpegs
-        buffer = io.BytesIO()
-        Image.fromarray(render_sample(item)).save(buffer, format="JPEG", quality=JPEG_QUALITY)
-        fresh = np.asarray(Image.open(buffer), dtype=float)
         with Image.open(SAMPLE_DATA / item.relative_path) as im:
             stored = np.asarray(im, dtype=float)
-        assert np.mean(np.abs(fresh - stored)) < 1.0, item.relative_path
+        # The scan drawn with the item's seed, or one of its first redraws (distinct_samples).
+        differences = []
+        for attempt in range(4):
+            buffer = io.BytesIO()
+            Image.fromarray(render_sample(item, attempt=attempt)).save(buffer, format="JPEG", quality=JPEG_QUALITY)
+            differences.append(np.mean(np.abs(np.asarray(Image.open(buffer), dtype=float) - stored)))
+            if differences[-1] < 1.0:
+                break
+        assert min(differences) < 1.0, item.relative_path

@@ -42,8 +42,8 @@ similar retinas of different patients, not a copy), 9 at 6 and most pairs at 16-
 3-pixel-shifted copy of a constructed scan lies 0 to 6 bits from it (0, 2, 4, 0 for four seeds, 6 for
 one wrapped-around shift), so 4 catches most copies at the cost of an occasional look-alike, which
 the report shows side by side for a person to judge. (pHash distances are even: each hash has as
-many ones as zeros.) On the synthetic sample_data, scans drawn from one template lie 2-4 bits apart
-and are reported."""
+many ones as zeros.) The synthetic sample_data is drawn with scans of different patients at least 8
+bits apart (:data:`octreport.data.synthetic.DISTINCT_BITS`), so it passes this audit."""
 EXAMPLES = 5
 
 

@@ -389,10 +389,41 @@ def plan_sample_dataset(seed: int = 0, train_per_class: int = DEFAULT_TRAIN_PER_
     return tuple(plan)
 
 
-def render_sample(item: SampleImage, height: int = 128, width: int = 256) -> np.ndarray:
-    """The pixels of one planned sample image."""
-    rng = np.random.default_rng(list(item.seed_key))
+def render_sample(item: SampleImage, height: int = 128, width: int = 256, attempt: int = 0) -> np.ndarray:
+    """The pixels of one planned sample image (``attempt`` > 0: a redraw, see :func:`distinct_samples`)."""
+    rng = np.random.default_rng([*item.seed_key, attempt] if attempt else list(item.seed_key))
     return generate_bscan(item.class_name, rng, height, width)
+
+
+DISTINCT_BITS = 8
+"""Scans of different patients in the sample data differ in at least this many of the 64 bits of
+their perceptual hash (the data audit flags 4 or fewer): the margin covers the few bits that JPEG
+encoding and the audit's shrunk decode move a hash."""
+MAX_REDRAWS = 200
+
+
+def distinct_samples(plan: Sequence[SampleImage], height: int = 128, width: int = 256) -> list[np.ndarray]:
+    """The pixels of every planned image, each scan redrawn (its own seed, then the next attempt)
+    until its perceptual hash is :data:`DISTINCT_BITS` or more from every scan of another patient
+    drawn before it, so the bundled data passes octreport's own near-duplicate audit. Scans of one
+    patient may look alike, as neighbouring B-scans of one eye do."""
+    from octreport.data.image_facts import hamming, phash_bits
+
+    kept: list[np.ndarray] = []
+    hashes = np.zeros(len(plan), dtype=np.uint64)
+    owners = np.array([f"{item.class_name}-{item.patient_id}" for item in plan])
+    for index, item in enumerate(plan):
+        others = hashes[:index][owners[:index] != owners[index]]
+        for attempt in range(MAX_REDRAWS):
+            pixels = render_sample(item, height, width, attempt)
+            value = phash_bits(pixels[None].astype(np.float64))[0]
+            if not len(others) or hamming(others, value).min() >= DISTINCT_BITS:
+                break
+        else:
+            raise RuntimeError(f"no scan of {item.relative_path} {DISTINCT_BITS} bits from the others in {MAX_REDRAWS} draws")
+        hashes[index] = value
+        kept.append(pixels)
+    return kept
 
 
 def _prepare_root(root: Path, overwrite: bool) -> None:
@@ -423,10 +454,10 @@ def write_sample_dataset(root: Path, seed: int = 0, train_per_class: int = DEFAU
     plan = plan_sample_dataset(seed, train_per_class, test_per_class)
     _prepare_root(root, overwrite)
     counts = {split: {name: 0 for name in CLASS_NAMES} for split in SPLITS}
-    for item in plan:
+    for item, pixels in zip(plan, distinct_samples(plan, height, width)):
         path = root / item.relative_path
         path.parent.mkdir(parents=True, exist_ok=True)
-        pixels = render_sample(item, height, width)  # 2-D uint8, so Pillow makes an "L" image
+        # 2-D uint8, so Pillow makes an "L" image
         Image.fromarray(pixels).save(path, format="JPEG", quality=JPEG_QUALITY, optimize=True)
         counts[item.split][item.class_name] += 1
     logger.info("Wrote %d synthetic B-scans to %s (seed %d)", len(plan), root, seed)
