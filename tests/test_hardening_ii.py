@@ -14,6 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import write_learnable_kermany
+from test_hardening import refused as one_error
 from octreport.cli import main
 from octreport.errors import ReportError
 from octreport.report.preview import check_templates
@@ -22,15 +23,6 @@ from octreport.report.preview import check_templates
 @pytest.fixture(scope="module")
 def data(tmp_path_factory) -> Path:
     return write_learnable_kermany(tmp_path_factory.mktemp("data") / "oct", patients=4, per_patient=1)
-
-
-def one_error(args: list[str]) -> tuple[int, str]:
-    result = CliRunner().invoke(main, args)
-    assert "Traceback" not in result.output, result.output
-    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
-    errors = [line for line in result.output.splitlines() if line.startswith("Error:")]
-    assert len(errors) == 1, result.output
-    return result.exit_code, errors[0]
 
 
 # ---------- 1. templates: confined loader, render limits ----------
