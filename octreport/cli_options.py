@@ -225,13 +225,20 @@ REPORT_OPTIONS = [
                       "folder; test: test/ of a train/test layout, or 20%% of the patients of class folders as a "
                       "training run would cut them; auto: all for class folders, test for a train/test layout. "
                       "A run that trains always evaluates its test split."),
+    click.option("--class-names", "class_names", default=None, metavar="A,B,C,D",
+                 help="The classes of a model without a sidecar, in output order, so that evaluation data holding "
+                      "some of them is matched by folder name (--model only)."),
+    click.option("--class-map", "class_map", default=None, metavar="FILE|\"FOLDER=CLASS,...\"",
+                 help="Evaluation folders named another way, mapped onto the model's classes, e.g. "
+                      "\"wet AMD=CNV,healthy=NORMAL\" or a file of such pairs (case and spaces ignored; --model only)."),
 ]
 REPORT_OPTION_NAMES = ("out_root", "images_per_class", "image_paths", "maps_per_layer", "channel_selection",
                        "filters_per_layer", "filter_reduction", "filter_views", "layer_names", "formats", "html_mode", "image_format",
                        "pdf_variant", "templates_dir", "occlusion", "occlusion_patch", "occlusion_stride",
                        "errors_per_cell", "compare_to", "ci_level", "bootstrap_resamples", "temperature_scaling",
                        "patients_file", "groups_file", "near_duplicate_bits", "input_scale",
-                       "heatmap_checks", "heatmap_steps", "heatmap_baseline", "sentinels", "split")
+                       "heatmap_checks", "heatmap_steps", "heatmap_baseline", "sentinels", "split",
+                       "class_names", "class_map")
 report_options = _apply(REPORT_OPTIONS)
 
 DATA_GATE_OPTIONS = [
@@ -341,7 +348,18 @@ def build_report_config(options: dict, seed: int, batch_size: int = 32) -> Repor
         heatmap_baseline=options["heatmap_baseline"],
         sentinels=str(options["sentinels"]) if options["sentinels"] else None,
         split=options["split"],
+        **_class_options(options),
     )
+
+
+def _class_options(options: dict) -> dict:
+    """``--class-names`` and ``--class-map`` parsed (:mod:`octreport.data.class_map`); a map file is
+    read here, so the run's configuration records the pairs themselves."""
+    from octreport.data.class_map import parse_class_map, parse_class_names
+
+    names = parse_class_names(options["class_names"]) if options.get("class_names") else ()
+    pairs = tuple(parse_class_map(options["class_map"]).items()) if options.get("class_map") else ()
+    return {"class_names": names, "class_map": pairs}
 
 
 def build_gate_config(options: dict):

@@ -162,6 +162,10 @@ class ReportConfig:
     split: str = SPLIT_AUTO
     """What a run that does not train evaluates (``test``, ``all`` or ``auto``; see
     :data:`~octreport.data.dataset.SPLIT_CHOICES`). The run records the choice it resolved to."""
+    class_names: tuple[str, ...] = ()
+    """``--class-names``: a given model's classes in output order, for a model without a sidecar."""
+    class_map: tuple[tuple[str, str], ...] = ()
+    """``--class-map``: ``(folder, model class)`` pairs, for evaluation data that names classes its own way."""
 
     def __post_init__(self) -> None:
         if isinstance(self.layer_names, str):  # layer_names="all" or "conv1,conv2" from Python

@@ -267,7 +267,7 @@ def _sensitivity_gates(classification: Mapping[str, Any], minimums: Mapping[str,
         recall = rows.get(real, {}).get("recall")
         number, what, missing = bound.pick(f"recall of {real}", recall, ("per_class", real, "recall"), "low")
         if recall is None:
-            missing = f"recall of {real} is undefined (no test image of {real})"
+            missing = f"recall of {real} is undefined: {real} is not in this data (no evaluated image of {real})"
         compared = _compared(bound, "low")
         results.append(_minimum(f"sensitivity {real}", what, number, minimums[requested], missing, compared,
                                 _with_value(recall, compared)))
@@ -336,7 +336,7 @@ def evaluate_gates(metrics_document: Mapping[str, Any], config: GateConfig) -> t
         value = None if referral is None else referral.get("urgent_sensitivity")
         number, what, missing = bound.pick("urgent sensitivity", value, ("referral", "urgent_sensitivity"), "low")
         if value is None:
-            missing = no_referral if referral is None else "urgent sensitivity is undefined (no urgent case in the test split)"
+            missing = no_referral if referral is None else "urgent sensitivity is undefined: no urgent case (CNV or DME) in this data"
         results.append(_minimum("urgent sensitivity", what, number, config.min_urgent_sensitivity, missing,
                                 _compared(bound, "low"), _with_value(value, _compared(bound, "low"))))
     if config.max_weighted_error is not None:

@@ -41,6 +41,15 @@ class PreparedData:
     evaluated_split: str = SPLIT_TEST
     """``test`` or ``all``: which images ``test`` holds (see :data:`SPLIT_CHOICES`); a training run's
     is always ``test``."""
+    class_folders: tuple[str | None, ...] = ()
+    """For data relabelled to a model's classes (:func:`octreport.data.class_map.relabel_to_model`):
+    the folder that holds each of ``class_names``, None for a class the data lacks; empty when the
+    class names are the folders' own."""
+
+    def classes_present(self, split: str = "test") -> tuple[str, ...]:
+        """The classes with at least one image in ``split``, in class order."""
+        labels = {item.label for item in self.split(split)}
+        return tuple(name for label, name in enumerate(self.class_names) if label in labels)
 
     def split(self, name: str) -> tuple[ImageItem, ...]:
         return {"train": self.train, "val": self.val, "test": self.test}[name]
@@ -92,7 +101,10 @@ def _scan_usable(root: Path | str, follow_symlinks: bool, splits: tuple[str, ...
     for name, items in scanned.splits.items():
         usable[name], bad = partition_usable(items)
         skipped.extend(bad)
-        _require_every_class(scanned.class_names, usable[name], f"{scanned.root} ({name})")
+        if splits is None:  # training needs every class; evaluated data may lack some (see data/class_map.py)
+            _require_every_class(scanned.class_names, usable[name], f"{scanned.root} ({name})")
+    if splits is not None and not any(usable.values()):
+        raise DataError(f"No usable image in '{scanned.root}': every file there was skipped. See the warnings above.")
     return scanned, usable, tuple(skipped)
 
 

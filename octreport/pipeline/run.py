@@ -32,7 +32,7 @@ from octreport.document.run_document import build_run_document
 from octreport.errors import ConfigError
 from octreport.models.distribute import distributed, is_chief, output_root
 from octreport.models.input_scale import AUTO, input_warnings
-from octreport.pipeline.data_stages import acquisition_shift, image_facts, prepare, requested_images
+from octreport.pipeline.data_stages import acquisition_shift, image_facts, model_classes, prepare, requested_images
 from octreport.pipeline.look_inside import look_inside
 from octreport.pipeline.model_stage import check_layer_names, given_model, train_given_model
 from octreport.pipeline.publish import publish_run
@@ -86,6 +86,9 @@ def run_report(
             f"--input-scale {report_config.input_scale} is for a model octreport did not train (--model); a model "
             "trained in this run is fed 0-1 (unit) and keeps that in its sidecar. Leave --input-scale out, or give --model."
         )
+    if model is None and (report_config.class_names or report_config.class_map):
+        raise ConfigError("--class-names and --class-map are for evaluating a model (--model); a model trained in "
+                          "this run learns the data's class folders, and needs every one of them.")
     data = prepare(data_dir, train_config, training=model is None, split=report_config.split)
     report_config = replace(report_config, split=data.evaluated_split)  # recorded as resolved, for verify
     runs_root = Path(report_config.out_root)
@@ -103,7 +106,9 @@ def _run(
     """:func:`run_report` inside the distribution scope; ``runs_root`` is where earlier runs are
     looked up (``config.out_root`` differs from it on non-chief workers)."""
     # Everything a user can get wrong, refused before the run folder exists.
-    given = None if model is None else given_model(model, data, config.input_scale)
+    folders = data  # the data as its folders label it: what the fingerprint (and verify) and the data audit read
+    given = None if model is None else given_model(model, data, config.input_scale, config.class_names)
+    data = data if given is None else model_classes(data, given.class_names, config)
     check_layer_names(given, train_config, len(data.class_names), config.layer_names)
     check_gate_classes(gate_config, data.class_names)
     requested = requested_images(config, data)
@@ -126,9 +131,9 @@ def _run(
             shift, by_group = acquisition_shift(data, inside.predictions, facts, given.metadata,
                                                 given.preprocessing.aspect, groups, config.ci_level)
         skipped = data.skipped + inside.predictions.skipped
-        fingerprint = fingerprint_prepared_data(data, skipped)
+        fingerprint = fingerprint_prepared_data(folders, skipped)
         with stage(timings, "data audit", log):
-            audit = audit_prepared_data(data, fingerprint, patients, config.near_duplicate_bits, facts)
+            audit = audit_prepared_data(folders, fingerprint, patients, config.near_duplicate_bits, facts)
         results = RunResults(
             data=data, model=given.model, model_source=given.source, model_path=given.path, metadata=given.metadata,
             preprocessing=given.preprocessing, predictions=inside.predictions, metrics=inside.metrics,
