@@ -231,6 +231,9 @@ REPORT_OPTIONS = [
     click.option("--class-map", "class_map", default=None, metavar="FILE|\"FOLDER=CLASS,...\"",
                  help="Evaluation folders named another way, mapped onto the model's classes, e.g. "
                       "\"wet AMD=CNV,healthy=NORMAL\" or a file of such pairs (case and spaces ignored; --model only)."),
+    click.option("--unlabelled", is_flag=True, default=False,
+                 help="Screen every image under --data without labels (subfolders too, whatever their names): a "
+                      "screening report, no accuracy. A folder of images without class folders is screened anyway."),
 ]
 REPORT_OPTION_NAMES = ("out_root", "images_per_class", "image_paths", "maps_per_layer", "channel_selection",
                        "filters_per_layer", "filter_reduction", "filter_views", "layer_names", "formats", "html_mode", "image_format",
@@ -238,7 +241,7 @@ REPORT_OPTION_NAMES = ("out_root", "images_per_class", "image_paths", "maps_per_
                        "errors_per_cell", "compare_to", "ci_level", "bootstrap_resamples", "temperature_scaling",
                        "patients_file", "groups_file", "near_duplicate_bits", "input_scale",
                        "heatmap_checks", "heatmap_steps", "heatmap_baseline", "sentinels", "split",
-                       "class_names", "class_map")
+                       "class_names", "class_map", "unlabelled")
 report_options = _apply(REPORT_OPTIONS)
 
 DATA_GATE_OPTIONS = [
@@ -261,12 +264,15 @@ GATE_OPTIONS = [
     click.option("--require-card", is_flag=True, default=False,
                  help="Gate: fail when a field of the model card is missing (see --card)."),
     *DATA_GATE_OPTIONS,
+    click.option("--fail-on-shift", is_flag=True, default=False,
+                 help="Gate: fail when the Data shift section finds a material difference from the model's training "
+                      "scans (size, channels, intensity, ...), labelled or not; fails too when the model has no training profile."),
     click.option("--gate-on", type=click.Choice(GATE_ON), default="value", show_default=True,
                  help="Compare each gate's threshold with the value, or with the pessimistic end of its confidence "
                       "interval (lower bound; upper bound for --max-weighted-error)."),
 ]
 GATE_OPTION_NAMES = ("min_accuracy", "min_sensitivity", "min_urgent_sensitivity", "max_weighted_error", "max_dead_filters",
-                     "require_card", "max_leaked_patients", "max_duplicates", "gate_on")
+                     "require_card", "max_leaked_patients", "max_duplicates", "fail_on_shift", "gate_on")
 gate_options = _apply(GATE_OPTIONS)
 data_gate_options = _apply(DATA_GATE_OPTIONS)
 
@@ -359,7 +365,7 @@ def _class_options(options: dict) -> dict:
 
     names = parse_class_names(options["class_names"]) if options.get("class_names") else ()
     pairs = tuple(parse_class_map(options["class_map"]).items()) if options.get("class_map") else ()
-    return {"class_names": names, "class_map": pairs}
+    return {"class_names": names, "class_map": pairs, "unlabelled": bool(options.get("unlabelled"))}
 
 
 def build_gate_config(options: dict):
@@ -374,5 +380,6 @@ def build_gate_config(options: dict):
         require_card=options["require_card"],
         max_leaked_patients=options.get("max_leaked_patients"),
         max_duplicates=options.get("max_duplicates"),
+        fail_on_shift=options.get("fail_on_shift", False),
         gate_on=options["gate_on"],
     )

@@ -166,6 +166,9 @@ class ReportConfig:
     """``--class-names``: a given model's classes in output order, for a model without a sidecar."""
     class_map: tuple[tuple[str, str], ...] = ()
     """``--class-map``: ``(folder, model class)`` pairs, for evaluation data that names classes its own way."""
+    unlabelled: bool = False
+    """``--unlabelled``: read every image under the folder without labels (a screening run); a
+    folder of images without class folders is read so without it."""
 
     def __post_init__(self) -> None:
         if isinstance(self.layer_names, str):  # layer_names="all" or "conv1,conv2" from Python

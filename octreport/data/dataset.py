@@ -8,6 +8,7 @@ from pathlib import Path
 
 from octreport.data.layout import (
     CLASS_FOLDER_LAYOUT, EXPECTED_LAYOUT, KERMANY_LAYOUT, SPLIT_NAMES, ImageItem, ScannedDataset, layout_of, scan_dataset,
+    scan_unlabelled,
 )
 from octreport.data.splits import partition_by_patient
 from octreport.data.validation import SkippedFile, partition_usable
@@ -91,6 +92,17 @@ def prepare_data(
     if training:
         return _prepare_for_training(root, seed, val_fraction, test_fraction, follow_symlinks)
     return _prepare_for_evaluation(root, seed, val_fraction, test_fraction, follow_symlinks, split)
+
+
+def prepare_unlabelled(root: Path | str, follow_symlinks: bool = False) -> PreparedData:
+    """Every usable image under ``root``, without labels, as the evaluated set (``test``) of a
+    screening run; damaged files skipped and named."""
+    scanned = scan_unlabelled(root, follow_symlinks)
+    usable, skipped = partition_usable(scanned.splits["all"])
+    if not usable:
+        raise DataError(f"No usable image in '{scanned.root}': every file there was skipped. See the warnings above.")
+    note = "unlabelled scans: every image under the folder screened (no labels, so no accuracy is claimed)"
+    return _prepared(scanned, (), (), usable, tuple(skipped), note, SPLIT_ALL)
 
 
 def _scan_usable(root: Path | str, follow_symlinks: bool, splits: tuple[str, ...] | None = None):

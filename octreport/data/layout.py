@@ -27,6 +27,10 @@ IMAGE_SUFFIXES = frozenset({".jpeg", ".jpg", ".png"})
 SPLIT_NAMES = ("train", "val", "test")
 KERMANY_LAYOUT = "kermany"
 CLASS_FOLDER_LAYOUT = "class-folders"
+UNLABELLED_LAYOUT = "unlabelled"
+UNLABELLED = "unlabelled"
+"""The one class name of unlabelled scans on the data floor (fingerprint, data audit): the scans
+have no class; a screening run never reads this name as a label."""
 
 EXPECTED_LAYOUT = (
     "Expected either ROOT/train/<CLASS>/*.jpeg and ROOT/test/<CLASS>/*.jpeg (optionally ROOT/val/<CLASS>/), "
@@ -151,6 +155,34 @@ def scan_dataset(root: Path | str, follow_symlinks: bool = False, splits: tuple[
     else:
         scanned = _scan_class_folders(root, subfolders, links, evaluating=splits is not None)
     return replace(scanned, outside_links=tuple(links.outside))
+
+
+def looks_unlabelled(root: Path | str) -> bool:
+    """True for a folder of images without class folders: image files directly in it and no
+    visible subfolder (a screening run: :func:`scan_unlabelled`)."""
+    root = _checked_root(root)
+    children = [c for c in root.iterdir() if not c.name.startswith(".")]
+    return not any(c.is_dir() for c in children) and any(is_image_file(c) for c in children)
+
+
+def scan_unlabelled(root: Path | str, follow_symlinks: bool = False) -> ScannedDataset:
+    """Every image under ``root`` (its subfolders too, whatever their names), without labels:
+    one split ``all`` of the one pseudo-class :data:`UNLABELLED`."""
+    root = _checked_root(root)
+    links = _LinkPolicy(root, follow_symlinks)
+    images, ignored = [], []
+    for path in sorted(root.rglob("*")):
+        if any(part.startswith(".") for part in path.relative_to(root).parts) or not links.allows(path):
+            continue
+        if is_image_file(path):
+            images.append(ImageItem(path, 0))
+        elif path.is_file():
+            ignored.append(path)
+    if not images:
+        raise DataError(f"Data folder '{root}' holds no JPEG or PNG images{_outside_note(links)}. {EXPECTED_LAYOUT}")
+    for path in ignored:
+        log.info("ignoring non-image file %s", path)
+    return ScannedDataset(root, UNLABELLED_LAYOUT, (UNLABELLED,), {"all": tuple(images)}, tuple(ignored), tuple(links.outside))
 
 
 def split_folders_of(root: Path | str) -> set[str]:

@@ -106,6 +106,9 @@ def model_class_names(model: keras.Model, data_class_names: tuple[str, ...], met
         if n_outputs != len(names):
             raise ConfigError(f"--class-names gives {len(names)} classes ({', '.join(names)}) but the model's output "
                               f"has shape {output_shape[1:]}. Name every output of the model, in output order.")
+    elif not data_class_names:
+        raise ModelError("The model has no sidecar naming its classes, and unlabelled scans have no class folders to "
+                         "name them. Give the model's classes in output order with --class-names A,B,C,D.")
     else:
         names = tuple(data_class_names)
     if n_outputs != len(names):

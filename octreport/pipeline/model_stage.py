@@ -53,17 +53,18 @@ class GivenModel:
         return (self.path, sidecar_path(self.path)) if self.trained_in_run else (self.path,)
 
 
-def given_model(model: keras.Model | Path | str, data: PreparedData, input_scale: str,
+def given_model(model: keras.Model | Path | str, data_class_names: tuple[str, ...], input_scale: str,
                 class_names: tuple[str, ...] = ()) -> GivenModel:
-    """Load (a path) or take (a ``keras.Model``) the model, name its classes (``class_names``:
-    ``--class-names``, for a model without a sidecar), check it has convolutional layers to show,
-    and settle the input convention it is fed in."""
+    """Load (a path) or take (a ``keras.Model``) the model, name its classes (its sidecar, else
+    ``class_names`` from ``--class-names``, else ``data_class_names``, the data's class folders:
+    none for unlabelled scans), check it has convolutional layers to show, and settle the input
+    convention it is fed in."""
     if isinstance(model, keras.Model):
         source, path, metadata = f"in-memory model '{model.name}'", None, None
     else:
         loaded = load_model(model)
         model, source, path, metadata = loaded.model, str(loaded.path), loaded.path, loaded.metadata
-    names = model_class_names(model, data.class_names, metadata, class_names)
+    names = model_class_names(model, data_class_names, metadata, class_names)
     saved = metadata.preprocessing if metadata else None
     preprocessing = preprocessing_for(model, saved)
     discover_conv_layers(model)
