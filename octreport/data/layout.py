@@ -23,7 +23,7 @@ from octreport.errors import DataError
 
 log = logging.getLogger(__name__)
 
-IMAGE_SUFFIXES = frozenset({".jpeg", ".jpg", ".png"})
+IMAGE_SUFFIXES = frozenset({".jpeg", ".jpg", ".png", ".dcm"})  # .dcm: read by data/dicom.py
 SPLIT_NAMES = ("train", "val", "test")
 KERMANY_LAYOUT = "kermany"
 CLASS_FOLDER_LAYOUT = "class-folders"
