@@ -231,6 +231,9 @@ REPORT_OPTIONS = [
     click.option("--class-map", "class_map", default=None, metavar="FILE|\"FOLDER=CLASS,...\"",
                  help="Evaluation folders named another way, mapped onto the model's classes, e.g. "
                       "\"wet AMD=CNV,healthy=NORMAL\" or a file of such pairs (case and spaces ignored; --model only)."),
+    click.option("--dicom-salt", default="", metavar="TEXT",
+                 help="Salt of the hashed DICOM PatientIDs (the IDs themselves are never kept). Default: a new one, "
+                      "recorded in the run's manifest; give it again so that two runs of one audit agree."),
     click.option("--unlabelled", is_flag=True, default=False,
                  help="Screen every image under --data without labels (subfolders too, whatever their names): a "
                       "screening report, no accuracy. A folder of images without class folders is screened anyway."),
@@ -241,7 +244,7 @@ REPORT_OPTION_NAMES = ("out_root", "images_per_class", "image_paths", "maps_per_
                        "errors_per_cell", "compare_to", "ci_level", "bootstrap_resamples", "temperature_scaling",
                        "patients_file", "groups_file", "near_duplicate_bits", "input_scale",
                        "heatmap_checks", "heatmap_steps", "heatmap_baseline", "sentinels", "split",
-                       "class_names", "class_map", "unlabelled")
+                       "class_names", "class_map", "unlabelled", "dicom_salt")
 report_options = _apply(REPORT_OPTIONS)
 
 DATA_GATE_OPTIONS = [
@@ -365,7 +368,8 @@ def _class_options(options: dict) -> dict:
 
     names = parse_class_names(options["class_names"]) if options.get("class_names") else ()
     pairs = tuple(parse_class_map(options["class_map"]).items()) if options.get("class_map") else ()
-    return {"class_names": names, "class_map": pairs, "unlabelled": bool(options.get("unlabelled"))}
+    return {"class_names": names, "class_map": pairs, "unlabelled": bool(options.get("unlabelled")),
+            "dicom_salt": options.get("dicom_salt") or ""}
 
 
 def build_gate_config(options: dict):

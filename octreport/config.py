@@ -166,6 +166,9 @@ class ReportConfig:
     """``--class-names``: a given model's classes in output order, for a model without a sidecar."""
     class_map: tuple[tuple[str, str], ...] = ()
     """``--class-map``: ``(folder, model class)`` pairs, for evaluation data that names classes its own way."""
+    dicom_salt: str = ""
+    """``--dicom-salt``: the salt of the DICOM PatientID hashes; empty: a new one per run, which
+    the run's configuration (manifest.json) records so a second run given it agrees."""
     unlabelled: bool = False
     """``--unlabelled``: read every image under the folder without labels (a screening run); a
     folder of images without class folders is read so without it."""

@@ -62,14 +62,20 @@ def patient_key(patient_id: str, salt: str) -> str:
     return "pt-" + hashlib.sha256(f"{salt}\x00{patient_id.strip()}".encode()).hexdigest()[:16]
 
 
-def _dataset(raw: bytes, header_only: bool = False):
+def _dataset(source: bytes | Path, header_only: bool = False):
+    """The dataset of a file's bytes, or of a path (read up to the pixel data when ``header_only``)."""
     import pydicom
     from pydicom.errors import InvalidDicomError
 
-    if not is_dicom_bytes(raw):
+    if isinstance(source, Path):
+        with source.open("rb") as handle:
+            start = handle.read(_PREAMBLE + 4)
+    else:
+        start = source
+    if not is_dicom_bytes(start):
         raise DicomProblem("not a DICOM file (no DICM marker after the 128-byte preamble)")
     try:
-        ds = pydicom.dcmread(io.BytesIO(raw), stop_before_pixels=header_only)
+        ds = pydicom.dcmread(source if isinstance(source, Path) else io.BytesIO(source), stop_before_pixels=header_only)
     except (InvalidDicomError, EOFError, ValueError, OSError, KeyError, TypeError) as error:
         raise DicomProblem(f"damaged DICOM file ({type(error).__name__}: {_first_line(error)})") from error
     if "TransferSyntaxUID" not in getattr(ds, "file_meta", {}):
@@ -77,9 +83,9 @@ def _dataset(raw: bytes, header_only: bool = False):
     return ds
 
 
-def dicom_facts(raw: bytes, salt: str) -> DicomFacts:
-    """The header facts of one file (no pixel decode)."""
-    ds = _dataset(raw, header_only=True)
+def dicom_facts(source: bytes | Path, salt: str) -> DicomFacts:
+    """The header facts of one file's bytes or path (no pixel decode; a path is read up to its pixel data)."""
+    ds = _dataset(source, header_only=True)
     device = " ".join(str(ds.get(tag, "")).strip() for tag in ("Manufacturer", "ManufacturerModelName")).strip()
     patient = str(ds.get("PatientID", "")).strip()
     return DicomFacts(

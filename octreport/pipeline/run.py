@@ -24,6 +24,7 @@ from octreport.config import ReportConfig, TrainConfig
 from octreport.data.data_audit import audit_prepared_data
 from octreport.data.data_warnings import data_warnings
 from octreport.data.dataset import PreparedData
+from octreport.data.dicom_headers import dicom_tables, has_dicom, new_salt
 from octreport.data.fingerprint import fingerprint_prepared_data
 from octreport.data.groups import read_groups_file
 from octreport.data.layout import looks_unlabelled
@@ -133,8 +134,11 @@ def _run(
     baseline = load_run(config.compare_to, runs_root) if config.compare_to else None
     if config.templates_dir:
         check_templates(Path(config.templates_dir))
-    patients = read_patients_file(config.patients_file) if config.patients_file else NAMES
-    groups = read_groups_file(config.groups_file, data.root) if config.groups_file else None
+    if has_dicom(data.test) and not config.dicom_salt:
+        config = replace(config, dicom_salt=new_salt())  # recorded in the manifest: a rerun with it agrees
+    dicom = dicom_tables(data.root, data.train + data.val + data.test, config.dicom_salt)
+    patients = read_patients_file(config.patients_file) if config.patients_file else (dicom.patients or NAMES)
+    groups = read_groups_file(config.groups_file, data.root) if config.groups_file else dicom.devices
     prepare_output_folder(Path(config.out_root))
 
     timings: dict[str, float] = {}
@@ -144,7 +148,7 @@ def _run(
         if given is None:
             with stage(timings, "train", log):
                 given = train_given_model(data, train_config, facts, folder.work / "model.keras")
-        inside = look_inside(data, given, config, requested, timings)
+        inside = look_inside(data, given, config, requested, timings, dicom.patients)
         with stage(timings, "data shift", log):
             shift, by_group = acquisition_shift(data, inside.predictions, facts, given.metadata,
                                                 given.preprocessing.aspect, groups, config.ci_level)

@@ -23,6 +23,7 @@ from octreport.config import ReportConfig, TrainConfig
 from octreport.data.acquisition_profile import compare_profiles, profile_from_facts
 from octreport.data.data_audit import audit_prepared_data
 from octreport.data.dataset import prepare_unlabelled
+from octreport.data.dicom_headers import dicom_tables, has_dicom, new_salt
 from octreport.data.fingerprint import fingerprint_prepared_data
 from octreport.data.image_choice import UNKNOWN_LABEL, choose_images
 from octreport.data.layout import relative_name
@@ -62,7 +63,10 @@ def run_screening(*, data_dir: Path | str, model: keras.Model | Path | str, trai
     selection = choose_drawn_layers(discover_conv_layers(given.model), config.layer_names)
     if config.templates_dir:
         check_templates(Path(config.templates_dir))
-    patients = read_patients_file(config.patients_file) if config.patients_file else NAMES
+    if has_dicom(data.test) and not config.dicom_salt:
+        config = replace(config, dicom_salt=new_salt())  # recorded in the manifest: a rerun with it agrees
+    dicom = dicom_tables(data.root, data.test, config.dicom_salt)
+    patients = read_patients_file(config.patients_file) if config.patients_file else (dicom.patients or NAMES)
     prepare_output_folder(Path(config.out_root))
     timings: dict[str, float] = {}
     with run_folder(Path(config.out_root)) as folder:
