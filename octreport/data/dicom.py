@@ -110,9 +110,11 @@ def frame_pixels(raw: bytes, channels: int = 1) -> np.ndarray:
     try:
         from pydicom.pixels import pixel_array
         pixels = pixel_array(ds, index=frames // 2 if frames > 1 else None)
-    except NotImplementedError as error:  # pydicom 3: an unsupported transfer syntax raises this
-        raise DicomProblem(f"{_syntax_name(ds)}: no installed decoder reads it ({_first_line(error)})") from error
-    except (RuntimeError, ValueError, AttributeError, OSError, KeyError) as error:
+    except (NotImplementedError, RuntimeError) as error:
+        if isinstance(error, NotImplementedError) or "missing dependencies" in str(error) or "no decoder" in str(error).lower():
+            raise DicomProblem(f"{_syntax_name(ds)}: no installed decoder reads it") from error
+        raise DicomProblem(f"{_syntax_name(ds)}: the pixel data cannot be decoded ({_first_line(error)})") from error
+    except (ValueError, AttributeError, OSError, KeyError) as error:
         raise DicomProblem(f"{_syntax_name(ds)}: the pixel data cannot be decoded ({_first_line(error)})") from error
     return _to_uint8(ds, np.asarray(pixels), channels)
 
