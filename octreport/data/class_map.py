@@ -129,7 +129,7 @@ def match_classes(folders: Sequence[str], model_classes: Sequence[str], class_ma
         raise DataError(
             f"Class folder(s) {', '.join(repr(f) for f in unmatched)} match none of the model's classes "
             f"({', '.join(model_classes)}). Rename them, or map them with --class-map "
-            f"\"{unmatched[0]}={model_classes[0]}\" (case and spaces are ignored)."
+            f"\"{unmatched[0]}=<one of the model's classes>\" (case and spaces are ignored)."
         )
     ordered = {name: folder_of[name] for name in model_classes if name in folder_of}
     absent = tuple(name for name in model_classes if name not in folder_of)
