@@ -90,6 +90,8 @@ def test_a_folder_of_unlabelled_scans_gives_a_screening_report(profiled_model, t
     for heading in ("What the model would do with these scans", "Data shift", "Feature maps", "Where the model looks"):
         assert heading in html
     assert "Gates" in html and "accuracy</" not in html
+    verify = CliRunner().invoke(main, ["verify", str(run)])
+    assert verify.exit_code == 0, verify.output
 
 
 def test_fail_on_shift_fails_scans_of_another_size_labelled_or_not(profiled_model, tmp_path):

@@ -93,7 +93,7 @@ def run_report(
     if model is None and (report_config.class_names or report_config.class_map or report_config.unlabelled):
         raise ConfigError("--class-names, --class-map and --unlabelled are for evaluating a model (--model); a model "
                           "trained in this run learns the data's class folders, and needs every one of them.")
-    if report_config.unlabelled or (data_dir is not None and looks_unlabelled(data_dir)):
+    if model is not None and (report_config.unlabelled or (data_dir is not None and looks_unlabelled(data_dir))):
         return _screen(data_dir, model, train_config, report_config, gate_config, command_line, started_at)
     data = prepare(data_dir, train_config, training=model is None, split=report_config.split)
     report_config = replace(report_config, split=data.evaluated_split)  # recorded as resolved, for verify
