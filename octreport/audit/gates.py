@@ -370,7 +370,7 @@ def shift_gate(document: Mapping[str, Any]) -> GateResult:
     if not isinstance(shift, Mapping) or shift.get("training_profile") is None:
         return GateResult(name, 0.0, None, False, f"{NOT_MEASURED}: the model has no training profile to compare the "
                                                   "scans with (a model octreport did not train, or one saved before it recorded one)")
-    findings = [f.get("text", "") for f in shift.get("findings") or [] if isinstance(f, Mapping)]
+    findings = [str(f.get("text", "")).rstrip(".") for f in shift.get("findings") or [] if isinstance(f, Mapping)]
     if findings:
         return GateResult(name, 0.0, float(len(findings)), False,
                           f"the scans differ materially from the training scans: {'; '.join(findings)}")
