@@ -16,6 +16,10 @@ Run on demand (not a test), from the repository root:
    patients, as the cut reads the file names) and compares accuracy and the per-scan predictions.
 4. Reads every output of the DICOM run (report.html, metrics.json, predictions.csv,
    manifest.json, run.log) for the made-up names and IDs.
+5. The other clinic's case (issue 25), with the same model, on the DME and NORMAL scans of the
+   test split: ``DME/`` and ``NORMAL/`` only; renamed folders with and without ``--class-map``;
+   the scans unlabelled in one folder, as they are and resized to 1408x573, 3-channel and 30%
+   darker, each with ``--fail-on-shift``. Prints each command's exit code and what it found.
 
 Skips (exit 0, says so) when ``--data`` is absent. Prints one JSON object.
 """
@@ -92,6 +96,54 @@ def predictions(run: Path) -> dict[str, tuple[str, str]]:
                 for row in csv.DictReader(handle)}
 
 
+def clinic_cases(data: Path, model: Path, work: Path, quick: list[str]) -> list[dict]:
+    """Step 5: the folders made from the test split's DME and NORMAL scans, and each command's outcome."""
+    from PIL import Image, ImageEnhance
+
+    from octreport.data.dataset import prepare_data
+
+    split = prepare_data(data)  # the cut `octreport train` made (seed 0): only its test patients are used
+    renamed = {"DME": "diabetic macular edema", "NORMAL": "healthy"}
+    base = work / "clinic"
+    for item in split.test:
+        name = split.class_names[item.label]
+        if name not in renamed:
+            continue
+        for folder in (base / "subset" / name, base / "renamed" / renamed[name], base / "unlabelled-same"):
+            folder.mkdir(parents=True, exist_ok=True)
+            shutil.copy(item.path, folder / item.path.name)
+        (base / "unlabelled-other").mkdir(parents=True, exist_ok=True)
+        wide = Image.open(item.path).convert("RGB").resize((1408, 573))
+        ImageEnhance.Brightness(wide).enhance(0.7).save(base / "unlabelled-other" / item.path.name, quality=90)
+    cases = [("subset", []), ("renamed", ["--class-map", "diabetic macular edema=DME,healthy=NORMAL",
+                                          "--min-sensitivity", "DRUSEN=0.8"]),
+             ("renamed", []), ("unlabelled-same", ["--fail-on-shift"]), ("unlabelled-other", ["--fail-on-shift"])]
+    results = []
+    for folder, extra in cases:
+        out = work / "clinic-runs"
+        before = set(out.iterdir()) if out.is_dir() else set()
+        done = subprocess.run([sys.executable, "-m", "octreport", "report", "--model", str(model), "--data",
+                               str(base / folder), "--out", str(out), *quick, *extra], capture_output=True, text=True)
+        new = sorted(set(out.iterdir()) - before - {out / "latest", out / "previous"}) if out.is_dir() else []
+        entry = {"data": folder, "options": extra, "exit": done.returncode,
+                 "error": [line for line in done.stderr.splitlines() if line.startswith("Error:")]}
+        if new and (new[-1] / "metrics.json").is_file():
+            metrics = json.loads((new[-1] / "metrics.json").read_text())
+            if "classification" in metrics:
+                c = metrics["classification"]
+                entry.update(accuracy=c["accuracy"], accuracy_interval=[metrics["intervals"]["accuracy"]["low"],
+                                                                        metrics["intervals"]["accuracy"]["high"]],
+                             not_in_data=c["classes_not_in_data"],
+                             per_class={r["name"]: [r["support"], r["recall"], r["predicted"]] for r in c["per_class"]},
+                             urgent=[metrics["referral"]["urgent_sensitivity"], metrics["referral"]["urgent_specificity"]])
+            else:
+                s = metrics["screening"]
+                entry.update(referral=s["referral_counts"], deferrals={d["threshold"]: d["count"] for d in s["deferrals"]},
+                             shift=[f["kind"] for f in metrics["data_shift"]["findings"]])
+        results.append(entry)
+    return results
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=OCT_REAL)
@@ -132,6 +184,7 @@ def main() -> int:
         "dicom_file_types": metrics["dicom"]["data_shift"]["evaluated_profile"]["file_types"],
         "dicom_patients_from_headers": metrics["dicom"]["data_audit"]["patients_per_split"],
         "identifying_text_found": found,
+        "clinic_cases": clinic_cases(args.data, model, args.work, quick[2:]),  # every image of each folder: no --split
     }, indent=2))
     return 0
 
