@@ -357,13 +357,14 @@ def build_report_config(options: dict, seed: int, batch_size: int = 32) -> Repor
         heatmap_baseline=options["heatmap_baseline"],
         sentinels=str(options["sentinels"]) if options["sentinels"] else None,
         split=options["split"],
-        **_class_options(options),
+        **_external_data_options(options),
     )
 
 
-def _class_options(options: dict) -> dict:
-    """``--class-names`` and ``--class-map`` parsed (:mod:`octreport.data.class_map`); a map file is
-    read here, so the run's configuration records the pairs themselves."""
+def _external_data_options(options: dict) -> dict:
+    """``--class-names`` and ``--class-map`` parsed (:mod:`octreport.data.class_map`; a map file is
+    read here, so the run's configuration records the pairs themselves), ``--unlabelled`` and
+    ``--dicom-salt`` (see docs/external-data.md)."""
     from octreport.data.class_map import parse_class_map, parse_class_names
 
     names = parse_class_names(options["class_names"]) if options.get("class_names") else ()

@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import hashlib
 import io
+import logging
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,10 +64,25 @@ def patient_key(patient_id: str, salt: str) -> str:
     return "pt-" + hashlib.sha256(f"{salt}\x00{patient_id.strip()}".encode()).hexdigest()[:16]
 
 
+def _quiet_pydicom() -> None:
+    """pydicom's warnings and log lines about a tag may quote its value (a name, a birth date):
+    values are not validated on reading, its warnings are ignored, and its logger says nothing
+    below an error, not even to run.log. Idempotent."""
+    import pydicom
+
+    pydicom.config.settings.reading_validation_mode = pydicom.config.IGNORE
+    warnings.filterwarnings("ignore", category=UserWarning, module=r"pydicom(\..*)?$")
+    logger = logging.getLogger("pydicom")
+    logger.setLevel(logging.CRITICAL)
+    logger.propagate = False
+
+
 def _dataset(source: bytes | Path, header_only: bool = False):
     """The dataset of a file's bytes, or of a path (read up to the pixel data when ``header_only``)."""
     import pydicom
     from pydicom.errors import InvalidDicomError
+
+    _quiet_pydicom()
 
     if isinstance(source, Path):
         with source.open("rb") as handle:
@@ -77,7 +94,8 @@ def _dataset(source: bytes | Path, header_only: bool = False):
     try:
         ds = pydicom.dcmread(source if isinstance(source, Path) else io.BytesIO(source), stop_before_pixels=header_only)
     except (InvalidDicomError, EOFError, ValueError, OSError, KeyError, TypeError) as error:
-        raise DicomProblem(f"damaged DICOM file ({type(error).__name__}: {_first_line(error)})") from error
+        # Only the exception's type: a parser's message may quote a tag's value.
+        raise DicomProblem(f"damaged DICOM file ({type(error).__name__} while reading its header)") from error
     if "TransferSyntaxUID" not in getattr(ds, "file_meta", {}):
         raise DicomProblem("damaged DICOM file (no readable file meta information: transfer syntax unknown)")
     return ds
