@@ -135,3 +135,17 @@ def test_no_identifying_tag_reaches_any_output_of_a_run(conv_model, tmp_path):
     for name, text in texts.items():
         for secret in (PATIENT_NAME, "Vanderzee", "Quintessa", PATIENT_ID, "7Q3X9K", BIRTH_DATE, "Other^Person"):
             assert secret not in text, f"{secret} in {name}"
+
+
+def test_a_folder_of_dicom_scans_is_split_by_their_patient_ids(tmp_path):
+    root = tmp_path / "data"
+    for c, name in enumerate(("CNV", "DME", "DRUSEN", "NORMAL")):
+        for p in range(5):
+            for n in range(3):  # names that say nothing of the patient: only the header does
+                write_dicom(root / name / f"export-{c}{p}{n}.dcm", gradient() // (c + 1), patient_id=f"{name}-{p}")
+    data = prepare_data(root)
+    sides = {}  # patient (export-CP of export-CPN) -> the splits holding its scans
+    for split in ("train", "val", "test"):
+        for item in data.split(split):
+            sides.setdefault(item.path.stem[:-1], set()).add(split)
+    assert data.test and all(len(s) == 1 for s in sides.values()), sides

@@ -10,6 +10,7 @@ from octreport.data.layout import (
     CLASS_FOLDER_LAYOUT, EXPECTED_LAYOUT, KERMANY_LAYOUT, SPLIT_NAMES, ImageItem, ScannedDataset, layout_of, scan_dataset,
     scan_unlabelled,
 )
+from octreport.data.dicom_headers import split_patient
 from octreport.data.splits import partition_by_patient
 from octreport.data.validation import SkippedFile, partition_usable
 from octreport.errors import ConfigError, DataError
@@ -123,8 +124,8 @@ def _scan_usable(root: Path | str, follow_symlinks: bool, splits: tuple[str, ...
 def _prepare_for_training(root, seed, val_fraction, test_fraction, follow_symlinks) -> PreparedData:
     scanned, usable, skipped = _scan_usable(root, follow_symlinks)
     if scanned.layout == CLASS_FOLDER_LAYOUT:
-        rest, test = partition_by_patient(usable["all"], [1 - test_fraction, test_fraction], seed)
-        train, val = partition_by_patient(rest, [1 - val_fraction, val_fraction], seed)
+        rest, test = partition_by_patient(usable["all"], [1 - test_fraction, test_fraction], seed, split_patient)
+        train, val = partition_by_patient(rest, [1 - val_fraction, val_fraction], seed, split_patient)
         note = (
             f"class folders only: split by octreport into train/val/test "
             f"({1 - test_fraction:.0%} of patients for train+val, of which {val_fraction:.0%} for validation; "
@@ -134,7 +135,7 @@ def _prepare_for_training(root, seed, val_fraction, test_fraction, follow_symlin
         train, val, test = usable["train"], usable["val"], usable["test"]
         note = "train/, val/ and test/ as found on disk"
     else:
-        train, val = partition_by_patient(usable["train"], [1 - val_fraction, val_fraction], seed)
+        train, val = partition_by_patient(usable["train"], [1 - val_fraction, val_fraction], seed, split_patient)
         test = usable["test"]
         note = (
             f"train/ and test/ as found on disk; validation carved from train/ "

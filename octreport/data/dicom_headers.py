@@ -16,9 +16,13 @@ from octreport.data.dicom import DICOM_SUFFIX, DicomProblem, dicom_facts
 from octreport.data.groups import GroupTable
 from octreport.data.layout import ImageItem, relative_name
 from octreport.data.patients import PatientTable
+from octreport.data.splits import patient_id
 
 log = logging.getLogger(__name__)
 
+SPLIT_SALT = "octreport-splits"
+"""The salt of the in-memory keys that keep a DICOM patient on one side of a split; they are never
+written anywhere, and a fixed salt keeps a seed's split the same in every run."""
 PATIENTS_SOURCE = "DICOM PatientID (salted SHA-256; the ID itself is not kept)"
 DEVICES_SOURCE = "DICOM device (Manufacturer and ManufacturerModelName)"
 
@@ -36,6 +40,19 @@ def new_salt() -> str:
     """A salt for a run whose user gave none; the run's configuration records it, so a second run
     given the same salt (``--dicom-salt``) gives the same keys."""
     return secrets.token_hex(8)
+
+
+def split_patient(item: ImageItem) -> str:
+    """Who an image belongs to when octreport splits a folder: a DICOM scan's hashed PatientID,
+    else the Kermany file name's patient (or the image alone)."""
+    if item.path.suffix.lower() == DICOM_SUFFIX:
+        try:
+            key = dicom_facts(Path(item.path), SPLIT_SALT).patient
+        except (DicomProblem, OSError):
+            key = None
+        if key:
+            return f"patient:{key}"
+    return patient_id(item)
 
 
 def has_dicom(items: Sequence[ImageItem]) -> bool:
