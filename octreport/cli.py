@@ -126,11 +126,12 @@ def _report_and_echo(quiet: bool, **kwargs) -> None:
     from octreport.pipeline.run import run_report
 
     outcome = run_report(command_line=_command_line(), **kwargs)
+    result = "no labels, no accuracy (screening)" if outcome.accuracy is None else f"accuracy {outcome.accuracy:.1%}"
     if not outcome.published:
-        click.echo(f"accuracy {outcome.accuracy:.1%}; this worker's copy was discarded, the chief worker writes the report")
+        click.echo(f"{result}; this worker's copy was discarded, the chief worker writes the report")
         return
     if not quiet:
-        click.echo(f"accuracy {outcome.accuracy:.1%}; report in {outcome.run_dir}", err=True)
+        click.echo(f"{result}; report in {outcome.run_dir}", err=True)
     click.echo(str((outcome.pdf_path or outcome.html_path).resolve()))
     if outcome.failed_gates:
         raise GateFailed(f"quality gate(s) failed: {'; '.join(outcome.failed_gates)}. The report above is complete.")

@@ -225,13 +225,26 @@ REPORT_OPTIONS = [
                       "folder; test: test/ of a train/test layout, or 20%% of the patients of class folders as a "
                       "training run would cut them; auto: all for class folders, test for a train/test layout. "
                       "A run that trains always evaluates its test split."),
+    click.option("--class-names", "class_names", default=None, metavar="A,B,C,D",
+                 help="The classes of a model without a sidecar, in output order, so that evaluation data holding "
+                      "some of them is matched by folder name (--model only)."),
+    click.option("--class-map", "class_map", default=None, metavar="FILE|\"FOLDER=CLASS,...\"",
+                 help="Evaluation folders named another way, mapped onto the model's classes, e.g. "
+                      "\"wet AMD=CNV,healthy=NORMAL\" or a file of such pairs (case and spaces ignored; --model only)."),
+    click.option("--dicom-salt", default="", metavar="TEXT",
+                 help="Salt of the hashed DICOM PatientIDs (the IDs themselves are never kept). Default: a new one, "
+                      "recorded in the run's manifest; give it again so that two runs of one audit agree."),
+    click.option("--unlabelled", is_flag=True, default=False,
+                 help="Screen every image under --data without labels (subfolders too, whatever their names): a "
+                      "screening report, no accuracy. A folder of images without class folders is screened anyway."),
 ]
 REPORT_OPTION_NAMES = ("out_root", "images_per_class", "image_paths", "maps_per_layer", "channel_selection",
                        "filters_per_layer", "filter_reduction", "filter_views", "layer_names", "formats", "html_mode", "image_format",
                        "pdf_variant", "templates_dir", "occlusion", "occlusion_patch", "occlusion_stride",
                        "errors_per_cell", "compare_to", "ci_level", "bootstrap_resamples", "temperature_scaling",
                        "patients_file", "groups_file", "near_duplicate_bits", "input_scale",
-                       "heatmap_checks", "heatmap_steps", "heatmap_baseline", "sentinels", "split")
+                       "heatmap_checks", "heatmap_steps", "heatmap_baseline", "sentinels", "split",
+                       "class_names", "class_map", "unlabelled", "dicom_salt")
 report_options = _apply(REPORT_OPTIONS)
 
 DATA_GATE_OPTIONS = [
@@ -254,12 +267,15 @@ GATE_OPTIONS = [
     click.option("--require-card", is_flag=True, default=False,
                  help="Gate: fail when a field of the model card is missing (see --card)."),
     *DATA_GATE_OPTIONS,
+    click.option("--fail-on-shift", is_flag=True, default=False,
+                 help="Gate: fail when the Data shift section finds a material difference from the model's training "
+                      "scans (size, channels, intensity, ...), labelled or not; fails too when the model has no training profile."),
     click.option("--gate-on", type=click.Choice(GATE_ON), default="value", show_default=True,
                  help="Compare each gate's threshold with the value, or with the pessimistic end of its confidence "
                       "interval (lower bound; upper bound for --max-weighted-error)."),
 ]
 GATE_OPTION_NAMES = ("min_accuracy", "min_sensitivity", "min_urgent_sensitivity", "max_weighted_error", "max_dead_filters",
-                     "require_card", "max_leaked_patients", "max_duplicates", "gate_on")
+                     "require_card", "max_leaked_patients", "max_duplicates", "fail_on_shift", "gate_on")
 gate_options = _apply(GATE_OPTIONS)
 data_gate_options = _apply(DATA_GATE_OPTIONS)
 
@@ -341,7 +357,20 @@ def build_report_config(options: dict, seed: int, batch_size: int = 32) -> Repor
         heatmap_baseline=options["heatmap_baseline"],
         sentinels=str(options["sentinels"]) if options["sentinels"] else None,
         split=options["split"],
+        **_external_data_options(options),
     )
+
+
+def _external_data_options(options: dict) -> dict:
+    """``--class-names`` and ``--class-map`` parsed (:mod:`octreport.data.class_map`; a map file is
+    read here, so the run's configuration records the pairs themselves), ``--unlabelled`` and
+    ``--dicom-salt`` (see docs/external-data.md)."""
+    from octreport.data.class_map import parse_class_map, parse_class_names
+
+    names = parse_class_names(options["class_names"]) if options.get("class_names") else ()
+    pairs = tuple(parse_class_map(options["class_map"]).items()) if options.get("class_map") else ()
+    return {"class_names": names, "class_map": pairs, "unlabelled": bool(options.get("unlabelled")),
+            "dicom_salt": options.get("dicom_salt") or ""}
 
 
 def build_gate_config(options: dict):
@@ -356,5 +385,6 @@ def build_gate_config(options: dict):
         require_card=options["require_card"],
         max_leaked_patients=options.get("max_leaked_patients"),
         max_duplicates=options.get("max_duplicates"),
+        fail_on_shift=options.get("fail_on_shift", False),
         gate_on=options["gate_on"],
     )

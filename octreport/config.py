@@ -162,6 +162,16 @@ class ReportConfig:
     split: str = SPLIT_AUTO
     """What a run that does not train evaluates (``test``, ``all`` or ``auto``; see
     :data:`~octreport.data.dataset.SPLIT_CHOICES`). The run records the choice it resolved to."""
+    class_names: tuple[str, ...] = ()
+    """``--class-names``: a given model's classes in output order, for a model without a sidecar."""
+    class_map: tuple[tuple[str, str], ...] = ()
+    """``--class-map``: ``(folder, model class)`` pairs, for evaluation data that names classes its own way."""
+    dicom_salt: str = ""
+    """``--dicom-salt``: the salt of the DICOM PatientID hashes; empty: a new one per run, which
+    the run's configuration (manifest.json) records so a second run given it agrees."""
+    unlabelled: bool = False
+    """``--unlabelled``: read every image under the folder without labels (a screening run); a
+    folder of images without class folders is read so without it."""
 
     def __post_init__(self) -> None:
         if isinstance(self.layer_names, str):  # layer_names="all" or "conv1,conv2" from Python

@@ -87,7 +87,7 @@ def test_unmeasured_gates_fail_closed():
     for result in unmeasured:
         assert not result.passed and result.value is None and result.message.startswith("not measured")
     assert "layer_health" in only(results, "dead filters").message
-    assert "no test image of DME" in only(results, "sensitivity DME").message
+    assert "DME is not in this data (no evaluated image of DME)" in only(results, "sensitivity DME").message
     assert not gates_passed(results)
 
 

@@ -104,15 +104,15 @@ def test_class_never_predicted_has_no_precision_and_zero_f1():
 
 
 def test_class_absent_from_test_split_has_no_recall_and_no_auc():
-    # Classes: a b c; y has no c. c is predicted once (wrongly), so precision 0/1 = 0 and F1 = 0.
+    # Classes: a b c; y has no c. c is predicted once (wrongly): no precision or F1 (c is not in this data).
     y = np.array([0, 0, 1, 1])
     metrics = compute_classification_metrics(y, one_hot_probabilities([0, 2, 1, 1], 3), "abc")
     absent = metrics.per_class[2]
     assert absent.support == 0
     assert absent.recall is None
     assert absent.roc_auc is None
-    assert absent.precision == 0.0
-    assert absent.f1 == 0.0
+    assert absent.precision is None and absent.f1 is None  # "not in this data", never 0
+    assert metrics.classes_not_in_data == (absent.name,)
     assert absent.specificity == pytest.approx(3 / 4)
     np.testing.assert_array_equal(metrics.confusion_normalized[2], [0.0, 0.0, 0.0])
     # Macro recall over the two present classes: (1/2 + 1) / 2.

@@ -8,9 +8,9 @@ import pytest
 
 from octreport.config import ARCHITECTURE_NAMES
 from octreport.data.preprocessing import Preprocessing
-from octreport.errors import ModelError
+from octreport.errors import ConfigError, ModelError
 from octreport.models.architectures import ARCHITECTURES, build_model
-from octreport.models.io import check_model_fits, load_model, preprocessing_for, save_model
+from octreport.models.io import load_model, model_class_names, preprocessing_for, save_model
 from octreport.models.metadata import ModelMetadata, sidecar_path
 
 CLASSES = ("CNV", "DME", "DRUSEN", "NORMAL")
@@ -76,15 +76,20 @@ def test_files_that_are_not_models_are_refused(tmp_path, name, content, message)
 def test_model_with_wrong_number_of_outputs_is_refused():
     model = build_model("notebook", (32, 32, 1), 3)
     with pytest.raises(ModelError, match="data has 4 classes"):
-        check_model_fits(model, CLASSES, None)
+        model_class_names(model, CLASSES, None)
 
 
-def test_model_trained_on_other_classes_is_refused():
+def test_the_models_classes_come_from_its_sidecar_then_class_names_then_the_folders():
     model = build_model("notebook", (32, 32, 1), 4)
     meta = ModelMetadata(("a", "b", "c", "d"), Preprocessing(32, 32, 1))
-    with pytest.raises(ModelError, match="trained on classes a, b, c, d"):
-        check_model_fits(model, CLASSES, meta)
-    check_model_fits(model, ("cnv", "Dme", "Drusen", "Normal"), ModelMetadata(CLASSES, Preprocessing(32, 32, 1)))
+    # Which folder holds which class is matched afterwards (data/class_map.py): the sidecar's names win.
+    assert model_class_names(model, CLASSES, meta) == ("a", "b", "c", "d")
+    assert model_class_names(model, ("DME", "NORMAL"), None, ("w", "x", "y", "z")) == ("w", "x", "y", "z")
+    assert model_class_names(model, ("cnv", "Dme", "Drusen", "Normal"), None) == ("cnv", "Dme", "Drusen", "Normal")
+    with pytest.raises(ConfigError, match="disagrees with the model's sidecar"):
+        model_class_names(model, CLASSES, meta, ("w", "x", "y", "z"))
+    with pytest.raises(ConfigError, match="gives 3 classes"):
+        model_class_names(model, CLASSES, None, ("w", "x", "y"))
 
 
 def test_model_whose_input_cannot_take_images_is_refused():

@@ -19,6 +19,10 @@ Gates (all off unless set, except the chance check):
   more than one split; see :mod:`octreport.data.data_audit`);
 * ``max_duplicates``: ``data_audit.duplicates_across_splits <= threshold`` (identical files and
   near-duplicate pairs that span splits);
+* ``fail_on_shift``: the Data shift section found no material difference between the evaluated
+  scans and the model's training profile (``data_shift.material`` is false); not measured (failed)
+  when the model has no training profile. For a cron job that receives scans from a new device;
+  a screening run over unlabelled scans has this gate too;
 * ``above chance`` (always on): ``accuracy > chance_level + chance_margin``; a model at or near
   the accuracy of always answering the largest class fails.
 
@@ -67,6 +71,7 @@ class GateConfig:
     require_card: bool = False
     max_leaked_patients: int | None = None
     max_duplicates: int | None = None
+    fail_on_shift: bool = False
     chance_margin: float = CHANCE_MARGIN
     gate_on: str = "value"
 
@@ -105,6 +110,7 @@ class GateConfig:
             "require_card": self.require_card,
             "max_leaked_patients": self.max_leaked_patients,
             "max_duplicates": self.max_duplicates,
+            "fail_on_shift": self.fail_on_shift,
             "chance_margin": self.chance_margin,
             "gate_on": self.gate_on,
         }
@@ -274,7 +280,7 @@ def _sensitivity_gates(classification: Mapping[str, Any], minimums: Mapping[str,
         recall = rows.get(real, {}).get("recall")
         number, what, missing = bound.pick(f"recall of {real}", recall, ("per_class", real, "recall"), "low")
         if recall is None:
-            missing = f"recall of {real} is undefined (no test image of {real})"
+            missing = f"recall of {real} is undefined: {real} is not in this data (no evaluated image of {real})"
         compared = _compared(bound, "low")
         results.append(_minimum(f"sensitivity {real}", what, number, minimums[requested], missing, compared,
                                 _with_value(recall, compared)))
@@ -343,7 +349,7 @@ def evaluate_gates(metrics_document: Mapping[str, Any], config: GateConfig) -> t
         value = None if referral is None else referral.get("urgent_sensitivity")
         number, what, missing = bound.pick("urgent sensitivity", value, ("referral", "urgent_sensitivity"), "low")
         if value is None:
-            missing = no_referral if referral is None else "urgent sensitivity is undefined (no urgent case in the test split)"
+            missing = no_referral if referral is None else "urgent sensitivity is undefined: no urgent case (CNV or DME) in this data"
         results.append(_minimum("urgent sensitivity", what, number, config.min_urgent_sensitivity, missing,
                                 _compared(bound, "low"), _with_value(value, _compared(bound, "low"))))
     if config.max_weighted_error is not None:
@@ -358,7 +364,24 @@ def evaluate_gates(metrics_document: Mapping[str, Any], config: GateConfig) -> t
     if config.require_card:
         results.append(_card_gate(metrics_document))
     results += data_gates(metrics_document, config)
+    if config.fail_on_shift:
+        results.append(shift_gate(metrics_document))
     return tuple(results)
+
+
+def shift_gate(document: Mapping[str, Any]) -> GateResult:
+    """``--fail-on-shift``: passes when the Data shift section found no material difference. Value:
+    the number of differences found (the threshold is 0)."""
+    name = "data shift"
+    shift = document.get("data_shift")
+    if not isinstance(shift, Mapping) or shift.get("training_profile") is None:
+        return GateResult(name, 0.0, None, False, f"{NOT_MEASURED}: the model has no training profile to compare the "
+                                                  "scans with (a model octreport did not train, or one saved before it recorded one)")
+    findings = [str(f.get("text", "")).rstrip(".") for f in shift.get("findings") or [] if isinstance(f, Mapping)]
+    if findings:
+        return GateResult(name, 0.0, float(len(findings)), False,
+                          f"the scans differ materially from the training scans: {'; '.join(findings)}")
+    return GateResult(name, 0.0, 0.0, True, "no material difference from the training scans")
 
 
 def data_gates(document: Mapping[str, Any], config: GateConfig) -> list[GateResult]:

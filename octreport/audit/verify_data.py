@@ -40,9 +40,12 @@ def current_fingerprint(data_dir: Path, manifest: Mapping[str, Any]) -> DatasetF
     """The fingerprint of ``data_dir`` made as the run made it (seed and split fractions from the
     manifest's training configuration, and the evaluated split of a run that did not train). Raises :class:`~octreport.errors.DataError` for a folder
     octreport cannot read as a data set."""
-    from octreport.data.dataset import prepare_data
+    from octreport.data.dataset import prepare_data, prepare_unlabelled
+    from octreport.data.layout import looks_unlabelled
 
     train = (manifest.get("config") or {}).get("train") or {}
+    if (((manifest.get("config") or {}).get("report") or {}).get("unlabelled") or looks_unlabelled(data_dir)):
+        return fingerprint_prepared_data(prepare_unlabelled(data_dir))  # a screening run read it so
     split = ((manifest.get("config") or {}).get("report") or {}).get("split")
     defaults = TrainConfig()
     # A run that only evaluated a model records the images it chose (--split); runs made before

@@ -8,7 +8,9 @@ from pathlib import Path
 
 from octreport.data.layout import (
     CLASS_FOLDER_LAYOUT, EXPECTED_LAYOUT, KERMANY_LAYOUT, SPLIT_NAMES, ImageItem, ScannedDataset, layout_of, scan_dataset,
+    scan_unlabelled,
 )
+from octreport.data.dicom_headers import split_patient
 from octreport.data.splits import partition_by_patient
 from octreport.data.validation import SkippedFile, partition_usable
 from octreport.errors import ConfigError, DataError
@@ -41,6 +43,15 @@ class PreparedData:
     evaluated_split: str = SPLIT_TEST
     """``test`` or ``all``: which images ``test`` holds (see :data:`SPLIT_CHOICES`); a training run's
     is always ``test``."""
+    class_folders: tuple[str | None, ...] = ()
+    """For data relabelled to a model's classes (:func:`octreport.data.class_map.relabel_to_model`):
+    the folder that holds each of ``class_names``, None for a class the data lacks; empty when the
+    class names are the folders' own."""
+
+    def classes_present(self, split: str = "test") -> tuple[str, ...]:
+        """The classes with at least one image in ``split``, in class order."""
+        labels = {item.label for item in self.split(split)}
+        return tuple(name for label, name in enumerate(self.class_names) if label in labels)
 
     def split(self, name: str) -> tuple[ImageItem, ...]:
         return {"train": self.train, "val": self.val, "test": self.test}[name]
@@ -84,6 +95,17 @@ def prepare_data(
     return _prepare_for_evaluation(root, seed, val_fraction, test_fraction, follow_symlinks, split)
 
 
+def prepare_unlabelled(root: Path | str, follow_symlinks: bool = False) -> PreparedData:
+    """Every usable image under ``root``, without labels, as the evaluated set (``test``) of a
+    screening run; damaged files skipped and named."""
+    scanned = scan_unlabelled(root, follow_symlinks)
+    usable, skipped = partition_usable(scanned.splits["all"])
+    if not usable:
+        raise DataError(f"No usable image in '{scanned.root}': every file there was skipped. See the warnings above.")
+    note = "unlabelled scans: every image under the folder screened (no labels, so no accuracy is claimed)"
+    return _prepared(scanned, (), (), usable, tuple(skipped), note, SPLIT_ALL)
+
+
 def _scan_usable(root: Path | str, follow_symlinks: bool, splits: tuple[str, ...] | None = None):
     """The scanned folder, its usable images per split and the damaged files skipped."""
     scanned = scan_dataset(root, follow_symlinks, splits)
@@ -92,15 +114,18 @@ def _scan_usable(root: Path | str, follow_symlinks: bool, splits: tuple[str, ...
     for name, items in scanned.splits.items():
         usable[name], bad = partition_usable(items)
         skipped.extend(bad)
-        _require_every_class(scanned.class_names, usable[name], f"{scanned.root} ({name})")
+        if splits is None:  # training needs every class; evaluated data may lack some (see data/class_map.py)
+            _require_every_class(scanned.class_names, usable[name], f"{scanned.root} ({name})")
+    if splits is not None and not any(usable.values()):
+        raise DataError(f"No usable image in '{scanned.root}': every file there was skipped. See the warnings above.")
     return scanned, usable, tuple(skipped)
 
 
 def _prepare_for_training(root, seed, val_fraction, test_fraction, follow_symlinks) -> PreparedData:
     scanned, usable, skipped = _scan_usable(root, follow_symlinks)
     if scanned.layout == CLASS_FOLDER_LAYOUT:
-        rest, test = partition_by_patient(usable["all"], [1 - test_fraction, test_fraction], seed)
-        train, val = partition_by_patient(rest, [1 - val_fraction, val_fraction], seed)
+        rest, test = partition_by_patient(usable["all"], [1 - test_fraction, test_fraction], seed, split_patient)
+        train, val = partition_by_patient(rest, [1 - val_fraction, val_fraction], seed, split_patient)
         note = (
             f"class folders only: split by octreport into train/val/test "
             f"({1 - test_fraction:.0%} of patients for train+val, of which {val_fraction:.0%} for validation; "
@@ -110,7 +135,7 @@ def _prepare_for_training(root, seed, val_fraction, test_fraction, follow_symlin
         train, val, test = usable["train"], usable["val"], usable["test"]
         note = "train/, val/ and test/ as found on disk"
     else:
-        train, val = partition_by_patient(usable["train"], [1 - val_fraction, val_fraction], seed)
+        train, val = partition_by_patient(usable["train"], [1 - val_fraction, val_fraction], seed, split_patient)
         test = usable["test"]
         note = (
             f"train/ and test/ as found on disk; validation carved from train/ "

@@ -42,6 +42,7 @@ from pathlib import Path
 
 import numpy as np
 
+from octreport.data.dicom_decode import decode_dicom_or, is_dicom
 from octreport.data.layout import relative_name
 
 log = logging.getLogger(__name__)
@@ -174,14 +175,14 @@ def collect_image_facts(paths: Sequence[Path | str], parallel: int | None = None
             percentiles[index] = np.percentile(small.reshape(len(index), -1), INTENSITY_PERCENTILES, axis=1).T
             hashes[index] = phash_bits(small)
             decoded[index] = True
-    file_type = np.array(["other", "jpeg", "png"], dtype=object)[kind]
+    file_type = np.array(["other", "jpeg", "png", "dicom"], dtype=object)[kind]
     if not decoded.all():
         log.warning("data audit: %d image(s) could not be decoded for their facts", int((~decoded).sum()))
     return ImageFacts(width, height, file_type, sizes, mean, hashes, decoded, channels, percentiles)
 
 
 def _facts_of_file(path):
-    """(height, width, channels) of the stored image, its kind (1 JPEG, 2 PNG, 0 other) and a
+    """(height, width, channels) of the stored image, its kind (1 JPEG, 2 PNG, 3 DICOM, 0 other) and a
     ``(_SMALL, _SMALL)`` grayscale float32 image in [0, 1]."""
     import tensorflow as tf
 
@@ -200,7 +201,11 @@ def _facts_of_file(path):
         channels = tf.cond(png, lambda: _png_channels(tf, raw), lambda: tf.constant(0, tf.int32))
         return tf.concat([tf.shape(image)[:2], [channels]], axis=0), kind, image
 
-    shape, kind, image = tf.cond(tf.io.is_jpeg(raw), jpeg, other)
+    def dicom():
+        image = decode_dicom_or(raw, 1, lambda: tf.zeros([1, 1, 1], tf.uint8))
+        return tf.concat([tf.shape(image)[:2], [1]], axis=0), tf.constant(3, tf.int8), image
+
+    shape, kind, image = tf.cond(is_dicom(raw), dicom, lambda: tf.cond(tf.io.is_jpeg(raw), jpeg, other))
     small = tf.image.resize(tf.image.convert_image_dtype(image, tf.float32), (_SMALL, _SMALL), method="area")
     return tf.cast(shape, tf.int32), kind, small[:, :, 0]
 
@@ -238,7 +243,9 @@ def load_thumbnails(paths: Sequence[Path | str], height: int = 124) -> list[np.n
     thumbnails = []
     for path in paths:
         raw = tf.io.read_file(str(path))
-        if bool(tf.io.is_jpeg(raw)):
+        if bool(is_dicom(raw)):
+            image = decode_dicom_or(raw, 1, lambda: tf.zeros([1, 1, 1], tf.uint8))
+        elif bool(tf.io.is_jpeg(raw)):
             rows = int(tf.image.extract_jpeg_shape(raw)[0])
             ratio = max((r for r in (8, 4, 2, 1) if rows // r >= height), default=1)
             image = tf.io.decode_jpeg(raw, channels=1, ratio=ratio)

@@ -23,10 +23,14 @@ from octreport.errors import DataError
 
 log = logging.getLogger(__name__)
 
-IMAGE_SUFFIXES = frozenset({".jpeg", ".jpg", ".png"})
+IMAGE_SUFFIXES = frozenset({".jpeg", ".jpg", ".png", ".dcm"})  # .dcm: read by data/dicom.py
 SPLIT_NAMES = ("train", "val", "test")
 KERMANY_LAYOUT = "kermany"
 CLASS_FOLDER_LAYOUT = "class-folders"
+UNLABELLED_LAYOUT = "unlabelled"
+UNLABELLED = "unlabelled"
+"""The one class name of unlabelled scans on the data floor (fingerprint, data audit): the scans
+have no class; a screening run never reads this name as a label."""
 
 EXPECTED_LAYOUT = (
     "Expected either ROOT/train/<CLASS>/*.jpeg and ROOT/test/<CLASS>/*.jpeg (optionally ROOT/val/<CLASS>/), "
@@ -113,7 +117,9 @@ def _subfolders(folder: Path, links: _LinkPolicy) -> dict[str, Path]:
     return found
 
 
-def _list_class_folder(folder: Path, ignored: list[Path], links: _LinkPolicy) -> list[Path]:
+def _list_class_folder(folder: Path, ignored: list[Path], links: _LinkPolicy, may_be_empty: bool = False) -> list[Path]:
+    """The images of one class folder; an empty one is refused unless ``may_be_empty`` (data that
+    is only evaluated: a clinic keeps folders of the classes it has not graded)."""
     images, outside_before = [], len(links.outside)
     for path in sorted(folder.iterdir()):
         if is_image_file(path) and not links.allows(path):
@@ -122,7 +128,9 @@ def _list_class_folder(folder: Path, ignored: list[Path], links: _LinkPolicy) ->
             images.append(path)
         elif path.is_file():
             ignored.append(path)
-    if not images:
+    if not images and may_be_empty:
+        log.warning("class folder %s holds no images; its class is not in this data", folder)
+    elif not images:
         linked = len(links.outside) - outside_before
         note = f" (it has {linked} symbolic link(s) out of the data folder; --follow-symlinks reads them)" if linked else ""
         raise DataError(f"Class folder '{folder}' holds no JPEG or PNG images{note}. {EXPECTED_LAYOUT}")
@@ -145,8 +153,36 @@ def scan_dataset(root: Path | str, follow_symlinks: bool = False, splits: tuple[
     elif not subfolders:
         raise DataError(f"Data folder '{root}' has no class folders{_outside_note(links)}. {EXPECTED_LAYOUT}")
     else:
-        scanned = _scan_class_folders(root, subfolders, links)
+        scanned = _scan_class_folders(root, subfolders, links, evaluating=splits is not None)
     return replace(scanned, outside_links=tuple(links.outside))
+
+
+def looks_unlabelled(root: Path | str) -> bool:
+    """True for a folder of images without class folders: image files directly in it and no
+    visible subfolder (a screening run: :func:`scan_unlabelled`)."""
+    root = _checked_root(root)
+    children = [c for c in root.iterdir() if not c.name.startswith(".")]
+    return not any(c.is_dir() for c in children) and any(is_image_file(c) for c in children)
+
+
+def scan_unlabelled(root: Path | str, follow_symlinks: bool = False) -> ScannedDataset:
+    """Every image under ``root`` (its subfolders too, whatever their names), without labels:
+    one split ``all`` of the one pseudo-class :data:`UNLABELLED`."""
+    root = _checked_root(root)
+    links = _LinkPolicy(root, follow_symlinks)
+    images, ignored = [], []
+    for path in sorted(root.rglob("*")):
+        if any(part.startswith(".") for part in path.relative_to(root).parts) or not links.allows(path):
+            continue
+        if is_image_file(path):
+            images.append(ImageItem(path, 0))
+        elif path.is_file():
+            ignored.append(path)
+    if not images:
+        raise DataError(f"Data folder '{root}' holds no JPEG or PNG images{_outside_note(links)}. {EXPECTED_LAYOUT}")
+    for path in ignored:
+        log.info("ignoring non-image file %s", path)
+    return ScannedDataset(root, UNLABELLED_LAYOUT, (UNLABELLED,), {"all": tuple(images)}, tuple(ignored), tuple(links.outside))
 
 
 def split_folders_of(root: Path | str) -> set[str]:
@@ -182,14 +218,14 @@ def _class_names(class_folders: dict[str, Path]) -> dict[str, str]:
     return {key: path.name.strip() for key, path in class_folders.items()}
 
 
-def _scan_class_folders(root: Path, class_folders: dict[str, Path], links: _LinkPolicy) -> ScannedDataset:
+def _scan_class_folders(root: Path, class_folders: dict[str, Path], links: _LinkPolicy, evaluating: bool) -> ScannedDataset:
     ignored: list[Path] = []
     keys = sorted(class_folders)
     items = []
     for label, key in enumerate(keys):
-        items += [ImageItem(p, label) for p in _list_class_folder(class_folders[key], ignored, links)]
+        items += [ImageItem(p, label) for p in _list_class_folder(class_folders[key], ignored, links, evaluating)]
     names = _class_names(class_folders)
-    return _finish(root, CLASS_FOLDER_LAYOUT, tuple(names[k] for k in keys), {"all": tuple(items)}, ignored)
+    return _finish(root, CLASS_FOLDER_LAYOUT, tuple(names[k] for k in keys), {"all": tuple(items)}, ignored, evaluating)
 
 
 def _scan_kermany(root: Path, split_folders: dict[str, Path], links: _LinkPolicy,
@@ -225,19 +261,24 @@ def _scan_kermany(root: Path, split_folders: dict[str, Path], links: _LinkPolicy
             )
     ignored: list[Path] = []
     splits = {}
+    evaluating = wanted is not None
     for split in SPLIT_NAMES:
         if split not in per_split:
             continue
         items = []
         for label, key in enumerate(train_keys):
-            items += [ImageItem(p, label) for p in _list_class_folder(per_split[split][key], ignored, links)]
+            items += [ImageItem(p, label) for p in _list_class_folder(per_split[split][key], ignored, links, evaluating)]
         splits[split] = tuple(items)
     names = _class_names(per_split[reference])
-    return _finish(root, KERMANY_LAYOUT, tuple(names[k] for k in train_keys), splits, ignored)
+    return _finish(root, KERMANY_LAYOUT, tuple(names[k] for k in train_keys), splits, ignored, evaluating)
 
 
-def _finish(root, layout, class_names, splits, ignored) -> ScannedDataset:
-    if len(class_names) < 2:
+def _finish(root, layout, class_names, splits, ignored, evaluating: bool = False) -> ScannedDataset:
+    """The scanned folder; a classifier is trained on two classes at least, but a model's
+    evaluation data may hold one of its classes (matched in :mod:`octreport.data.class_map`)."""
+    if not any(splits.values()):
+        raise DataError(f"Data folder '{root}' has class folders but no JPEG or PNG images in them. {EXPECTED_LAYOUT}")
+    if len(class_names) < 2 and not evaluating:
         raise DataError(
             f"Data folder '{root}' has only one class ({', '.join(class_names)}); a classifier needs "
             f"at least two. {EXPECTED_LAYOUT}"

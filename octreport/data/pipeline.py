@@ -17,6 +17,7 @@ import tensorflow as tf
 
 from octreport.data.augmentation import Augmentation
 from octreport.data.augmentation_layers import augmentation_layers
+from octreport.data.dicom_decode import decode_dicom_or
 from octreport.data.layout import ImageItem
 from octreport.data.preprocessing import PERCENTILE_RANGE, Preprocessing, to_model_input
 
@@ -55,7 +56,8 @@ def decode_and_resize(path: tf.Tensor, preprocessing: Preprocessing) -> tf.Tenso
 def _decode(raw: tf.Tensor, channels: int, height: int, width: int) -> tf.Tensor:
     """Decode a JPEG already shrunk by 2, 4 or 8 in libjpeg's DCT where it stays at least
     ``height`` x ``width`` (a 1024x496 scan for a 128x128 input decodes at 1/2... 1/8 of the work);
-    other formats decode at full size. The resize that follows does the rest with antialiasing."""
+    other formats decode at full size, a DICOM file through :mod:`octreport.data.dicom_decode`. The
+    resize that follows does the rest with antialiasing."""
 
     def full() -> tf.Tensor:
         image = tf.io.decode_image(raw, channels=channels, expand_animations=False)
@@ -71,7 +73,7 @@ def _decode(raw: tf.Tensor, channels: int, height: int, width: int) -> tf.Tensor
 
         return tf.case([(factor >= 8, scaled(8)), (factor >= 4, scaled(4)), (factor >= 2, scaled(2))], default=scaled(1))
 
-    return tf.cond(tf.io.is_jpeg(raw), jpeg, full)
+    return decode_dicom_or(raw, channels, lambda: tf.cond(tf.io.is_jpeg(raw), jpeg, full))
 
 
 def normalize_intensity(image: tf.Tensor, preprocessing: Preprocessing) -> tf.Tensor:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path, PurePath
 
 import numpy as np
@@ -32,18 +32,22 @@ def patient_of_path(path: Path | str) -> str:
 
 
 def partition_by_patient(
-    items: Sequence[ImageItem], shares: Sequence[float], seed: int
+    items: Sequence[ImageItem], shares: Sequence[float], seed: int,
+    patient_of: Callable[[ImageItem], str] | None = None,
 ) -> list[tuple[ImageItem, ...]]:
     """Partition ``items`` into ``len(shares)`` parts of about those shares, keeping patients whole.
 
+    ``patient_of``: who an image belongs to (default :func:`patient_id`, from Kermany file names;
+    a DICOM scan's PatientID, see :func:`octreport.data.dicom_headers.split_patient`).
     Deterministic for a given ``seed`` and input set (the input order does not matter).
     """
+    patient_of = patient_of or patient_id
     if not shares or min(shares) < 0 or sum(shares) <= 0:
         raise ValueError(f"shares must be non-negative and not all zero, got {list(shares)}")
     weights = np.asarray(shares, dtype=float) / float(sum(shares))
     groups: dict[str, list[ImageItem]] = defaultdict(list)
     for item in sorted(items, key=lambda it: str(it.path)):
-        groups[patient_id(item)].append(item)
+        groups[patient_of(item)].append(item)
     order = sorted(groups)
     np.random.default_rng(seed).shuffle(order)
     # Large groups first, so the small ones can even out the shares at the end.

@@ -12,6 +12,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from octreport.data.dicom import DICOM_SUFFIX, dicom_problem
 from octreport.data.layout import ImageItem
 
 log = logging.getLogger(__name__)
@@ -35,7 +36,10 @@ class SkippedFile:
 
 
 def image_problem(path: Path) -> str | None:
-    """Why ``path`` cannot be used as an image, or None when it looks whole."""
+    """Why ``path`` cannot be used as an image, or None when it looks whole (a DICOM file: when
+    it gives a B-scan, :func:`octreport.data.dicom.dicom_problem`)."""
+    if path.suffix.lower() == DICOM_SUFFIX:
+        return dicom_problem(path)
     try:
         size = path.stat().st_size
         if size == 0:

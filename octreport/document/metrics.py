@@ -91,6 +91,8 @@ def metrics_document(results: RunResults, card: ModelCard, timings: Mapping[str,
             "class_names": list(data.class_names),
             "split_note": data.split_note,
             "counts": data.counts(),
+            # data holding some of the model's classes: the folder of each class, null where it is not in this data
+            "class_folders": dict(zip(data.class_names, data.class_folders)) if data.class_folders else None,
             "evaluated": {  # which images the metrics below are about, and why those
                 "split": data.evaluated_split,
                 "images": len(data.test),

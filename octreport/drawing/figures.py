@@ -65,11 +65,13 @@ def _confusion_font_size(n_classes: int) -> float:
 def confusion_matrix_figure(metrics: ClassificationMetrics) -> Figure:
     """Confusion matrix: counts written in the cells, colour = share of the true class.
 
-    Rows are true classes (labelled with their support), columns predicted classes. Sized for
+    Rows are the true classes present in the data (labelled with their support; a model's class
+    the data does not hold has no row), columns all the predicted classes. Sized for
     half an A4 page; class names longer than 16 characters are cut with an ellipsis and column
     labels are slanted when they would collide. Readable up to about ten classes.
     """
-    counts, shares = metrics.confusion, metrics.confusion_normalized
+    rows = [k for k, row in enumerate(metrics.per_class) if row.support > 0]  # a class not in the data has no row
+    counts, shares = metrics.confusion[rows], metrics.confusion_normalized[rows]
     n_classes = metrics.n_classes
     width = STYLE.half_width_in
     fig = Figure(figsize=(width, width * (0.88 if n_classes <= 5 else 1.0)), layout="constrained")
@@ -77,7 +79,7 @@ def confusion_matrix_figure(metrics: ClassificationMetrics) -> Figure:
     image = ax.imshow(shares, cmap=STYLE.sequential_cmap, vmin=0.0, vmax=1.0, aspect="equal")
 
     cell_size = _confusion_font_size(n_classes)
-    for row in range(n_classes):
+    for row in range(len(rows)):
         for col in range(n_classes):
             color = STYLE.light_text if shares[row, col] > 0.55 else STYLE.dark_text
             ax.text(col, row, str(int(counts[row, col])), ha="center", va="center",
@@ -88,8 +90,8 @@ def confusion_matrix_figure(metrics: ClassificationMetrics) -> Figure:
     ax.set_xticks(range(n_classes), names, fontsize=cell_size,
                   rotation=40 if slanted else 0, ha="right" if slanted else "center",
                   rotation_mode="anchor")
-    row_labels = [f"{name}\nn={row.support}" for name, row in zip(names, metrics.per_class)]
-    ax.set_yticks(range(n_classes), row_labels, fontsize=cell_size)
+    row_labels = [f"{names[k]}\nn={metrics.per_class[k].support}" for k in rows]
+    ax.set_yticks(range(len(rows)), row_labels, fontsize=cell_size)
     ax.tick_params(length=0)
     ax.set_xlabel("Predicted class", fontsize=STYLE.font_size)
     ax.set_ylabel("True class", fontsize=STYLE.font_size)

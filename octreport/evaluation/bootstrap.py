@@ -167,8 +167,9 @@ class StatisticsPlan:
         support, predicted = confusion.sum(axis=2), confusion.sum(axis=1)
         fp, fn = predicted - tp, support - tp
         tn = total[:, None] - tp - fp - fn
-        precision, recall = _ratio(tp, predicted), _ratio(tp, support)
-        specificity, f1 = _ratio(tn, tn + fp), _ratio(2 * tp, 2 * tp + fp + fn)
+        # A class absent from the (resampled) data has no precision or F1, as in metrics.py.
+        precision, recall = np.where(support > 0, _ratio(tp, predicted), np.nan), _ratio(tp, support)
+        specificity, f1 = _ratio(tn, tn + fp), np.where(support > 0, _ratio(2 * tp, 2 * tp + fp + fn), np.nan)
         auc = np.stack([plan(weights, total) for plan in self._class_auc], axis=1)
         out = {
             "accuracy": _ratio(tp.sum(axis=1), total),

@@ -7,13 +7,15 @@ Conventions used throughout:
   lowest index wins, as in ``np.argmax``).
 * The confusion matrix has true classes as rows and predicted classes as columns.
 * A value that is undefined for the data is ``None`` (JSON ``null``), never NaN:
-  precision of a class that is never predicted, recall and ROC AUC of a class absent from
-  ``y_true``, specificity of a class when every image belongs to it, ROC AUC of a class when every
-  image belongs to it.
+  precision of a class that is never predicted, recall, precision, F1 and ROC AUC of a class absent
+  from ``y_true`` (evaluation data holding some of a model's classes: the class is "not in this
+  data"; the images wrongly called it show in its predicted count, its specificity and the other
+  classes' recall), specificity of a class when every image belongs to it, ROC AUC of a class
+  when every image belongs to it.
 * F1 is computed as ``2 TP / (2 TP + FP + FN)``. It equals the harmonic mean of precision and
   recall when both are defined, is 0 for a class that is present but never predicted (the model
   never finds it: precision is None but F1 is 0, so the failure shows in macro F1), and is None
-  only when the class is neither present nor predicted.
+  when the class is absent.
 * Macro averages are means over the classes whose value is defined; weighted averages weight
   each defined value by the class support and divide by the support of those classes. Both are
   None when no class has a defined value. Weighted recall therefore equals accuracy.
@@ -112,6 +114,11 @@ class ClassificationMetrics:
     def n_classes(self) -> int:
         return len(self.class_names)
 
+    @property
+    def classes_not_in_data(self) -> tuple[str, ...]:
+        """The model's classes with no image in ``y_true`` (data holding some of the classes)."""
+        return tuple(row.name for row in self.per_class if row.support == 0)
+
     def at_chance_level(self, margin: float = CHANCE_MARGIN) -> bool:
         """Accuracy no better than ``margin`` above always guessing the largest class: the model has
         not learned to tell the classes apart."""
@@ -122,7 +129,8 @@ class ClassificationMetrics:
 
         Keys: n_images, class_names, accuracy, chance_level, macro {precision, recall, f1},
         weighted {precision, recall, f1}, macro_roc_auc, per_class [list of
-        PerClassMetrics.to_dict() in class order], confusion_matrix, confusion_matrix_normalized.
+        PerClassMetrics.to_dict() in class order], classes_not_in_data, confusion_matrix,
+        confusion_matrix_normalized (all the model's classes; the rows of absent classes are zeros).
         """
         return {
             "n_images": self.n_images,
@@ -133,6 +141,7 @@ class ClassificationMetrics:
             "weighted": self.weighted.to_dict(),
             "macro_roc_auc": self.macro_roc_auc,
             "per_class": [row.to_dict() for row in self.per_class],
+            "classes_not_in_data": list(self.classes_not_in_data),
             "confusion_matrix": [[int(v) for v in row] for row in self.confusion],
             "confusion_matrix_normalized": [
                 [float(v) for v in row] for row in self.confusion_normalized
@@ -248,10 +257,10 @@ def _per_class_rows(
                 name=name,
                 support=support,
                 predicted_count=predicted_count,
-                precision=_ratio(tp, predicted_count),
+                precision=_ratio(tp, predicted_count) if support else None,
                 recall=_ratio(tp, support),
                 specificity=_ratio(tn, tn + fp),
-                f1=_ratio(2 * tp, 2 * tp + fp + fn),
+                f1=_ratio(2 * tp, 2 * tp + fp + fn) if support else None,
                 roc_auc=binary_roc_auc(y_true == k, probabilities[:, k]),
             )
         )

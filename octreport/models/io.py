@@ -11,8 +11,9 @@ from pathlib import Path
 
 import keras
 
+from octreport.data.layout import folder_key
 from octreport.data.preprocessing import Preprocessing
-from octreport.errors import ModelError
+from octreport.errors import ConfigError, ModelError
 from octreport.models.metadata import ModelMetadata, read_metadata, sidecar_path, write_metadata
 
 log = logging.getLogger(__name__)
@@ -77,28 +78,46 @@ def preprocessing_for(model: keras.Model, saved: Preprocessing | None) -> Prepro
     return Preprocessing(height=shape[0], width=shape[1], channels=shape[2])
 
 
-def check_model_fits(model: keras.Model, class_names: tuple[str, ...], metadata: ModelMetadata | None) -> None:
-    """Refuse a model whose outputs or saved classes do not match the data's classes."""
+def model_class_names(model: keras.Model, data_class_names: tuple[str, ...], metadata: ModelMetadata | None,
+                      given_names: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """The model's classes in output order: from its sidecar, else ``given_names``
+    (``--class-names``), else the data's class folders when there are as many as outputs.
+
+    Refuses a model with other than one class-probability output, ``given_names`` that disagree
+    with the sidecar or with the number of outputs, and a model without names whose outputs the
+    data's folders cannot name. Which folder holds which class is matched afterwards
+    (:mod:`octreport.data.class_map`); evaluation data may hold some of the classes."""
     outputs = model.outputs if hasattr(model, "outputs") and model.outputs else []
     if len(outputs) != 1:
         raise ModelError(f"The model has {len(outputs)} outputs; octreport needs one (class probabilities).")
     output_shape = tuple(outputs[0].shape)
-    headless = _feature_extractor_problem(model, output_shape, len(class_names))
+    expected = len(metadata.class_names) if metadata else len(given_names or data_class_names)
+    headless = _feature_extractor_problem(model, output_shape, expected)
     if headless:
         raise ModelError(headless)
-    if len(output_shape) != 2 or output_shape[1] != len(class_names):
-        raise ModelError(
-            f"The model's output has shape {output_shape[1:]} but the data has {len(class_names)} classes "
-            f"({', '.join(class_names)}). Use a model trained on these classes."
-        )
+    n_outputs = output_shape[1] if len(output_shape) == 2 else None
     if metadata is not None:
-        saved = [name.strip().casefold() for name in metadata.class_names]
-        found = [name.strip().casefold() for name in class_names]
-        if saved != found:
-            raise ModelError(
-                f"The model was trained on classes {', '.join(metadata.class_names)} but the data has "
-                f"{', '.join(class_names)}. Use data with the same class folders, or another model."
-            )
+        names = tuple(metadata.class_names)
+        if given_names and [folder_key(n) for n in given_names] != [folder_key(n) for n in names]:
+            raise ConfigError(f"--class-names {', '.join(given_names)} disagrees with the model's sidecar, which names "
+                              f"its classes {', '.join(names)}. Leave --class-names out for a model with a sidecar.")
+    elif given_names:
+        names = tuple(given_names)
+        if n_outputs != len(names):
+            raise ConfigError(f"--class-names gives {len(names)} classes ({', '.join(names)}) but the model's output "
+                              f"has shape {output_shape[1:]}. Name every output of the model, in output order.")
+    elif not data_class_names:
+        raise ModelError("The model has no sidecar naming its classes, and unlabelled scans have no class folders to "
+                         "name them. Give the model's classes in output order with --class-names A,B,C,D.")
+    else:
+        names = tuple(data_class_names)
+    if n_outputs != len(names):
+        raise ModelError(
+            f"The model's output has shape {output_shape[1:]} but the data has {len(names)} classes "
+            f"({', '.join(names)}). Use a model trained on these classes; for data that holds some of the "
+            f"model's classes, give the model's classes in output order with --class-names."
+        )
+    return names
 
 
 _POOLING_TYPES = (keras.layers.GlobalAveragePooling2D, keras.layers.GlobalMaxPooling2D, keras.layers.Flatten)

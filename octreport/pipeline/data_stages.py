@@ -9,6 +9,7 @@ from pathlib import Path
 
 from octreport.config import ReportConfig, TrainConfig
 from octreport.data.acquisition_profile import ShiftReport, compare_profiles, profile_from_facts, size_labels
+from octreport.data.class_map import align_to_model
 from octreport.data.dataset import SPLIT_AUTO, PreparedData, prepare_data
 from octreport.data.groups import NOT_LISTED, GroupTable
 from octreport.data.image_choice import items_from_paths, sentinel_paths
@@ -29,6 +30,18 @@ def prepare(data_dir: Path | str | None, config: TrainConfig, training: bool = T
                         config.follow_symlinks, training=training, split=split)
     log.info("data: %s (%s); %s", data.root, ", ".join(data.class_names), data.split_note)
     return data
+
+
+def model_classes(data: PreparedData, class_names: tuple[str, ...], config: ReportConfig) -> PreparedData:
+    """The evaluated data labelled with a given model's classes (``class_names``, in output
+    order): some of them, under the folders' own names through ``--class-map``
+    (:mod:`octreport.data.class_map`)."""
+    aligned = align_to_model(data, class_names, dict(config.class_map))
+    absent = [name for name in aligned.class_names if name not in aligned.classes_present()]
+    if absent:
+        log.warning("not in this data: %s (the model's other classes are evaluated; their recall is not measured)",
+                    ", ".join(absent))
+    return aligned
 
 
 def image_facts(data: PreparedData, splits: tuple[str, ...] = ("train", "val", "test")) -> SplitFacts:

@@ -12,7 +12,8 @@ import numpy as np
 from octreport.config import ReportConfig
 from octreport.data.dataset import PreparedData
 from octreport.data.image_choice import choose_images
-from octreport.data.layout import ImageItem
+from octreport.data.layout import ImageItem, relative_name
+from octreport.data.patients import PatientTable
 from octreport.data.splits import patient_id
 from octreport.engine.layer_health import LayerHealth
 from octreport.engine.layer_selection import LayerSelection, choose_drawn_layers
@@ -52,8 +53,10 @@ class LookInside:
 
 
 def look_inside(data: PreparedData, given: GivenModel, config: ReportConfig, requested: tuple[ImageItem, ...] | None,
-                timings: dict[str, float]) -> LookInside:
-    """Evaluate the model and look inside it; ``requested``: the images to show (None: drawn with the seed)."""
+                timings: dict[str, float], patients: PatientTable | None = None) -> LookInside:
+    """Evaluate the model and look inside it; ``requested``: the images to show (None: drawn with
+    the seed); ``patients``: who each image belongs to for the intervals' clusters, where file
+    names do not say (DICOM PatientIDs, hashed)."""
     all_layers = discover_conv_layers(given.model)
     selection = choose_drawn_layers(all_layers, config.layer_names)
     top = TopActivationsAccumulator(all_layers) if "patches" in config.filter_views else None
@@ -64,7 +67,7 @@ def look_inside(data: PreparedData, given: GivenModel, config: ReportConfig, req
         referral = compute_referral_metrics(predictions.labels, predictions.probabilities, data.class_names)
         spread = prediction_spread(predictions.probabilities, predictions.labels, data.class_names)
     with stage(timings, "statistics", log):
-        statistics = _statistics(data, given, config, predictions, metrics, referral)
+        statistics = _statistics(data, given, config, predictions, metrics, referral, patients)
     with stage(timings, "visualize", log):
         shown = requested or choose_images(predictions.items, len(data.class_names), config.images_per_class, config.seed)
         occlusion = OcclusionSettings(config.occlusion_patch, config.occlusion_stride) if config.occlusion else None
@@ -103,9 +106,16 @@ def _heatmap_checks(given: GivenModel, visuals: Visuals, config: ReportConfig) -
                                   occlusion if config.occlusion else None, settings)
 
 
+def _cluster(item: ImageItem, data: PreparedData, patients: PatientTable | None) -> str:
+    """The patient an image counts under in the cluster bootstrap: from ``patients`` when it
+    knows the image, else from its file name (or the image alone)."""
+    known = patients.patient(relative_name(item.path, data.root)) if patients is not None else None
+    return f"patient:{known}" if known else patient_id(item)
+
+
 def _statistics(
     data: PreparedData, given: GivenModel, config: ReportConfig, predictions: Predictions,
-    metrics: ClassificationMetrics, referral: ReferralMetrics | None,
+    metrics: ClassificationMetrics, referral: ReferralMetrics | None, patients: PatientTable | None = None,
 ) -> PredictionStatistics:
     """Intervals (over patients when the file names tell them), calibration and operating points.
 
@@ -124,6 +134,6 @@ def _statistics(
         val = predict_items(given.model, data.val, given.preprocessing, config.batch_size)
         validation = (val.labels, val.probabilities)
     return compute_prediction_statistics(
-        metrics, referral, predictions.probabilities, groups=[patient_id(item) for item in predictions.items],
+        metrics, referral, predictions.probabilities, groups=[_cluster(item, data, patients) for item in predictions.items],
         settings=config.bootstrap, validation=validation, no_validation_reason=reason,
     )

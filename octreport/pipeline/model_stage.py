@@ -18,7 +18,7 @@ from octreport.engine.layer_selection import choose_drawn_layers
 from octreport.engine.layers import discover_conv_layers
 from octreport.models.architectures import build_model
 from octreport.models.input_scale import InputScaleChoice, choose_input_scale
-from octreport.models.io import check_model_fits, load_model, preprocessing_for, save_model
+from octreport.models.io import load_model, model_class_names, preprocessing_for, save_model
 from octreport.models.metadata import ModelMetadata, sidecar_path
 from octreport.models.training import train_model
 
@@ -38,6 +38,8 @@ class GivenModel:
     metadata: ModelMetadata | None
     preprocessing: Preprocessing
     input_scale: InputScaleChoice
+    class_names: tuple[str, ...] = ()
+    """The model's classes in output order (its sidecar, ``--class-names``, or the data's folders)."""
 
     @property
     def trained_in_run(self) -> bool:
@@ -51,22 +53,25 @@ class GivenModel:
         return (self.path, sidecar_path(self.path)) if self.trained_in_run else (self.path,)
 
 
-def given_model(model: keras.Model | Path | str, data: PreparedData, input_scale: str) -> GivenModel:
-    """Load (a path) or take (a ``keras.Model``) the model, check it fits the data and has
-    convolutional layers to show, and settle the input convention it is fed in."""
+def given_model(model: keras.Model | Path | str, data_class_names: tuple[str, ...], input_scale: str,
+                class_names: tuple[str, ...] = ()) -> GivenModel:
+    """Load (a path) or take (a ``keras.Model``) the model, name its classes (its sidecar, else
+    ``class_names`` from ``--class-names``, else ``data_class_names``, the data's class folders:
+    none for unlabelled scans), check it has convolutional layers to show, and settle the input
+    convention it is fed in."""
     if isinstance(model, keras.Model):
         source, path, metadata = f"in-memory model '{model.name}'", None, None
     else:
         loaded = load_model(model)
         model, source, path, metadata = loaded.model, str(loaded.path), loaded.path, loaded.metadata
-    check_model_fits(model, data.class_names, metadata)
+    names = model_class_names(model, data_class_names, metadata, class_names)
     saved = metadata.preprocessing if metadata else None
     preprocessing = preprocessing_for(model, saved)
     discover_conv_layers(model)
     choice = choose_input_scale(model, input_scale, saved)
     preprocessing = replace(preprocessing, input_scale=choice.scale)
     log.info("input convention: %s", choice.reason)
-    return GivenModel(model, source, path, metadata, preprocessing, choice)
+    return GivenModel(model, source, path, metadata, preprocessing, choice, names)
 
 
 def train_given_model(data: PreparedData, config: TrainConfig, facts: SplitFacts, path: Path) -> GivenModel:
@@ -76,7 +81,7 @@ def train_given_model(data: PreparedData, config: TrainConfig, facts: SplitFacts
     preprocessing = config.preprocessing
     choice = InputScaleChoice(preprocessing.input_scale, "trained",
                               f"{preprocessing.input_scale_text}: the model was trained in this run on it")
-    given = GivenModel(trained.model, TRAINED, path, trained.metadata, preprocessing, choice)
+    given = GivenModel(trained.model, TRAINED, path, trained.metadata, preprocessing, choice, data.class_names)
     save_model(given.model, path, given.metadata)
     return given
 

@@ -1,6 +1,6 @@
 """The one publisher: every report file octreport writes, from a finished document.
 
-A run folder (``run``, ``report``, ``audit-data``) gets report.html, metrics.json, the run's CSV
+A run folder (``run``, ``report``, a screening ``report``, ``audit-data``) gets report.html, metrics.json, the run's CSV
 files, manifest.json (with the hashes of the files written before it) and report.pdf (last: it
 carries metrics.json and manifest.json as attachments), each written whole
 (:func:`octreport.runfolder.atomic_path`). A page outside a run folder (``compare``, ``history``)
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from octreport.config import ReportConfig
     from octreport.document.data_audit_document import DataAuditDocument
     from octreport.document.run_document import RunDocument
+    from octreport.document.screening_document import ScreeningDocument
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +77,21 @@ def publish_data_audit(document: DataAuditDocument, folder: Path, config: Report
     html = render_html(context, _templates(config), entry=DATA_AUDIT_TEMPLATE)
     html_path = _write_html(html, folder, config)
     return _write_run_files(html, context.title, html_path, folder, document.metrics, document.manifest, {}, config, {})
+
+
+def publish_screening(document: ScreeningDocument, folder: Path, config: ReportConfig) -> PublishedFiles:
+    """Write a screening run's files into ``folder``: its page, metrics.json, predictions.csv
+    (no true class), manifest.json and the PDF."""
+    from octreport.evaluation.predictions_file import PREDICTIONS_NAME, predictions_csv
+    from octreport.report.assets import FigureStore
+    from octreport.report.screening_report import SCREENING_TEMPLATE, build_screening_report
+
+    store = FigureStore(config.html_mode, folder)
+    context = build_screening_report(document, store, config.image_format)
+    html = render_html(context, _templates(config), entry=SCREENING_TEMPLATE)
+    html_path = _write_html(html, folder, config)
+    extra = {PREDICTIONS_NAME: predictions_csv(document.predictions)}
+    return _write_run_files(html, context.title, html_path, folder, document.metrics, document.manifest, extra, config, {})
 
 
 def publish_page(html: str, html_path: Path | None, pdf_path: Path | None, *, base_url: Path | None,

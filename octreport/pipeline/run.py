@@ -24,18 +24,21 @@ from octreport.config import ReportConfig, TrainConfig
 from octreport.data.data_audit import audit_prepared_data
 from octreport.data.data_warnings import data_warnings
 from octreport.data.dataset import PreparedData
+from octreport.data.dicom_headers import dicom_tables, has_dicom, new_salt
 from octreport.data.fingerprint import fingerprint_prepared_data
 from octreport.data.groups import read_groups_file
+from octreport.data.layout import looks_unlabelled
 from octreport.data.patients import NAMES, read_patients_file
 from octreport.document.results import RunResults
 from octreport.document.run_document import build_run_document
 from octreport.errors import ConfigError
 from octreport.models.distribute import distributed, is_chief, output_root
 from octreport.models.input_scale import AUTO, input_warnings
-from octreport.pipeline.data_stages import acquisition_shift, image_facts, prepare, requested_images
+from octreport.pipeline.data_stages import acquisition_shift, image_facts, model_classes, prepare, requested_images
 from octreport.pipeline.look_inside import look_inside
 from octreport.pipeline.model_stage import check_layer_names, given_model, train_given_model
 from octreport.pipeline.publish import publish_run
+from octreport.pipeline.screening_run import run_screening
 from octreport.progress import stage
 from octreport.provenance import timestamp_now
 from octreport.report.preview import check_templates
@@ -51,7 +54,8 @@ class RunOutcome:
     pdf_path: Path | None
     metrics_path: Path
     manifest_path: Path
-    accuracy: float
+    accuracy: float | None
+    """None for a screening run over unlabelled scans: no labels, no accuracy."""
     failed_gates: tuple[str, ...]
     timings: dict[str, float]
     published: bool = True  # False on a non-chief multi-worker task: its copy was removed
@@ -86,6 +90,11 @@ def run_report(
             f"--input-scale {report_config.input_scale} is for a model octreport did not train (--model); a model "
             "trained in this run is fed 0-1 (unit) and keeps that in its sidecar. Leave --input-scale out, or give --model."
         )
+    if model is None and (report_config.class_names or report_config.class_map or report_config.unlabelled):
+        raise ConfigError("--class-names, --class-map and --unlabelled are for evaluating a model (--model); a model "
+                          "trained in this run learns the data's class folders, and needs every one of them.")
+    if model is not None and (report_config.unlabelled or (data_dir is not None and looks_unlabelled(data_dir))):
+        return _screen(data_dir, model, train_config, report_config, gate_config, command_line, started_at)
     data = prepare(data_dir, train_config, training=model is None, split=report_config.split)
     report_config = replace(report_config, split=data.evaluated_split)  # recorded as resolved, for verify
     runs_root = Path(report_config.out_root)
@@ -96,6 +105,19 @@ def run_report(
     return replace(outcome, published=is_chief(strategy))
 
 
+def _screen(data_dir, model, train_config: TrainConfig, config: ReportConfig, gate_config: GateConfig,
+            command_line: str, started_at: str) -> RunOutcome:
+    """Unlabelled scans: a screening run (:mod:`octreport.pipeline.screening_run`), no accuracy."""
+    if config.class_map:
+        raise ConfigError("--class-map names class folders, but unlabelled scans are read without them; leave it out.")
+    screened = run_screening(data_dir=data_dir, model=model, train_config=train_config, config=config,
+                             gate_config=gate_config, command_line=command_line, started_at=started_at)
+    html, pdf, metrics, manifest = screened.published_paths
+    return RunOutcome(run_dir=screened.run_dir, html_path=html, pdf_path=pdf, metrics_path=metrics,
+                      manifest_path=manifest, accuracy=None, failed_gates=screened.failed_gates,
+                      timings=screened.timings)
+
+
 def _run(
     data: PreparedData, model: keras.Model | Path | str | None, train_config: TrainConfig, config: ReportConfig,
     gate_config: GateConfig, command_line: str, runs_root: Path, started_at: str, card: ModelCard,
@@ -103,15 +125,20 @@ def _run(
     """:func:`run_report` inside the distribution scope; ``runs_root`` is where earlier runs are
     looked up (``config.out_root`` differs from it on non-chief workers)."""
     # Everything a user can get wrong, refused before the run folder exists.
-    given = None if model is None else given_model(model, data, config.input_scale)
+    folders = data  # the data as its folders label it: what the fingerprint (and verify) and the data audit read
+    given = None if model is None else given_model(model, data.class_names, config.input_scale, config.class_names)
+    data = data if given is None else model_classes(data, given.class_names, config)
     check_layer_names(given, train_config, len(data.class_names), config.layer_names)
     check_gate_classes(gate_config, data.class_names)
     requested = requested_images(config, data)
     baseline = load_run(config.compare_to, runs_root) if config.compare_to else None
     if config.templates_dir:
         check_templates(Path(config.templates_dir))
-    patients = read_patients_file(config.patients_file) if config.patients_file else NAMES
-    groups = read_groups_file(config.groups_file, data.root) if config.groups_file else None
+    if has_dicom(data.test) and not config.dicom_salt:
+        config = replace(config, dicom_salt=new_salt())  # recorded in the manifest: a rerun with it agrees
+    dicom = dicom_tables(data.root, data.train + data.val + data.test, config.dicom_salt)
+    patients = read_patients_file(config.patients_file) if config.patients_file else (dicom.patients or NAMES)
+    groups = read_groups_file(config.groups_file, data.root) if config.groups_file else dicom.devices
     prepare_output_folder(Path(config.out_root))
 
     timings: dict[str, float] = {}
@@ -121,14 +148,14 @@ def _run(
         if given is None:
             with stage(timings, "train", log):
                 given = train_given_model(data, train_config, facts, folder.work / "model.keras")
-        inside = look_inside(data, given, config, requested, timings)
+        inside = look_inside(data, given, config, requested, timings, dicom.patients)
         with stage(timings, "data shift", log):
             shift, by_group = acquisition_shift(data, inside.predictions, facts, given.metadata,
                                                 given.preprocessing.aspect, groups, config.ci_level)
         skipped = data.skipped + inside.predictions.skipped
-        fingerprint = fingerprint_prepared_data(data, skipped)
+        fingerprint = fingerprint_prepared_data(folders, skipped)
         with stage(timings, "data audit", log):
-            audit = audit_prepared_data(data, fingerprint, patients, config.near_duplicate_bits, facts)
+            audit = audit_prepared_data(folders, fingerprint, patients, config.near_duplicate_bits, facts)
         results = RunResults(
             data=data, model=given.model, model_source=given.source, model_path=given.path, metadata=given.metadata,
             preprocessing=given.preprocessing, predictions=inside.predictions, metrics=inside.metrics,

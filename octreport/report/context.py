@@ -45,6 +45,9 @@ class ClassMetricsRow:
     specificity_ci: Interval | None = None
     f1_ci: Interval | None = None
     roc_auc_ci: Interval | None = None
+    in_data: bool = True
+    """False for a model's class the evaluated data does not hold: its precision, sensitivity,
+    F1 and ROC AUC read "not in this data"."""
 
 
 @dataclass(frozen=True)

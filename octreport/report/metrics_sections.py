@@ -21,7 +21,7 @@ def class_rows(results: RunResults) -> tuple[ClassMetricsRow, ...]:
 
 def _class_row(c: PerClassMetrics, ci: ClassIntervals) -> ClassMetricsRow:
     return ClassMetricsRow(c.name, c.precision, c.recall, c.specificity, c.f1, c.roc_auc, c.support, c.predicted_count,
-                           ci.precision, ci.recall, ci.specificity, ci.f1, ci.roc_auc)
+                           ci.precision, ci.recall, ci.specificity, ci.f1, ci.roc_auc, in_data=c.support > 0)
 
 
 def average_rows(results: RunResults) -> tuple[AverageRow, ...]:
@@ -60,8 +60,25 @@ def referral_section(results: RunResults) -> ReferralSection | None:
             "P(CNV) + P(DME). Weighted error: each error costs 4 when an urgent case is called NORMAL, 2 when "
             "it is called DRUSEN, 1 otherwise, summed and divided by the number of images "
             f"({referral.total_penalty} penalty points over {referral.n_images} images here)."
+            + _one_sided_note(referral)
         ),
     )
+
+
+def _one_sided_note(referral) -> str:
+    """Said when the data holds only urgent or only non-urgent cases: one of the pair is not measured."""
+    if not referral.n_urgent:
+        return " No urgent case (CNV or DME) is in this data: urgent-referral sensitivity and ROC AUC are not measured."
+    if not referral.n_non_urgent:
+        return " No non-urgent case (DRUSEN or NORMAL) is in this data: urgent-referral specificity and ROC AUC are not measured."
+    return ""
+
+
+def _absent_rows_note(absent: tuple[str, ...]) -> str:
+    if not absent:
+        return ""
+    return (f" Not in this data, so without a row: {', '.join(absent)}; their columns count the images the model "
+            "called so.")
 
 
 def confusion_figure(results: RunResults, store: FigureStore) -> FigureRef:
@@ -70,5 +87,6 @@ def confusion_figure(results: RunResults, store: FigureStore) -> FigureRef:
         "confusion-matrix",
         "Confusion matrix",
         "Rows: true class; columns: predicted class. Each cell gives the number of test images; "
-        "its colour is the share of its row (row-normalised), so the diagonal reads as per-class recall.",
+        "its colour is the share of its row (row-normalised), so the diagonal reads as per-class recall."
+        + _absent_rows_note(results.metrics.classes_not_in_data),
     )

@@ -78,4 +78,22 @@ def _headline(results: RunResults) -> str:
             f" Urgent referral (CNV or DME) detected with sensitivity {with_ci(urgent.urgent_sensitivity)}"
             + (f" and specificity {with_ci(urgent.urgent_specificity)}." if referral.urgent_specificity is not None else ".")
         )
-    return headline
+    elif referral is not None and referral.urgent_specificity is not None and urgent is not None:
+        headline += (f" No urgent case in this data: {with_ci(urgent.urgent_specificity)} of the scans kept out of "
+                     "urgent referral (specificity).")
+    return headline + _classes_note(results)
+
+
+def _classes_note(results: RunResults) -> str:
+    """Which of the model's classes the data holds, and under which folder names."""
+    absent = results.metrics.classes_not_in_data
+    data = results.data
+    renamed = [f"{name} from folder '{folder}'" for name, folder in zip(data.class_names, data.class_folders)
+               if folder is not None and folder.strip().casefold() != name.strip().casefold()]
+    note = ""
+    if absent:
+        note += (f" The data holds {len(data.class_names) - len(absent)} of the model's {len(data.class_names)} classes; "
+                 f"not in this data: {', '.join(absent)} (no sensitivity is claimed for them).")
+    if renamed:
+        note += f" Classes read through --class-map: {', '.join(renamed)}."
+    return note

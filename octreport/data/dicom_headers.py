@@ -1,0 +1,81 @@
+"""What the DICOM headers of a data folder tell the audit, when the user gave no file for it:
+who each scan belongs to (PatientID, as a salted hash only) for the patient-level checks, and
+which device acquired it (Manufacturer and ManufacturerModelName) for the per-device performance
+of the Data shift section. Headers only: no pixel is decoded here.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from octreport.data.dicom import DICOM_SUFFIX, DicomProblem, dicom_facts
+from octreport.data.groups import GroupTable
+from octreport.data.layout import ImageItem, relative_name
+from octreport.data.patients import PatientTable
+from octreport.data.splits import patient_id
+
+log = logging.getLogger(__name__)
+
+SPLIT_SALT = "octreport-splits"
+"""The salt of the in-memory keys that keep a DICOM patient on one side of a split; they are never
+written anywhere, and a fixed salt keeps a seed's split the same in every run."""
+PATIENTS_SOURCE = "DICOM PatientID (salted SHA-256; the ID itself is not kept)"
+DEVICES_SOURCE = "DICOM device (Manufacturer and ManufacturerModelName)"
+
+
+@dataclass(frozen=True)
+class DicomTables:
+    """``patients``: a salted key per DICOM scan that names a PatientID (None when none does);
+    ``devices``: the device per DICOM scan that names one (None when none does)."""
+
+    patients: PatientTable | None
+    devices: GroupTable | None
+
+
+def new_salt() -> str:
+    """A salt for a run whose user gave none; the run's configuration records it, so a second run
+    given the same salt (``--dicom-salt``) gives the same keys."""
+    return secrets.token_hex(8)
+
+
+def split_patient(item: ImageItem) -> str:
+    """Who an image belongs to when octreport splits a folder: a DICOM scan's hashed PatientID,
+    else the Kermany file name's patient (or the image alone)."""
+    if item.path.suffix.lower() == DICOM_SUFFIX:
+        try:
+            key = dicom_facts(Path(item.path), SPLIT_SALT).patient
+        except (DicomProblem, OSError):
+            key = None
+        if key:
+            return f"patient:{key}"
+    return patient_id(item)
+
+
+def has_dicom(items: Sequence[ImageItem]) -> bool:
+    return any(item.path.suffix.lower() == DICOM_SUFFIX for item in items)
+
+
+def dicom_tables(root: Path, items: Sequence[ImageItem], salt: str) -> DicomTables:
+    """Read the header of every DICOM scan among ``items`` once."""
+    patients, devices = {}, {}
+    for item in items:
+        if item.path.suffix.lower() != DICOM_SUFFIX:
+            continue
+        try:
+            facts = dicom_facts(Path(item.path), salt)
+        except (DicomProblem, OSError) as problem:
+            log.info("no DICOM header facts for %s: %s", item.path, problem)
+            continue
+        name = relative_name(item.path, root)
+        if facts.patient:
+            patients[name] = facts.patient
+        if facts.device:
+            devices[name] = facts.device
+    if patients:
+        log.info("patients of %d DICOM scans from their PatientID (salted hash)", len(patients))
+    return DicomTables(PatientTable(patients, PATIENTS_SOURCE) if patients else None,
+                       GroupTable(devices, DEVICES_SOURCE) if devices else None)

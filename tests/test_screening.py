@@ -1,0 +1,123 @@
+"""Unlabelled scans: the screening report (what the model would do with them, no accuracy), and
+``--fail-on-shift`` as a gate, labelled or not."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from conftest import OCT_CLASSES, write_class_folders, write_image
+
+from octreport.cli import main
+from octreport.evaluation.screening import screen_predictions
+
+QUICK = ["--format", "html", "--images-per-class", "1", "--maps-per-layer", "2", "--filters-per-layer", "2",
+         "--filter-views", "kernels", "--errors-per-cell", "0", "--no-heatmap-checks", "--bootstrap-resamples", "100"]
+
+
+def test_screening_counts_predictions_referrals_and_deferrals():
+    probabilities = np.array([
+        [0.95, 0.02, 0.02, 0.01],  # CNV, sure
+        [0.10, 0.60, 0.20, 0.10],  # DME, 0.6
+        [0.05, 0.05, 0.10, 0.80],  # NORMAL, 0.8
+        [0.30, 0.20, 0.45, 0.05],  # DRUSEN, 0.45
+    ])
+    screening = screen_predictions(probabilities, OCT_CLASSES)
+    assert screening.predicted_counts == (1, 1, 1, 1)
+    assert dict(screening.referral_counts) == {"urgent referral": 2, "routine referral": 1, "observation": 1}
+    assert [(d.threshold, d.count) for d in screening.deferrals] == [(0.5, 1), (0.7, 2), (0.9, 3)]
+    assert screening.confidence_counts.tolist() == [0, 0, 0, 0, 1, 0, 1, 0, 1, 1]
+    assert screening.median_confidence == pytest.approx((0.6 + 0.8) / 2)
+    assert screen_predictions(probabilities[:, :2] / probabilities[:, :2].sum(1, keepdims=True), "ab").referral_counts is None
+
+
+@pytest.fixture(scope="module")
+def profiled_model(tmp_path_factory):
+    """A tiny model (16x16x1 in, the four OCT classes out) with a sidecar that names its classes and
+    records the acquisition profile of 32x32 grayscale JPEG training scans."""
+    import keras
+
+    from octreport.data.acquisition_profile import profile_from_facts
+    from octreport.data.image_facts import collect_image_facts
+    from octreport.data.preprocessing import Preprocessing
+    from octreport.models.io import save_model
+    from octreport.models.metadata import ModelMetadata
+
+    base = tmp_path_factory.mktemp("profiled")
+    paths = [write_image(base / "train" / f"scan-{i}.jpeg", seed=i) for i in range(12)]
+    inputs = keras.Input((16, 16, 1))
+    x = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(2, 3, activation="relu")(inputs))
+    model = keras.Model(inputs, keras.layers.Dense(4, activation="softmax")(x))
+    path = base / "model.keras"
+    save_model(model, path, ModelMetadata(OCT_CLASSES, Preprocessing(16, 16, 1),
+                                          training_profile=profile_from_facts(collect_image_facts(paths))))
+    return path
+
+
+def _scans(folder, n=6, size=(32, 32)):
+    for i in range(n):
+        write_image(folder / f"scan-{i}.jpeg", size=size, seed=100 + i)
+    return folder
+
+
+def _report(model, data, out, *extra):
+    return CliRunner().invoke(main, ["report", "--model", str(model), "--data", str(data), "--out", str(out), *QUICK, *extra])
+
+
+def test_a_folder_of_unlabelled_scans_gives_a_screening_report(profiled_model, tmp_path):
+    data = _scans(tmp_path / "scans")
+    (data / "notes.txt").write_text("not a scan")
+    result = _report(profiled_model, data, tmp_path / "runs", "--fail-on-shift")
+    assert result.exit_code == 0, result.output  # the training kind of scan: no shift
+    assert "no labels, no accuracy" in result.output
+    run = (tmp_path / "runs" / "latest").resolve()
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["kind"] == "screening" and "classification" not in metrics
+    assert metrics["screening"]["labels"] is None and metrics["screening"]["n_images"] == 6
+    assert sum(metrics["screening"]["predicted_counts"].values()) == 6
+    assert sum(metrics["screening"]["referral_counts"].values()) == 6
+    assert metrics["data_shift"]["material"] is False
+    assert metrics["gates"]["results"][0]["name"] == "data shift" and metrics["gates"]["passed"]
+    with open(run / "predictions.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 6 and all(row["true_class"] == "" for row in rows)
+    assert {row["predicted_class"] for row in rows} <= set(OCT_CLASSES)
+    html = (run / "report.html").read_text()
+    assert "These scans have no labels: this report claims no accuracy" in html
+    for heading in ("What the model would do with these scans", "Data shift", "Feature maps", "Where the model looks"):
+        assert heading in html
+    assert "Gates" in html and "accuracy</" not in html
+    verify = CliRunner().invoke(main, ["verify", str(run)])
+    assert verify.exit_code == 0, verify.output
+
+
+def test_fail_on_shift_fails_scans_of_another_size_labelled_or_not(profiled_model, tmp_path):
+    wide = _scans(tmp_path / "wide", size=(24, 64))
+    result = _report(profiled_model, wide, tmp_path / "runs", "--fail-on-shift")
+    assert result.exit_code == 5, result.output
+    assert "the scans differ materially from the training scans" in result.output
+    labelled = write_class_folders(tmp_path / "labelled", OCT_CLASSES, patients=1, per_patient=1, size=(24, 64))
+    result = _report(profiled_model, labelled, tmp_path / "runs", "--fail-on-shift")
+    assert result.exit_code == 5 and "differ materially" in result.output, result.output
+    assert (tmp_path / "runs" / "latest" / "report.html").is_file()  # a gate: the report is still written
+
+
+def test_unlabelled_option_screens_class_folders_too(profiled_model, tmp_path):
+    data = write_class_folders(tmp_path / "graded", ("DME", "NORMAL"), patients=2, per_patient=1)
+    result = _report(profiled_model, data, tmp_path / "runs", "--unlabelled")
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((tmp_path / "runs" / "latest" / "metrics.json").read_text())
+    assert metrics["kind"] == "screening" and metrics["screening"]["n_images"] == 4
+
+
+def test_a_model_that_cannot_name_its_classes_is_refused_before_a_run_folder(conv_model, tmp_path):
+    data = _scans(tmp_path / "scans", n=2)
+    result = _report(conv_model, data, tmp_path / "runs")
+    assert result.exit_code == 4 and "Give the model's classes in output order with --class-names" in result.output
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+    result = _report(conv_model, data, tmp_path / "runs", "--class-map", "healthy=NORMAL", "--class-names",
+                     ",".join(OCT_CLASSES))
+    assert result.exit_code == 2 and "unlabelled scans are read without them" in result.output
