@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -135,7 +136,8 @@ def describe_failure(error: BaseException) -> str:
     """One line: what went wrong talking to the server (refused credentials, unreachable, timeout)."""
     text = " ".join(str(error).split())
     lowered = text.lower()
-    if any(word in lowered for word in ("401", "403", "unauthorized", "unauthenticated", "permission_denied", "forbidden")):
+    if re.search(r"\b(401|403)\b", text) or any(word in lowered for word in ("unauthorized", "unauthenticated",
+                                                                          "permission_denied", "forbidden")):
         what = "the server refused the credentials"
     elif "timed out" in lowered or "timeout" in lowered:
         what = "the server did not answer in time"
