@@ -209,6 +209,9 @@ def run(data_dir, model_path, card_file, quiet, **options):
     configure_logging(quiet)
     report_values, gate_values = take(options, REPORT_OPTION_NAMES), take(options, GATE_OPTION_NAMES)
     tracking, tracking_uri = _tracking(options)
+    if model_path is not None and tracking is not None and tracking.register:
+        raise click.BadParameter("registers the model a run trains; with --model nothing is trained. Leave one out.",
+                                 param_hint="--mlflow-register")
     train_config = build_train_config(options, _given_options())
     report_config = build_report_config(report_values, train_config.seed, train_config.batch_size)
     gate_config = build_gate_config(gate_values)

@@ -57,6 +57,8 @@ def test_params_are_flattened_and_names_kept_to_what_mlflow_takes():
     assert flatten_params({"train": {"lr": 0.001, "prep": {"height": 32}, "note": None}, "s": "x"}) == {
         "train.lr": "0.001", "train.prep.height": "32", "train.note": "null", "s": "x"}
     assert metric_name("per_class.CNV+1.recall") == "per_class.CNV_1.recall"
+    long = flatten_params({"report": {"image_paths": ["x" * 100] * 100}})["report.image_paths"]
+    assert len(long) == 6000 and long.endswith("...")
 
 
 def test_a_folder_that_is_not_a_run_is_refused(tmp_path):

@@ -19,6 +19,7 @@ audit) and returns a frozen :class:`MlflowRecord`; imports no MLflow and writes 
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -35,6 +36,8 @@ ARTIFACT_NAMES = ("report.pdf", "report.html", "metrics.json", "manifest.json", 
 TRAINED_MODEL_NAME = "model.keras"
 TAG_PREFIX = "octreport."
 RUN_FOLDER_TAG = "octreport.run_folder"
+PARAM_VALUE_LIMIT = 6000
+"""MLflow's longest parameter value; a longer one (a long --image list) is cut, whole in manifest.json."""
 
 _NOT_A_METRIC_NAME = re.compile(r"[^A-Za-z0-9_\-. /]")
 _DATA_AUDIT_COUNTS = ("leaked_patients", "exact_duplicates_across_splits", "near_duplicates_across_splits",
@@ -100,14 +103,16 @@ def record_from_documents(run_dir: Path, metrics: Mapping[str, Any], manifest: M
 
 
 def flatten_params(config: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
-    """``{"train": {"epochs": 15}}`` -> ``{"train.epochs": "15"}``; strings bare, other values as JSON."""
+    """``{"train": {"epochs": 15}}`` -> ``{"train.epochs": "15"}``; strings bare, other values as JSON,
+    each cut to :data:`PARAM_VALUE_LIMIT` characters."""
     flat: dict[str, str] = {}
     for key, value in config.items():
         name = f"{prefix}{key}"
         if isinstance(value, Mapping) and value:
             flat.update(flatten_params(value, f"{name}."))
         else:
-            flat[name] = value if isinstance(value, str) else json.dumps(value)
+            text = value if isinstance(value, str) else json.dumps(value)
+            flat[name] = text if len(text) <= PARAM_VALUE_LIMIT else text[:PARAM_VALUE_LIMIT - 3] + "..."
     return flat
 
 
@@ -216,11 +221,11 @@ def _layer_health_counts(rows: list[Mapping[str, Any]]) -> dict[str, float]:
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and value == value
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _put(found: dict[str, float], name: str, value: Any) -> None:
-    """Record ``value`` under ``name`` when it is a finite-or-infinite number (None and NaN are left out)."""
+    """Record ``value`` under ``name`` when it is a finite number (None, NaN and infinities are left out)."""
     if isinstance(value, bool):
         value = int(value)
     if _is_number(value):
