@@ -3,6 +3,7 @@ root, a free port), started once for the module and read back through ``MlflowCl
 
 from __future__ import annotations
 
+import http.server
 import json
 import os
 import shutil
@@ -10,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -173,3 +175,35 @@ def test_the_server_down_then_back(server, octreport, kermany_dir, tmp_path):
     assert logged.data.tags["octreport.kind"] == "data-audit"
     leaked = json.loads((run_dir / "metrics.json").read_text())["data_audit"]["leaked_patients"]
     assert logged.data.metrics["data_audit.leaked_patients"] == leaked
+
+
+class _RefusesEveryone(http.server.BaseHTTPRequestHandler):
+    """A proxy in front of a tracking server that refuses these credentials (HTTP 401)."""
+
+    def do_GET(self):
+        self.send_response(401)
+        self.send_header("WWW-Authenticate", 'Basic realm="mlflow"')
+        self.end_headers()
+        self.wfile.write(b"Unauthorized")
+
+    do_POST = do_GET
+
+    def log_message(self, *args):
+        pass
+
+
+def test_refused_credentials_leave_the_run_folder_alone_and_exit_9(audited_run, monkeypatch):
+    run_dir, _ = audited_run
+    before = sorted((p.name, p.stat().st_mtime_ns) for p in run_dir.iterdir())
+    proxy = http.server.HTTPServer(("127.0.0.1", 0), _RefusesEveryone)
+    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+    monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "someone")
+    monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", "wrong")
+    try:
+        result = CliRunner().invoke(main, ["publish", str(run_dir), "--mlflow", "--mlflow-tracking-uri",
+                                           f"http://127.0.0.1:{proxy.server_port}"])
+    finally:
+        proxy.shutdown()
+    assert result.exit_code == 9, result.output
+    assert "the server refused the credentials" in result.output and "wrong" not in result.output
+    assert sorted((p.name, p.stat().st_mtime_ns) for p in run_dir.iterdir()) == before

@@ -136,8 +136,8 @@ def describe_failure(error: BaseException) -> str:
     """One line: what went wrong talking to the server (refused credentials, unreachable, timeout)."""
     text = " ".join(str(error).split())
     lowered = text.lower()
-    if re.search(r"\b(401|403)\b", text) or any(word in lowered for word in ("unauthorized", "unauthenticated",
-                                                                          "permission_denied", "forbidden")):
+    refused = getattr(error, "error_code", "") in ("UNAUTHENTICATED", "PERMISSION_DENIED")
+    if refused or re.search(r"\b(401|403)\b", text) or any(word in lowered for word in ("unauthorized", "forbidden")):
         what = "the server refused the credentials"
     elif "timed out" in lowered or "timeout" in lowered:
         what = "the server did not answer in time"
