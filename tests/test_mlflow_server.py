@@ -85,10 +85,7 @@ def octreport(server, tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
 
     def invoke(*args: str):
-        started = time.monotonic()
-        result = CliRunner().invoke(main, list(args))
-        print(f"octreport {args[0]}: {time.monotonic() - started:.1f} s")
-        return result
+        return CliRunner().invoke(main, list(args))
 
     return invoke
 
