@@ -25,7 +25,7 @@ pytest.importorskip("mlflow")
 
 MODEL_NAME = "oct"
 SMALL_REPORT = ["--images-per-class", "1", "--maps-per-layer", "4", "--filters-per-layer", "4", "--errors-per-cell", "0",
-                "--no-heatmap-checks", "--filter-views", "kernels", "--format", "pdf"]
+                "--no-heatmap-checks", "--filter-views", "kernels", "--format", "html"]
 
 
 class TrackingServer:
@@ -109,6 +109,12 @@ def test_a_trained_run_registered_then_audited_by_its_registry_uri(server, octre
     history = json.loads((trained_run / "metrics.json").read_text())["training"]["history"]
     assert [m.value for m in tracking.get_metric_history(trained.info.run_id, "train.loss")] == pytest.approx(history["loss"])
     assert tracking.get_model_version(MODEL_NAME, "1").run_id == trained.info.run_id
+    assert {"report.pdf", "report.html", "model"} <= {entry.path for entry in tracking.list_artifacts(trained.info.run_id)}
+    import pypdf
+
+    pdf = Path(tracking.download_artifacts(trained.info.run_id, "report.pdf", str(tmp_path)))
+    assert pdf.read_bytes() == (trained_run / "report.pdf").read_bytes()
+    assert pypdf.PdfReader(pdf).pages[0].extract_text().startswith("Model audit: ")
 
     result = octreport("report", "--model", f"models:/{MODEL_NAME}/1", "--data", str(data), "--out", str(tmp_path / "runs"),
                        "--mlflow", "--min-accuracy", "0.5", *SMALL_REPORT)
@@ -133,13 +139,7 @@ def test_a_trained_run_registered_then_audited_by_its_registry_uri(server, octre
     assert logged.data.tags["octreport.model_uri"] == f"models:/{MODEL_NAME}/1"
     assert logged.data.tags["octreport.run_folder"] == str(run_dir)
     names = {entry.path for entry in tracking.list_artifacts(logged.info.run_id)}
-    assert {"report.pdf", "metrics.json", "manifest.json", "predictions.csv", "model_card.json"} <= names
-
-    import pypdf
-
-    pdf = Path(tracking.download_artifacts(logged.info.run_id, "report.pdf", str(tmp_path)))
-    assert pdf.read_bytes() == (run_dir / "report.pdf").read_bytes()
-    assert pypdf.PdfReader(pdf).pages[0].extract_text().startswith("Model audit: ")
+    assert {"report.html", "metrics.json", "manifest.json", "predictions.csv", "model_card.json"} <= names
 
     tags = tracking.get_model_version(MODEL_NAME, "1").tags
     assert tags["octreport.audit_run_id"] == logged.info.run_id
