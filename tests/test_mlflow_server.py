@@ -120,6 +120,7 @@ def test_a_trained_run_registered_then_audited_by_its_registry_uri(server, octre
                        "--mlflow", "--min-accuracy", "0.5", *SMALL_REPORT)
     assert result.exit_code == 0, result.output
     run_dir = (tmp_path / "runs" / "latest").resolve()
+    assert result.stdout.splitlines() == [str(run_dir / "report.html")]  # what a script reads, alone on stdout
     metrics = json.loads((run_dir / "metrics.json").read_text())
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert manifest["model"]["source"] == f"models:/{MODEL_NAME}/1"

@@ -19,7 +19,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from octreport.audit.mlflow_tracking import client_for, describe_failure, require_mlflow, resolved_tracking_uri
+from octreport.audit.mlflow_tracking import (
+    client_for,
+    describe_failure,
+    require_mlflow,
+    resolved_tracking_uri,
+    server_errors,
+)
 from octreport.errors import ConfigError, ModelError, TrackingUnavailable
 
 MLFLOW_SCHEMES = ("models:/", "runs:/")
@@ -68,9 +74,7 @@ def fetch_model(uri: str, tracking_uri: str | None = None, cache_root: Path | No
         folder = folder / (f"models/{name}/{version}" if name else f"runs/{run_id}/{source}")
         if not folder.is_dir():
             _download(f"models:/{name}/{version}" if name else uri, folder, server)
-    except (ConfigError, ModelError):
-        raise
-    except Exception as error:
+    except server_errors() as error:
         if getattr(error, "error_code", "") in _MISSING:
             raise ModelError(f"MLflow has no model at {uri} ({' '.join(str(error).split())[:240]}).") from None
         raise TrackingUnavailable(f"could not fetch --model {uri} from the MLflow tracking server {server}: "

@@ -38,6 +38,8 @@ HTTP_LIMITS = {
     "MLFLOW_HTTP_REQUEST_TIMEOUT": "10",          # seconds per request; default 120
 }
 """A dead server fails within seconds: at most 3 tries a request, 10 s each."""
+QUIET_CLIENT = {"MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true"}
+"""MLflow prints the run's URL on standard output, where octreport prints the report's path for scripts."""
 _BATCH = 100  # params or tags per log_batch call (the REST API's limit for params)
 _METRIC_BATCH = 1000
 
@@ -74,8 +76,9 @@ def require_mlflow(what: str = "--mlflow") -> None:
 
 
 def bound_http_retries() -> None:
-    """Set MLflow's HTTP retry and timeout variables to :data:`HTTP_LIMITS` where the user has not."""
-    for name, value in HTTP_LIMITS.items():
+    """Set MLflow's HTTP retry and timeout variables to :data:`HTTP_LIMITS`, and keep its client
+    off standard output (:data:`QUIET_CLIENT`), where the user has not set them."""
+    for name, value in {**HTTP_LIMITS, **QUIET_CLIENT}.items():
         os.environ.setdefault(name, value)
 
 
@@ -85,6 +88,15 @@ def client_for(tracking_uri: str | None):
     from mlflow.tracking import MlflowClient
 
     return MlflowClient(tracking_uri=tracking_uri)
+
+
+def server_errors() -> tuple[type[BaseException], ...]:
+    """What talking to a tracking server raises: MLflow's own errors (its REST client wraps
+    connection failures and HTTP errors in them), requests' errors, and socket errors."""
+    from mlflow.exceptions import MlflowException
+    from requests.exceptions import RequestException
+
+    return MlflowException, RequestException, OSError
 
 
 def resolved_tracking_uri(tracking_uri: str | None) -> str:
@@ -122,9 +134,7 @@ def log_record(record: MlflowRecord, settings: TrackingSettings, *, skip_if_logg
                 registered = _register(client, settings.register, run.info.artifact_uri, run_id)
         tagged = _tag_audited_version(client, record, run_id)
         client.set_terminated(run_id, "FINISHED")
-    except TrackingUnavailable:
-        raise
-    except Exception as error:  # MLflow raises MlflowException, requests' errors and OSError alike
+    except server_errors() as error:
         raise TrackingUnavailable(f"logging to the MLflow tracking server {uri} failed: {describe_failure(error)}. "
                                   f"The run folder {record.run_folder} is complete; log it later with "
                                   f"`octreport publish {record.run_folder} --mlflow`.") from error
