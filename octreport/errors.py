@@ -10,8 +10,8 @@ Exit codes (documented in the README):
     6  report error: a template or the PDF renderer failed
     7  verification failed: `verify` found a run that differs from its manifest
     8  file-system error during the run: a disk that filled up, a file removed or locked under it
-  9  the MLflow tracking server could not be reached, refused the credentials or timed out
-     (the run folder is complete; ``octreport publish RUN --mlflow`` uploads it later)
+    9  the MLflow tracking server could not be reached, refused the credentials or timed out
+       (the run folder is complete; ``octreport publish RUN --mlflow`` uploads it later)
   130  interrupted (SIGINT / SIGTERM)
 """
 
