@@ -22,23 +22,34 @@ from octreport.cli_options import (
     DISTRIBUTE_OPTION,
     FOLLOW_SYMLINKS_OPTION,
     GATE_OPTION_NAMES,
+    MLFLOW_OPTION_NAMES,
     REPORT_OPTION_NAMES,
     SEED_TYPE,
     FiniteFloatRange,
     build_gate_config,
     build_report_config,
+    build_tracking_settings,
     build_train_config,
     card_option,
     data_audit_options,
     data_gate_options,
     gate_options,
     interval_options,
+    mlflow_options,
+    mlflow_register_options,
     quiet_option,
     report_options,
     take,
     training_options,
 )
-from octreport.errors import FILE_SYSTEM_ERROR_EXIT_CODE, GateFailed, OctReportError, VerificationFailed
+from octreport.errors import (
+    FILE_SYSTEM_ERROR_EXIT_CODE,
+    ConfigError,
+    GateFailed,
+    OctReportError,
+    TrackingUnavailable,
+    VerificationFailed,
+)
 from octreport.logsetup import configure_logging, import_tensorflow_quietly, quiet_tensorflow, runtime_log_dropped
 
 ENV_PREFIX = "OCTREPORT"
@@ -122,7 +133,49 @@ def _model_card(card_file: Path | None):
     return click.get_current_context().meta.get(CARD_META)
 
 
-def _report_and_echo(quiet: bool, **kwargs) -> None:
+def _tracking(options: dict):
+    """The MLflow settings (None without --mlflow; exit 2 naming the extra when MLflow is missing)
+    and the tracking URI models:/ and runs:/ URIs are fetched from."""
+    values = take(options, MLFLOW_OPTION_NAMES)
+    return build_tracking_settings(values), values["mlflow_tracking_uri"]
+
+
+def _model_argument(model_path: Path | None, tracking_uri: str | None):
+    """``--model``: a file, or for ``models:/...`` and ``runs:/...`` the model fetched from MLflow."""
+    if model_path is None:
+        return None
+    from octreport.audit.mlflow_models import fetch_model, is_mlflow_uri
+
+    return fetch_model(str(model_path), tracking_uri) if is_mlflow_uri(model_path) else model_path
+
+
+def _log_to_mlflow(run_dir: Path, settings, quiet: bool, skip_if_logged: bool = False) -> TrackingUnavailable | None:
+    """Log a finished run folder to MLflow; a server that fails is a warning (returned), never a lost run."""
+    from octreport.audit.mlflow_record import read_run_folder
+    from octreport.audit.mlflow_tracking import log_record
+
+    try:
+        logged = log_record(read_run_folder(run_dir), settings, skip_if_logged=skip_if_logged)
+    except TrackingUnavailable as error:
+        click.echo(f"Warning: {error}", err=True)
+        return error
+    if not quiet:
+        what = "already logged as" if logged.already_logged else "logged to"
+        extra = "".join([f"; registered as {settings.register} version {logged.registered_version}" if logged.registered_version else "",
+                         f"; tagged model version {logged.tagged_version}" if logged.tagged_version else ""])
+        click.echo(f"{what} MLflow run {logged.run_id} ({logged.tracking_uri}, experiment {settings.experiment}){extra}", err=True)
+    return None
+
+
+def _finish(failed_gates: str | None, tracking_error: TrackingUnavailable | None) -> None:
+    """A failed gate ends with exit 5 (the report is complete); else a failed MLflow upload with exit 9."""
+    if failed_gates:
+        raise GateFailed(failed_gates)
+    if tracking_error is not None:
+        sys.exit(tracking_error.exit_code)
+
+
+def _report_and_echo(quiet: bool, tracking=None, **kwargs) -> None:
     from octreport.pipeline.run import run_report
 
     outcome = run_report(command_line=_command_line(), **kwargs)
@@ -133,19 +186,22 @@ def _report_and_echo(quiet: bool, **kwargs) -> None:
     if not quiet:
         click.echo(f"{result}; report in {outcome.run_dir}", err=True)
     click.echo(str((outcome.pdf_path or outcome.html_path).resolve()))
-    if outcome.failed_gates:
-        raise GateFailed(f"quality gate(s) failed: {'; '.join(outcome.failed_gates)}. The report above is complete.")
+    tracking_error = _log_to_mlflow(outcome.run_dir, tracking, quiet) if tracking else None
+    _finish(f"quality gate(s) failed: {'; '.join(outcome.failed_gates)}. The report above is complete."
+            if outcome.failed_gates else None, tracking_error)
 
 
 @main.command()
 @click.option("--data", "data_dir", type=click.Path(path_type=Path), default=None,
               help="Image folder (Kermany train/test layout or class folders). Default: the bundled sample_data.")
 @click.option("--model", "model_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Load this model (.keras or .h5) instead of training one.")
+              help="Load this model instead of training one: a .keras or .h5 file, or an MLflow URI "
+                   "(models:/NAME/VERSION, models:/NAME@ALIAS, runs:/RUN_ID/PATH).")
 @training_options
 @report_options
 @gate_options
 @card_option
+@mlflow_register_options
 @quiet_option
 @handle_errors
 def run(data_dir, model_path, card_file, quiet, **options):
@@ -155,12 +211,17 @@ def run(data_dir, model_path, card_file, quiet, **options):
     """
     configure_logging(quiet)
     report_values, gate_values = take(options, REPORT_OPTION_NAMES), take(options, GATE_OPTION_NAMES)
+    tracking, tracking_uri = _tracking(options)
+    if model_path is not None and tracking is not None and tracking.register:
+        raise click.BadParameter("registers the model a run trains; with --model nothing is trained. Leave one out.",
+                                 param_hint="--mlflow-register")
     train_config = build_train_config(options, _given_options())
     report_config = build_report_config(report_values, train_config.seed, train_config.batch_size)
     gate_config = build_gate_config(gate_values)
     card = _model_card(card_file)
+    model = _model_argument(model_path, tracking_uri)
     import_tensorflow_quietly()
-    _report_and_echo(quiet, data_dir=data_dir, model=model_path, train_config=train_config, report_config=report_config,
+    _report_and_echo(quiet, tracking, data_dir=data_dir, model=model, train_config=train_config, report_config=report_config,
                      gate_config=gate_config, card=card)
 
 
@@ -179,10 +240,11 @@ def run(data_dir, model_path, card_file, quiet, **options):
 @FOLLOW_SYMLINKS_OPTION
 @data_audit_options
 @data_gate_options
+@mlflow_options
 @quiet_option
 @handle_errors
 def audit_data(data_dir, out_root, seed, val_fraction, test_fraction, formats, follow_symlinks, patients_file,
-               near_duplicate_bits, max_leaked_patients, max_duplicates, quiet):
+               near_duplicate_bits, max_leaked_patients, max_duplicates, quiet, **options):
     """The data audit alone, no model: leaked patients, duplicates, label conflicts, shortcuts.
 
     Splits the data as `run` would, and writes a run folder with a short report, metrics.json and
@@ -192,6 +254,7 @@ def audit_data(data_dir, out_root, seed, val_fraction, test_fraction, formats, f
     from octreport.config import ReportConfig, TrainConfig
 
     configure_logging(quiet)
+    tracking, _ = _tracking(options)
     train_config = TrainConfig(seed=seed, val_fraction=val_fraction, test_fraction=test_fraction,
                                follow_symlinks=follow_symlinks)
     report_config = ReportConfig(out_root=str(out_root), formats=tuple(dict.fromkeys(formats)), seed=seed,
@@ -206,13 +269,15 @@ def audit_data(data_dir, out_root, seed, val_fraction, test_fraction, formats, f
     if not quiet:
         click.echo(f"data audit: {(outcome.audit.worst_finding() or 'nothing found').rstrip('.')}; report in {outcome.run_dir}", err=True)
     click.echo(str((outcome.pdf_path or outcome.html_path or outcome.metrics_path).resolve()))
-    if outcome.failed_gates:
-        raise GateFailed(f"data gate(s) failed: {'; '.join(outcome.failed_gates)}. The report above is complete.")
+    tracking_error = _log_to_mlflow(outcome.run_dir, tracking, quiet) if tracking else None
+    _finish(f"data gate(s) failed: {'; '.join(outcome.failed_gates)}. The report above is complete."
+            if outcome.failed_gates else None, tracking_error)
 
 
 @main.command()
 @click.option("--model", "model_path", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="The model to report on (.keras or .h5).")
+              help="The model to report on: a .keras or .h5 file, or models:/NAME/VERSION, models:/NAME@ALIAS, "
+                   "runs:/RUN_ID/PATH (fetched from MLflow).")
 @click.option("--data", "data_dir", type=click.Path(path_type=Path), required=True,
               help="Image folder whose test split is evaluated (Kermany layout or class folders).")
 @click.option("--seed", type=SEED_TYPE, default=0, show_default=True, help="Seed for splits and the images shown.")
@@ -222,6 +287,7 @@ def audit_data(data_dir, out_root, seed, val_fraction, test_fraction, formats, f
 @report_options
 @gate_options
 @card_option
+@mlflow_options
 @quiet_option
 @handle_errors
 def report(model_path, data_dir, seed, batch_size, distribute, follow_symlinks, card_file, quiet, **options):
@@ -230,11 +296,13 @@ def report(model_path, data_dir, seed, batch_size, distribute, follow_symlinks, 
 
     configure_logging(quiet)
     gate_config = build_gate_config(take(options, GATE_OPTION_NAMES))
+    tracking, tracking_uri = _tracking(options)
     report_config = build_report_config(options, seed, batch_size)
     card = _model_card(card_file)
+    model = _model_argument(model_path, tracking_uri)
     import_tensorflow_quietly()
     train_config = TrainConfig(seed=seed, batch_size=batch_size, distribute=distribute, follow_symlinks=follow_symlinks)
-    _report_and_echo(quiet, data_dir=data_dir, model=model_path, train_config=train_config,
+    _report_and_echo(quiet, tracking, data_dir=data_dir, model=model, train_config=train_config,
                      report_config=report_config, gate_config=gate_config, card=card)
 
 
@@ -380,6 +448,28 @@ def verify(run, out_root, data_dir, model_path, full, tolerance, strict, as_json
     if strict and result.not_checked:
         raise VerificationFailed(f"--strict: {len(result.not_checked)} check(s) could not be made: "
                                  f"{', '.join(c.name for c in result.not_checked)}.")
+
+
+@main.command()
+@click.argument("run")
+@click.option("--out", "out_root", type=click.Path(file_okay=False, path_type=Path), default=Path("octreport-runs"),
+              show_default=True, help="Output root where a run name, 'latest' and 'previous' are looked up.")
+@mlflow_register_options
+@quiet_option
+@handle_errors
+def publish(run, out_root, quiet, **options):
+    """Log a finished run folder to MLflow now (--mlflow): a cron job's catch-up after the tracking
+    server was down. A run folder already logged in the experiment is not logged twice.
+
+    Exits 0 when logged, 9 when the server fails again. Writes nothing into the run folder.
+    """
+    from octreport.audit.compare import resolve_run
+
+    configure_logging(quiet)
+    tracking, _ = _tracking(options)
+    if tracking is None:
+        raise ConfigError("publish needs --mlflow: where to publish the run folder (MLflow is the one place so far).")
+    _finish(None, _log_to_mlflow(resolve_run(run, out_root).resolve(), tracking, quiet, skip_if_logged=True))
 
 
 @main.command()

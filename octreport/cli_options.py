@@ -280,9 +280,40 @@ gate_options = _apply(GATE_OPTIONS)
 data_gate_options = _apply(DATA_GATE_OPTIONS)
 
 
+MLFLOW_OPTIONS = [
+    click.option("--mlflow", is_flag=True, default=False,
+                 help="Also log the finished run folder to an MLflow tracking server (needs the extra: "
+                      "pip install \"octreport[mlflow]\"). The run folder is written first; exit 9 when the server fails."),
+    click.option("--mlflow-experiment", default="octreport", show_default=True, metavar="NAME",
+                 help="MLflow experiment the run is logged in (made if missing)."),
+    click.option("--mlflow-tracking-uri", envvar="MLFLOW_TRACKING_URI", default=None, metavar="URI",
+                 help="Tracking server (default: $MLFLOW_TRACKING_URI, else MLflow's own default); also where "
+                      "--model models:/... and runs:/... are fetched from."),
+]
+REGISTER_OPTION = click.option(
+    "--mlflow-register", default=None, metavar="NAME",
+    help="Register the model the run trained as a new version of this MLflow model (implies --mlflow).")
+MLFLOW_OPTION_NAMES = ("mlflow", "mlflow_experiment", "mlflow_tracking_uri", "mlflow_register")
+mlflow_options = _apply(MLFLOW_OPTIONS)
+mlflow_register_options = _apply([*MLFLOW_OPTIONS, REGISTER_OPTION])
+
+
+def build_tracking_settings(options: dict):
+    """The MLflow settings, or None without ``--mlflow``/``--mlflow-register``; refuses them (exit 2,
+    naming the extra) when MLflow is not installed. ``options``: :data:`MLFLOW_OPTION_NAMES`."""
+    from octreport.audit.mlflow_tracking import TrackingSettings, require_mlflow
+
+    register = options.get("mlflow_register")
+    if not options["mlflow"] and not register:
+        return None
+    require_mlflow("--mlflow" if options["mlflow"] else "--mlflow-register")
+    return TrackingSettings(options["mlflow_tracking_uri"], options["mlflow_experiment"], register)
+
+
 def take(options: dict, names: tuple[str, ...]) -> dict:
-    """Remove and return the ``names`` entries of ``options`` (each command's options in groups)."""
-    return {name: options.pop(name) for name in names}
+    """Remove and return the ``names`` entries of ``options`` (each command's options in groups;
+    a name the command does not have is None)."""
+    return {name: options.pop(name, None) for name in names}
 
 
 # TrainConfig field for each training option; the preprocessing options are handled together.

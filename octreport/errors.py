@@ -10,6 +10,8 @@ Exit codes (documented in the README):
     6  report error: a template or the PDF renderer failed
     7  verification failed: `verify` found a run that differs from its manifest
     8  file-system error during the run: a disk that filled up, a file removed or locked under it
+    9  the MLflow tracking server could not be reached, refused the credentials or timed out
+       (the run folder is complete; ``octreport publish RUN --mlflow`` uploads it later)
   130  interrupted (SIGINT / SIGTERM)
 """
 
@@ -59,3 +61,12 @@ class VerificationFailed(OctReportError):
     """``octreport verify`` found a difference between a past run and what its manifest records."""
 
     exit_code = 7
+
+
+class TrackingUnavailable(OctReportError):
+    """The MLflow tracking server could not be reached, refused the credentials or timed out.
+
+    Raised after the run folder is complete (it is never lost), or before any work when a
+    ``models:/`` URI cannot be fetched; ``octreport publish RUN --mlflow`` catches up later."""
+
+    exit_code = 9

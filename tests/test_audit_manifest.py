@@ -268,7 +268,7 @@ def test_manifest_for_run_hashes_the_model_file_and_weights(tmp_path):
     results = SimpleNamespace(
         model=model, model_path=tmp_path / "model.keras", model_source="trained in this run", data=data,
         preprocessing=Preprocessing(8, 8), train_config=None, report_config=ReportConfig(),
-        command_line="octreport run", started_at="2026-01-02T03:04:05+00:00", input_scale=None,
+        command_line="octreport run", started_at="2026-01-02T03:04:05+00:00", input_scale=None, model_registry=None,
     )
     manifest = manifest_for_run(
         results, finished_at="2026-01-02T03:04:15+00:00", outcome="passed", fingerprint=None,

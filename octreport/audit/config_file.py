@@ -18,6 +18,10 @@
     [card]                     # the model card (see octreport.audit.model_card), not a command
     intended-use = "Triage of OCT B-scans for urgent referral."
 
+    [mlflow]                   # log to MLflow (run, report, audit-data, publish), not a command
+    log = true
+    experiment = "oct-nightly"
+
 Each table is one command of the group; keys are that command's options, named by a long option
 name without the dashes (``images-per-class``) or by the parameter name (``images_per_class``).
 A top-level key goes to every command that has such an option and must exist in at least one;
@@ -111,7 +115,7 @@ def validate_against(group: click.Group, mapping: Mapping[str, Any], source: str
         if table not in commands:
             raise ConfigError(
                 f"unknown section [{table}] in {source}. Sections are command names: {', '.join(sorted(commands))}; "
-                f"and [card] for the model card."
+                f"and [card] for the model card, [mlflow] for MLflow logging."
             )
         for key, value in entries.items():
             if isinstance(value, Mapping):
@@ -139,4 +143,31 @@ def load_config_file_and_card(path: Path | str, group: click.Group) -> tuple[dic
     document = read_toml(path)
     table = document.pop(CARD_TABLE, None)
     card = None if table is None else card_from_mapping(table, f"{path} [{CARD_TABLE}]")
+    document = with_mlflow_table(document, str(path))
     return validate_against(group, document, source=str(path)), card
+
+
+MLFLOW_TABLE = "mlflow"
+_MLFLOW_KEYS = {"log": "mlflow", "experiment": "mlflow_experiment", "tracking_uri": "mlflow_tracking_uri",
+                "register": "mlflow_register"}
+
+
+def with_mlflow_table(document: Mapping[str, Any], source: str) -> dict[str, Any]:
+    """``[mlflow]`` (``log = true``, ``experiment``, ``tracking-uri``, ``register``) as the
+    top-level keys ``mlflow``, ``mlflow-experiment``, ...: they reach every command with those
+    options (``run``, ``report``, ``audit-data``, ``publish``), and a command's table still wins."""
+    document = dict(document)
+    table = document.pop(MLFLOW_TABLE, None)
+    if table is None:
+        return document
+    if not isinstance(table, Mapping):
+        raise ConfigError(f"'{MLFLOW_TABLE}' in {source} must be a table: [mlflow] with log, experiment, tracking-uri, register.")
+    for key, value in table.items():
+        param = _MLFLOW_KEYS.get(normalize_key(key))
+        if param is None:
+            raise ConfigError(f"unknown key '{key}' in [{MLFLOW_TABLE}] of {source}. Valid keys: "
+                              f"{', '.join(k.replace('_', '-') for k in _MLFLOW_KEYS)}.")
+        if any(normalize_key(other) == param for other in document):
+            raise ConfigError(f"{source} sets '{param}' both at the top and as [{MLFLOW_TABLE}] {key}.")
+        document[param] = value
+    return document

@@ -10,7 +10,7 @@ finished run, hashing the model file and weights); :func:`write_manifest` writes
 Top-level keys (:data:`MANIFEST_KEYS`)::
 
     manifest_version, outcome, started_at, finished_at, duration_seconds, command_line, seed,
-    model {source, name, file, file_sha256, file_note, weights_sha256}, class_names,
+    model {source, name, file, file_sha256, file_note, weights_sha256, [input_scale], [registry]}, class_names,
     preprocessing, data (fingerprint dict or null), config {train, report, gates}, gates [..],
     gates_passed (null when no gate was evaluated), artifacts {file name: sha256}, versions, host {hostname, platform, machine,
     python_implementation, cpu_count}
@@ -57,6 +57,8 @@ class ModelIdentity:
     weights_sha256: str
     input_scale: Mapping[str, Any] | None = None
     """The input convention the model was fed in, and why (absent from the manifest when None)."""
+    registry: Mapping[str, Any] | None = None
+    """A model fetched from MLflow: its URI, name, resolved version and run (absent when None)."""
 
     def to_dict(self) -> dict[str, Any]:
         entry = {
@@ -67,7 +69,11 @@ class ModelIdentity:
             "file_note": IN_MEMORY_NOTE if self.file is None else "sha256 of the file's bytes; weights_sha256 ignores zip timestamps",
             "weights_sha256": self.weights_sha256,
         }
-        return entry if self.input_scale is None else {**entry, "input_scale": dict(self.input_scale)}
+        if self.input_scale is not None:
+            entry["input_scale"] = dict(self.input_scale)
+        if self.registry is not None:
+            entry["registry"] = dict(self.registry)
+        return entry
 
 
 def identify_model(model: Any, path: Path | None, source: str) -> ModelIdentity:

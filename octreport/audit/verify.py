@@ -188,6 +188,11 @@ def find_model(run_dir: Path, manifest: Mapping[str, Any], given: Path | None) -
         return run_dir / Path(recorded).name, "in the run folder"
     if Path(recorded).is_file():
         return Path(recorded), "where the manifest says"
+    registry = model.get("registry") or {}
+    if registry.get("pinned_uri"):  # a model fetched from MLflow whose cached copy is gone: fetch it again
+        from octreport.audit.mlflow_models import fetch_model
+
+        return fetch_model(registry["pinned_uri"]).file, f"fetched again from MLflow ({registry['pinned_uri']})"
     return None, f"the model file is not where the manifest says ({recorded}); give --model"
 
 

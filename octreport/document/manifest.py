@@ -41,7 +41,7 @@ def manifest_for_run(
     identity = identify_model(results.model, results.model_path, results.model_source)
     choice = results.input_scale
     identity = replace(identity, file=recorded_model_file or identity.file,
-                       input_scale=None if choice is None else choice.to_dict())
+                       input_scale=None if choice is None else choice.to_dict(), registry=results.model_registry)
     return build_manifest(
         training_mode=None if trained is None else training_mode_name(trained.deterministic),
         model=identity,

@@ -5,8 +5,10 @@ The stages of :mod:`octreport.pipeline.run` produce the parts; nothing changes t
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import keras
 
@@ -57,6 +59,8 @@ class RunResults:
     command_line: str
     started_at: str
     data_audit: DataAudit | None = None
+    model_registry: Mapping[str, Any] | None = None
+    """Where a model fetched from MLflow came from (URI, name, resolved version, run id); None otherwise."""
     """Leakage, duplicates and shortcuts of the data (:mod:`octreport.data.data_audit`)."""
     input_scale: InputScaleChoice | None = None
     """The input convention the model was fed in, and why; None in results built by hand."""

@@ -4,11 +4,14 @@ the input convention it is fed in."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import keras
 
+from octreport.audit.mlflow_models import RegistryModel
 from octreport.config import TrainConfig
 from octreport.data.acquisition_profile import profile_from_facts
 from octreport.data.dataset import PreparedData
@@ -40,6 +43,8 @@ class GivenModel:
     input_scale: InputScaleChoice
     class_names: tuple[str, ...] = ()
     """The model's classes in output order (its sidecar, ``--class-names``, or the data's folders)."""
+    registry: Mapping[str, Any] | None = None
+    """Where an MLflow model came from (:meth:`RegistryModel.to_dict`); None for a file or in-memory model."""
 
     @property
     def trained_in_run(self) -> bool:
@@ -53,14 +58,18 @@ class GivenModel:
         return (self.path, sidecar_path(self.path)) if self.trained_in_run else (self.path,)
 
 
-def given_model(model: keras.Model | Path | str, data_class_names: tuple[str, ...], input_scale: str,
+def given_model(model: keras.Model | Path | str | RegistryModel, data_class_names: tuple[str, ...], input_scale: str,
                 class_names: tuple[str, ...] = ()) -> GivenModel:
-    """Load (a path) or take (a ``keras.Model``) the model, name its classes (its sidecar, else
-    ``class_names`` from ``--class-names``, else ``data_class_names``, the data's class folders:
-    none for unlabelled scans), check it has convolutional layers to show, and settle the input
-    convention it is fed in."""
+    """Load (a path, or a model fetched from MLflow) or take (a ``keras.Model``) the model, name its
+    classes (its sidecar, else ``class_names`` from ``--class-names``, else ``data_class_names``, the
+    data's class folders: none for unlabelled scans), check it has convolutional layers to show, and
+    settle the input convention it is fed in."""
+    registry = None
     if isinstance(model, keras.Model):
         source, path, metadata = f"in-memory model '{model.name}'", None, None
+    elif isinstance(model, RegistryModel):
+        loaded = load_model(model.file)
+        model, source, path, metadata, registry = loaded.model, model.uri, loaded.path, loaded.metadata, model.to_dict()
     else:
         loaded = load_model(model)
         model, source, path, metadata = loaded.model, str(loaded.path), loaded.path, loaded.metadata
@@ -71,7 +80,7 @@ def given_model(model: keras.Model | Path | str, data_class_names: tuple[str, ..
     choice = choose_input_scale(model, input_scale, saved)
     preprocessing = replace(preprocessing, input_scale=choice.scale)
     log.info("input convention: %s", choice.reason)
-    return GivenModel(model, source, path, metadata, preprocessing, choice, names)
+    return GivenModel(model, source, path, metadata, preprocessing, choice, names, registry)
 
 
 def train_given_model(data: PreparedData, config: TrainConfig, facts: SplitFacts, path: Path) -> GivenModel:

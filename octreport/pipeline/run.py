@@ -19,6 +19,7 @@ import keras
 
 from octreport.audit.compare import load_run
 from octreport.audit.gates import GateConfig, check_gate_classes
+from octreport.audit.mlflow_models import RegistryModel
 from octreport.audit.model_card import ModelCard
 from octreport.config import ReportConfig, TrainConfig
 from octreport.data.data_audit import audit_prepared_data
@@ -68,7 +69,7 @@ class RunOutcome:
 def run_report(
     *,
     data_dir: Path | str | None,
-    model: keras.Model | Path | str | None = None,
+    model: keras.Model | Path | str | RegistryModel | None = None,
     train_config: TrainConfig = TrainConfig(),
     report_config: ReportConfig = ReportConfig(),
     gate_config: GateConfig = GateConfig(),
@@ -119,7 +120,7 @@ def _screen(data_dir, model, train_config: TrainConfig, config: ReportConfig, ga
 
 
 def _run(
-    data: PreparedData, model: keras.Model | Path | str | None, train_config: TrainConfig, config: ReportConfig,
+    data: PreparedData, model: keras.Model | Path | str | RegistryModel | None, train_config: TrainConfig, config: ReportConfig,
     gate_config: GateConfig, command_line: str, runs_root: Path, started_at: str, card: ModelCard,
 ) -> RunOutcome:
     """:func:`run_report` inside the distribution scope; ``runs_root`` is where earlier runs are
@@ -163,6 +164,7 @@ def _run(
             layer_selection=inside.selection, layer_health=inside.health, confusion_cells=inside.confusion_cells,
             visuals=inside.visuals, train_config=train_config if given.trained_in_run else None, report_config=config,
             command_line=command_line, started_at=started_at, data_audit=audit, input_scale=given.input_scale,
+            model_registry=given.registry,
             prediction_spread=inside.spread, heatmap_checks=inside.heatmap_checks, data_shift=shift,
             group_metrics=by_group, error_gallery=inside.error_gallery,
             data_warnings=data_warnings(data, skipped, not given.trained_in_run,

@@ -1,0 +1,267 @@
+"""Send a finished run folder to an MLflow tracking server, as one MLflow run.
+
+Reads the run folder (through :func:`octreport.audit.mlflow_record.read_run_folder`) and writes
+nothing into it. MLflow is an optional extra (``pip install "octreport[mlflow]"``):
+:func:`require_mlflow` refuses the MLflow options with a :class:`ConfigError` (exit 2) naming it,
+before any work. A server that cannot be reached, refuses the credentials or times out raises
+:class:`TrackingUnavailable` (exit 9) after a bounded number of retries (:data:`HTTP_LIMITS`,
+each overridable by setting the variable yourself); the run folder is complete by then, and
+``octreport publish RUN --mlflow`` logs it later (a run folder already logged is not logged twice).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from octreport.audit.mlflow_record import RUN_FOLDER_TAG, TAG_PREFIX, MlflowRecord
+from octreport.errors import ConfigError, TrackingUnavailable
+
+log = logging.getLogger(__name__)
+
+EXTRA = 'pip install "octreport[mlflow]"'
+DEFAULT_EXPERIMENT = "octreport"
+MODEL_ARTIFACT = "model"
+CARD_ARTIFACT = "model_card.json"
+HTTP_LIMITS = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",      # MLflow's default: 7
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",  # default 2 (7 retries of 2**n s: minutes)
+    "MLFLOW_HTTP_REQUEST_BACKOFF_JITTER": "0",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "10",          # seconds per request; default 120
+}
+"""A dead server fails within seconds: at most 3 tries a request, 10 s each."""
+QUIET_CLIENT = {"MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true"}
+"""MLflow prints the run's URL on standard output, where octreport prints the report's path for scripts."""
+_BATCH = 100  # params or tags per log_batch call (the REST API's limit for params)
+_METRIC_BATCH = 1000
+
+
+@dataclass(frozen=True)
+class TrackingSettings:
+    """Where to log: ``tracking_uri`` (None: ``MLFLOW_TRACKING_URI``, else MLflow's default),
+    the experiment, and the registered-model name a trained model becomes a version of."""
+
+    tracking_uri: str | None = None
+    experiment: str = DEFAULT_EXPERIMENT
+    register: str | None = None
+
+
+@dataclass(frozen=True)
+class LoggedRun:
+    """What the server now holds: the MLflow run, the model version registered (if any), and the
+    registry model version the audit was tagged onto (``name/version``, if any)."""
+
+    run_id: str
+    experiment_id: str
+    tracking_uri: str
+    registered_version: str | None = None
+    tagged_version: str | None = None
+    already_logged: bool = False
+
+
+def require_mlflow(what: str = "--mlflow") -> None:
+    """Refuse ``what`` with a :class:`ConfigError` naming the extra when MLflow is not installed."""
+    try:
+        import mlflow  # noqa: F401
+    except ImportError:
+        raise ConfigError(f"{what} needs MLflow, which is not installed. Install the optional extra: {EXTRA}") from None
+
+
+def bound_http_retries() -> None:
+    """Set MLflow's HTTP retry and timeout variables to :data:`HTTP_LIMITS`, and keep its client
+    off standard output (:data:`QUIET_CLIENT`), where the user has not set them."""
+    for name, value in {**HTTP_LIMITS, **QUIET_CLIENT}.items():
+        os.environ.setdefault(name, value)
+
+
+def client_for(tracking_uri: str | None):
+    """An ``MlflowClient`` with bounded retries."""
+    bound_http_retries()
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(tracking_uri=tracking_uri)
+
+
+def server_errors() -> tuple[type[BaseException], ...]:
+    """What talking to a tracking server raises: MLflow's own errors (its REST client wraps
+    connection failures and HTTP errors in them), requests' errors, and socket errors."""
+    from mlflow.exceptions import MlflowException
+    from requests.exceptions import RequestException
+
+    return MlflowException, RequestException, OSError
+
+
+def resolved_tracking_uri(tracking_uri: str | None) -> str:
+    """The server a client for ``tracking_uri`` talks to (``MLFLOW_TRACKING_URI`` or MLflow's default when None)."""
+    if tracking_uri:
+        return tracking_uri
+    import mlflow
+
+    return str(mlflow.get_tracking_uri())
+
+
+def log_record(record: MlflowRecord, settings: TrackingSettings, *, skip_if_logged: bool = False) -> LoggedRun:
+    """Log ``record`` as one MLflow run (finished when everything is up), register its trained model
+    when ``settings.register`` is set, and tag the registry version it audited. Raises
+    :class:`TrackingUnavailable` naming the server and the reason when the server fails."""
+    client = client_for(settings.tracking_uri)
+    uri = resolved_tracking_uri(settings.tracking_uri)
+    try:
+        experiment_id = _experiment_id(client, settings.experiment)
+        if skip_if_logged:
+            found = _logged_run(client, experiment_id, record.run_folder)
+            if found is not None:
+                return LoggedRun(found, experiment_id, uri, already_logged=True)
+        run = client.create_run(experiment_id, run_name=record.run_name, tags=dict(record.tags))
+        run_id = run.info.run_id
+        _log_numbers(client, run_id, record)
+        for path in record.artifacts:
+            client.log_artifact(run_id, str(path))
+        if record.model_card is not None:
+            client.log_dict(run_id, dict(record.model_card), CARD_ARTIFACT)
+        registered = None
+        if record.model_file is not None:
+            _log_keras_model(client, run_id, record.model_file)
+            if settings.register:
+                registered = _register(client, settings.register, run.info.artifact_uri, run_id)
+        tagged = _tag_audited_version(client, record, run_id)
+        client.set_terminated(run_id, "FINISHED")
+    except server_errors() as error:
+        raise TrackingUnavailable(f"logging to the MLflow tracking server {uri} failed: {describe_failure(error)}. "
+                                  f"The run folder {record.run_folder} is complete; log it later with "
+                                  f"`octreport publish {record.run_folder} --mlflow`.") from error
+    log.debug("logged to MLflow run %s (experiment %s at %s)", run_id, experiment_id, uri)
+    return LoggedRun(run_id, experiment_id, uri, registered, tagged)
+
+
+def describe_failure(error: BaseException) -> str:
+    """One line: what went wrong talking to the server (refused credentials, unreachable, timeout)."""
+    text = " ".join(str(error).split())
+    lowered = text.lower()
+    refused = getattr(error, "error_code", "") in ("UNAUTHENTICATED", "PERMISSION_DENIED")
+    if refused or re.search(r"\b(401|403)\b", text) or any(word in lowered for word in ("unauthorized", "forbidden")):
+        what = "the server refused the credentials"
+    elif "timed out" in lowered or "timeout" in lowered:
+        what = "the server did not answer in time"
+    elif any(word in lowered for word in ("connection", "max retries", "refused", "name or service", "resolve")):
+        what = "the server could not be reached"
+    else:
+        what = "the server answered with an error"
+    return f"{what} ({type(error).__name__}: {text[:240]}{'...' if len(text) > 240 else ''})"
+
+
+def _experiment_id(client, name: str) -> str:
+    found = client.get_experiment_by_name(name)
+    return found.experiment_id if found is not None else client.create_experiment(name)
+
+
+def _logged_run(client, experiment_id: str, run_folder: Path) -> str | None:
+    """The id of a finished MLflow run already holding ``run_folder``, or None."""
+    folder = str(run_folder).replace("'", "\\'")
+    runs = client.search_runs([experiment_id], filter_string=f"tags.`{RUN_FOLDER_TAG}` = '{folder}'", max_results=10)
+    finished = [run.info.run_id for run in runs if run.info.status == "FINISHED"]
+    return finished[0] if finished else None
+
+
+def _log_numbers(client, run_id: str, record: MlflowRecord) -> None:
+    from mlflow.entities import Metric, Param
+
+    now = int(time.time() * 1000)
+    for chunk in _chunks([Param(k, v) for k, v in record.params.items()], _BATCH):
+        client.log_batch(run_id, params=chunk)
+    metrics = [Metric(k, v, now, 0) for k, v in record.metrics.items()]
+    metrics += [Metric(k, v, now, step) for k, values in record.step_metrics.items() for step, v in enumerate(values)]
+    for chunk in _chunks(metrics, _METRIC_BATCH):
+        client.log_batch(run_id, metrics=chunk)
+
+
+def _log_keras_model(client, run_id: str, model_file: Path) -> None:
+    """The trained model as an MLflow model (Keras flavour) under ``model/``, with octreport's
+    sidecar beside the Keras file so that auditing it later keeps its preprocessing and classes."""
+    from octreport.logsetup import import_tensorflow_quietly
+
+    import_tensorflow_quietly()
+    import keras
+    import mlflow.keras
+
+    from octreport.models.metadata import sidecar_path
+
+    model = keras.models.load_model(model_file, compile=False, safe_mode=True)
+    requirements = [f"keras=={keras.__version__}", f"tensorflow=={_version('tensorflow')}"]
+    with tempfile.TemporaryDirectory(prefix="octreport-mlflow-") as scratch:
+        target = Path(scratch) / MODEL_ARTIFACT
+        mlflow.keras.save_model(model, str(target), pip_requirements=requirements, signature=_signature(model))
+        kept = next(target.rglob("*.keras"))
+        if sidecar_path(model_file).is_file():
+            shutil.copy(sidecar_path(model_file), sidecar_path(kept))
+        client.log_artifacts(run_id, str(target), MODEL_ARTIFACT)
+
+
+def _signature(model):
+    """Images in (batch, height, width, channels), class probabilities out, both float32."""
+    import numpy as np
+    from mlflow.models import ModelSignature
+    from mlflow.types import Schema, TensorSpec
+
+    def spec(shape) -> Schema:
+        return Schema([TensorSpec(np.dtype("float32"), (-1, *(int(d) for d in tuple(shape)[1:])))])
+
+    return ModelSignature(inputs=spec(model.inputs[0].shape), outputs=spec(model.outputs[0].shape))
+
+
+def _register(client, name: str, artifact_uri: str, run_id: str) -> str:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        client.create_registered_model(name)
+    except MlflowException as error:
+        if getattr(error, "error_code", "") != "RESOURCE_ALREADY_EXISTS":
+            raise
+    version = client.create_model_version(name, f"{artifact_uri}/{MODEL_ARTIFACT}", run_id=run_id)
+    log.info("registered the trained model as %s version %s", name, version.version)
+    return str(version.version)
+
+
+def _tag_audited_version(client, record: MlflowRecord, run_id: str) -> str | None:
+    """Tag the registry version this run audited with its accuracy, gates and audit run."""
+    registry = record.registry_model or {}
+    if not registry.get("name") or not registry.get("version"):
+        return None
+    name, version = str(registry["name"]), str(registry["version"])
+    for key, value in audit_tags(record, run_id).items():
+        client.set_model_version_tag(name, version, key, value)
+    return f"{name}/{version}"
+
+
+def audit_tags(record: MlflowRecord, run_id: str) -> dict[str, str]:
+    """The tags an audit leaves on the model version it judged."""
+    tags = {
+        f"{TAG_PREFIX}audit_run_id": run_id,
+        f"{TAG_PREFIX}audit_run_folder": str(record.run_folder),
+        f"{TAG_PREFIX}gates": "passed" if record.gates_passed else "failed",
+    }
+    if record.accuracy is not None:
+        tags[f"{TAG_PREFIX}accuracy"] = f"{record.accuracy:.4f}"
+    low = record.metrics.get("accuracy.low")
+    if low is not None:
+        tags[f"{TAG_PREFIX}accuracy_low"] = f"{low:.4f}"
+    return tags
+
+
+def _chunks(items: Sequence[Any], size: int) -> Iterator[list[Any]]:
+    for start in range(0, len(items), size):
+        yield list(items[start:start + size])
+
+
+def _version(package: str) -> str:
+    from importlib.metadata import version
+
+    return version(package)
