@@ -162,6 +162,11 @@ class ReportConfig:
     split: str = SPLIT_AUTO
     """What a run that does not train evaluates (``test``, ``all`` or ``auto``; see
     :data:`~octreport.data.dataset.SPLIT_CHOICES`). The run records the choice it resolved to."""
+    cache: bool = True
+    """Keep what depends only on the model's weights (activation maximisation) in the weights cache
+    and read it from there (:mod:`octreport.cache`); False (``--no-cache``) computes it every time."""
+    cache_dir: str | None = None
+    """The weights cache's folder; None: :func:`octreport.cache.default_cache_dir`."""
 
     def __post_init__(self) -> None:
         if isinstance(self.layer_names, str):  # layer_names="all" or "conv1,conv2" from Python

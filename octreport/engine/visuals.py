@@ -16,6 +16,7 @@ import keras
 import numpy as np
 from PIL import Image
 
+from octreport.cache import ArrayCache
 from octreport.data.image_choice import UNKNOWN_LABEL
 from octreport.data.layout import ImageItem, relative_name
 from octreport.data.pipeline import load_images, model_input
@@ -25,9 +26,10 @@ from octreport.engine.filters import FilterGrid, FilterNormSummary, extract_filt
 from octreport.engine.gradcam import default_gradcam_layer, grad_cam
 from octreport.engine.occlusion import OcclusionResult, occlusion_map
 from octreport.engine.layers import ConvLayerInfo
-from octreport.engine.maximisation import MaximisationSettings, MaximisedInputs, maximise_channels
+from octreport.engine.maximisation import MaximisationSettings, MaximisedInputs
 from octreport.engine.receptive_field import METHOD as FIELD_METHOD, ReceptiveField, crop_field, receptive_fields
 from octreport.engine.top_activations import TopActivations
+from octreport.engine.weights_cache import cached_maximisation, model_fingerprint
 
 log = logging.getLogger(__name__)
 
@@ -196,15 +198,17 @@ def _model_scale(item: ImageItem, preprocessing: Preprocessing) -> float:
 def compute_filter_views(
     model: keras.Model, filters: Sequence[LayerFilters], views: Sequence[str], top: Sequence[TopActivations],
     test_items: Sequence[ImageItem], preprocessing: Preprocessing, data_root: Path, channels_shown: int,
-    seed: int = 0,
+    seed: int = 0, cache: ArrayCache | None = None,
 ) -> tuple[LayerFilters, ...]:
     """``filters`` with the top-activating patches (from ``top``, the evaluation pass's running
     top-k of every conv layer, found by layer) and the maximised inputs of each layer's first
-    ``min(channels_shown, PATCH_CHANNELS)`` filters, as ``views`` asks."""
+    ``min(channels_shown, PATCH_CHANNELS)`` filters, as ``views`` asks; the maximised inputs come
+    from the weights ``cache`` where it holds them (None: always computed)."""
     layers = [f.grid.layer for f in filters]
     fields = receptive_fields(model, layers)
     by_layer = {id(t.layer.layer): t for t in top}
     settings = MaximisationSettings(seed=seed)
+    fingerprint = model_fingerprint(model) if cache is not None and "maximisation" in views else ""
     out = []
     for layer_filters, field in zip(filters, fields):
         info = layer_filters.grid.layer
@@ -221,7 +225,8 @@ def compute_filter_views(
         elif "patches" in views:
             notes.append("no top activations were kept for this layer")
         if "maximisation" in views:
-            maximised = maximise_channels(model, info, channels, field, settings, preprocessing.input_shape)
+            maximised = cached_maximisation(model, info, channels, field, settings, preprocessing.input_shape, cache,
+                                            fingerprint)
         out.append(replace(layer_filters, patches=patches, maximised=maximised, views_note="; ".join(notes)))
     return tuple(out)
 

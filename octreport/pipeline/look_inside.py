@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from octreport.cache import ArrayCache, weights_cache_folder
 from octreport.config import ReportConfig
 from octreport.data.dataset import PreparedData
 from octreport.data.image_choice import choose_images
@@ -80,6 +81,7 @@ def look_inside(data: PreparedData, given: GivenModel, config: ReportConfig, req
         filters = compute_filter_views(
             given.model, visuals.filters, config.filter_views, top.result() if top is not None else (), data.test,
             given.preprocessing, data.root, config.filters_per_layer, config.seed,
+            ArrayCache(weights_cache_folder(config.cache_dir)) if config.cache else None,
         )
         visuals = replace(visuals, filters=filters)
     checks = None

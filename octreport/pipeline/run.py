@@ -113,6 +113,8 @@ def _run(
     patients = read_patients_file(config.patients_file) if config.patients_file else NAMES
     groups = read_groups_file(config.groups_file, data.root) if config.groups_file else None
     prepare_output_folder(Path(config.out_root))
+    if config.cache and config.cache_dir:
+        prepare_output_folder(Path(config.cache_dir), "--cache-dir")
 
     timings: dict[str, float] = {}
     with run_folder(Path(config.out_root)) as folder:
