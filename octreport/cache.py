@@ -14,10 +14,14 @@ Where: ``--cache-dir``, else ``$OCTREPORT_CACHE_DIR``, else ``$XDG_CACHE_HOME/oc
 :func:`octreport.runfolder.write_bytes_atomic` (a temporary file renamed into place), so two runs
 sharing the folder each see a whole entry or none; the same key always holds the same result, so
 the last writer wins harmlessly. A cache that cannot be written is a warning, never a failed run.
+
+Size: each kind keeps its :data:`MAX_ENTRIES` most recently used entries (reading an entry marks
+it used), so a job that trains a new model every night does not fill the disk.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import logging
@@ -39,6 +43,7 @@ CACHE_ENV = "OCTREPORT_CACHE_DIR"
 FORMAT = 1
 META = "__meta__"
 FROM_CACHE, COMPUTED = "cache", "computed"
+MAX_ENTRIES = 512  # per kind; the least recently used go first
 
 Check = Callable[[Mapping[str, np.ndarray]], str]
 """Says what is wrong with an entry's arrays ("" when they fit what the caller expects)."""
@@ -86,6 +91,8 @@ class ArrayCache:
         if problem:
             log.warning("cache entry %s cannot be used: %s; computing it again", path, problem)
             return None
+        with contextlib.suppress(OSError):
+            os.utime(path)  # used now: the last to be pruned
         return arrays
 
     def store(self, kind: str, fields: Mapping[str, object], arrays: Mapping[str, np.ndarray]) -> None:
@@ -102,6 +109,20 @@ class ArrayCache:
         except OSError as error:
             log.warning("could not write the cache entry %s (%s); the run goes on without it",
                         path, error.strerror or type(error).__name__)
+            return
+        _prune(path.parent, MAX_ENTRIES)
+
+
+def _prune(folder: Path, keep: int) -> None:
+    """Remove all but the ``keep`` most recently used entries of ``folder`` (another run may be
+    removing them too: what is already gone is skipped)."""
+    used = []
+    for entry in folder.glob("*.npz"):
+        with contextlib.suppress(OSError):
+            used.append((entry.stat().st_mtime, entry.name))
+    for _, name in sorted(used, reverse=True)[keep:]:
+        with contextlib.suppress(OSError):
+            (folder / name).unlink()
 
 
 def _read(path: Path) -> dict[str, np.ndarray]:

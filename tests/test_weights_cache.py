@@ -177,3 +177,19 @@ def test_no_cache_writes_nothing_and_an_unwritable_cache_dir_is_refused(conv_mod
     assert result.exit_code == 2
     assert "Error: --cache-dir" in result.output and "Traceback" not in result.output
     assert not (tmp_path / "b").exists() or not any((tmp_path / "b").iterdir())
+
+
+def test_each_kind_keeps_its_most_recently_used_entries(tmp_path, monkeypatch):
+    import os
+
+    import octreport.cache
+
+    monkeypatch.setattr(octreport.cache, "MAX_ENTRIES", 2)
+    cache, check = ArrayCache(tmp_path / "cache"), lambda arrays: ""
+    for n in range(3):
+        cache.store("kind", {"n": n}, {"value": np.array([n])})
+        os.utime(cache.path("kind", {"n": n}), (1000 + n, 1000 + n))
+    assert cache.load("kind", {"n": 0}, check) is None  # pruned when the third was written
+    assert cache.load("kind", {"n": 1}, check)["value"].tolist() == [1]  # read: used now
+    cache.store("kind", {"n": 3}, {"value": np.array([3])})
+    assert [cache.load("kind", {"n": n}, check) is not None for n in range(4)] == [False, True, False, True]
