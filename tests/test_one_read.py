@@ -72,15 +72,21 @@ def test_a_report_opens_each_image_once_for_its_bytes(conv_model, tmp_path, open
 def test_the_evaluation_pass_gives_the_same_facts_as_their_own_pass(conv_model, tmp_path):
     import keras
 
+    from octreport.data.pipeline import image_dataset
+    from octreport.engine.layer_health import predict_with_layer_health
     from octreport.engine.layers import discover_conv_layers
-    from octreport.evaluation.predict import evaluate_files, predict_items
+    from octreport.evaluation.predict import evaluate_files
 
     data = write_class_folders(tmp_path / "data", patients=2, per_patient=2, size=(40, 24))
     (data / "CNV" / "CNV-1000-9.jpeg").write_bytes(b"\xff\xd8\xff broken")  # read, hashed, not decoded
     items = scan_dataset(data).splits["all"]
     model = keras.models.load_model(conv_model)
     preprocessing = Preprocessing(16, 16, 1)
-    evaluated = evaluate_files(model, discover_conv_layers(model), items, preprocessing, batch_size=4)
+    layers = discover_conv_layers(model)
+    kept = [i for i in items if i.path.name != "CNV-1000-9.jpeg"]
+    # The same compiled step, first on batches that carry nothing past it (TensorFlow's reader).
+    reference = predict_with_layer_health(model, layers, image_dataset(kept, preprocessing, 4, with_index=True))
+    evaluated = evaluate_files(model, layers, items, preprocessing, batch_size=4)
     alone = collect_image_facts([item.path for item in items])
     for name in ("width", "height", "file_size", "mean_intensity", "phash", "decoded", "channels",
                  "intensity_percentiles"):
@@ -89,8 +95,10 @@ def test_the_evaluation_pass_gives_the_same_facts_as_their_own_pass(conv_model, 
     assert not evaluated.facts.decoded[broken].any() and evaluated.facts.decoded.sum() == len(items) - 1
     assert [s.path.name for s in evaluated.predictions.skipped] == ["CNV-1000-9.jpeg"]
     assert set(evaluated.digests) == {item.path for item in items}  # the broken file was read and hashed too
-    reference = predict_items(model, [i for i in items if i.path.name != "CNV-1000-9.jpeg"], preprocessing, 4)
     np.testing.assert_allclose(evaluated.predictions.probabilities, reference.probabilities, rtol=1e-5, atol=1e-6)
+    for mine, theirs in zip(evaluated.health, reference.health, strict=True):
+        assert mine.images == theirs.images == len(kept)
+        np.testing.assert_allclose(mine.channel_max, theirs.channel_max, rtol=1e-5)
 
 
 def test_a_file_that_cannot_be_read_is_left_out_with_a_warning(tmp_path, caplog):

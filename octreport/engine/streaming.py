@@ -72,15 +72,18 @@ class BatchRunner:
             return outputs
 
         strategy = self.strategy
-        if strategy is None:
-            self._run = tf.function(step_with_keys, reduce_retracing=True)
-            return
 
         def replicated(*batch: Any) -> dict[str, tf.Tensor]:
             per_replica = strategy.run(step_with_keys, args=batch)
             return tf.nest.map_structure(lambda value: strategy.gather(value, axis=0), per_replica)
 
-        self._run = tf.function(replicated, reduce_retracing=True)
+        self._step = step_with_keys if strategy is None else replicated
+        self._traced: dict[int, Any] = {}  # one tf.function per batch arity (with or without passed values)
+
+    def _run(self, *batch: Any) -> dict[str, tf.Tensor]:
+        if len(batch) not in self._traced:
+            self._traced[len(batch)] = tf.function(self._step, reduce_retracing=True)
+        return self._traced[len(batch)](*batch)
 
     def __call__(self, dataset: Iterable[tuple[Any, ...]]) -> Iterator[dict[str, np.ndarray]]:
         if self.strategy is None:
