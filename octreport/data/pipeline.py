@@ -17,10 +17,11 @@ import tensorflow as tf
 
 from octreport.data.augmentation import Augmentation
 from octreport.data.augmentation_layers import augmentation_layers
-from octreport.data.files import FileReads, read_image_bytes
+from octreport.data.files import FileReads
 from octreport.data.image_facts import facts_of_bytes
 from octreport.data.layout import ImageItem
 from octreport.data.preprocessing import PERCENTILE_RANGE, Preprocessing, to_model_input
+from octreport.errors import DataError
 
 log = logging.getLogger(__name__)
 
@@ -227,8 +228,15 @@ def _finish(
 def load_images(items: Sequence[ImageItem], preprocessing: Preprocessing) -> np.ndarray:
     """The few images shown in a report, as one ``(N, H, W, C)`` float32 array in [0, 1] (as
     they are drawn; :func:`model_input` gives what the model is fed)."""
-    return np.stack([fit_bytes(tf.constant(read_image_bytes(item.path)), tf.constant(str(item.path)),
-                               preprocessing).numpy() for item in items])
+    reads = FileReads([item.path for item in items])
+    names = tf.constant([str(item.path) for item in items] or [""])
+    dataset = reads.dataset().map(lambda raw, index: fit_bytes(raw, tf.gather(names, index), preprocessing),
+                                  num_parallel_calls=AUTOTUNE, deterministic=True)
+    images = list(dataset.as_numpy_iterator())
+    if len(images) != len(items):
+        missing = next(item.path for item in items if item.path not in reads.digests())
+        raise DataError(f"cannot read {missing}; was the data folder changed during the run?")
+    return np.stack(images)
 
 
 FACTS = ("fact_shape", "fact_kind", "fact_small")

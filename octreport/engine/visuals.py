@@ -209,10 +209,12 @@ def compute_filter_views(
     by_layer = {id(t.layer.layer): t for t in top}
     settings = MaximisationSettings(seed=seed)
     fingerprint = model_fingerprint(model) if cache is not None and "maximisation" in views else ""
+    shown_channels = [np.arange(min(channels_shown, PATCH_CHANNELS, f.grid.layer.filters)) for f in filters]
+    sources = _patch_sources(filters, fields, by_layer, shown_channels) if "patches" in views else []
+    pixels = dict(zip(sources, load_images([test_items[i] for i in sources], preprocessing))) if sources else {}
     out = []
-    for layer_filters, field in zip(filters, fields):
+    for layer_filters, field, channels in zip(filters, fields, shown_channels):
         info = layer_filters.grid.layer
-        channels = np.arange(min(channels_shown, PATCH_CHANNELS, info.filters))
         notes = []
         if info.spatial_rank != 2 or field is None:
             why = ("patches and maximised inputs are drawn for 2D layers only" if info.spatial_rank != 2 else
@@ -221,7 +223,8 @@ def compute_filter_views(
             continue
         patches = maximised = None
         if "patches" in views and id(info.layer) in by_layer:
-            patches = filter_patches(by_layer[id(info.layer)], field, channels, test_items, preprocessing, data_root)
+            patches = filter_patches(by_layer[id(info.layer)], field, channels, test_items, preprocessing, data_root,
+                                     pixels)
         elif "patches" in views:
             notes.append("no top activations were kept for this layer")
         if "maximisation" in views:
@@ -231,15 +234,30 @@ def compute_filter_views(
     return tuple(out)
 
 
+def _patch_sources(filters: Sequence[LayerFilters], fields: Sequence[ReceptiveField | None], by_layer: dict,
+                   shown_channels: Sequence[np.ndarray]) -> list[int]:
+    """The data set indices of every image some layer's top patches are cut from, sorted."""
+    needed: set[int] = set()
+    for layer_filters, field, channels in zip(filters, fields, shown_channels):
+        top = by_layer.get(id(layer_filters.grid.layer.layer))
+        if top is not None and field is not None and layer_filters.grid.layer.spatial_rank == 2:
+            needed.update(int(i) for i in top.images[channels].ravel() if i >= 0)
+    return sorted(needed)
+
+
 def filter_patches(
     top: TopActivations, field: ReceptiveField, channels: np.ndarray, items: Sequence[ImageItem],
-    preprocessing: Preprocessing, data_root: Path,
+    preprocessing: Preprocessing, data_root: Path, decoded: dict[int, np.ndarray] | None = None,
 ) -> FilterPatches:
     """Cut the receptive field of each of ``channels``' top activations from its test image
-    (``items[i]`` is the image of data set index ``i``); each source image is decoded once."""
+    (``items[i]`` is the image of data set index ``i``); each source image is decoded once, or
+    taken from ``decoded`` (data set index to pixels) where the caller decoded it for every layer."""
     images = top.images[channels]
     needed = sorted({int(i) for i in images.ravel() if i >= 0})
-    pixels = dict(zip(needed, load_images([items[i] for i in needed], preprocessing))) if needed else {}
+    missing = [i for i in needed if decoded is None or i not in decoded]
+    pixels = {**(decoded or {}), **(dict(zip(missing, load_images([items[i] for i in missing], preprocessing)))
+                                    if missing else {})}
+    pixels = {i: pixels[i] for i in needed}
     depth = preprocessing.channels if not pixels else next(iter(pixels.values())).shape[-1]
     empty = np.full((*field.size, depth), np.nan, np.float32)
     crops = np.stack([
