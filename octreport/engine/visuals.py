@@ -8,6 +8,7 @@ the report's sections. Which images are shown is chosen in :mod:`octreport.data.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -16,7 +17,7 @@ import keras
 import numpy as np
 from PIL import Image
 
-from octreport.cache import ArrayCache
+from octreport.cache import FROM_CACHE, ArrayCache
 from octreport.data.image_choice import UNKNOWN_LABEL
 from octreport.data.layout import ImageItem, relative_name
 from octreport.data.pipeline import load_images, model_input
@@ -204,6 +205,7 @@ def compute_filter_views(
     top-k of every conv layer, found by layer) and the maximised inputs of each layer's first
     ``min(channels_shown, PATCH_CHANNELS)`` filters, as ``views`` asks; the maximised inputs come
     from the weights ``cache`` where it holds them (None: always computed)."""
+    started = time.perf_counter()
     layers = [f.grid.layer for f in filters]
     fields = receptive_fields(model, layers)
     by_layer = {id(t.layer.layer): t for t in top}
@@ -211,7 +213,9 @@ def compute_filter_views(
     fingerprint = model_fingerprint(model) if cache is not None and "maximisation" in views else ""
     shown_channels = [np.arange(min(channels_shown, PATCH_CHANNELS, f.grid.layer.filters)) for f in filters]
     sources = _patch_sources(filters, fields, by_layer, shown_channels) if "patches" in views else []
+    decoding = time.perf_counter()
     pixels = dict(zip(sources, load_images([test_items[i] for i in sources], preprocessing))) if sources else {}
+    decoded = time.perf_counter() - decoding
     out = []
     for layer_filters, field, channels in zip(filters, fields, shown_channels):
         info = layer_filters.grid.layer
@@ -231,6 +235,10 @@ def compute_filter_views(
             maximised = cached_maximisation(model, info, channels, field, settings, preprocessing.input_shape, cache,
                                             fingerprint)
         out.append(replace(layer_filters, patches=patches, maximised=maximised, views_note="; ".join(notes)))
+    cached = sum(1 for f in out if f.maximised is not None and f.maximised.source == FROM_CACHE)
+    log.info("filter views: the top patches' %d source images decoded in %.1f s; the model-only part (receptive "
+             "fields, maximised inputs of %d layers, %d from the weights cache) %.1f s", len(sources), decoded,
+             sum(1 for f in out if f.maximised is not None), cached, time.perf_counter() - started - decoded)
     return tuple(out)
 
 
