@@ -113,6 +113,7 @@ def report_text(html_path: Path) -> list[str]:
 def _manifest_view(manifest: dict) -> dict:
     view = dict(manifest)
     view.pop("host", None)
+    view.pop("cache", None)  # which parts came from the weights cache: the same results either way
     view["artifacts"] = {k: (v if k not in VOLATILE_ARTIFACTS else "<hash>") for k, v in manifest.get("artifacts", {}).items()}
     model = manifest.get("model")
     if model and Path(str(model.get("file"))).name in VOLATILE_ARTIFACTS:  # a model trained in the run

@@ -237,6 +237,12 @@ REPORT_OPTIONS = [
     click.option("--unlabelled", is_flag=True, default=False,
                  help="Screen every image under --data without labels (subfolders too, whatever their names): a "
                       "screening report, no accuracy. A folder of images without class folders is screened anyway."),
+    click.option("--cache/--no-cache", default=True, show_default=True,
+                 help="Keep what depends only on the model's weights (activation maximisation) in the weights cache "
+                      "and reuse it when the same model is reported again; --no-cache computes it every time."),
+    click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+                 help="The weights cache's folder. Default: $OCTREPORT_CACHE_DIR, else $XDG_CACHE_HOME/octreport, "
+                      "else ~/.cache/octreport."),
 ]
 REPORT_OPTION_NAMES = ("out_root", "images_per_class", "image_paths", "maps_per_layer", "channel_selection",
                        "filters_per_layer", "filter_reduction", "filter_views", "layer_names", "formats", "html_mode", "image_format",
@@ -244,7 +250,7 @@ REPORT_OPTION_NAMES = ("out_root", "images_per_class", "image_paths", "maps_per_
                        "errors_per_cell", "compare_to", "ci_level", "bootstrap_resamples", "temperature_scaling",
                        "patients_file", "groups_file", "near_duplicate_bits", "input_scale",
                        "heatmap_checks", "heatmap_steps", "heatmap_baseline", "sentinels", "split",
-                       "class_names", "class_map", "unlabelled", "dicom_salt")
+                       "class_names", "class_map", "unlabelled", "dicom_salt", "cache", "cache_dir")
 report_options = _apply(REPORT_OPTIONS)
 
 DATA_GATE_OPTIONS = [
@@ -389,6 +395,8 @@ def build_report_config(options: dict, seed: int, batch_size: int = 32) -> Repor
         sentinels=str(options["sentinels"]) if options["sentinels"] else None,
         split=options["split"],
         **_external_data_options(options),
+        cache=options["cache"],
+        cache_dir=str(options["cache_dir"]) if options["cache_dir"] else None,
     )
 
 

@@ -172,6 +172,11 @@ class ReportConfig:
     unlabelled: bool = False
     """``--unlabelled``: read every image under the folder without labels (a screening run); a
     folder of images without class folders is read so without it."""
+    cache: bool = True
+    """Keep what depends only on the model's weights (activation maximisation) in the weights cache
+    and read it from there (:mod:`octreport.cache`); False (``--no-cache``) computes it every time."""
+    cache_dir: str | None = None
+    """The weights cache's folder; None: :func:`octreport.cache.default_cache_dir`."""
 
     def __post_init__(self) -> None:
         if isinstance(self.layer_names, str):  # layer_names="all" or "conv1,conv2" from Python

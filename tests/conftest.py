@@ -6,9 +6,13 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# The weights cache of every run the tests make (child processes included) lies in a temporary
+# folder, never in the user's cache; each test gets a fresh one (the autouse fixture below).
+os.environ["OCTREPORT_CACHE_DIR"] = tempfile.mkdtemp(prefix="octreport-test-cache-")
 
 import numpy as np
 import pytest
@@ -105,6 +109,14 @@ def run_cli(args: list[str], cwd: Path) -> tuple[int, str]:
     child = spawn(args, cwd)
     output, _ = child.communicate(timeout=600)
     return child.returncode, output
+
+
+@pytest.fixture(autouse=True)
+def weights_cache(tmp_path_factory, monkeypatch) -> Path:
+    """A fresh, empty weights cache folder for each test (``$OCTREPORT_CACHE_DIR``)."""
+    folder = tmp_path_factory.mktemp("weights-cache")
+    monkeypatch.setenv("OCTREPORT_CACHE_DIR", str(folder))
+    return folder
 
 
 @pytest.fixture

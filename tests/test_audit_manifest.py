@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from conftest import write_kermany
+from octreport.cache import default_cache_dir
 from octreport.data.fingerprint import dataset_fingerprint, fingerprint_prepared_data
 from octreport.audit.gates import GateConfig, GateResult
 from octreport.hashing import sha256_arrays, sha256_file, sha256_weights
@@ -269,6 +270,7 @@ def test_manifest_for_run_hashes_the_model_file_and_weights(tmp_path):
         model=model, model_path=tmp_path / "model.keras", model_source="trained in this run", data=data,
         preprocessing=Preprocessing(8, 8), train_config=None, report_config=ReportConfig(),
         command_line="octreport run", started_at="2026-01-02T03:04:05+00:00", input_scale=None, model_registry=None,
+        visuals=SimpleNamespace(filters=()),
     )
     manifest = manifest_for_run(
         results, finished_at="2026-01-02T03:04:15+00:00", outcome="passed", fingerprint=None,
@@ -278,3 +280,4 @@ def test_manifest_for_run_hashes_the_model_file_and_weights(tmp_path):
     assert manifest["model"]["weights_sha256"] == sha256_weights(model)
     assert manifest["artifacts"] == {"metrics.json": hashlib.sha256(b"{}").hexdigest()}  # report.pdf does not exist
     assert manifest["seed"]["train"] == 3 and manifest["duration_seconds"] == 10
+    assert manifest["cache"] == {"folder": str(default_cache_dir()), "parts": {}}

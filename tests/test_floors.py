@@ -15,7 +15,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "octreport"
 # only reach a unit of a lower floor, or its own unit.
 FLOORS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("foundation", ("_version", "errors", "progress", "logsetup", "resources", "formatting", "runfolder",
-                    "provenance", "hashing", "guarded", "csvcells", "tomlfile")),
+                    "provenance", "hashing", "guarded", "csvcells", "tomlfile", "cache")),
     ("data", ("data",)),
     ("engine", ("engine",)),
     ("evaluation", ("evaluation",)),

@@ -39,7 +39,7 @@ RUN_NAME = re.compile(r"^\d{8}-\d{6}-[0-9a-f]{6}$")
 FAILED, INCOMPLETE, UNREADABLE = "failed", "incomplete", "unreadable"
 MODEL, DATA, CONFIG = "model", "data", "config"
 # Keys of the effective configuration that say where a run went, not how it was made.
-CONFIG_IGNORED = ("report.out_root", "report.compare_to")
+CONFIG_IGNORED = ("report.out_root", "report.compare_to", "report.cache", "report.cache_dir")  # where, and how fast: not what
 
 
 @dataclass(frozen=True)

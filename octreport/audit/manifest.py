@@ -13,7 +13,8 @@ Top-level keys (:data:`MANIFEST_KEYS`)::
     model {source, name, file, file_sha256, file_note, weights_sha256, [input_scale], [registry]}, class_names,
     preprocessing, data (fingerprint dict or null), config {train, report, gates}, gates [..],
     gates_passed (null when no gate was evaluated), artifacts {file name: sha256}, versions, host {hostname, platform, machine,
-    python_implementation, cpu_count}
+    python_implementation, cpu_count}, cache {folder, parts {part: "cache" or "computed"}} (null:
+    the run used no weights cache)
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ IN_MEMORY_NOTE = "in-memory model: no model file was saved, only the weights are
 MANIFEST_KEYS = (
     "manifest_version", "outcome", "started_at", "finished_at", "duration_seconds", "command_line",
     "seed", "training_mode", "model", "class_names", "preprocessing", "data", "config", "gates", "gates_passed",
-    "artifacts", "versions", "host",
+    "artifacts", "versions", "host", "cache",
 )
 
 
@@ -134,10 +135,12 @@ def build_manifest(
     host: Mapping[str, Any] | None = None,
     include_file_list: bool = True,
     training_mode: str | None = None,
+    cache: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The manifest as a JSON-ready dict (keys: :data:`MANIFEST_KEYS`), from what the caller has.
 
     ``training_mode``: :func:`training_mode_name` when the run trained its model, else None.
+    ``cache``: the weights cache's folder and which parts of the run came from it, or None.
 
     ``model`` and ``data`` may be None when the run failed before they were known. Times are
     timezone-aware datetimes or ISO 8601 strings; ``artifacts`` maps file names of the run folder
@@ -172,6 +175,7 @@ def build_manifest(
         "artifacts": dict(artifacts or {}),
         "versions": dict(package_versions() if versions is None else versions),
         "host": dict(host_info() if host is None else host),
+        "cache": _plain(cache),
     }
 
 

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from octreport.hashing import sha256_file
+from octreport.data.files import FileDigest
 from octreport.data.layout import SPLIT_NAMES, ImageItem, relative_name
 from octreport.data.validation import SkippedFile
 from octreport.errors import DataError
@@ -120,11 +121,14 @@ def dataset_fingerprint(
     class_names: Sequence[str],
     skipped: Sequence[SkippedFile] = (),
     workers: int | None = None,
+    digests: Mapping[Path, FileDigest] | None = None,
 ) -> DatasetFingerprint:
     """Hash every image of ``splits`` (``{split name: items}``) and the listing of them all.
 
-    ``workers``: threads hashing files at once (default: CPU count, at most 8).
+    ``workers``: threads hashing files at once (default: CPU count, at most 8). ``digests``: sizes
+    and hashes already known, by path (those files are not read again).
     """
+    known = digests or {}
     root = Path(root)
     names = tuple(str(n) for n in class_names)
     jobs = [(split, item) for split, items in splits.items() for item in items]
@@ -134,6 +138,9 @@ def dataset_fingerprint(
 
     def describe(job: tuple[str, ImageItem]) -> ImageRecord:
         split, item = job
+        if item.path in known:
+            return ImageRecord(relative_name(item.path, root), split, names[item.label], known[item.path].size,
+                               known[item.path].sha256)
         try:
             size, digest = item.path.stat().st_size, sha256_file(item.path)
         except OSError as error:
@@ -162,16 +169,19 @@ OUTSIDE_LINK_REASON = "symbolic link out of the data folder, not followed (--fol
 
 
 def fingerprint_prepared_data(
-    data: PreparedData, skipped: Sequence[SkippedFile] | None = None, workers: int | None = None
+    data: PreparedData, skipped: Sequence[SkippedFile] | None = None, workers: int | None = None,
+    digests: Mapping[Path, FileDigest] | None = None,
 ) -> DatasetFingerprint:
     """The fingerprint of a :class:`~octreport.data.dataset.PreparedData` (train, val and test).
 
     ``skipped`` defaults to ``data.skipped``; pass ``RunResults.skipped`` to also list the test
     images that failed to decode during evaluation. Symbolic links out of the data folder that
-    were not followed are listed among the skipped files too.
+    were not followed are listed among the skipped files too. ``digests``: the files' sizes and
+    hashes already taken from the run's one read of each (:mod:`octreport.data.files`); only the
+    files missing from it are read here.
     """
     links = tuple(SkippedFile(path, OUTSIDE_LINK_REASON) for path in data.outside_links)
     return dataset_fingerprint(
         data.root, {"train": data.train, "val": data.val, "test": data.test}, data.class_names,
-        (*(data.skipped if skipped is None else skipped), *links), workers,
+        (*(data.skipped if skipped is None else skipped), *links), workers, digests,
     )

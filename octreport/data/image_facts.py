@@ -36,13 +36,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 
 from octreport.data.dicom_decode import decode_dicom_or, is_dicom
+from octreport.data.files import FileDigest, FileReads, read_image_bytes
 from octreport.data.layout import relative_name
 
 log = logging.getLogger(__name__)
@@ -93,10 +94,21 @@ class ImageFacts:
 @dataclass(frozen=True)
 class SplitFacts:
     """The :class:`ImageFacts` of every image of a run, collected in one pass and looked up by split
-    and path: ``keys`` are ``(split, path relative to the data root)`` pairs aligned with ``facts``."""
+    and path: ``keys`` are ``(split, path relative to the data root)`` pairs aligned with ``facts``;
+    ``digests``: the size and SHA-256 of each file, from the same read (for the data fingerprint)."""
 
     keys: tuple[tuple[str, str], ...]
     facts: ImageFacts
+    digests: Mapping[Path, FileDigest] = field(default_factory=dict)
+
+    def merged(self, other: "SplitFacts") -> "SplitFacts":
+        """These facts and ``other``'s (of other images) together."""
+        joined = ImageFacts(**{f.name: _joined(getattr(self.facts, f.name), getattr(other.facts, f.name), len(self), len(other))
+                               for f in fields(ImageFacts)})
+        return SplitFacts(self.keys + other.keys, joined, {**self.digests, **other.digests})
+
+    def __len__(self) -> int:
+        return len(self.keys)
 
     def lookup(self, keys: Sequence[tuple[str, str]]) -> ImageFacts:
         """The facts of the images ``keys`` (``(split, path relative to the data root)``), in their
@@ -112,12 +124,26 @@ class SplitFacts:
         return {key: n for n, key in enumerate(self.keys)}
 
 
+def _joined(a: np.ndarray | None, b: np.ndarray | None, n_a: int, n_b: int) -> np.ndarray | None:
+    if a is None and b is None:
+        return None
+    if a is None or b is None:  # facts of an older kind lack an optional field: zeros there
+        present = a if a is not None else b
+        a = np.zeros((n_a, *present.shape[1:]), present.dtype) if a is None else a
+        b = np.zeros((n_b, *present.shape[1:]), present.dtype) if b is None else b
+    return np.concatenate([a, b])
+
+
+def split_keys(root: Path, splits: Mapping[str, Sequence[Path]]) -> tuple[tuple[str, str], ...]:
+    """``(split, path relative to root)`` of every path of ``splits``, in order."""
+    return tuple((split, relative_name(Path(path), root)) for split, paths in splits.items() for path in paths)
+
+
 def collect_split_facts(root: Path, splits: Mapping[str, Sequence[Path]], parallel: int | None = None) -> SplitFacts:
     """The facts of every image of ``splits`` (``{split: paths}``, images under ``root``), from
-    one decode of each."""
-    listed = [(split, Path(path)) for split, paths in splits.items() for path in paths]
-    keys = tuple((split, relative_name(path, root)) for split, path in listed)
-    return SplitFacts(keys, collect_image_facts([path for _, path in listed], parallel))
+    one read and one cheap decode of each, with each file's size and SHA-256."""
+    reads = FileReads([Path(path) for paths in splits.values() for path in paths])
+    return SplitFacts(split_keys(root, splits), _collect(reads, parallel), reads.digests())
 
 
 def _dct_matrix(n: int) -> np.ndarray:
@@ -148,45 +174,63 @@ def hamming(a: np.ndarray | int, b: np.ndarray | int) -> np.ndarray:
 
 
 def collect_image_facts(paths: Sequence[Path | str], parallel: int | None = None) -> ImageFacts:
-    """Decode each file once, shrunk, and return its :class:`ImageFacts`. A file that fails to
-    decode is marked ``decoded=False`` (the damaged-file check has normally dropped it already)."""
+    """Read and decode each file once, shrunk, and return its :class:`ImageFacts`. A file that fails
+    to decode is marked ``decoded=False`` (the damaged-file check has normally dropped it already)."""
+    return _collect(FileReads(paths), parallel)
+
+
+def _collect(reads: FileReads, parallel: int | None) -> ImageFacts:
     import tensorflow as tf  # lazily: the data audit's pure parts need no TensorFlow
 
-    names = [str(p) for p in paths]
-    sizes = np.array([Path(p).stat().st_size for p in names], dtype=np.int64)
-    n = len(names)
-    width = np.zeros(n, np.int32)
-    height = np.zeros(n, np.int32)
-    kind = np.zeros(n, np.int8)
-    mean = np.zeros(n, np.float32)
-    percentiles = np.zeros((n, len(INTENSITY_PERCENTILES)), np.float32)
-    channels = np.zeros(n, np.int8)
-    hashes = np.zeros(n, np.uint64)
-    decoded = np.zeros(n, bool)
-    if n:
-        dataset = tf.data.Dataset.from_tensor_slices((names, np.arange(n, dtype=np.int64)))
-        dataset = dataset.map(lambda path, index: (_facts_of_file(path), index),
-                              num_parallel_calls=parallel or tf.data.AUTOTUNE, deterministic=False)
+    collector = FactsCollector(len(reads))
+    if len(reads):
+        dataset = reads.dataset().map(lambda raw, index: (facts_of_bytes(raw), index),
+                                      num_parallel_calls=parallel or tf.data.AUTOTUNE, deterministic=False)
         dataset = dataset.ignore_errors(log_warning=True).batch(256).prefetch(2)
         for (shape, file_kind, small), index in dataset.as_numpy_iterator():
-            height[index], width[index], channels[index] = shape[:, 0], shape[:, 1], shape[:, 2]
-            kind[index] = file_kind
-            mean[index] = small.mean(axis=(1, 2))
-            percentiles[index] = np.percentile(small.reshape(len(index), -1), INTENSITY_PERCENTILES, axis=1).T
-            hashes[index] = phash_bits(small)
-            decoded[index] = True
-    file_type = np.array(["other", "jpeg", "png", "dicom"], dtype=object)[kind]
-    if not decoded.all():
-        log.warning("data audit: %d image(s) could not be decoded for their facts", int((~decoded).sum()))
-    return ImageFacts(width, height, file_type, sizes, mean, hashes, decoded, channels, percentiles)
+            collector.add(index, shape, file_kind, small)
+    return collector.facts(reads.sizes())
 
 
-def _facts_of_file(path):
-    """(height, width, channels) of the stored image, its kind (1 JPEG, 2 PNG, 3 DICOM, 0 other) and a
-    ``(_SMALL, _SMALL)`` grayscale float32 image in [0, 1]."""
+class FactsCollector:
+    """Gathers the per-batch output of :func:`facts_of_bytes` into :class:`ImageFacts` for ``n``
+    images (those never added are marked ``decoded=False``)."""
+
+    def __init__(self, n: int) -> None:
+        self.width = np.zeros(n, np.int32)
+        self.height = np.zeros(n, np.int32)
+        self.kind = np.zeros(n, np.int8)
+        self.mean = np.zeros(n, np.float32)
+        self.percentiles = np.zeros((n, len(INTENSITY_PERCENTILES)), np.float32)
+        self.channels = np.zeros(n, np.int8)
+        self.hashes = np.zeros(n, np.uint64)
+        self.decoded = np.zeros(n, bool)
+
+    def add(self, index: np.ndarray, shape: np.ndarray, kind: np.ndarray, small: np.ndarray) -> None:
+        """One batch: positions ``index`` (B,), ``shape`` (B, 3), ``kind`` (B,), ``small`` (B, 64, 64)."""
+        if len(index) == 0:
+            return
+        self.height[index], self.width[index], self.channels[index] = shape[:, 0], shape[:, 1], shape[:, 2]
+        self.kind[index] = kind
+        self.mean[index] = small.mean(axis=(1, 2))
+        self.percentiles[index] = np.percentile(small.reshape(len(index), -1), INTENSITY_PERCENTILES, axis=1).T
+        self.hashes[index] = phash_bits(small)
+        self.decoded[index] = True
+
+    def facts(self, sizes: np.ndarray) -> ImageFacts:
+        """The facts; ``sizes``: bytes of each file."""
+        file_type = np.array(["other", "jpeg", "png", "dicom"], dtype=object)[self.kind]
+        if not self.decoded.all():
+            log.warning("data audit: %d image(s) could not be decoded for their facts", int((~self.decoded).sum()))
+        return ImageFacts(self.width, self.height, file_type, np.asarray(sizes, np.int64), self.mean, self.hashes,
+                          self.decoded, self.channels, self.percentiles)
+
+
+def facts_of_bytes(raw):
+    """From a file's bytes (a scalar string tensor): (height, width, channels) of the stored image,
+    its kind (1 JPEG, 2 PNG, 3 DICOM, 0 other) and a ``(_SMALL, _SMALL)`` grayscale float32 image in [0, 1]."""
     import tensorflow as tf
 
-    raw = tf.io.read_file(path)
 
     def jpeg():
         shape = tf.image.extract_jpeg_shape(raw)
@@ -242,7 +286,7 @@ def load_thumbnails(paths: Sequence[Path | str], height: int = 124) -> list[np.n
 
     thumbnails = []
     for path in paths:
-        raw = tf.io.read_file(str(path))
+        raw = tf.constant(read_image_bytes(path))
         if bool(is_dicom(raw)):
             image = decode_dicom_or(raw, 1, lambda: tf.zeros([1, 1, 1], tf.uint8))
         elif bool(tf.io.is_jpeg(raw)):

@@ -18,8 +18,11 @@ import tensorflow as tf
 from octreport.data.augmentation import Augmentation
 from octreport.data.augmentation_layers import augmentation_layers
 from octreport.data.dicom_decode import decode_dicom_or
+from octreport.data.files import FileReads
+from octreport.data.image_facts import facts_of_bytes
 from octreport.data.layout import ImageItem
 from octreport.data.preprocessing import PERCENTILE_RANGE, Preprocessing, to_model_input
+from octreport.errors import DataError
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +39,22 @@ def decode_and_fit(path: tf.Tensor, preprocessing: Preprocessing) -> tf.Tensor:
 
 
 def decode_and_resize(path: tf.Tensor, preprocessing: Preprocessing) -> tf.Tensor:
-    """One file to a float32 ``(height, width, channels)`` tensor in [0, 1], before normalization."""
-    raw = tf.io.read_file(path)
+    """One file to a float32 ``(height, width, channels)`` tensor in [0, 1], before normalization
+    (training's reader: TensorFlow reads the file; see :mod:`octreport.data.files`)."""
+    return pixels_from_bytes(tf.io.read_file(path), path, preprocessing)
+
+
+def fit_bytes(raw: tf.Tensor, name: tf.Tensor, preprocessing: Preprocessing) -> tf.Tensor:
+    """:func:`decode_and_fit` of a file already read: what the model is given."""
+    return normalize_intensity(pixels_from_bytes(raw, name, preprocessing), preprocessing)
+
+
+def pixels_from_bytes(raw: tf.Tensor, name: tf.Tensor, preprocessing: Preprocessing) -> tf.Tensor:
+    """Where a file's bytes become pixels, for every reader of a run: ``raw`` (a scalar string
+    tensor, the whole file) of the file called ``name`` (a scalar string tensor; a new file format
+    that needs it, such as DICOM, is told apart here) to a float32 ``(height, width, channels)``
+    tensor in [0, 1], resized as ``preprocessing`` says, before intensity normalization."""
+    del name  # JPEG and PNG are told apart by their bytes
     image = _decode(raw, preprocessing.channels, preprocessing.height, preprocessing.width)
     image = tf.image.convert_image_dtype(image, tf.float32)
     size = (preprocessing.height, preprocessing.width)
@@ -213,7 +230,42 @@ def _finish(
 def load_images(items: Sequence[ImageItem], preprocessing: Preprocessing) -> np.ndarray:
     """The few images shown in a report, as one ``(N, H, W, C)`` float32 array in [0, 1] (as
     they are drawn; :func:`model_input` gives what the model is fed)."""
-    return np.stack([decode_and_fit(tf.constant(str(item.path)), preprocessing).numpy() for item in items])
+    reads = FileReads([item.path for item in items])
+    names = tf.constant([str(item.path) for item in items] or [""])
+    dataset = reads.dataset().map(lambda raw, index: fit_bytes(raw, tf.gather(names, index), preprocessing),
+                                  num_parallel_calls=AUTOTUNE, deterministic=True)
+    images = list(dataset.as_numpy_iterator())
+    if len(images) != len(items):
+        missing = next(item.path for item in items if item.path not in reads.digests())
+        raise DataError(f"cannot read {missing}; was the data folder changed during the run?")
+    return np.stack(images)
+
+
+FACTS = ("fact_shape", "fact_kind", "fact_small")
+"""The keys of the image facts a :func:`read_once_dataset` carries with each image."""
+
+
+def read_once_dataset(items: Sequence[ImageItem], preprocessing: Preprocessing, reads: FileReads,
+                      batch_size: int = 32) -> tf.data.Dataset:
+    """Batches of ``(images, labels, indices, facts)`` where each file of ``items`` is read once
+    (``reads``, made for the items' paths, notes each file's size and SHA-256) and its bytes give
+    both the model's input (as :func:`image_dataset` with ``with_index``) and its image facts
+    (:func:`~octreport.data.image_facts.facts_of_bytes`, a dict keyed by :data:`FACTS`). A file
+    that cannot be read or decoded is dropped with a warning (see :func:`missing_indices`)."""
+    labels = tf.constant(np.array([item.label for item in items], dtype=np.int32))
+    names = tf.constant([str(item.path) for item in items] or [""])
+
+    def decode(raw: tf.Tensor, index: tf.Tensor):
+        shape, kind, small = facts_of_bytes(raw)
+        facts = dict(zip(FACTS, (shape, tf.cast(kind, tf.int32), small)))  # int32: replicas gather no int8
+        return fit_bytes(raw, tf.gather(names, index), preprocessing), tf.gather(labels, index), index, facts
+
+    dataset = reads.dataset().map(decode, num_parallel_calls=AUTOTUNE, deterministic=True)
+    dataset = dataset.ignore_errors(log_warning=True).batch(batch_size)
+    if preprocessing.input_scale != "unit":
+        dataset = dataset.map(lambda images, label, index, facts: (to_model_input(images, preprocessing), label, index, facts),
+                              num_parallel_calls=AUTOTUNE)
+    return dataset.prefetch(AUTOTUNE)
 
 
 def model_input(images: np.ndarray, preprocessing: Preprocessing) -> np.ndarray:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from octreport.data.dicom import DICOM_SUFFIX, dicom_problem
+from octreport.data.files import peek_image_file
 from octreport.data.layout import ImageItem
 
 log = logging.getLogger(__name__)
@@ -21,7 +22,6 @@ _JPEG_START = b"\xff\xd8\xff"
 _JPEG_END = b"\xff\xd9"
 _PNG_START = b"\x89PNG\r\n\x1a\n"
 _PNG_END = b"IEND"
-_TAIL_BYTES = 4096
 
 
 @dataclass(frozen=True)
@@ -41,15 +41,11 @@ def image_problem(path: Path) -> str | None:
     if path.suffix.lower() == DICOM_SUFFIX:
         return dicom_problem(path)
     try:
-        size = path.stat().st_size
-        if size == 0:
-            return "empty file (0 bytes)"
-        with path.open("rb") as handle:
-            head = handle.read(16)
-            handle.seek(max(0, size - _TAIL_BYTES))
-            tail = handle.read()
+        size, head, tail = peek_image_file(path)
     except OSError as error:
         return f"cannot be read ({error.strerror or error})"
+    if size == 0:
+        return "empty file (0 bytes)"
     if head.startswith(_JPEG_START):
         return None if _JPEG_END in tail else "truncated JPEG (no end-of-image marker)"
     if head.startswith(_PNG_START):

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from octreport.audit.gates import GateConfig, GateResult
+from octreport.cache import weights_cache_folder
 from octreport.audit.manifest import build_manifest, hash_artifacts, identify_model, training_mode_name
 from octreport.config import TrainConfig
 from octreport.data.fingerprint import DatasetFingerprint
@@ -58,4 +59,17 @@ def manifest_for_run(
         gate_config=gate_config,
         artifacts=hash_artifacts(artifacts),
         include_file_list=include_file_list,
+        cache=cache_record(results),
     )
+
+
+def cache_record(results: RunResults) -> dict[str, Any] | None:
+    """The weights cache's folder and, per part it can hold (the maximised inputs of each drawn
+    layer, ``maximisation LAYER PATH``), whether the run read it from there or computed it; None
+    when the run used no cache."""
+    config = results.report_config
+    if not config.cache:
+        return None
+    parts = {f"maximisation {f.grid.layer.path}": f.maximised.source
+             for f in results.visuals.filters if f.maximised is not None}
+    return {"folder": str(weights_cache_folder(config.cache_dir)), "parts": parts}

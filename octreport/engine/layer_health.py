@@ -33,7 +33,7 @@ in the same graph, so the audit costs no second pass over the data and no copy o
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -321,6 +321,7 @@ def predict_with_layer_health(
     dead_threshold: float = DEFAULT_DEAD_THRESHOLD,
     progress: Progress | None = None,
     top: TopActivationsAccumulator | None = None,
+    on_batch: Callable[[dict[str, np.ndarray]], None] | None = None,
 ) -> StreamedEvaluation:
     """Predict every batch of ``dataset`` (``(images, labels, indices)`` batches, as
     ``image_dataset(..., with_index=True)`` yields them) and audit ``layers`` in the same
@@ -330,6 +331,8 @@ def predict_with_layer_health(
 
     ``top``: when given (for the same ``layers``), the same step also keeps each filter's
     strongest images and positions (:mod:`octreport.engine.top_activations`), merged into it.
+    ``on_batch``: called with each batch's outputs (what the batches carried past the step too,
+    :data:`~octreport.engine.streaming.PASSED`), after the batch is counted.
     """
     accumulator = LayerHealthAccumulator(layers, epsilon, dead_threshold)
     extractor = cached_extractor_model(model, layers, with_output=True)
@@ -353,6 +356,8 @@ def predict_with_layer_health(
         probabilities.append(batch["probabilities"])
         labels.append(batch["labels"])
         indices.append(batch["indices"])
+        if on_batch is not None:
+            on_batch(batch)
         if progress is not None:
             progress.advance(count)
     if not probabilities:

@@ -58,6 +58,8 @@ class MaximisedInputs:
             optimised image.
         start_activation: float64 (n,), each channel's largest activation in the start image.
         caption: how the images were made.
+        source: ``"computed"`` in this run, or ``"cache"``: read from the weights cache
+            (:mod:`octreport.engine.weights_cache`).
     """
 
     layer: ConvLayerInfo
@@ -66,6 +68,7 @@ class MaximisedInputs:
     activation: np.ndarray
     start_activation: np.ndarray
     caption: str
+    source: str = "computed"
 
 
 def maximise_channels(

@@ -35,6 +35,9 @@ import tensorflow as tf
 Step = Callable[[tf.Tensor, tf.Tensor], dict[str, tf.Tensor]]
 
 PADDING_INDEX = -1
+PASSED = "passed/"
+"""Prefix of the per-image values a batch carries past the step (``(images, labels, indices,
+{name: (B, ...)})`` batches): they come out beside the step's outputs as ``passed/NAME``."""
 
 
 def active_strategy() -> tf.distribute.Strategy | None:
@@ -46,7 +49,9 @@ class BatchRunner:
     """``runner(dataset)`` runs ``step(images, valid)`` on each ``(images, labels, indices)`` batch
     and yields ``step``'s outputs as NumPy arrays, with ``"labels"`` and ``"indices"`` added.
     ``row_keys`` names the step's per-image outputs (the others are per-batch reductions): their
-    padded rows are dropped before they are yielded.
+    padded rows are dropped before they are yielded. A batch may carry a fourth element, a dict of
+    per-image values the step does not read (the image facts of the same decode); they are
+    yielded as ``passed/NAME`` (:data:`PASSED`).
 
     The step is traced once per input signature (``reduce_retracing``: the last, shorter batch
     does not add a second trace for every length). A runner is bound to the strategy active when
@@ -57,36 +62,42 @@ class BatchRunner:
         self.strategy = active_strategy()
         self.row_keys = (*row_keys, "labels", "indices")
 
-        def step_with_keys(images: tf.Tensor, labels: tf.Tensor, indices: tf.Tensor) -> dict[str, tf.Tensor]:
+        def step_with_keys(images: tf.Tensor, labels: tf.Tensor, indices: tf.Tensor, *passed: Any) -> dict[str, tf.Tensor]:
             indices = tf.reshape(indices, [-1])
             outputs = dict(step(images, indices != PADDING_INDEX))
             outputs["labels"] = tf.cast(tf.reshape(labels, [-1]), tf.int64)
             outputs["indices"] = tf.cast(indices, tf.int64)
+            for name, value in (passed[0] if passed else {}).items():
+                outputs[PASSED + name] = value
             return outputs
 
         strategy = self.strategy
-        if strategy is None:
-            self._run = tf.function(step_with_keys, reduce_retracing=True)
-            return
 
-        def replicated(images: Any, labels: Any, indices: Any) -> dict[str, tf.Tensor]:
-            per_replica = strategy.run(step_with_keys, args=(images, labels, indices))
+        def replicated(*batch: Any) -> dict[str, tf.Tensor]:
+            per_replica = strategy.run(step_with_keys, args=batch)
             return tf.nest.map_structure(lambda value: strategy.gather(value, axis=0), per_replica)
 
-        self._run = tf.function(replicated, reduce_retracing=True)
+        self._step = step_with_keys if strategy is None else replicated
+        self._traced: dict[int, Any] = {}  # one tf.function per batch arity (with or without passed values)
 
-    def __call__(self, dataset: Iterable[tuple[Any, Any, Any]]) -> Iterator[dict[str, np.ndarray]]:
+    def _run(self, *batch: Any) -> dict[str, tf.Tensor]:
+        if len(batch) not in self._traced:
+            self._traced[len(batch)] = tf.function(self._step, reduce_retracing=True)
+        return self._traced[len(batch)](*batch)
+
+    def __call__(self, dataset: Iterable[tuple[Any, ...]]) -> Iterator[dict[str, np.ndarray]]:
         if self.strategy is None:
-            for images, labels, indices in dataset:
-                yield {key: value.numpy() for key, value in self._run(images, labels, indices).items()}
+            for batch in dataset:
+                yield {key: value.numpy() for key, value in self._run(*batch).items()}
             return
         if not isinstance(dataset, tf.data.Dataset):
             raise TypeError("under a tf.distribute strategy the batches must come as a tf.data.Dataset")
         padded = _padded_to_multiple(dataset, self.strategy.num_replicas_in_sync)
-        for images, labels, indices in self.strategy.experimental_distribute_dataset(_shard_by_data(padded)):
-            outputs = {key: value.numpy() for key, value in self._run(images, labels, indices).items()}
+        for batch in self.strategy.experimental_distribute_dataset(_shard_by_data(padded)):
+            outputs = {key: value.numpy() for key, value in self._run(*batch).items()}
             kept = outputs["indices"] != PADDING_INDEX
-            yield {key: value[kept] if key in self.row_keys else value for key, value in outputs.items()}
+            yield {key: value[kept] if key in self.row_keys or key.startswith(PASSED) else value
+                   for key, value in outputs.items()}
 
 
 def _padded_to_multiple(dataset: tf.data.Dataset, replicas: int) -> tf.data.Dataset:
@@ -95,14 +106,14 @@ def _padded_to_multiple(dataset: tf.data.Dataset, replicas: int) -> tf.data.Data
     if replicas <= 1:
         return dataset
 
-    def pad(images: tf.Tensor, labels: tf.Tensor, indices: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    def pad(images: tf.Tensor, labels: tf.Tensor, indices: tf.Tensor, *passed: Any) -> tuple[Any, ...]:
         rows = tf.shape(images)[0]
         target = tf.maximum(replicas, (rows + replicas - 1) // replicas * replicas)
         extra = tf.where(rows > 0, target - rows, 0)
         copies = tf.range(extra) % tf.maximum(rows, 1)
         fill = tf.fill([extra], tf.cast(PADDING_INDEX, indices.dtype))
-        return (tf.concat([images, tf.gather(images, copies)], 0), tf.concat([labels, tf.gather(labels, copies)], 0),
-                tf.concat([indices, fill], 0))
+        copied = lambda value: tf.concat([value, tf.gather(value, copies)], 0)  # noqa: E731
+        return (copied(images), copied(labels), tf.concat([indices, fill], 0), *tf.nest.map_structure(copied, passed))
 
     return dataset.map(pad)
 

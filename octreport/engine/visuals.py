@@ -8,6 +8,7 @@ the report's sections. Which images are shown is chosen in :mod:`octreport.data.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -16,6 +17,7 @@ import keras
 import numpy as np
 from PIL import Image
 
+from octreport.cache import FROM_CACHE, ArrayCache
 from octreport.data.image_choice import UNKNOWN_LABEL
 from octreport.data.layout import ImageItem, relative_name
 from octreport.data.pipeline import load_images, model_input
@@ -25,9 +27,10 @@ from octreport.engine.filters import FilterGrid, FilterNormSummary, extract_filt
 from octreport.engine.gradcam import default_gradcam_layer, grad_cam
 from octreport.engine.occlusion import OcclusionResult, occlusion_map
 from octreport.engine.layers import ConvLayerInfo
-from octreport.engine.maximisation import MaximisationSettings, MaximisedInputs, maximise_channels
+from octreport.engine.maximisation import MaximisationSettings, MaximisedInputs
 from octreport.engine.receptive_field import METHOD as FIELD_METHOD, ReceptiveField, crop_field, receptive_fields
 from octreport.engine.top_activations import TopActivations
+from octreport.engine.weights_cache import cached_maximisation, model_fingerprint
 
 log = logging.getLogger(__name__)
 
@@ -196,19 +199,26 @@ def _model_scale(item: ImageItem, preprocessing: Preprocessing) -> float:
 def compute_filter_views(
     model: keras.Model, filters: Sequence[LayerFilters], views: Sequence[str], top: Sequence[TopActivations],
     test_items: Sequence[ImageItem], preprocessing: Preprocessing, data_root: Path, channels_shown: int,
-    seed: int = 0,
+    seed: int = 0, cache: ArrayCache | None = None,
 ) -> tuple[LayerFilters, ...]:
     """``filters`` with the top-activating patches (from ``top``, the evaluation pass's running
     top-k of every conv layer, found by layer) and the maximised inputs of each layer's first
-    ``min(channels_shown, PATCH_CHANNELS)`` filters, as ``views`` asks."""
+    ``min(channels_shown, PATCH_CHANNELS)`` filters, as ``views`` asks; the maximised inputs come
+    from the weights ``cache`` where it holds them (None: always computed)."""
+    started = time.perf_counter()
     layers = [f.grid.layer for f in filters]
     fields = receptive_fields(model, layers)
     by_layer = {id(t.layer.layer): t for t in top}
     settings = MaximisationSettings(seed=seed)
+    fingerprint = model_fingerprint(model) if cache is not None and "maximisation" in views else ""
+    shown_channels = [np.arange(min(channels_shown, PATCH_CHANNELS, f.grid.layer.filters)) for f in filters]
+    sources = _patch_sources(filters, fields, by_layer, shown_channels) if "patches" in views else []
+    decoding = time.perf_counter()
+    pixels = dict(zip(sources, load_images([test_items[i] for i in sources], preprocessing))) if sources else {}
+    decoded = time.perf_counter() - decoding
     out = []
-    for layer_filters, field in zip(filters, fields):
+    for layer_filters, field, channels in zip(filters, fields, shown_channels):
         info = layer_filters.grid.layer
-        channels = np.arange(min(channels_shown, PATCH_CHANNELS, info.filters))
         notes = []
         if info.spatial_rank != 2 or field is None:
             why = ("patches and maximised inputs are drawn for 2D layers only" if info.spatial_rank != 2 else
@@ -217,24 +227,45 @@ def compute_filter_views(
             continue
         patches = maximised = None
         if "patches" in views and id(info.layer) in by_layer:
-            patches = filter_patches(by_layer[id(info.layer)], field, channels, test_items, preprocessing, data_root)
+            patches = filter_patches(by_layer[id(info.layer)], field, channels, test_items, preprocessing, data_root,
+                                     pixels)
         elif "patches" in views:
             notes.append("no top activations were kept for this layer")
         if "maximisation" in views:
-            maximised = maximise_channels(model, info, channels, field, settings, preprocessing.input_shape)
+            maximised = cached_maximisation(model, info, channels, field, settings, preprocessing.input_shape, cache,
+                                            fingerprint)
         out.append(replace(layer_filters, patches=patches, maximised=maximised, views_note="; ".join(notes)))
+    cached = sum(1 for f in out if f.maximised is not None and f.maximised.source == FROM_CACHE)
+    log.info("filter views: the top patches' %d source images decoded in %.1f s; the model-only part (receptive "
+             "fields, maximised inputs of %d layers, %d from the weights cache) %.1f s", len(sources), decoded,
+             sum(1 for f in out if f.maximised is not None), cached, time.perf_counter() - started - decoded)
     return tuple(out)
+
+
+def _patch_sources(filters: Sequence[LayerFilters], fields: Sequence[ReceptiveField | None], by_layer: dict,
+                   shown_channels: Sequence[np.ndarray]) -> list[int]:
+    """The data set indices of every image some layer's top patches are cut from, sorted."""
+    needed: set[int] = set()
+    for layer_filters, field, channels in zip(filters, fields, shown_channels):
+        top = by_layer.get(id(layer_filters.grid.layer.layer))
+        if top is not None and field is not None and layer_filters.grid.layer.spatial_rank == 2:
+            needed.update(int(i) for i in top.images[channels].ravel() if i >= 0)
+    return sorted(needed)
 
 
 def filter_patches(
     top: TopActivations, field: ReceptiveField, channels: np.ndarray, items: Sequence[ImageItem],
-    preprocessing: Preprocessing, data_root: Path,
+    preprocessing: Preprocessing, data_root: Path, decoded: dict[int, np.ndarray] | None = None,
 ) -> FilterPatches:
     """Cut the receptive field of each of ``channels``' top activations from its test image
-    (``items[i]`` is the image of data set index ``i``); each source image is decoded once."""
+    (``items[i]`` is the image of data set index ``i``); each source image is decoded once, or
+    taken from ``decoded`` (data set index to pixels) where the caller decoded it for every layer."""
     images = top.images[channels]
     needed = sorted({int(i) for i in images.ravel() if i >= 0})
-    pixels = dict(zip(needed, load_images([items[i] for i in needed], preprocessing))) if needed else {}
+    missing = [i for i in needed if decoded is None or i not in decoded]
+    pixels = {**(decoded or {}), **(dict(zip(missing, load_images([items[i] for i in missing], preprocessing)))
+                                    if missing else {})}
+    pixels = {i: pixels[i] for i in needed}
     depth = preprocessing.channels if not pixels else next(iter(pixels.values())).shape[-1]
     empty = np.full((*field.size, depth), np.nan, np.float32)
     crops = np.stack([

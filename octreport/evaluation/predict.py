@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import keras
 import numpy as np
 
+from octreport.data.files import FileDigest, FileReads
+from octreport.data.image_facts import FactsCollector, ImageFacts
 from octreport.data.layout import ImageItem
-from octreport.data.pipeline import image_dataset, missing_indices
+from octreport.data.pipeline import FACTS, image_dataset, missing_indices, read_once_dataset
 from octreport.data.preprocessing import Preprocessing
 from octreport.data.validation import SkippedFile
 from octreport.engine.layer_health import LayerHealth, predict_with_layer_health
 from octreport.engine.layers import ConvLayerInfo
 from octreport.engine.top_activations import TopActivationsAccumulator
-from octreport.engine.streaming import Step, cached_runner, compiled_forward, concatenated
+from octreport.engine.streaming import PASSED, Step, cached_runner, compiled_forward, concatenated
 from octreport.progress import Progress
 
 log = logging.getLogger(__name__)
@@ -71,11 +74,46 @@ def evaluate_with_layer_health(
     """Like :func:`predict_items`, auditing ``layers`` in the same forward pass (one model returns
     the conv outputs and the prediction), so the layer audit costs no second pass over the data.
     ``top`` (made for ``layers``) also collects each filter's strongest images in that pass; the
-    images it names are positions in ``items``."""
-    batches = image_dataset(items, preprocessing, batch_size, with_index=True)
+    images it names are positions in ``items``. Each file is read once
+    (:func:`evaluate_files`, whose image facts and file hashes this leaves out)."""
+    evaluated = evaluate_files(model, layers, items, preprocessing, batch_size, top)
+    return evaluated.predictions, evaluated.health
+
+
+@dataclass(frozen=True, eq=False)
+class EvaluatedFiles:
+    """What the one read of each evaluated file gave: the predictions and layer health, the image
+    facts of every item (``decoded=False`` where a file could not be read or decoded) and the size
+    and SHA-256 of every file read."""
+
+    predictions: Predictions
+    health: tuple[LayerHealth, ...]
+    facts: ImageFacts
+    digests: Mapping[Path, FileDigest]
+
+
+def evaluate_files(
+    model: keras.Model,
+    layers: Sequence[ConvLayerInfo],
+    items: Sequence[ImageItem],
+    preprocessing: Preprocessing,
+    batch_size: int = 32,
+    top: TopActivationsAccumulator | None = None,
+) -> EvaluatedFiles:
+    """:func:`evaluate_with_layer_health`, with what the same read of each file gives besides: each
+    file is read once (:class:`~octreport.data.files.FileReads`), and its bytes give its SHA-256,
+    the model's input and its image facts, in the one streaming pass of the compiled step."""
+    reads = FileReads([item.path for item in items])
+    collector = FactsCollector(len(items))
+
+    def collect(batch: dict[str, np.ndarray]) -> None:
+        collector.add(batch["indices"], *(batch[PASSED + name] for name in FACTS))
+
+    batches = read_once_dataset(items, preprocessing, reads, batch_size)
     streamed = predict_with_layer_health(model, layers, batches, progress=Progress(len(items), "evaluated and audited"),
-                                         top=top)
-    return _predictions(items, streamed.probabilities, streamed.indices), streamed.health
+                                         top=top, on_batch=collect)
+    predictions = _predictions(items, streamed.probabilities, streamed.indices)
+    return EvaluatedFiles(predictions, streamed.health, collector.facts(reads.sizes()), reads.digests())
 
 
 def _predictions(items: Sequence[ImageItem], probabilities: np.ndarray, seen: np.ndarray) -> Predictions:

@@ -22,6 +22,7 @@ from octreport.data.layout import split_folders_of
 from octreport.data.patients import NAMES, read_patients_file
 from octreport.document.data_audit_document import build_data_audit_document
 from octreport.errors import DataError
+from octreport.pipeline.data_stages import image_facts
 from octreport.pipeline.publish import publish_data_audit
 from octreport.provenance import timestamp_now
 from octreport.runfolder import prepare_output_folder, run_folder
@@ -52,8 +53,9 @@ def run_data_audit(*, data_dir: Path | str, train_config: TrainConfig = TrainCon
     patients = read_patients_file(report_config.patients_file) if report_config.patients_file else NAMES
     prepare_output_folder(Path(report_config.out_root))
     with run_folder(Path(report_config.out_root)) as folder:
-        fingerprint = fingerprint_prepared_data(data)
-        audit = audit_prepared_data(data, fingerprint, patients, report_config.near_duplicate_bits)
+        facts = image_facts(data)  # one read of each file: its facts and its hash
+        fingerprint = fingerprint_prepared_data(data, digests=facts.digests)
+        audit = audit_prepared_data(data, fingerprint, patients, report_config.near_duplicate_bits, facts)
         document = build_data_audit_document(audit, data, fingerprint, started_at=started_at, report_config=report_config,
                                              gate_config=gate_config, command_line=command_line)
         files = publish_data_audit(document, folder.work, report_config)

@@ -9,9 +9,11 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from octreport.cache import ArrayCache, weights_cache_folder
 from octreport.config import ReportConfig
 from octreport.data.dataset import PreparedData
 from octreport.data.image_choice import choose_images
+from octreport.data.image_facts import SplitFacts, split_keys
 from octreport.data.layout import ImageItem, relative_name
 from octreport.data.patients import PatientTable
 from octreport.data.splits import patient_id
@@ -24,7 +26,7 @@ from octreport.evaluation.error_images import GalleryCell, compute_error_gallery
 from octreport.evaluation.errors_gallery import ConfusionCell, errors_gallery
 from octreport.evaluation.heatmap_checks import HeatmapCheckSettings, HeatmapChecks, compute_heatmap_checks
 from octreport.evaluation.metrics import ClassificationMetrics, compute_classification_metrics
-from octreport.evaluation.predict import Predictions, evaluate_with_layer_health, predict_items
+from octreport.evaluation.predict import Predictions, evaluate_files, predict_items
 from octreport.evaluation.prediction_spread import PredictionSpread, prediction_spread
 from octreport.evaluation.referral import ReferralMetrics, compute_referral_metrics
 from octreport.evaluation.statistics import PredictionStatistics, compute_prediction_statistics
@@ -50,6 +52,8 @@ class LookInside:
     visuals: Visuals
     error_gallery: tuple[GalleryCell, ...]
     heatmap_checks: HeatmapChecks | None
+    evaluated_facts: SplitFacts
+    """The image facts and file hashes of the evaluated images, from the evaluation pass's one read."""
 
 
 def look_inside(data: PreparedData, given: GivenModel, config: ReportConfig, requested: tuple[ImageItem, ...] | None,
@@ -61,8 +65,10 @@ def look_inside(data: PreparedData, given: GivenModel, config: ReportConfig, req
     selection = choose_drawn_layers(all_layers, config.layer_names)
     top = TopActivationsAccumulator(all_layers) if "patches" in config.filter_views else None
     with stage(timings, "evaluate", log):
-        predictions, health = evaluate_with_layer_health(
-            given.model, all_layers, data.test, given.preprocessing, config.batch_size, top)
+        evaluated = evaluate_files(given.model, all_layers, data.test, given.preprocessing, config.batch_size, top)
+        predictions, health = evaluated.predictions, evaluated.health
+        facts = SplitFacts(split_keys(data.root, {"test": [item.path for item in data.test]}), evaluated.facts,
+                           evaluated.digests)
         metrics = compute_classification_metrics(predictions.labels, predictions.probabilities, data.class_names)
         referral = compute_referral_metrics(predictions.labels, predictions.probabilities, data.class_names)
         spread = prediction_spread(predictions.probabilities, predictions.labels, data.class_names)
@@ -83,6 +89,7 @@ def look_inside(data: PreparedData, given: GivenModel, config: ReportConfig, req
         filters = compute_filter_views(
             given.model, visuals.filters, config.filter_views, top.result() if top is not None else (), data.test,
             given.preprocessing, data.root, config.filters_per_layer, config.seed,
+            ArrayCache(weights_cache_folder(config.cache_dir)) if config.cache else None,
         )
         visuals = replace(visuals, filters=filters)
     checks = None
@@ -90,7 +97,7 @@ def look_inside(data: PreparedData, given: GivenModel, config: ReportConfig, req
         with stage(timings, "heatmap_checks", log):
             checks = _heatmap_checks(given, visuals, config)
     return LookInside(predictions, metrics, referral, spread, statistics, all_layers, selection, health, cells, visuals,
-                      gallery, checks)
+                      gallery, checks, facts)
 
 
 def _heatmap_checks(given: GivenModel, visuals: Visuals, config: ReportConfig) -> HeatmapChecks:

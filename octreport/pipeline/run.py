@@ -141,20 +141,23 @@ def _run(
     patients = read_patients_file(config.patients_file) if config.patients_file else (dicom.patients or NAMES)
     groups = read_groups_file(config.groups_file, data.root) if config.groups_file else dicom.devices
     prepare_output_folder(Path(config.out_root))
+    if config.cache and config.cache_dir:
+        prepare_output_folder(Path(config.cache_dir), "--cache-dir")
 
     timings: dict[str, float] = {}
     with run_folder(Path(config.out_root)) as folder:
         with stage(timings, "image facts", log):
-            facts = image_facts(data)
+            facts = image_facts(data, ("train", "val"))  # the evaluated images' come from the evaluation pass
         if given is None:
             with stage(timings, "train", log):
                 given = train_given_model(data, train_config, facts, folder.work / "model.keras")
         inside = look_inside(data, given, config, requested, timings, dicom.patients)
+        facts = facts.merged(inside.evaluated_facts)
         with stage(timings, "data shift", log):
             shift, by_group = acquisition_shift(data, inside.predictions, facts, given.metadata,
                                                 given.preprocessing.aspect, groups, config.ci_level)
         skipped = data.skipped + inside.predictions.skipped
-        fingerprint = fingerprint_prepared_data(folders, skipped)
+        fingerprint = fingerprint_prepared_data(folders, skipped, digests=facts.digests)
         with stage(timings, "data audit", log):
             audit = audit_prepared_data(folders, fingerprint, patients, config.near_duplicate_bits, facts)
         results = RunResults(

@@ -1,0 +1,99 @@
+"""The reads of image files: every whole read of an image goes through :func:`read_image_bytes`,
+and the bytes of that one read give everything a run needs of the file.
+
+A run reads each image once (``benchmarks/bench_one_read.py`` measures it; ``tests/test_one_read.py``
+counts it): :class:`FileReads` streams the files of a split into ``tf.data`` one read each, and
+keeps each file's size and SHA-256 (the data fingerprint) on the way; the same bytes are then
+decoded for the model (:func:`octreport.data.pipeline.pixels_from_bytes`) and for the image facts
+(:func:`octreport.data.image_facts.facts_of_bytes`), in the one streaming pass.
+
+Two readers stay apart, on purpose: the check that a file is whole (:func:`peek_image_file`, its
+first 16 and last 4,096 bytes, before the run folder exists, so that a damaged file is skipped
+before the splits are cut) and training, which decodes its images in TensorFlow's file reader
+(``tf.io.read_file``) on each epoch's first pass into its decode cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+TAIL_BYTES = 4096
+
+
+def read_image_bytes(path: Path | str) -> bytes:
+    """The whole file at ``path``: the one read of an image file (raises OSError)."""
+    with open(path, "rb") as handle:
+        return handle.read()
+
+
+def peek_image_file(path: Path | str) -> tuple[int, bytes, bytes]:
+    """The file's size, its first 16 bytes and its last :data:`TAIL_BYTES` (raises OSError)."""
+    with open(path, "rb") as handle:
+        handle.seek(0, 2)
+        size = handle.tell()
+        handle.seek(0)
+        head = handle.read(16)
+        handle.seek(max(0, size - TAIL_BYTES))
+        return size, head, handle.read()
+
+
+@dataclass(frozen=True)
+class FileDigest:
+    """Bytes and hex SHA-256 of one file, as it was read."""
+
+    size: int
+    sha256: str
+
+
+class FileReads:
+    """Reads ``paths`` one at a time, each once, noting each file's :class:`FileDigest` as it goes.
+
+    :meth:`dataset` is a ``tf.data`` stream of ``(bytes, index)``; a file that cannot be read is
+    left out of it with a warning (and has no digest). After the stream has been read to its end,
+    :meth:`digests` holds every file read.
+    """
+
+    def __init__(self, paths: Sequence[Path | str]) -> None:
+        self.paths = tuple(Path(p) for p in paths)
+        self._digests: dict[Path, FileDigest] = {}
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def read(self, index: int) -> bytes | None:
+        path = self.paths[index]
+        try:
+            raw = read_image_bytes(path)
+        except OSError as error:
+            log.warning("skipped %s: cannot be read (%s)", path, error.strerror or error)
+            return None
+        self._digests[path] = FileDigest(len(raw), hashlib.sha256(raw).hexdigest())
+        return raw
+
+    def sizes(self) -> np.ndarray:
+        """Bytes of each file read, in the order of ``paths`` (0 for one not read)."""
+        return np.array([self._digests[p].size if p in self._digests else 0 for p in self.paths], np.int64)
+
+    def digests(self) -> dict[Path, FileDigest]:
+        return dict(self._digests)
+
+    def dataset(self):
+        """``tf.data.Dataset`` of ``(raw bytes, index)`` scalars, in the order of ``paths``."""
+        import tensorflow as tf
+
+        def generate():
+            for index in range(len(self.paths)):
+                raw = self.read(index)
+                if raw is not None:
+                    yield raw, index
+
+        return tf.data.Dataset.from_generator(generate, output_signature=(
+            tf.TensorSpec((), tf.string), tf.TensorSpec((), tf.int64)))

@@ -1,0 +1,145 @@
+"""One read per image: a report opens each image file once for its bytes (and once before, to peek
+at its first and last bytes), and those bytes give its hash, its facts and the model's input."""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import json
+import sys
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import write_class_folders
+from octreport.data.files import FileReads
+from octreport.data.image_facts import collect_image_facts
+from octreport.data.layout import scan_dataset
+from octreport.data.preprocessing import Preprocessing
+
+PACKAGE = Path(__file__).resolve().parent.parent / "octreport"
+
+_OPENED: list[str] = []
+_WATCHING: list[Path] = []
+
+
+def _count_opens(event: str, args: tuple) -> None:
+    if event == "open" and _WATCHING and isinstance(args[0], (str, Path)):
+        path = str(args[0])
+        if path.startswith(str(_WATCHING[0])):
+            _OPENED.append(path)
+
+
+sys.addaudithook(_count_opens)  # audit hooks cannot be removed: it counts only while a test watches
+
+
+@pytest.fixture
+def opened():
+    """Every file Python opens under the folder the test then appends to the list (a Counter)."""
+    _OPENED.clear()
+    yield _WATCHING
+    _WATCHING.clear()
+
+
+def test_a_report_opens_each_image_once_for_its_bytes(conv_model, tmp_path, opened):
+    import octreport
+
+    data = write_class_folders(tmp_path / "data", patients=3, per_patient=2, size=(48, 48))
+    opened.append(data)
+    outcome = octreport.make_report(conv_model, data, tmp_path / "out", images_per_class=1, formats=("html",),
+                                    errors_per_cell=0, filter_views=("kernels",), heatmap_checks=False,
+                                    bootstrap_resamples=100, maps_per_layer=2, filters_per_layer=2)
+    _WATCHING.clear()
+    images = sorted(str(p) for p in data.rglob("*.jpeg"))
+    counts = Counter(_OPENED)
+    metrics = json.loads(outcome.metrics_path.read_text())
+    shown = {str(Path(s["path"])) for s in metrics["shown_images"]}
+    assert len(shown) == 4 and set(counts) == set(images)
+    # Each file: one peek before the run (is it whole?) and one read; a shown image is read again
+    # to be drawn. Before issue 28, the hash took one more read of each (and TensorFlow two more).
+    assert {p: counts[p] for p in images} == {p: 3 if p in shown else 2 for p in images}
+
+    manifest = json.loads(outcome.manifest_path.read_text())
+    by_path = {f["path"]: f for f in manifest["data"]["files"]}
+    for path in images:
+        record = by_path[str(Path(path).relative_to(data))]
+        content = Path(path).read_bytes()
+        assert record["sha256"] == hashlib.sha256(content).hexdigest() and record["size"] == len(content)
+
+
+def test_the_evaluation_pass_gives_the_same_facts_as_their_own_pass(conv_model, tmp_path):
+    import keras
+
+    from octreport.data.pipeline import image_dataset
+    from octreport.engine.layer_health import predict_with_layer_health
+    from octreport.engine.layers import discover_conv_layers
+    from octreport.evaluation.predict import evaluate_files
+
+    data = write_class_folders(tmp_path / "data", patients=2, per_patient=2, size=(40, 24))
+    (data / "CNV" / "CNV-1000-9.jpeg").write_bytes(b"\xff\xd8\xff broken")  # read, hashed, not decoded
+    items = scan_dataset(data).splits["all"]
+    model = keras.models.load_model(conv_model)
+    preprocessing = Preprocessing(16, 16, 1)
+    layers = discover_conv_layers(model)
+    kept = [i for i in items if i.path.name != "CNV-1000-9.jpeg"]
+    # The same compiled step, first on batches that carry nothing past it (TensorFlow's reader).
+    reference = predict_with_layer_health(model, layers, image_dataset(kept, preprocessing, 4, with_index=True))
+    evaluated = evaluate_files(model, layers, items, preprocessing, batch_size=4)
+    alone = collect_image_facts([item.path for item in items])
+    for name in ("width", "height", "file_size", "mean_intensity", "phash", "decoded", "channels",
+                 "intensity_percentiles"):
+        np.testing.assert_array_equal(getattr(evaluated.facts, name), getattr(alone, name), err_msg=name)
+    broken = [i for i, item in enumerate(items) if item.path.name == "CNV-1000-9.jpeg"]
+    assert not evaluated.facts.decoded[broken].any() and evaluated.facts.decoded.sum() == len(items) - 1
+    assert [s.path.name for s in evaluated.predictions.skipped] == ["CNV-1000-9.jpeg"]
+    assert set(evaluated.digests) == {item.path for item in items}  # the broken file was read and hashed too
+    np.testing.assert_allclose(evaluated.predictions.probabilities, reference.probabilities, rtol=1e-5, atol=1e-6)
+    for mine, theirs in zip(evaluated.health, reference.health, strict=True):
+        assert mine.images == theirs.images == len(kept)
+        np.testing.assert_allclose(mine.channel_max, theirs.channel_max, rtol=1e-5)
+
+
+def test_a_file_that_cannot_be_read_is_left_out_with_a_warning(tmp_path, caplog):
+    paths = [tmp_path / "gone.jpeg"]
+    reads = FileReads(paths)
+    assert list(reads.dataset().as_numpy_iterator()) == []
+    assert "cannot be read" in caplog.text and reads.digests() == {}
+
+
+def _read_file_calls() -> list[str]:
+    """``module:function`` of every call of ``tf.io.read_file`` / ``Image.open`` / ``sha256_file``
+    in the package: readers of image files that do not go through octreport.data.files."""
+    found = []
+    for path in PACKAGE.rglob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for function in [n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)]:
+            for node in _own_nodes(function):
+                if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute | ast.Name):
+                    name = node.func.attr if isinstance(node.func, ast.Attribute) else node.func.id
+                    if name in ("read_file", "sha256_file") or (name == "open" and isinstance(node.func, ast.Attribute)
+                                                                and getattr(node.func.value, "id", "") == "Image"):
+                        found.append(f"{path.relative_to(PACKAGE).with_suffix('')}:{function.name}:{name}")
+    return sorted(set(found))
+
+
+def _own_nodes(function: ast.FunctionDef):
+    """The nodes of ``function`` outside the functions defined in it."""
+    stack = [node for node in function.body if not isinstance(node, ast.FunctionDef)]
+    while stack:
+        node = stack.pop()
+        yield node
+        stack.extend(child for child in ast.iter_child_nodes(node) if not isinstance(child, ast.FunctionDef))
+
+
+def test_image_files_are_read_only_where_the_design_says():
+    assert _read_file_calls() == [
+        "audit/manifest:hash_artifacts:sha256_file",  # the run's own files and the model file
+        "audit/manifest:identify_model:sha256_file",
+        "audit/verify:check_folder_files:sha256_file",  # verify: a past run's files and model
+        "audit/verify:check_model_file:sha256_file",
+        "data/fingerprint:describe:sha256_file",  # only files the run has not read (verify, tests)
+        "data/pipeline:decode_and_resize:read_file",  # training's decode cache
+        "engine/visuals:_model_scale:open",  # --occlusion: the header of a shown image
+    ]
