@@ -130,6 +130,10 @@ TRAINING_OPTIONS = [
                  help="Share of patients held out for test when the data has class folders only."),
     click.option("--seed", type=SEED_TYPE, default=0, show_default=True,
                  help="Seed for splits, shuffling, augmentation, weights and the images shown."),
+    click.option("--referral-sensitivity", type=FiniteFloatRange(0, 1, min_open=True, max_open=True), default=0.95,
+                 show_default=True,
+                 help="Urgent-referral sensitivity the model's threshold on P(CNV) + P(DME) aims at, chosen on the "
+                      "validation split after training and stored with the model (OCT classes only)."),
     DISTRIBUTE_OPTION,
     FOLLOW_SYMLINKS_OPTION,
     click.option("--fast-nondeterministic", is_flag=True, default=False,
@@ -225,13 +229,17 @@ REPORT_OPTIONS = [
                       "folder; test: test/ of a train/test layout, or 20%% of the patients of class folders as a "
                       "training run would cut them; auto: all for class folders, test for a train/test layout. "
                       "A run that trains always evaluates its test split."),
+    click.option("--referral-threshold", type=FiniteFloatRange(0, 1), default=None,
+                 help="For this report, call a scan urgent when P(CNV) + P(DME) reaches this, instead of the model's "
+                      "stored referral rule (recorded in metrics.json; OCT classes only)."),
 ]
 REPORT_OPTION_NAMES = ("out_root", "images_per_class", "image_paths", "maps_per_layer", "channel_selection",
                        "filters_per_layer", "filter_reduction", "filter_views", "layer_names", "formats", "html_mode", "image_format",
                        "pdf_variant", "templates_dir", "occlusion", "occlusion_patch", "occlusion_stride",
                        "errors_per_cell", "compare_to", "ci_level", "bootstrap_resamples", "temperature_scaling",
                        "patients_file", "groups_file", "near_duplicate_bits", "input_scale",
-                       "heatmap_checks", "heatmap_steps", "heatmap_baseline", "sentinels", "split")
+                       "heatmap_checks", "heatmap_steps", "heatmap_baseline", "sentinels", "split",
+                       "referral_threshold")
 report_options = _apply(REPORT_OPTIONS)
 
 DATA_GATE_OPTIONS = [
@@ -275,7 +283,7 @@ _TRAIN_FIELDS = {
     "augment": "augment", "class_weights": "class_weights", "patience": "early_stopping_patience", "seed": "seed",
     "val_fraction": "val_fraction", "test_fraction": "test_fraction", "early_stopping_start": "early_stopping_start",
     "lr_schedule": "lr_schedule", "warmup_epochs": "warmup_epochs", "distribute": "distribute",
-    "follow_symlinks": "follow_symlinks",
+    "follow_symlinks": "follow_symlinks", "referral_sensitivity": "referral_sensitivity",
 }
 _PREPROCESSING_OPTIONS = ("image_size", "channels", "aspect", "normalization")
 
@@ -341,6 +349,7 @@ def build_report_config(options: dict, seed: int, batch_size: int = 32) -> Repor
         heatmap_baseline=options["heatmap_baseline"],
         sentinels=str(options["sentinels"]) if options["sentinels"] else None,
         split=options["split"],
+        referral_threshold=options["referral_threshold"],
     )
 
 

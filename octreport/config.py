@@ -10,6 +10,7 @@ from octreport.data.preprocessing import INPUT_SCALES, Preprocessing
 from octreport.errors import ConfigError
 from octreport.evaluation.bootstrap_settings import BootstrapSettings
 from octreport.evaluation.faithfulness import BASELINES as HEATMAP_BASELINES
+from octreport.evaluation.referral_rule import DEFAULT_TARGET_SENSITIVITY
 
 ARCHITECTURE_NAMES = ("notebook", "compact-bn")
 LR_SCHEDULES = ("constant", "cosine")
@@ -36,6 +37,9 @@ class TrainConfig:
     :class:`~octreport.data.augmentation.Augmentation`. Used only when ``augment`` is on.
     ``deterministic``: with the same seed, data and machine, training gives bit-identical weights
     (TensorFlow's op determinism; see :mod:`octreport.models.training`). False trades that for speed.
+    ``referral_sensitivity``: the urgent-referral sensitivity the model's referral threshold aims at,
+    chosen on the validation split after training (:mod:`octreport.evaluation.referral_rule`; four
+    OCT classes only).
     """
 
     architecture: str = "notebook"
@@ -57,6 +61,7 @@ class TrainConfig:
     distribute: str = "none"
     follow_symlinks: bool = False
     deterministic: bool = True
+    referral_sensitivity: float = DEFAULT_TARGET_SENSITIVITY
 
     def __post_init__(self) -> None:
         if self.architecture not in ARCHITECTURE_NAMES:
@@ -75,6 +80,8 @@ class TrainConfig:
                  f"early stopping must start at epoch 0 or later, got {self.early_stopping_start}.")
         _require(self.distribute in DISTRIBUTE_MODES,
                  f"distribute must be one of {', '.join(DISTRIBUTE_MODES)}, got '{self.distribute}'.")
+        _require(0 < self.referral_sensitivity < 1,
+                 f"referral sensitivity must be between 0 and 1 (exclusive), got {self.referral_sensitivity}.")
         self.augmentation()  # validates the augmentation's ranges
         for name in ("val_fraction", "test_fraction"):
             value = getattr(self, name)
@@ -162,6 +169,9 @@ class ReportConfig:
     split: str = SPLIT_AUTO
     """What a run that does not train evaluates (``test``, ``all`` or ``auto``; see
     :data:`~octreport.data.dataset.SPLIT_CHOICES`). The run records the choice it resolved to."""
+    referral_threshold: float | None = None
+    """Urgent when ``P(CNV) + P(DME)`` reaches it, for this report only, instead of the model's stored
+    rule (:mod:`octreport.evaluation.referral_rule`); None: the model's rule."""
 
     def __post_init__(self) -> None:
         if isinstance(self.layer_names, str):  # layer_names="all" or "conv1,conv2" from Python
@@ -190,6 +200,8 @@ class ReportConfig:
                  f"heat-map steps must be {MIN_HEATMAP_STEPS} to {MAX_HEATMAP_STEPS}, got {self.heatmap_steps}.")
         _require(self.heatmap_baseline in HEATMAP_BASELINES,
                  f"heat-map baseline must be one of {', '.join(HEATMAP_BASELINES)}, got '{self.heatmap_baseline}'.")
+        _require(self.referral_threshold is None or 0 <= self.referral_threshold <= 1,
+                 f"referral threshold must be from 0 to 1, got {self.referral_threshold}.")
         _require(self.split in SPLIT_CHOICES, f"split must be one of {', '.join(SPLIT_CHOICES)}, got '{self.split}'.")
         self.bootstrap  # validates the interval settings
 

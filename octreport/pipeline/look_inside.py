@@ -26,6 +26,7 @@ from octreport.evaluation.metrics import ClassificationMetrics, compute_classifi
 from octreport.evaluation.predict import Predictions, evaluate_with_layer_health, predict_items
 from octreport.evaluation.prediction_spread import PredictionSpread, prediction_spread
 from octreport.evaluation.referral import ReferralMetrics, compute_referral_metrics
+from octreport.evaluation.referral_rule import ReferralRule, applied_rule
 from octreport.evaluation.statistics import PredictionStatistics, compute_prediction_statistics
 from octreport.pipeline.model_stage import GivenModel
 from octreport.progress import stage
@@ -40,6 +41,10 @@ class LookInside:
     predictions: Predictions
     metrics: ClassificationMetrics
     referral: ReferralMetrics | None
+    """Under the report's referral rule (``rule``)."""
+    rule: ReferralRule | None
+    argmax_referral: ReferralMetrics | None
+    """Under the argmax rule, to show beside ``referral`` (the same object when the rule is argmax)."""
     spread: PredictionSpread
     statistics: PredictionStatistics
     layers: tuple[ConvLayerInfo, ...]
@@ -61,7 +66,11 @@ def look_inside(data: PreparedData, given: GivenModel, config: ReportConfig, req
         predictions, health = evaluate_with_layer_health(
             given.model, all_layers, data.test, given.preprocessing, config.batch_size, top)
         metrics = compute_classification_metrics(predictions.labels, predictions.probabilities, data.class_names)
-        referral = compute_referral_metrics(predictions.labels, predictions.probabilities, data.class_names)
+        rule = applied_rule(given.metadata.referral_rule if given.metadata else None, config.referral_threshold,
+                            data.class_names)
+        argmax_referral = compute_referral_metrics(predictions.labels, predictions.probabilities, data.class_names)
+        referral = (argmax_referral if rule is None or rule.threshold is None else
+                    compute_referral_metrics(predictions.labels, predictions.probabilities, data.class_names, rule.threshold))
         spread = prediction_spread(predictions.probabilities, predictions.labels, data.class_names)
     with stage(timings, "statistics", log):
         statistics = _statistics(data, given, config, predictions, metrics, referral)
@@ -86,7 +95,7 @@ def look_inside(data: PreparedData, given: GivenModel, config: ReportConfig, req
     if config.heatmap_checks:
         with stage(timings, "heatmap_checks", log):
             checks = _heatmap_checks(given, visuals, config)
-    return LookInside(predictions, metrics, referral, spread, statistics, all_layers, selection, health, cells, visuals,
+    return LookInside(predictions, metrics, referral, rule, argmax_referral, spread, statistics, all_layers, selection, health, cells, visuals,
                       gallery, checks)
 
 
