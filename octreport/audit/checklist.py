@@ -177,8 +177,9 @@ def _thresholds(facts: ChecklistFacts) -> _Mapping:
     if not facts.referral_rule:
         return _Mapping(ADDRESSED, _section("metrics"), argmax)
     where = _section("metrics", "operating-point") + _metrics("referral.rule")
-    urgent = "urgent referral: " + facts.referral_rule
-    return _Mapping(ADDRESSED, where, f"{argmax}; {urgent}" if facts.referral_threshold else f"{argmax}, urgent referral too ({urgent})")
+    if facts.referral_threshold:
+        return _Mapping(ADDRESSED, where, f"{argmax}; urgent referral: {facts.referral_rule}")
+    return _Mapping(ADDRESSED, where, f"{argmax}, for urgent referral too: {facts.referral_rule}")
 
 
 def _data_availability(facts: ChecklistFacts) -> _Mapping:

@@ -87,6 +87,8 @@ class ReferralRule:
     @property
     def labelled(self) -> str:
         """The rule and where it came from, in a few words: ``P(CNV) + P(DME) >= 0.12 (chosen on the validation split)``."""
+        if self.source == VALIDATION and self.threshold is None:
+            return f"{self.text} (the validation split allowed no threshold)"
         return f"{self.text} ({SOURCE_WORDS.get(self.source, self.source)})"
 
     def provenance(self) -> str:
