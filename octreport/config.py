@@ -33,7 +33,9 @@ class TrainConfig:
     ``batch_size`` is the global batch, split over the replicas.
     ``follow_symlinks``: read symbolic links that lead outside the data folder (skipped otherwise).
     ``width_scale_augment``, ``gamma_augment``: the optional parts of the augmentation (horizontal
-    scale, intensity curve) that make a model robust to other devices' exports; see
+    scale, intensity curve) that make a model robust to other devices' exports;
+    ``field_of_view_augment``, ``vertical_shift_augment``, ``tilt_augment``, ``speckle_augment``,
+    ``blur_augment``: those for other devices' fields of view, retina positions, noise and optics; see
     :class:`~octreport.data.augmentation.Augmentation`. Used only when ``augment`` is on.
     ``deterministic``: with the same seed, data and machine, training gives bit-identical weights
     (TensorFlow's op determinism; see :mod:`octreport.models.training`). False trades that for speed.
@@ -50,6 +52,11 @@ class TrainConfig:
     augment: bool = True
     width_scale_augment: float = 0.0
     gamma_augment: float = 0.0
+    field_of_view_augment: float = 0.0
+    vertical_shift_augment: float = 0.0
+    tilt_augment: float = 0.0
+    speckle_augment: float = 0.0
+    blur_augment: float = 0.0
     class_weights: bool = True
     early_stopping_patience: int = 5
     seed: int = 0
@@ -89,7 +96,9 @@ class TrainConfig:
 
     def augmentation(self) -> Augmentation | None:
         """What training augments, or None with ``augment`` off."""
-        augmentation = Augmentation(self.width_scale_augment, self.gamma_augment)
+        augmentation = Augmentation(self.width_scale_augment, self.gamma_augment, self.field_of_view_augment,
+                                    self.vertical_shift_augment, self.tilt_augment, self.speckle_augment,
+                                    self.blur_augment)
         return augmentation if self.augment else None
 
     def to_dict(self) -> dict:
