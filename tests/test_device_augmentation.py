@@ -116,3 +116,26 @@ def test_device_like_variants_on_a_tiny_scan():
     rgb = by_name["RGB-encoded"](scan, rng())
     assert rgb.mode == "RGB" and np.array_equal(np.asarray(rgb)[..., 0], np.asarray(rgb)[..., 2])
     assert np.array_equal(np.asarray(by_name["wider field"](scan, rng())), wider)  # seeded: the same files each run
+
+
+@pytest.mark.parametrize("band_row", [60, 110, 150])
+def test_the_retina_crop_finds_a_synthetic_band_where_it_is(tmp_path, band_row):
+    # A 160 x 320 scan with speckle and a bright 6-row band at band_row: the "retina" fit keeps 70%
+    # of the height with the band at 65% of the window (moved inside the image near its edges).
+    from octreport.data.layout import ImageItem
+    from octreport.data.pipeline import load_images
+    from octreport.data.preprocessing import RETINA_ABOVE, RETINA_WINDOW, Preprocessing
+
+    rng = np.random.default_rng(band_row)
+    pixels = np.clip(rng.normal(40, 12, (160, 320)), 0, 255)
+    pixels[band_row:band_row + 6] = 220
+    pixels[band_row - 30:band_row] += 50  # retina tissue above the RPE, less bright
+    Image.fromarray(pixels.astype(np.uint8), "L").save(tmp_path / "scan.png")
+    image = load_images([ImageItem(tmp_path / "scan.png", 0)], Preprocessing(64, 128, aspect="retina"))[0]
+    assert image.shape == (64, 128, 1) and 0 <= image.min() and image.max() <= 1
+    window = round(RETINA_WINDOW * 160)
+    top = min(max(band_row + 3 - round(RETINA_ABOVE * window), 0), 160 - window)
+    expected = (band_row + 3 - top) * 64 / window  # the band's centre, in rows of the model input
+    assert abs(image[:, :, 0].mean(axis=1).argmax() - expected) <= 2
+    with pytest.raises(ConfigError, match="aspect must be one of"):
+        Preprocessing(aspect="middle")
