@@ -108,7 +108,7 @@ TRAINING_OPTIONS = [
                  help="1 = grayscale (OCT), 3 = RGB."),
     click.option("--aspect", type=click.Choice(ASPECT_MODES), default="stretch", show_default=True,
                  help="How images of another aspect ratio are fitted to the input size; retina: the full width and "
-                      "70%% of the height around the retina found in the image (its brightest band, the RPE)."),
+                      "70% of the height around the retina found in the image (its brightest band, the RPE)."),
     click.option("--normalization", type=click.Choice(NORMALIZATION_MODES), default="none", show_default=True,
                  help="Intensity normalization: none, or each image's 1st-99th percentile stretched to 0-1."),
     click.option("--learning-rate", type=FiniteFloatRange(min=0, min_open=True, max=1, max_open=True), default=1e-3,
