@@ -66,11 +66,7 @@ def look_inside(data: PreparedData, given: GivenModel, config: ReportConfig, req
         predictions, health = evaluate_with_layer_health(
             given.model, all_layers, data.test, given.preprocessing, config.batch_size, top)
         metrics = compute_classification_metrics(predictions.labels, predictions.probabilities, data.class_names)
-        rule = applied_rule(given.metadata.referral_rule if given.metadata else None, config.referral_threshold,
-                            data.class_names)
-        argmax_referral = compute_referral_metrics(predictions.labels, predictions.probabilities, data.class_names)
-        referral = (argmax_referral if rule is None or rule.threshold is None else
-                    compute_referral_metrics(predictions.labels, predictions.probabilities, data.class_names, rule.threshold))
+        rule, referral, argmax_referral = _referral(data, given, config, predictions)
         spread = prediction_spread(predictions.probabilities, predictions.labels, data.class_names)
     with stage(timings, "statistics", log):
         statistics = _statistics(data, given, config, predictions, metrics, referral)
@@ -95,8 +91,20 @@ def look_inside(data: PreparedData, given: GivenModel, config: ReportConfig, req
     if config.heatmap_checks:
         with stage(timings, "heatmap_checks", log):
             checks = _heatmap_checks(given, visuals, config)
-    return LookInside(predictions, metrics, referral, rule, argmax_referral, spread, statistics, all_layers, selection, health, cells, visuals,
-                      gallery, checks)
+    return LookInside(predictions, metrics, referral, rule, argmax_referral, spread, statistics, all_layers, selection,
+                      health, cells, visuals, gallery, checks)
+
+
+def _referral(data: PreparedData, given: GivenModel, config: ReportConfig, predictions: Predictions):
+    """``(rule, referral, argmax_referral)``: the referral rule the report applies (``--referral-threshold``,
+    the model's stored rule, or argmax), the referral metrics under it, and under argmax."""
+    rule = applied_rule(given.metadata.referral_rule if given.metadata else None, config.referral_threshold,
+                        data.class_names)
+    argmax = compute_referral_metrics(predictions.labels, predictions.probabilities, data.class_names)
+    if rule is None or rule.threshold is None:
+        return rule, argmax, argmax
+    return rule, compute_referral_metrics(predictions.labels, predictions.probabilities, data.class_names,
+                                          rule.threshold), argmax
 
 
 def _heatmap_checks(given: GivenModel, visuals: Visuals, config: ReportConfig) -> HeatmapChecks:
