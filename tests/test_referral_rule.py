@@ -172,3 +172,16 @@ def test_referral_metrics_follow_the_rule_and_keep_the_four_class_numbers():
     assert (ruled.accuracy, ruled.weighted_error) == (argmax.accuracy, argmax.weighted_error)
     assert urgent_calls(p, OCT, 0.25).tolist() == [True, True, True, False]
     assert urgent_calls(p, OCT, None).tolist() == [True, False, False, False]
+
+
+def test_paired_tests_compare_each_run_under_its_own_rule():
+    from octreport.evaluation.bootstrap_settings import BootstrapSettings
+    from octreport.evaluation.paired import paired_tests
+
+    y = np.repeat(np.arange(4), 10)
+    p = np.full((40, 4), 0.1)
+    p[np.arange(40), y] = 0.7  # every scan right; the others' urgent score is 0.2
+    tests = paired_tests(y, p, p, OCT, settings=BootstrapSettings(200), referral_thresholds=(0.15, None))
+    assert tests["referral.urgent_specificity"].detail == "0 right only in A, 20 right only in B"
+    assert tests["referral.urgent_sensitivity"].detail == "0 right only in A, 0 right only in B"
+    assert paired_tests(y, p, p, OCT, settings=BootstrapSettings(200))["referral.urgent_specificity"].detail.startswith("0 right only in A, 0")
