@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from octreport.errors import ConfigError
+from octreport.formatting import with_ci
 from octreport.evaluation.intervals import Interval, wilson
 from octreport.evaluation.referral import OCT_CLASSES, oct_class_order, urgent_rule_text, urgent_scores
 
@@ -99,8 +100,8 @@ class ReferralRule:
             return self.note or "The predicted (most probable) class decides."
         reached = ""
         if self.sensitivity is not None and self.specificity is not None:
-            reached = (f"; there it reaches sensitivity {_pct_ci(self.sensitivity)} over {self.n_urgent} urgent scans "
-                       f"and specificity {_pct_ci(self.specificity)} over {self.n_non_urgent} others")
+            reached = (f"; there it reaches sensitivity {with_ci(self.sensitivity)} over {self.n_urgent} urgent scans "
+                       f"and specificity {with_ci(self.specificity)} over {self.n_non_urgent} others")
         return (f"Chosen when the model was trained, on its {self.split} split ({self.n_images} scans), for a target "
                 f"sensitivity of {self.target_sensitivity:.0%} ({self.method}){reached}.")
 
@@ -129,14 +130,6 @@ class ReferralRule:
 
 def _interval(data: dict[str, Any] | None) -> Interval | None:
     return None if data is None else Interval(data["value"], data["low"], data["high"], data["method"])
-
-
-def _pct_ci(interval: Interval) -> str:
-    if interval.value is None:
-        return "-"
-    if interval.low is None or interval.high is None:
-        return f"{interval.value:.1%}"
-    return f"{interval.value:.1%} ({interval.low:.1%}-{interval.high:.1%})"
 
 
 def silverman_bandwidth(values: np.ndarray) -> float:
