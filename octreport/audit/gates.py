@@ -346,7 +346,8 @@ def evaluate_gates(metrics_document: Mapping[str, Any], config: GateConfig) -> t
         if value is None:
             missing = no_referral if referral is None else "urgent sensitivity is undefined (no urgent case in the test split)"
         results.append(_minimum("urgent sensitivity", what, number, config.min_urgent_sensitivity, missing,
-                                _compared(bound, "low"), _with_value(value, _compared(bound, "low")) + _rule_note(referral)))
+                                _compared(bound, "low"),
+                                _with_value(value, _compared(bound, "low")) + _rule_note(referral)))
     if config.max_weighted_error is not None:
         value = None if referral is None else referral.get("weighted_error")
         number, what, missing = bound.pick("weighted error", value, ("referral", "weighted_error"), "high")

@@ -3,8 +3,8 @@ confident scans to a human buys (pure NumPy).
 
 * :func:`urgent_operating_point` (the four OCT classes only): the ROC curve of the urgent score
   ``P(CNV) + P(DME)`` (urgent when the score is at least a threshold), the point the report's
-  metrics use (the model's referral rule: a threshold, or the predicted class CNV or DME), Kermany et al.'s published point,
-  and sensitivity and specificity at a few thresholds.
+  metrics use (the model's referral rule: a threshold, or the predicted class CNV or DME),
+  Kermany et al.'s published point, and sensitivity and specificity at a few thresholds.
 * :func:`selective_prediction` (any classes): accuracy on the scans kept when the least confident
   share of them is referred to a human instead (accuracy against coverage).
 """

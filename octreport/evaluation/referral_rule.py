@@ -87,7 +87,8 @@ class ReferralRule:
 
     @property
     def labelled(self) -> str:
-        """The rule and where it came from, in a few words: ``P(CNV) + P(DME) >= 0.12 (chosen on the validation split)``."""
+        """The rule and where it came from, in a few words:
+        ``P(CNV) + P(DME) >= 0.12 (chosen on the validation split)``."""
         if self.source == VALIDATION and self.threshold is None:
             return f"{self.text} (the validation split allowed no threshold)"
         return f"{self.text} ({SOURCE_WORDS.get(self.source, self.source)})"
@@ -206,7 +207,8 @@ def choose_referral_threshold(
     if n_urgent < needed:
         return ReferralRule(threshold=None, **counts, note=(
             f"No threshold: the {split} split has {n_urgent} urgent scans, fewer than the {needed} a target "
-            f"sensitivity of {target:.0%} needs to allow one miss. Urgent referral uses the predicted class (CNV or DME)."))
+            f"sensitivity of {target:.0%} needs to allow one miss. Urgent referral uses the predicted class "
+            "(CNV or DME)."))
     threshold, bandwidth = smoothed_threshold(score[urgent], target)
     called = score >= threshold
     return ReferralRule(
@@ -224,7 +226,9 @@ def check_referral_override(override: float | None, class_names: Sequence[str]) 
             f"{', '.join(class_names)}. Leave --referral-threshold out.")
 
 
-def applied_rule(stored: ReferralRule | None, override: float | None, class_names: Sequence[str]) -> ReferralRule | None:
+def applied_rule(
+    stored: ReferralRule | None, override: float | None, class_names: Sequence[str]
+) -> ReferralRule | None:
     """The rule a report applies: ``override`` (``--referral-threshold``) when given, else the
     model's stored rule, else argmax with a note that the model has none; None when the classes
     are not the four OCT ones."""
