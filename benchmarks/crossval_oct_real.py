@@ -126,16 +126,20 @@ def run_fold(split: FoldSplit, data_root: Path, class_names: tuple[str, ...], co
         f"cross-validation fold {split.index}",
     )
     trained = train_model(data, config)
+    rule = trained.metadata.referral_rule  # chosen on split.val, never on the scored fold
+    threshold = None if rule is None else rule.threshold
     started = time.perf_counter()
     predictions = predict_items(trained.model, scored, config.preprocessing, config.batch_size)
     predict_seconds = time.perf_counter() - started
     metrics = compute_classification_metrics(predictions.labels, predictions.probabilities, class_names)
     referral = compute_referral_metrics(predictions.labels, predictions.probabilities, class_names)
+    rule_referral = compute_referral_metrics(predictions.labels, predictions.probabilities, class_names, threshold)
     variants = None
     if export_variants:
         from export_variants import score_variants
 
-        variants = score_variants(trained.model, scored, data_root, config.preprocessing, config.batch_size, class_names)
+        variants = score_variants(trained.model, scored, data_root, config.preprocessing, config.batch_size, class_names,
+                                  threshold)
     return {
         "fold": split.index,
         "export_variants": variants,
@@ -153,6 +157,8 @@ def run_fold(split: FoldSplit, data_root: Path, class_names: tuple[str, ...], co
         "sensitivity": {row.name: row.recall for row in metrics.per_class},
         "macro_roc_auc": metrics.macro_roc_auc,
         "referral": referral.to_dict() if referral else None,
+        "referral_rule": None if rule is None else rule.to_dict(),
+        "rule_referral": rule_referral.to_dict() if rule_referral else None,
         "confusion_matrix": [[int(v) for v in row] for row in metrics.confusion],
         "history": trained.metadata.history,
         "predictions": {
@@ -172,6 +178,9 @@ COLUMNS = (
     ("sens NORMAL", lambda r: r["sensitivity"].get("NORMAL")),
     ("urgent sens", lambda r: (r["referral"] or {}).get("urgent_sensitivity")),
     ("urgent spec", lambda r: (r["referral"] or {}).get("urgent_specificity")),
+    ("rule threshold", lambda r: (r.get("referral_rule") or {}).get("threshold")),
+    ("rule sens", lambda r: (r.get("rule_referral") or {}).get("urgent_sensitivity")),
+    ("rule spec", lambda r: (r.get("rule_referral") or {}).get("urgent_specificity")),
     ("weighted error", lambda r: (r["referral"] or {}).get("weighted_error")),
     ("train min", lambda r: r["train_seconds"] / 60),
     ("best/run epochs", None),

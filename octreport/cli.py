@@ -331,6 +331,8 @@ def train(data_dir, model_path, quiet, **options):
         f"test accuracy {outcome.test_accuracy:.1%} on {outcome.test_images} images "
         f"(trained {outcome.train_seconds:.0f} s); model saved to {outcome.model_path}"
     )
+    if outcome.referral_rule:
+        click.echo(f"urgent referral: {outcome.referral_rule}")
 
 
 @main.command()

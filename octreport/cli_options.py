@@ -107,7 +107,8 @@ TRAINING_OPTIONS = [
     click.option("--channels", type=click.Choice(["1", "3"]), default="1", show_default=True,
                  help="1 = grayscale (OCT), 3 = RGB."),
     click.option("--aspect", type=click.Choice(ASPECT_MODES), default="stretch", show_default=True,
-                 help="How images of another aspect ratio are fitted to the input size."),
+                 help="How images of another aspect ratio are fitted to the input size; retina: the full width and "
+                      "70% of the height around the retina found in the image (its brightest band, the RPE)."),
     click.option("--normalization", type=click.Choice(NORMALIZATION_MODES), default="none", show_default=True,
                  help="Intensity normalization: none, or each image's 1st-99th percentile stretched to 0-1."),
     click.option("--learning-rate", type=FiniteFloatRange(min=0, min_open=True, max=1, max_open=True), default=1e-3,
@@ -130,6 +131,10 @@ TRAINING_OPTIONS = [
                  help="Share of patients held out for test when the data has class folders only."),
     click.option("--seed", type=SEED_TYPE, default=0, show_default=True,
                  help="Seed for splits, shuffling, augmentation, weights and the images shown."),
+    click.option("--referral-sensitivity", type=FiniteFloatRange(0, 1, min_open=True, max_open=True), default=0.95,
+                 show_default=True,
+                 help="Urgent-referral sensitivity the model's threshold on P(CNV) + P(DME) aims at, chosen on the "
+                      "validation split after training and stored with the model (OCT classes only)."),
     DISTRIBUTE_OPTION,
     FOLLOW_SYMLINKS_OPTION,
     click.option("--fast-nondeterministic", is_flag=True, default=False,
@@ -243,6 +248,9 @@ REPORT_OPTIONS = [
     click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
                  help="The weights cache's folder. Default: $OCTREPORT_CACHE_DIR, else $XDG_CACHE_HOME/octreport, "
                       "else ~/.cache/octreport."),
+    click.option("--referral-threshold", type=FiniteFloatRange(0, 1), default=None,
+                 help="For this report, call a scan urgent when P(CNV) + P(DME) reaches this, instead of the model's "
+                      "stored referral rule (recorded in metrics.json; OCT classes only)."),
 ]
 REPORT_OPTION_NAMES = ("out_root", "images_per_class", "image_paths", "maps_per_layer", "channel_selection",
                        "filters_per_layer", "filter_reduction", "filter_views", "layer_names", "formats", "html_mode", "image_format",
@@ -250,7 +258,8 @@ REPORT_OPTION_NAMES = ("out_root", "images_per_class", "image_paths", "maps_per_
                        "errors_per_cell", "compare_to", "ci_level", "bootstrap_resamples", "temperature_scaling",
                        "patients_file", "groups_file", "near_duplicate_bits", "input_scale",
                        "heatmap_checks", "heatmap_steps", "heatmap_baseline", "sentinels", "split",
-                       "class_names", "class_map", "unlabelled", "dicom_salt", "cache", "cache_dir")
+                       "class_names", "class_map", "unlabelled", "dicom_salt", "cache", "cache_dir",
+                       "referral_threshold")
 report_options = _apply(REPORT_OPTIONS)
 
 DATA_GATE_OPTIONS = [
@@ -328,7 +337,7 @@ _TRAIN_FIELDS = {
     "augment": "augment", "class_weights": "class_weights", "patience": "early_stopping_patience", "seed": "seed",
     "val_fraction": "val_fraction", "test_fraction": "test_fraction", "early_stopping_start": "early_stopping_start",
     "lr_schedule": "lr_schedule", "warmup_epochs": "warmup_epochs", "distribute": "distribute",
-    "follow_symlinks": "follow_symlinks",
+    "follow_symlinks": "follow_symlinks", "referral_sensitivity": "referral_sensitivity",
 }
 _PREPROCESSING_OPTIONS = ("image_size", "channels", "aspect", "normalization")
 
@@ -397,6 +406,7 @@ def build_report_config(options: dict, seed: int, batch_size: int = 32) -> Repor
         **_external_data_options(options),
         cache=options["cache"],
         cache_dir=str(options["cache_dir"]) if options["cache_dir"] else None,
+        referral_threshold=options["referral_threshold"],
     )
 
 

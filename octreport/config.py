@@ -10,6 +10,7 @@ from octreport.data.preprocessing import INPUT_SCALES, Preprocessing
 from octreport.errors import ConfigError
 from octreport.evaluation.bootstrap_settings import BootstrapSettings
 from octreport.evaluation.faithfulness import BASELINES as HEATMAP_BASELINES
+from octreport.evaluation.referral_rule import DEFAULT_TARGET_SENSITIVITY
 
 ARCHITECTURE_NAMES = ("notebook", "compact-bn")
 LR_SCHEDULES = ("constant", "cosine")
@@ -32,10 +33,15 @@ class TrainConfig:
     ``batch_size`` is the global batch, split over the replicas.
     ``follow_symlinks``: read symbolic links that lead outside the data folder (skipped otherwise).
     ``width_scale_augment``, ``gamma_augment``: the optional parts of the augmentation (horizontal
-    scale, intensity curve) that make a model robust to other devices' exports; see
+    scale, intensity curve) that make a model robust to other devices' exports;
+    ``field_of_view_augment``, ``vertical_shift_augment``, ``tilt_augment``, ``speckle_augment``,
+    ``blur_augment``: those for other devices' fields of view, retina positions, noise and optics; see
     :class:`~octreport.data.augmentation.Augmentation`. Used only when ``augment`` is on.
     ``deterministic``: with the same seed, data and machine, training gives bit-identical weights
     (TensorFlow's op determinism; see :mod:`octreport.models.training`). False trades that for speed.
+    ``referral_sensitivity``: the urgent-referral sensitivity the model's referral threshold aims at,
+    chosen on the validation split after training (:mod:`octreport.evaluation.referral_rule`; four
+    OCT classes only).
     """
 
     architecture: str = "notebook"
@@ -46,6 +52,11 @@ class TrainConfig:
     augment: bool = True
     width_scale_augment: float = 0.0
     gamma_augment: float = 0.0
+    field_of_view_augment: float = 0.0
+    vertical_shift_augment: float = 0.0
+    tilt_augment: float = 0.0
+    speckle_augment: float = 0.0
+    blur_augment: float = 0.0
     class_weights: bool = True
     early_stopping_patience: int = 5
     seed: int = 0
@@ -57,6 +68,7 @@ class TrainConfig:
     distribute: str = "none"
     follow_symlinks: bool = False
     deterministic: bool = True
+    referral_sensitivity: float = DEFAULT_TARGET_SENSITIVITY
 
     def __post_init__(self) -> None:
         if self.architecture not in ARCHITECTURE_NAMES:
@@ -75,6 +87,8 @@ class TrainConfig:
                  f"early stopping must start at epoch 0 or later, got {self.early_stopping_start}.")
         _require(self.distribute in DISTRIBUTE_MODES,
                  f"distribute must be one of {', '.join(DISTRIBUTE_MODES)}, got '{self.distribute}'.")
+        _require(0 < self.referral_sensitivity < 1,
+                 f"referral sensitivity must be between 0 and 1 (exclusive), got {self.referral_sensitivity}.")
         self.augmentation()  # validates the augmentation's ranges
         for name in ("val_fraction", "test_fraction"):
             value = getattr(self, name)
@@ -82,7 +96,9 @@ class TrainConfig:
 
     def augmentation(self) -> Augmentation | None:
         """What training augments, or None with ``augment`` off."""
-        augmentation = Augmentation(self.width_scale_augment, self.gamma_augment)
+        augmentation = Augmentation(self.width_scale_augment, self.gamma_augment, self.field_of_view_augment,
+                                    self.vertical_shift_augment, self.tilt_augment, self.speckle_augment,
+                                    self.blur_augment)
         return augmentation if self.augment else None
 
     def to_dict(self) -> dict:
@@ -177,6 +193,9 @@ class ReportConfig:
     and read it from there (:mod:`octreport.cache`); False (``--no-cache``) computes it every time."""
     cache_dir: str | None = None
     """The weights cache's folder; None: :func:`octreport.cache.default_cache_dir`."""
+    referral_threshold: float | None = None
+    """Urgent when ``P(CNV) + P(DME)`` reaches it, for this report only, instead of the model's stored
+    rule (:mod:`octreport.evaluation.referral_rule`); None: the model's rule."""
 
     def __post_init__(self) -> None:
         if isinstance(self.layer_names, str):  # layer_names="all" or "conv1,conv2" from Python
@@ -205,6 +224,8 @@ class ReportConfig:
                  f"heat-map steps must be {MIN_HEATMAP_STEPS} to {MAX_HEATMAP_STEPS}, got {self.heatmap_steps}.")
         _require(self.heatmap_baseline in HEATMAP_BASELINES,
                  f"heat-map baseline must be one of {', '.join(HEATMAP_BASELINES)}, got '{self.heatmap_baseline}'.")
+        _require(self.referral_threshold is None or 0 <= self.referral_threshold <= 1,
+                 f"referral threshold must be from 0 to 1, got {self.referral_threshold}.")
         _require(self.split in SPLIT_CHOICES, f"split must be one of {', '.join(SPLIT_CHOICES)}, got '{self.split}'.")
         self.bootstrap  # validates the interval settings
 

@@ -69,6 +69,9 @@ def test_train_command_saves_model_history_and_classes(train_command_runs):
     assert meta["class_names"] == list(OCT_CLASSES)
     assert meta["preprocessing"]["height"] == 32 and meta["preprocessing"]["channels"] == 1
     assert len(meta["history"]["loss"]) == len(meta["history"]["val_loss"]) >= 1
+    # The referral rule is chosen on the validation split; a slice this small allows no threshold.
+    assert meta["referral_rule"]["source"] == "validation" and meta["referral_rule"]["threshold"] is None
+    assert "urgent referral: predicted class CNV or DME (the validation split allowed no threshold)" in output
 
 
 @pytest.mark.skipif(not SAMPLE_DATA.joinpath("train").is_dir(), reason="sample_data not generated")

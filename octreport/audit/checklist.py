@@ -54,6 +54,8 @@ class ChecklistFacts:
     citation: bool
     heatmap_checks: bool = False  # the heat maps were checked (faithfulness curves, randomisation check)
     subgroups: bool = False  # performance per acquisition group (image size, --groups) is shown
+    referral_rule: str = ""  # the urgent-referral rule in words and where it came from; "" without one
+    referral_threshold: bool = False  # the rule is a threshold on P(CNV) + P(DME), not the predicted class
 
 
 @dataclass(frozen=True)
@@ -170,6 +172,16 @@ def _full_model(facts: ChecklistFacts) -> _Mapping:
     return _Mapping(PARTLY, _manifest("model.weights_sha256") + _section("layers"), "an in-memory model: no model file was saved")
 
 
+def _thresholds(facts: ChecklistFacts) -> _Mapping:
+    argmax = "the predicted class is the class of highest probability"
+    if not facts.referral_rule:
+        return _Mapping(ADDRESSED, _section("metrics"), argmax)
+    where = _section("metrics", "operating-point") + _metrics("referral.rule")
+    if facts.referral_threshold:
+        return _Mapping(ADDRESSED, where, f"{argmax}; urgent referral: {facts.referral_rule}")
+    return _Mapping(ADDRESSED, where, f"{argmax}, for urgent referral too: {facts.referral_rule}")
+
+
 def _data_availability(facts: ChecklistFacts) -> _Mapping:
     where = (Ref(CARD, "data_provenance"),) if facts.card.get("data_provenance") else ()
     where += _section("appendix") if facts.citation else ()
@@ -250,8 +262,7 @@ _ITEMS: tuple[tuple[str, str, str, _Resolver], ...] = (
                                    "class weights during training; no recalibration"),
         _Mapping(PARTLY, _section("warnings"), "imbalance is flagged; " + _LOADED))),
     (TRIPOD_AI, "14", "Approaches to model fairness", _card("ethical_considerations", full=PARTLY)),
-    (TRIPOD_AI, "15", "Model output and how classification thresholds were set", _fixed(
-        ADDRESSED, _section("metrics"), "the predicted class is the class of highest probability")),
+    (TRIPOD_AI, "15", "Model output and how classification thresholds were set", _thresholds),
     (TRIPOD_AI, "18e", "Data availability", _data_availability),
     (TRIPOD_AI, "18f", "Code availability", _fixed(ADDRESSED, _section("appendix") + _manifest("versions.octreport"))),
     (TRIPOD_AI, "20b", "Characteristics of the data, including sample size", _fixed(

@@ -35,6 +35,7 @@ from octreport.evaluation.bootstrap_settings import BootstrapSettings
 from octreport.evaluation.intervals import Interval
 from octreport.evaluation.paired import SignificanceTest
 from octreport.evaluation.predictions_file import PREDICTIONS_NAME, RunPredictions, read_predictions
+from octreport.evaluation.referral import ARGMAX_RULE
 from octreport.formatting import delta_pct, num, pct, signed
 from octreport.guarded import MAX_RUN_FILE_BYTES, SHAPE_ERRORS, expect, not_shaped, read_json
 from octreport.runfolder import FAILED_SUFFIX, INCOMPLETE_PREFIX, LATEST
@@ -294,6 +295,15 @@ def _headline(a: Mapping[str, Any], b: Mapping[str, Any]) -> tuple[MetricDelta, 
     )
 
 
+def _rule_notes(a: Mapping[str, Any], b: Mapping[str, Any]) -> list[str]:
+    """A note when the runs' urgent-referral rules differ: their urgent numbers are each run's own rule's."""
+    rule_a, rule_b = (_get(m, "referral", "rule", "rule") or ARGMAX_RULE for m in (a, b))
+    if a.get("referral") is None or b.get("referral") is None or rule_a == rule_b:
+        return []
+    return [f"the urgent-referral rules differ: A calls urgent when {rule_a}, B when {rule_b}; the urgent "
+            "sensitivity and specificity are each run's under its own rule"]
+
+
 def _referral(a: Mapping[str, Any], b: Mapping[str, Any]) -> tuple[MetricDelta, ...]:
     ra, rb = a.get("referral"), b.get("referral")
     if ra is None and rb is None:
@@ -428,6 +438,7 @@ def _compare_runs(a: LoadedRun, b: LoadedRun, settings: BootstrapSettings) -> Ru
     layers, layers_a, layers_b = _layers(a.metrics, b.metrics)
     notes = [f"run {label} ({run.name}) has no {MANIFEST_NAME}: model, weights and data identity unknown"
              for label, run in (("A", a), ("B", b)) if run.manifest is None]
+    notes += _rule_notes(a.metrics, b.metrics)
     versions_a = (a.manifest or {}).get("versions") or a.metrics.get("versions") or {}
     versions_b = (b.manifest or {}).get("versions") or b.metrics.get("versions") or {}
     pairing, aligned = pair_runs(a.predictions, b.predictions, a.manifest, b.manifest, settings)

@@ -8,7 +8,9 @@ Gates (all off unless set, except the chance check):
 * ``min_accuracy``: ``classification.accuracy >= threshold``;
 * ``min_sensitivity``: per class, ``recall >= threshold`` (class names matched without regard to
   case or surrounding spaces; a name the data does not have is a :class:`ConfigError`);
-* ``min_urgent_sensitivity``: ``referral.urgent_sensitivity >= threshold``;
+* ``min_urgent_sensitivity``: ``referral.urgent_sensitivity >= threshold``, the sensitivity of the
+  report's referral rule (``referral.rule``: the model's threshold chosen on validation,
+  ``--referral-threshold``, or the predicted class), which the message names;
 * ``max_weighted_error``: ``referral.weighted_error <= threshold`` (penalty per image, 0 to 4);
 * ``max_dead_filters``: in every audited layer, the share of dead filters ``<= threshold``, read
   from ``layer_health``: a list of ``{"layer": path, "dead_share": fraction}`` (or a dict holding
@@ -259,6 +261,12 @@ def _maximum(name: str, what: str, value: float | None, threshold: float, missin
                       f"{what} {_number(value)}{note} {verb} the maximum {_number(threshold)}", compared)
 
 
+def _rule_note(referral: Mapping[str, Any] | None) -> str:
+    """`` (rule: P(CNV) + P(DME) >= 0.12)``: the referral rule behind the urgent numbers, when recorded."""
+    rule = referral.get("rule") if isinstance(referral, Mapping) else None
+    return f" (rule: {rule['rule']})" if isinstance(rule, Mapping) and rule.get("rule") else ""
+
+
 def _chance_gate(classification: Mapping[str, Any], margin: float) -> GateResult:
     accuracy, chance = classification.get("accuracy"), classification.get("chance_level")
     if accuracy is None or chance is None:
@@ -351,7 +359,8 @@ def evaluate_gates(metrics_document: Mapping[str, Any], config: GateConfig) -> t
         if value is None:
             missing = no_referral if referral is None else "urgent sensitivity is undefined: no urgent case (CNV or DME) in this data"
         results.append(_minimum("urgent sensitivity", what, number, config.min_urgent_sensitivity, missing,
-                                _compared(bound, "low"), _with_value(value, _compared(bound, "low"))))
+                                _compared(bound, "low"),
+                                _with_value(value, _compared(bound, "low")) + _rule_note(referral)))
     if config.max_weighted_error is not None:
         value = None if referral is None else referral.get("weighted_error")
         number, what, missing = bound.pick("weighted error", value, ("referral", "weighted_error"), "high")

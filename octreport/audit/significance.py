@@ -87,6 +87,13 @@ def interval_in(metrics: Mapping[str, Any], key: str) -> Interval | None:
                     float(intervals.get("level", 0.95)))
 
 
+def referral_threshold(metrics: Mapping[str, Any]) -> float | None:
+    """The threshold of the run's urgent-referral rule (``referral.threshold``); None: argmax, or not recorded."""
+    referral = metrics.get("referral")
+    value = referral.get("threshold") if isinstance(referral, Mapping) else None
+    return None if value is None else float(value)
+
+
 def significance_tests(
     keys: Iterable[str],
     metrics_a: Mapping[str, Any],
@@ -98,7 +105,8 @@ def significance_tests(
     keys = list(keys)
     if aligned is not None:
         a, b = aligned
-        tests = paired_tests(a.labels, a.probabilities, b.probabilities, a.class_names, a.patients(), settings)
+        tests = paired_tests(a.labels, a.probabilities, b.probabilities, a.class_names, a.patients(), settings,
+                             (referral_threshold(metrics_a), referral_threshold(metrics_b)))
         return {key: tests[key] for key in keys if key in tests}
     return {
         key: compare_intervals(_bounds(interval_in(metrics_a, key)), _bounds(interval_in(metrics_b, key)), settings.level)

@@ -21,7 +21,7 @@ from octreport.data.dicom_decode import decode_dicom_or
 from octreport.data.files import FileReads
 from octreport.data.image_facts import facts_of_bytes
 from octreport.data.layout import ImageItem
-from octreport.data.preprocessing import PERCENTILE_RANGE, Preprocessing, to_model_input
+from octreport.data.preprocessing import PERCENTILE_RANGE, RETINA_ABOVE, RETINA_WINDOW, Preprocessing, to_model_input
 from octreport.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -63,6 +63,8 @@ def pixels_from_bytes(raw: tf.Tensor, name: tf.Tensor, preprocessing: Preprocess
     elif preprocessing.aspect == "crop":
         image = _centre_crop_to_aspect(image, preprocessing.height / preprocessing.width)
         image = tf.image.resize(image, size, antialias=True)
+    elif preprocessing.aspect == "retina":
+        image = tf.image.resize(retina_window(image), size, antialias=True)
     else:
         image = tf.image.resize(image, size, antialias=True)
     image = tf.clip_by_value(image, 0.0, 1.0)
@@ -107,6 +109,28 @@ def normalize_intensity(image: tf.Tensor, preprocessing: Preprocessing) -> tf.Te
     spread = high - low
     scaled = tf.where(spread > 1e-6, (image - low) / tf.maximum(spread, 1e-6), image)
     return tf.clip_by_value(scaled, 0.0, 1.0)
+
+
+def retina_row(image: tf.Tensor) -> tf.Tensor:
+    """The row of the brightest band of one ``(H, W, C)`` image: the row means (all columns and
+    channels), averaged over ``max(1, H // 32)`` rows, at their maximum (the RPE of a B-scan)."""
+    profile = tf.reduce_mean(image, axis=[1, 2])
+    rows = tf.shape(profile)[0]
+    span = tf.maximum(1, rows // 32)
+    running = tf.cumsum(tf.concat([[0.0], profile], axis=0))
+    means = (running[span:] - running[:-span]) / tf.cast(span, tf.float32)
+    return tf.cast(tf.argmax(means), tf.int32) + span // 2
+
+
+def retina_window(image: tf.Tensor) -> tf.Tensor:
+    """The :data:`~octreport.data.preprocessing.RETINA_WINDOW` share of the height around the
+    retina (its RPE at :data:`~octreport.data.preprocessing.RETINA_ABOVE` of the window, moved
+    inside the image where it would leave it), at the full width."""
+    rows = tf.shape(image)[0]
+    window = tf.maximum(1, tf.cast(tf.round(RETINA_WINDOW * tf.cast(rows, tf.float32)), tf.int32))
+    top = retina_row(image) - tf.cast(tf.round(RETINA_ABOVE * tf.cast(window, tf.float32)), tf.int32)
+    top = tf.clip_by_value(top, 0, rows - window)
+    return image[top:top + window]
 
 
 def _centre_crop_to_aspect(image: tf.Tensor, aspect: float) -> tf.Tensor:

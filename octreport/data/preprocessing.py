@@ -10,7 +10,11 @@ import numpy as np
 
 from octreport.errors import ConfigError
 
-ASPECT_MODES = ("stretch", "pad", "crop")
+ASPECT_MODES = ("stretch", "pad", "crop", "retina")
+RETINA_WINDOW = 0.7
+"""``retina``: the share of the scan's height kept, around the retina."""
+RETINA_ABOVE = 0.65
+"""``retina``: where the bright RPE band sits in the kept window, from its top (the retina lies above the RPE)."""
 NORMALIZATION_MODES = ("none", "percentile")
 PERCENTILE_RANGE = (1.0, 99.0)
 """``percentile`` normalization maps these percentiles of each image to 0 and 1."""
@@ -36,7 +40,11 @@ class Preprocessing:
     """Decode to ``channels``, fit to ``height`` x ``width`` and scale intensities to [0, 1].
 
     ``aspect``: ``stretch`` resizes to the target size whatever the aspect ratio; ``pad`` keeps the
-    aspect ratio and pads with black; ``crop`` keeps it and cuts the centre out of the wider side.
+    aspect ratio and pads with black; ``crop`` keeps it and cuts the centre out of the wider side;
+    ``retina`` keeps the whole width and the :data:`RETINA_WINDOW` share of the height placed
+    around the retina found in the image itself (the brightest band of rows, the RPE, at
+    :data:`RETINA_ABOVE` of the window), then stretches that, so that a retina higher or lower in
+    the frame reaches the model at the same place.
 
     ``normalization``: ``none`` keeps the file's intensities (0..255 becomes 0..1); ``percentile``
     stretches each image so that its 1st percentile becomes 0 and its 99th becomes 1 (clipped), so

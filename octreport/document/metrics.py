@@ -12,14 +12,16 @@ from octreport.engine.layer_health import layer_health_to_dict
 from octreport.engine.layers import layers_to_json
 from octreport.evaluation.errors_gallery import worst_confusion
 from octreport.evaluation.heatmap_similarity import RECORDED_SIDE, downsample
-from octreport.evaluation.referral import KERMANY_2018_REFERENCE
+from octreport.evaluation.referral import ARGMAX_RULE, KERMANY_2018_REFERENCE
 from octreport.audit.model_card import ModelCard
 from octreport.provenance import package_versions
 from octreport.document.results import RunResults
 
-SCHEMA_VERSION = 4  # 2: intervals, calibration, operating_point, selective_prediction; predictions.csv beside it
+SCHEMA_VERSION = 5  # 2: intervals, calibration, operating_point, selective_prediction; predictions.csv beside it
 # 3: heatmap_checks (faithfulness, randomisation check), heatmap_maps (for the drift between runs)
 # 4: data_shift (training and evaluated acquisition profiles, findings), group_metrics (per size and --groups)
+# 5: referral.rule (the urgent-referral rule applied, its threshold and provenance), referral.argmax; the
+#    referral counts, sensitivity and specificity are the rule's
 
 
 def _peak(heatmap: np.ndarray) -> list[int]:
@@ -61,6 +63,16 @@ def heatmap_checks_entry(results: RunResults) -> dict:
         for s, image in zip(results.visuals.shown, checks.faithfulness.images)
     ]
     return {"enabled": True, **checks.to_dict(), "per_image": per_image}
+
+
+ARGMAX_KEYS = ("urgent_sensitivity", "urgent_specificity", "true_positive", "false_negative", "true_negative",
+               "false_positive")
+
+
+def argmax_entry(results: RunResults) -> dict | None:
+    """The urgent-referral counts under the argmax rule, beside the rule's (None: not computed)."""
+    argmax = results.argmax_referral
+    return None if argmax is None else {"rule": ARGMAX_RULE, **{key: getattr(argmax, key) for key in ARGMAX_KEYS}}
 
 
 def timings_entry(timings: Mapping[str, float]) -> dict[str, float]:
@@ -109,6 +121,8 @@ def metrics_document(results: RunResults, card: ModelCard, timings: Mapping[str,
         "classification": results.metrics.to_dict(),
         "referral": None if results.referral is None else {
             **results.referral.to_dict(),
+            "rule": None if results.referral_rule is None else results.referral_rule.to_dict(),
+            "argmax": argmax_entry(results),
             "reference": KERMANY_2018_REFERENCE.to_dict(),
         },
         "intervals": statistics.intervals.to_dict(),

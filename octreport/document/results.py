@@ -28,6 +28,7 @@ from octreport.evaluation.metrics import ClassificationMetrics
 from octreport.evaluation.predict import Predictions
 from octreport.evaluation.prediction_spread import PredictionSpread
 from octreport.evaluation.referral import ReferralMetrics
+from octreport.evaluation.referral_rule import ReferralRule
 from octreport.evaluation.statistics import PredictionStatistics
 from octreport.models.input_scale import InputScaleChoice
 from octreport.models.metadata import ModelMetadata
@@ -77,6 +78,11 @@ class RunResults:
     """Problems with the data a reader should know about (:func:`octreport.data.data_warnings.data_warnings`)."""
     model_warnings: tuple[str, ...] = ()
     """Problems with how the model was fed (:func:`octreport.models.input_scale.input_warnings`)."""
+    referral_rule: ReferralRule | None = None
+    """The urgent-referral rule ``referral`` applies (the model's, ``--referral-threshold``, or argmax);
+    None when the classes are not the four OCT ones, or in results built by hand."""
+    argmax_referral: ReferralMetrics | None = None
+    """The referral metrics under the argmax rule, shown beside the rule's (None: built by hand)."""
 
     @property
     def skipped(self):

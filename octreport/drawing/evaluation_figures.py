@@ -70,7 +70,7 @@ def urgent_roc_figure(point: UrgentOperatingPoint) -> Figure:
             ax.plot([0, 1], [0, 1], color=STYLE.neutral_color, linestyle=":", linewidth=0.9)
         if point.used.false_positive_rate is not None and point.used.true_positive_rate is not None:
             ax.plot(point.used.false_positive_rate, point.used.true_positive_rate, "o", color=STYLE.validation_color,
-                    markersize=6, label="used: predicted class CNV or DME")
+                    markersize=6, label=f"used: {point.used_rule}")
         ax.plot(point.reference.false_positive_rate, point.reference.true_positive_rate, "s", markerfacecolor="none",
                 markeredgecolor=STYLE.dark_text, markersize=6, label="Kermany et al. 2018")
         ax.set_xlim(0, limit)

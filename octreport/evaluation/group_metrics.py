@@ -70,17 +70,20 @@ class GroupMetrics:
 
 def compute_group_metrics(
     labels: np.ndarray, predicted: np.ndarray, class_names: Sequence[str], groups: Sequence[str], grouping: str,
-    level: float = 0.95,
+    level: float = 0.95, called_urgent: np.ndarray | None = None,
 ) -> GroupMetrics:
     """Per-group metrics of predictions. ``labels``/``predicted``: ``(N,)`` class indices into
-    ``class_names``; ``groups``: ``N`` group names, aligned."""
+    ``class_names``; ``groups``: ``N`` group names, aligned. ``called_urgent``: ``(N,)`` the referral
+    rule's urgent calls (:func:`~octreport.evaluation.referral.urgent_calls`); None: the predicted
+    class is CNV or DME."""
     labels, predicted = np.asarray(labels, np.int64), np.asarray(predicted, np.int64)
     names = np.asarray(list(groups), dtype=object)
     if not labels.shape == predicted.shape == names.shape:
         raise ValueError(f"labels {labels.shape}, predictions {predicted.shape} and groups {names.shape} must align")
     order = oct_class_order(class_names)
     urgent = None if order is None else np.isin(labels, order[:2])
-    called_urgent = None if order is None else np.isin(predicted, order[:2])
+    if order is not None and called_urgent is None:
+        called_urgent = np.isin(predicted, order[:2])
     counts = Counter(names.tolist())
     rows = []
     for group in sorted(counts, key=lambda g: (g == NOT_LISTED, -counts[g], g)):

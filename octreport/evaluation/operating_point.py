@@ -3,8 +3,8 @@ confident scans to a human buys (pure NumPy).
 
 * :func:`urgent_operating_point` (the four OCT classes only): the ROC curve of the urgent score
   ``P(CNV) + P(DME)`` (urgent when the score is at least a threshold), the point the report's
-  metrics use (urgent when the predicted class is CNV or DME), Kermany et al.'s published point,
-  and sensitivity and specificity at a few thresholds.
+  metrics use (the model's referral rule: a threshold, or the predicted class CNV or DME),
+  Kermany et al.'s published point, and sensitivity and specificity at a few thresholds.
 * :func:`selective_prediction` (any classes): accuracy on the scans kept when the least confident
   share of them is referred to a human instead (accuracy against coverage).
 """
@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from octreport.evaluation.metrics import binary_roc_auc, validate_predictions
-from octreport.evaluation.referral import KERMANY_2018_REFERENCE, oct_class_order
+from octreport.evaluation.metrics import binary_roc_auc
+from octreport.evaluation.referral import KERMANY_2018_REFERENCE, urgent_calls, urgent_rule_text, urgent_scores
 
 THRESHOLDS = (0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95)
 REFERRED_SHARES = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5)
@@ -68,19 +68,25 @@ class UrgentOperatingPoint:
     true_positive_rate: np.ndarray
     thresholds: np.ndarray
     used: RocPoint
-    """The report's rule: urgent when the predicted class is CNV or DME."""
+    """The report's rule: urgent when the score reaches ``used_threshold``, or, when that is None,
+    when the predicted class is CNV or DME."""
     reference: RocPoint
     """Kermany et al. 2018's published sensitivity and specificity."""
     rows: tuple[ThresholdRow, ...]
     reference_match: ThresholdRow | None
     """The highest threshold whose sensitivity reaches the published one, when any does."""
+    used_threshold: float | None = None
+
+    @property
+    def used_rule(self) -> str:
+        return urgent_rule_text(self.used_threshold)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready; the curve itself is left out (it has a point per distinct score)."""
         return {
             "score": "P(CNV) + P(DME)",
             "n_urgent": self.n_urgent, "n_non_urgent": self.n_non_urgent, "roc_auc": self.roc_auc,
-            "used": {"rule": "predicted class CNV or DME", **self.used.to_dict()},
+            "used": {"rule": self.used_rule, "threshold": self.used_threshold, **self.used.to_dict()},
             "reference": {"source": KERMANY_2018_REFERENCE.source, **self.reference.to_dict()},
             "thresholds": [row.to_dict() for row in self.rows],
             "reference_match": None if self.reference_match is None else self.reference_match.to_dict(),
@@ -119,18 +125,18 @@ def _row(threshold: float, urgent: np.ndarray, score: np.ndarray, label: str = "
 
 
 def urgent_operating_point(
-    y_true: np.ndarray, probabilities: np.ndarray, class_names: Sequence[str], thresholds: Sequence[float] = THRESHOLDS
+    y_true: np.ndarray, probabilities: np.ndarray, class_names: Sequence[str], thresholds: Sequence[float] = THRESHOLDS,
+    rule_threshold: float | None = None,
 ) -> UrgentOperatingPoint | None:
-    """The urgent-referral ROC curve and operating points, or None when the classes are not the four OCT ones."""
-    order = oct_class_order(class_names)
-    if order is None:
+    """The urgent-referral ROC curve and operating points, or None when the classes are not the four OCT ones.
+
+    ``rule_threshold``: the threshold of the report's referral rule; None: the predicted class.
+    """
+    scored = urgent_scores(y_true, probabilities, class_names)
+    if scored is None:
         return None
-    y, p, _ = validate_predictions(y_true, probabilities, class_names)
-    cnv, dme = order[0], order[1]
-    urgent = (y == cnv) | (y == dme)
-    score = p[:, cnv] + p[:, dme]
-    predicted = p.argmax(axis=1)
-    called = (predicted == cnv) | (predicted == dme)
+    urgent, score = scored
+    called = urgent_calls(probabilities, class_names, rule_threshold)
     n_urgent, n_other = int(urgent.sum()), int((~urgent).sum())
     fpr, tpr, cut = roc_curve(urgent, score)
     used = RocPoint(
@@ -148,6 +154,7 @@ def urgent_operating_point(
         false_positive_rate=fpr, true_positive_rate=tpr, thresholds=cut,
         used=used, reference=RocPoint(1 - ref.urgent_specificity, ref.urgent_sensitivity),
         rows=tuple(_row(t, urgent, score) for t in thresholds), reference_match=match,
+        used_threshold=None if rule_threshold is None else float(rule_threshold),
     )
 
 

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from octreport.evaluation.bootstrap import BootstrapSettings, StatisticsPlan, bootstrap_distributions, point_values
-from octreport.evaluation.referral import oct_class_order
+from octreport.evaluation.referral import oct_class_order, urgent_calls
 
 MCNEMAR = "exact McNemar"
 NOT_PAIRED = "intervals compared (not paired)"
@@ -114,13 +114,13 @@ def _proportion_subsets(y: np.ndarray, class_names: Sequence[str]) -> dict[str, 
     return subsets
 
 
-def _right(key: str, y: np.ndarray, predicted: np.ndarray, class_names: Sequence[str]) -> np.ndarray:
-    """Per image: did the run get ``key``'s decision right (the class, or urgent vs not)?"""
+def _right(key: str, y: np.ndarray, probabilities: np.ndarray, class_names: Sequence[str],
+           threshold: float | None) -> np.ndarray:
+    """Per image: did the run get ``key``'s decision right (the class, or urgent vs not, under the
+    run's referral rule: ``P(CNV) + P(DME) >= threshold``, or the predicted class when None)?"""
     if key.startswith("referral.urgent_"):
-        order = oct_class_order(class_names)
-        urgent_classes = [order[0], order[1]]
-        return np.isin(predicted, urgent_classes) == np.isin(y, urgent_classes)
-    return predicted == y
+        return urgent_calls(probabilities, class_names, threshold) == np.isin(y, oct_class_order(class_names)[:2])
+    return probabilities.argmax(axis=1) == y
 
 
 def paired_tests(
@@ -130,19 +130,22 @@ def paired_tests(
     class_names: Sequence[str],
     groups: Sequence[Hashable] | None = None,
     settings: BootstrapSettings = BootstrapSettings(),
+    referral_thresholds: tuple[float | None, float | None] = (None, None),
 ) -> dict[str, SignificanceTest]:
     """Every statistic of :mod:`octreport.evaluation.bootstrap`, run B against run A on the same images.
 
     ``probabilities_a`` and ``probabilities_b`` are (N, K) for the same N images (rows aligned) with
     true classes ``y_true``; ``groups`` names each image's patient when known.
+    ``referral_thresholds``: each run's urgent-referral threshold (None: the predicted class), so
+    that the urgent sensitivity and specificity are tested under the rules the runs reported.
     """
     y = np.asarray(y_true)
     plan_a = StatisticsPlan(y, probabilities_a, class_names)
     plan_b = StatisticsPlan(y, probabilities_b, class_names)
     dist_a, dist_b = bootstrap_distributions([plan_a, plan_b], groups, settings)
     value_a, value_b = point_values(plan_a), point_values(plan_b)
-    predicted_a = np.asarray(probabilities_a).argmax(axis=1)
-    predicted_b = np.asarray(probabilities_b).argmax(axis=1)
+    p_a, p_b = np.asarray(probabilities_a), np.asarray(probabilities_b)
+    threshold_a, threshold_b = referral_thresholds
     unit = "patients" if groups is not None and len(set(groups)) < y.size else "images"
     subsets = _proportion_subsets(y, class_names)
     tests = {}
@@ -154,8 +157,8 @@ def paired_tests(
             low, high = (float(v) for v in np.quantile(defined, [settings.alpha / 2, 1 - settings.alpha / 2]))
         if key in subsets:
             rows = subsets[key]
-            result = mcnemar_exact(_right(key, y[rows], predicted_a[rows], class_names),
-                                   _right(key, y[rows], predicted_b[rows], class_names))
+            result = mcnemar_exact(_right(key, y[rows], p_a[rows], class_names, threshold_a),
+                                   _right(key, y[rows], p_b[rows], class_names, threshold_b))
             detail = f"{result.only_a} right only in A, {result.only_b} right only in B"
             tests[key] = SignificanceTest(MCNEMAR, result.p_value < settings.alpha, result.p_value, low, high,
                                           settings.level, detail)

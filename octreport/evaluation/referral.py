@@ -3,8 +3,9 @@
 The four OCT classes map to referral decisions: CNV and DME are *urgent referral*, DRUSEN is
 *routine referral* and NORMAL is *observation*. From these come
 
-* urgent-vs-rest sensitivity and specificity, where an image is predicted urgent when its
-  ``argmax`` class is CNV or DME;
+* urgent-vs-rest sensitivity and specificity under a referral rule: an image is called urgent
+  when its ``argmax`` class is CNV or DME, or, with a threshold (the model's referral operating
+  point, :mod:`octreport.evaluation.referral_rule`), when ``P(CNV) + P(DME)`` reaches it;
 * the urgent ROC AUC, scoring each image with ``P(CNV) + P(DME)``;
 * the weighted error: each error costs a penalty (4 for an urgent case predicted NORMAL, 2 for an
   urgent case predicted DRUSEN, 1 for any other error, CNV <-> DME included) and the sum is
@@ -97,11 +98,11 @@ class ReferralMetrics:
     n_urgent: int
     n_non_urgent: int
     true_positive: int
-    """Urgent cases predicted CNV or DME."""
+    """Urgent cases called urgent by the rule."""
     false_negative: int
     true_negative: int
     false_positive: int
-    """Non-urgent cases predicted CNV or DME."""
+    """Non-urgent cases called urgent by the rule."""
     urgent_predicted_normal: int
     """Errors costing 4 each."""
     urgent_predicted_drusen: int
@@ -109,6 +110,10 @@ class ReferralMetrics:
     other_errors: int
     """Errors costing 1 each (CNV <-> DME, DRUSEN <-> NORMAL, non-urgent predicted urgent)."""
     total_penalty: int
+    threshold: float | None = None
+    """The rule behind the urgent calls: urgent when ``P(CNV) + P(DME) >= threshold``; None: the
+    predicted (argmax) class is CNV or DME. Accuracy, ROC AUC and the weighted error are the
+    four-class predictions' whatever the rule."""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict whose keys are exactly the field names."""
@@ -123,8 +128,41 @@ def oct_class_order(class_names: Sequence[str]) -> tuple[int, ...] | None:
     return tuple(normalized.index(name) for name in OCT_CLASSES)
 
 
-def compute_referral_metrics(
+ARGMAX_RULE = "predicted class CNV or DME"
+
+
+def urgent_rule_text(threshold: float | None) -> str:
+    """The urgent-referral rule in words: ``P(CNV) + P(DME) >= 0.1234``, or the argmax rule."""
+    return ARGMAX_RULE if threshold is None else f"P(CNV) + P(DME) >= {threshold:.4g}"
+
+
+def urgent_calls(probabilities: np.ndarray, class_names: Sequence[str], threshold: float | None) -> np.ndarray | None:
+    """(N,) whether each image is called urgent: ``P(CNV) + P(DME) >= threshold``, or, when
+    ``threshold`` is None, its predicted class is CNV or DME; None when the classes are not the four OCT ones."""
+    order = oct_class_order(class_names)
+    if order is None:
+        return None
+    p = np.asarray(probabilities, dtype=np.float64)
+    if threshold is None:
+        return np.isin(p.argmax(axis=1), order[:2])
+    return p[:, order[0]] + p[:, order[1]] >= threshold
+
+
+def urgent_scores(
     y_true: np.ndarray, probabilities: np.ndarray, class_names: Sequence[str]
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(is_urgent, score)``: (N,) whether each image's true class is CNV or DME, and (N,) its urgent
+    score ``P(CNV) + P(DME)``; None when the classes are not the four OCT ones."""
+    order = oct_class_order(class_names)
+    if order is None:
+        return None
+    y, p, _ = validate_predictions(y_true, probabilities, class_names)
+    cnv, dme = order[0], order[1]
+    return (y == cnv) | (y == dme), p[:, cnv] + p[:, dme]
+
+
+def compute_referral_metrics(
+    y_true: np.ndarray, probabilities: np.ndarray, class_names: Sequence[str], threshold: float | None = None
 ) -> ReferralMetrics | None:
     """Kermany et al. 2018 referral metrics, or None when the classes are not the four OCT ones.
 
@@ -132,6 +170,8 @@ def compute_referral_metrics(
         y_true: (N,) integer class indices into ``class_names``.
         probabilities: (N, 4) softmax outputs, column k for ``class_names[k]``.
         class_names: the four names in any order and letter case.
+        threshold: urgent when ``P(CNV) + P(DME) >= threshold``; None: when the predicted class is
+            CNV or DME. Only the urgent-vs-rest counts (sensitivity, specificity) follow it.
 
     Raises:
         ValueError: the arrays are malformed (see ``validate_predictions``).
@@ -149,11 +189,13 @@ def compute_referral_metrics(
     p = p[:, list(order)]
     confusion = confusion_matrix(y, predicted, len(OCT_CLASSES))
 
-    urgent, non_urgent = [0, 1], [2, 3]
-    true_positive = int(confusion[np.ix_(urgent, urgent)].sum())
-    false_negative = int(confusion[np.ix_(urgent, non_urgent)].sum())
-    false_positive = int(confusion[np.ix_(non_urgent, urgent)].sum())
-    true_negative = int(confusion[np.ix_(non_urgent, non_urgent)].sum())
+    urgent = [0, 1]
+    is_urgent = y < 2
+    called = predicted < 2 if threshold is None else p[:, 0] + p[:, 1] >= threshold
+    true_positive = int((called & is_urgent).sum())
+    false_negative = int((~called & is_urgent).sum())
+    false_positive = int((called & ~is_urgent).sum())
+    true_negative = int((~called & ~is_urgent).sum())
     n_urgent, n_non_urgent = true_positive + false_negative, false_positive + true_negative
     urgent_predicted_normal = int(confusion[urgent, 3].sum())
     urgent_predicted_drusen = int(confusion[urgent, 2].sum())
@@ -166,7 +208,7 @@ def compute_referral_metrics(
         accuracy=float(np.trace(confusion) / n_images),
         urgent_sensitivity=float(true_positive / n_urgent) if n_urgent else None,
         urgent_specificity=float(true_negative / n_non_urgent) if n_non_urgent else None,
-        urgent_roc_auc=binary_roc_auc(y < 2, p[:, 0] + p[:, 1]),
+        urgent_roc_auc=binary_roc_auc(is_urgent, p[:, 0] + p[:, 1]),
         weighted_error=float(total_penalty / n_images),
         n_urgent=n_urgent,
         n_non_urgent=n_non_urgent,
@@ -178,4 +220,5 @@ def compute_referral_metrics(
         urgent_predicted_drusen=urgent_predicted_drusen,
         other_errors=n_errors - urgent_predicted_normal - urgent_predicted_drusen,
         total_penalty=total_penalty,
+        threshold=None if threshold is None else float(threshold),
     )

@@ -43,11 +43,13 @@ def compute_prediction_statistics(
 
     ``groups``: the patient of each image (None: images are independent). ``validation``:
     ``(y_val, p_val)`` to fit temperature scaling on, or None (``no_validation_reason`` says why).
+    The operating point marks the rule ``referral`` was computed under.
     """
     y = metrics.y_true
     return PredictionStatistics(
         intervals=compute_metric_intervals(metrics, probabilities, referral, groups, settings),
         calibration=compute_calibration(y, probabilities, validation, no_validation_reason=no_validation_reason),
-        urgent=urgent_operating_point(y, probabilities, metrics.class_names),
+        urgent=urgent_operating_point(y, probabilities, metrics.class_names,
+                                      rule_threshold=None if referral is None else referral.threshold),
         selective=selective_prediction(y, probabilities),
     )

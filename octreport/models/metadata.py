@@ -2,8 +2,9 @@
 
 ``MODEL.keras`` gets a sidecar ``MODEL.octreport.json`` with the class names, the preprocessing the
 model expects, and, when octreport trained it, the training history and configuration and the
-acquisition profile of its training images (:mod:`octreport.data.acquisition_profile`; sidecars
-written before it was recorded load without it).
+acquisition profile of its training images (:mod:`octreport.data.acquisition_profile`) and its
+urgent-referral rule chosen on the validation split (:mod:`octreport.evaluation.referral_rule`);
+sidecars written before either was recorded load without it.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 from octreport.data.acquisition_profile import AcquisitionProfile
 from octreport.data.preprocessing import Preprocessing
 from octreport.errors import ModelError
+from octreport.evaluation.referral_rule import ReferralRule
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +34,8 @@ class ModelMetadata:
     octreport_version: str = ""
     training_profile: AcquisitionProfile | None = None
     """Sizes, file types, channels and brightness of the training images; None when unknown."""
+    referral_rule: ReferralRule | None = None
+    """The urgent-referral rule chosen on the validation split at training; None when none was stored."""
 
     def to_dict(self) -> dict:
         return {
@@ -42,6 +46,7 @@ class ModelMetadata:
             "training": self.training,
             "octreport_version": self.octreport_version,
             "training_profile": None if self.training_profile is None else self.training_profile.to_dict(),
+            "referral_rule": None if self.referral_rule is None else self.referral_rule.to_dict(),
         }
 
     @classmethod
@@ -55,6 +60,7 @@ class ModelMetadata:
             octreport_version=data.get("octreport_version", ""),
             training_profile=(AcquisitionProfile.from_dict(data["training_profile"])
                               if data.get("training_profile") else None),
+            referral_rule=ReferralRule.from_dict(data["referral_rule"]) if data.get("referral_rule") else None,
         )
 
 

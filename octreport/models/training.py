@@ -20,6 +20,9 @@ from octreport.config import TrainConfig
 from octreport.data.acquisition_profile import AcquisitionProfile
 from octreport.data.dataset import PreparedData
 from octreport.data.pipeline import image_dataset
+from octreport.evaluation.predict import predict_items
+from octreport.evaluation.referral import oct_class_order
+from octreport.evaluation.referral_rule import VALIDATION, ReferralRule, argmax_rule, choose_referral_threshold
 from octreport.models.architectures import build_model
 from octreport.models.metadata import ModelMetadata
 from octreport.models.replicated_fit import fit_replicated
@@ -158,6 +161,7 @@ def _train(data: PreparedData, config: TrainConfig, cache_dir: Path, training_pr
     seconds = time.perf_counter() - started
     best_epoch = best_validation_epoch(history["val_loss"], start)
     log.info("trained in %.1f s; weights restored from epoch %d (lowest validation loss)", seconds, best_epoch)
+    rule = validation_referral_rule(model, data, config)
     training = {
         **config.to_dict(),
         "train_images": len(data.train),
@@ -172,5 +176,23 @@ def _train(data: PreparedData, config: TrainConfig, cache_dir: Path, training_pr
         training=training,
         octreport_version=__version__,
         training_profile=training_profile,
+        referral_rule=rule,
     )
     return TrainedModel(model, metadata, seconds)
+
+
+def validation_referral_rule(model: keras.Model, data: PreparedData, config: TrainConfig) -> ReferralRule | None:
+    """The urgent-referral rule chosen on the validation split's predictions for
+    ``config.referral_sensitivity`` (never on the test split); None when the classes are not the
+    four OCT ones."""
+    if oct_class_order(data.class_names) is None:
+        return None
+    if not data.val:
+        return argmax_rule("No threshold: the run has no validation split to choose it on. Urgent referral uses "
+                           "the predicted class (CNV or DME).", VALIDATION)
+    predictions = predict_items(model, data.val, config.preprocessing, config.batch_size)
+    rule = choose_referral_threshold(predictions.labels, predictions.probabilities, data.class_names,
+                                     config.referral_sensitivity)
+    if rule is not None:
+        log.info("urgent referral: %s (%s)", rule.text, rule.provenance())
+    return rule

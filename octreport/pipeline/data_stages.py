@@ -17,6 +17,7 @@ from octreport.data.image_facts import SplitFacts, collect_split_facts
 from octreport.data.layout import ImageItem, relative_name
 from octreport.evaluation.group_metrics import BY_SIZE, GroupMetrics, compute_group_metrics
 from octreport.evaluation.predict import Predictions
+from octreport.evaluation.referral import urgent_calls
 from octreport.models.metadata import ModelMetadata
 from octreport.resources import sample_data_dir
 
@@ -59,20 +60,23 @@ def requested_images(config: ReportConfig, data: PreparedData) -> tuple[ImageIte
 
 
 def acquisition_shift(data: PreparedData, predictions: Predictions, facts: SplitFacts, metadata: ModelMetadata | None,
-                      aspect: str, groups: GroupTable | None, ci_level: float) -> tuple[ShiftReport, tuple[GroupMetrics, ...]]:
+                      aspect: str, groups: GroupTable | None, ci_level: float,
+                      referral_threshold: float | None = None) -> tuple[ShiftReport, tuple[GroupMetrics, ...]]:
     """The evaluated images' acquisition profile against the model's training profile (none for a
-    model without one), and performance per image size and per the user's groups."""
+    model without one), and performance per image size and per the user's groups (urgent calls by
+    the report's referral rule: ``referral_threshold``, or the predicted class when None)."""
     names = [relative_name(item.path, data.root) for item in predictions.items]
     evaluated = facts.lookup([("test", name) for name in names])
     training = metadata.training_profile if metadata is not None else None
     shift = compare_profiles(training, profile_from_facts(evaluated), aspect)
     for finding in shift.findings:
         log.warning("data shift: %s", finding.text)
+    called = urgent_calls(predictions.probabilities, data.class_names, referral_threshold)
     grouped = [compute_group_metrics(predictions.labels, predictions.predicted, data.class_names, size_labels(evaluated),
-                                     BY_SIZE, ci_level)]
+                                     BY_SIZE, ci_level, called)]
     if groups is not None:
         by_user = compute_group_metrics(predictions.labels, predictions.predicted, data.class_names,
-                                        [groups.group(name) for name in names], groups.source, ci_level)
+                                        [groups.group(name) for name in names], groups.source, ci_level, called)
         if by_user.not_listed:
             log.warning("%s does not list %d of the %d evaluated images; they are grouped as '%s'",
                         groups.source, by_user.not_listed, len(names), NOT_LISTED)

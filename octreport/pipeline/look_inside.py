@@ -29,6 +29,7 @@ from octreport.evaluation.metrics import ClassificationMetrics, compute_classifi
 from octreport.evaluation.predict import Predictions, evaluate_files, predict_items
 from octreport.evaluation.prediction_spread import PredictionSpread, prediction_spread
 from octreport.evaluation.referral import ReferralMetrics, compute_referral_metrics
+from octreport.evaluation.referral_rule import ReferralRule, applied_rule
 from octreport.evaluation.statistics import PredictionStatistics, compute_prediction_statistics
 from octreport.pipeline.model_stage import GivenModel
 from octreport.progress import stage
@@ -43,6 +44,10 @@ class LookInside:
     predictions: Predictions
     metrics: ClassificationMetrics
     referral: ReferralMetrics | None
+    """Under the report's referral rule (``rule``)."""
+    rule: ReferralRule | None
+    argmax_referral: ReferralMetrics | None
+    """Under the argmax rule, to show beside ``referral`` (the same object when the rule is argmax)."""
     spread: PredictionSpread
     statistics: PredictionStatistics
     layers: tuple[ConvLayerInfo, ...]
@@ -70,7 +75,7 @@ def look_inside(data: PreparedData, given: GivenModel, config: ReportConfig, req
         facts = SplitFacts(split_keys(data.root, {"test": [item.path for item in data.test]}), evaluated.facts,
                            evaluated.digests)
         metrics = compute_classification_metrics(predictions.labels, predictions.probabilities, data.class_names)
-        referral = compute_referral_metrics(predictions.labels, predictions.probabilities, data.class_names)
+        rule, referral, argmax_referral = _referral(data, given, config, predictions)
         spread = prediction_spread(predictions.probabilities, predictions.labels, data.class_names)
     with stage(timings, "statistics", log):
         statistics = _statistics(data, given, config, predictions, metrics, referral, patients)
@@ -96,8 +101,20 @@ def look_inside(data: PreparedData, given: GivenModel, config: ReportConfig, req
     if config.heatmap_checks:
         with stage(timings, "heatmap_checks", log):
             checks = _heatmap_checks(given, visuals, config)
-    return LookInside(predictions, metrics, referral, spread, statistics, all_layers, selection, health, cells, visuals,
-                      gallery, checks, facts)
+    return LookInside(predictions, metrics, referral, rule, argmax_referral, spread, statistics, all_layers, selection,
+                      health, cells, visuals, gallery, checks, facts)
+
+
+def _referral(data: PreparedData, given: GivenModel, config: ReportConfig, predictions: Predictions):
+    """``(rule, referral, argmax_referral)``: the referral rule the report applies (``--referral-threshold``,
+    the model's stored rule, or argmax), the referral metrics under it, and under argmax."""
+    rule = applied_rule(given.metadata.referral_rule if given.metadata else None, config.referral_threshold,
+                        data.class_names)
+    argmax = compute_referral_metrics(predictions.labels, predictions.probabilities, data.class_names)
+    if rule is None or rule.threshold is None:
+        return rule, argmax, argmax
+    return rule, compute_referral_metrics(predictions.labels, predictions.probabilities, data.class_names,
+                                          rule.threshold), argmax
 
 
 def _heatmap_checks(given: GivenModel, visuals: Visuals, config: ReportConfig) -> HeatmapChecks:

@@ -33,6 +33,7 @@ from octreport.data.patients import NAMES, read_patients_file
 from octreport.document.results import RunResults
 from octreport.document.run_document import build_run_document
 from octreport.errors import ConfigError
+from octreport.evaluation.referral_rule import check_referral_override
 from octreport.models.distribute import distributed, is_chief, output_root
 from octreport.models.input_scale import AUTO, input_warnings
 from octreport.pipeline.data_stages import acquisition_shift, image_facts, model_classes, prepare, requested_images
@@ -131,6 +132,7 @@ def _run(
     data = data if given is None else model_classes(data, given.class_names, config)
     check_layer_names(given, train_config, len(data.class_names), config.layer_names)
     check_gate_classes(gate_config, data.class_names)
+    check_referral_override(config.referral_threshold, data.class_names)
     requested = requested_images(config, data)
     baseline = load_run(config.compare_to, runs_root) if config.compare_to else None
     if config.templates_dir:
@@ -155,7 +157,8 @@ def _run(
         facts = facts.merged(inside.evaluated_facts)
         with stage(timings, "data shift", log):
             shift, by_group = acquisition_shift(data, inside.predictions, facts, given.metadata,
-                                                given.preprocessing.aspect, groups, config.ci_level)
+                                                given.preprocessing.aspect, groups, config.ci_level,
+                                                None if inside.referral is None else inside.referral.threshold)
         skipped = data.skipped + inside.predictions.skipped
         fingerprint = fingerprint_prepared_data(folders, skipped, digests=facts.digests)
         with stage(timings, "data audit", log):
@@ -163,7 +166,8 @@ def _run(
         results = RunResults(
             data=data, model=given.model, model_source=given.source, model_path=given.path, metadata=given.metadata,
             preprocessing=given.preprocessing, predictions=inside.predictions, metrics=inside.metrics,
-            referral=inside.referral, statistics=inside.statistics, layers=inside.layers,
+            referral=inside.referral, referral_rule=inside.rule, argmax_referral=inside.argmax_referral,
+            statistics=inside.statistics, layers=inside.layers,
             layer_selection=inside.selection, layer_health=inside.health, confusion_cells=inside.confusion_cells,
             visuals=inside.visuals, train_config=train_config if given.trained_in_run else None, report_config=config,
             command_line=command_line, started_at=started_at, data_audit=audit, input_scale=given.input_scale,

@@ -22,6 +22,7 @@ class TrainOutcome:
     test_images: int
     train_seconds: float
     saved: bool = True  # False on a non-chief multi-worker task (see octreport.models.distribute)
+    referral_rule: str = ""  # the urgent-referral rule stored with the model, in words; "" for other classes
 
 
 def train_evaluate_save(data_dir: Path | None, model_path: Path, config: TrainConfig) -> TrainOutcome:
@@ -36,4 +37,6 @@ def train_evaluate_save(data_dir: Path | None, model_path: Path, config: TrainCo
         accuracy = float((predictions.predicted == predictions.labels).mean()) if len(predictions.labels) else 0.0
         with output_root(strategy, model_path.parent) as folder:
             save_model(trained.model, folder / model_path.name, trained.metadata)
-    return TrainOutcome(model_path, accuracy, len(predictions.labels), trained.seconds, is_chief(strategy))
+    rule = trained.metadata.referral_rule
+    return TrainOutcome(model_path, accuracy, len(predictions.labels), trained.seconds, is_chief(strategy),
+                        "" if rule is None else rule.labelled)

@@ -69,6 +69,8 @@ def checklist_facts(results: RunResults, card: ModelCard, shown: Mapping[str, To
         citation=citation,
         heatmap_checks="heatmap-checks" in shown,
         subgroups="data-shift" in shown and bool(results.group_metrics),
+        referral_rule="" if results.referral_rule is None else results.referral_rule.labelled,
+        referral_threshold=results.referral_rule is not None and results.referral_rule.threshold is not None,
     )
 
 

@@ -53,7 +53,7 @@ def build_report_context(document: RunDocument, store: FigureStore, image_format
     by_class = class_sections(results.visuals.shown, class_names, store, image_format)
     training = training_figure(results, store)
     error_cells = tuple(error_cell(cell, class_names, store, image_format) for cell in results.error_gallery)
-    operating = operating_point_section(results.statistics, store)
+    operating = operating_point_section(results.statistics, store, results.referral_rule)
     data = None if audit is None else data_section(audit, results.data.root, class_names, store, image_format)
     data_shift = None if shift is None else data_shift_section(shift, results.group_metrics, store)
     checks = heatmap_checks_section(results, store)

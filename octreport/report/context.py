@@ -112,6 +112,11 @@ class Summary:
     """The randomisation check's verdict when the maps are not explained by what the model learned."""
     shift_warning: str | None = None
     """The data-shift check's first material finding (and how many more), None when it found none."""
+    urgent_rule: str | None = None
+    """The urgent-referral rule the sensitivity and specificity are of, and where it came from."""
+    argmax_urgent_sensitivity: float | None = None
+    """Under the argmax rule, shown beside the rule's; None when the rule is argmax."""
+    argmax_urgent_specificity: float | None = None
 
 
 @dataclass(frozen=True)
@@ -156,6 +161,10 @@ class OperatingPointSection:
     explanation: str
     rows: tuple[ThresholdRowView, ...]
     used_note: str
+    rule: str = ""
+    """The report's referral rule in words."""
+    rule_provenance: str = ""
+    """Where the rule came from (chosen on validation, --referral-threshold, or no stored rule)."""
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from octreport.drawing.export import encode_figure
 from octreport.drawing.figures import confusion_matrix_figure
 from octreport.evaluation.intervals import ClassIntervals
 from octreport.evaluation.metrics import PerClassMetrics
-from octreport.evaluation.referral import KERMANY_2018_REFERENCE
+from octreport.evaluation.referral import KERMANY_2018_REFERENCE, urgent_rule_text
 from octreport.report.assets import FIGURE_DPI, FigureStore
 from octreport.report.context import AverageRow, ClassMetricsRow, ReferralRow, ReferralSection
 from octreport.report.views import FigureRef
@@ -48,6 +48,7 @@ def referral_section(results: RunResults) -> ReferralSection | None:
                         ours_ci=ci and ci.urgent_sensitivity),
             ReferralRow("Urgent-referral specificity", referral.urgent_specificity, ref.urgent_specificity,
                         ours_ci=ci and ci.urgent_specificity),
+            *_argmax_rows(results),
             ReferralRow("Urgent-referral ROC AUC", referral.urgent_roc_auc, ref.urgent_roc_auc,
                         ours_ci=ci and ci.urgent_roc_auc),
             ReferralRow("Weighted error", referral.weighted_error, ref.weighted_error, lower_is_better=True,
@@ -56,8 +57,9 @@ def referral_section(results: RunResults) -> ReferralSection | None:
         reference_source=ref.source,
         explanation=(
             "CNV and DME need urgent referral, DRUSEN routine referral, NORMAL observation. Urgent-vs-rest "
-            "sensitivity and specificity use the predicted class; the ROC AUC scores each image by "
-            "P(CNV) + P(DME). Weighted error: each error costs 4 when an urgent case is called NORMAL, 2 when "
+            f"sensitivity and specificity use the model's referral rule ({urgent_rule_text(referral.threshold)}; "
+            "see the operating point); accuracy and the weighted error use the predicted class; the ROC AUC scores "
+            "each image by P(CNV) + P(DME). Weighted error: each error costs 4 when an urgent case is called NORMAL, 2 when "
             "it is called DRUSEN, 1 otherwise, summed and divided by the number of images "
             f"({referral.total_penalty} penalty points over {referral.n_images} images here)."
             + _one_sided_note(referral)
@@ -79,6 +81,17 @@ def _absent_rows_note(absent: tuple[str, ...]) -> str:
         return ""
     return (f" Not in this data, so without a row: {', '.join(absent)}; their columns count the images the model "
             "called so.")
+
+
+def _argmax_rows(results: RunResults) -> tuple[ReferralRow, ...]:
+    """The urgent sensitivity and specificity of the predicted class, beside a threshold rule's."""
+    argmax, ref = results.argmax_referral, KERMANY_2018_REFERENCE
+    if argmax is None or results.referral is None or results.referral.threshold is None:
+        return ()
+    return (ReferralRow("Urgent-referral sensitivity, predicted class (argmax)", argmax.urgent_sensitivity,
+                        ref.urgent_sensitivity),
+            ReferralRow("Urgent-referral specificity, predicted class (argmax)", argmax.urgent_specificity,
+                        ref.urgent_specificity))
 
 
 def confusion_figure(results: RunResults, store: FigureStore) -> FigureRef:

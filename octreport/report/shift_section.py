@@ -104,7 +104,8 @@ def _group_table(groups: GroupMetrics) -> GroupTableView:
     caption = ("Performance by image size (width x height, px)" if groups.grouping == BY_SIZE
                else f"Performance by group ({groups.grouping})")
     if groups.referral:
-        caption += "; urgent: CNV or DME, sensitivity over the urgent cases, specificity over the other cases"
+        caption += ("; urgent: CNV or DME, called by the report's referral rule, sensitivity over the urgent cases, "
+                    "specificity over the other cases")
     caption += (f". Under each value its {level_text(groups.level)} Wilson interval; every group is shown with its "
                 "number of images, however small.")
     note = (f"{groups.not_listed} evaluated image(s) are not listed in the groups file: they form the group "

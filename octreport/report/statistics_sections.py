@@ -8,6 +8,7 @@ from octreport.drawing.evaluation_figures import reliability_figure, selective_f
 from octreport.drawing.export import encode_figure
 from octreport.evaluation.calibration import uniform_brier_score
 from octreport.evaluation.referral import KERMANY_2018_REFERENCE
+from octreport.evaluation.referral_rule import ReferralRule
 from octreport.evaluation.statistics import PredictionStatistics
 from octreport.formatting import pct
 from octreport.report.assets import FIGURE_DPI, FigureStore
@@ -60,7 +61,10 @@ def calibration_section(statistics: PredictionStatistics, store: FigureStore) ->
     )
 
 
-def operating_point_section(statistics: PredictionStatistics, store: FigureStore) -> OperatingPointSection | None:
+def operating_point_section(statistics: PredictionStatistics, store: FigureStore,
+                            rule: ReferralRule | None = None) -> OperatingPointSection | None:
+    """The ROC curve with the report's rule marked, the threshold table, and the rule named with its
+    provenance (``rule``: None in results built by hand)."""
     point = statistics.urgent
     if point is None:
         return None
@@ -75,7 +79,7 @@ def operating_point_section(statistics: PredictionStatistics, store: FigureStore
             encode_figure(urgent_roc_figure(point), FIGURE_DPI),
             "urgent-roc", "Urgent-referral ROC curve",
             "Each point of the curve is one threshold on P(CNV) + P(DME): scans at or above it are called urgent. "
-            "The filled dot is the rule this report's metrics use (the predicted class is CNV or DME); the open "
+            f"The filled dot is the rule this report's metrics use ({point.used_rule}); the open "
             f"square is {ref.source} (sensitivity {ref.urgent_sensitivity:.1%}, specificity {ref.urgent_specificity:.1%}). "
             "The right panel enlarges the top-left corner.",
         ),
@@ -87,6 +91,8 @@ def operating_point_section(statistics: PredictionStatistics, store: FigureStore
         rows=tuple(rows),
         used_note=(
             f"The rule the report uses reaches sensitivity {pct(used.true_positive_rate)} and specificity "
-            f"{pct(used.specificity)}."
+            f"{pct(used.specificity)} on these scans."
         ),
+        rule=point.used_rule,
+        rule_provenance="" if rule is None else rule.provenance(),
     )

@@ -47,7 +47,20 @@ def summary(results: RunResults, gates: Sequence[GateResult]) -> Summary:
         heatmap_flag=(checks.sanity.reading if checks is not None and checks.sanity is not None and checks.sanity.flagged
                       else None),
         shift_warning=shift_warning(results.data_shift),
+        **_argmax_beside(results),
     )
+
+
+def _argmax_beside(results: RunResults) -> dict:
+    """The rule the urgent numbers are of and, when it is a threshold, argmax's numbers beside them."""
+    rule, argmax = results.referral_rule, results.argmax_referral
+    if rule is None or results.referral is None:
+        return {}
+    if rule.threshold is None or argmax is None:
+        return {"urgent_rule": f"rule: {rule.labelled}"}
+    return {"urgent_rule": f"rule: {rule.labelled}",
+            "argmax_urgent_sensitivity": argmax.urgent_sensitivity,
+            "argmax_urgent_specificity": argmax.urgent_specificity}
 
 
 def _key_warning(results: RunResults, gates: Sequence[GateResult]) -> str | None:
@@ -74,8 +87,9 @@ def _headline(results: RunResults) -> str:
         f"(chance level {metrics.chance_level:.1%})."
     )
     if referral is not None and referral.urgent_sensitivity is not None and urgent is not None:
+        rule = "" if results.referral_rule is None else f" by the rule {results.referral_rule.text}"
         headline += (
-            f" Urgent referral (CNV or DME) detected with sensitivity {with_ci(urgent.urgent_sensitivity)}"
+            f" Urgent referral (CNV or DME) detected{rule} with sensitivity {with_ci(urgent.urgent_sensitivity)}"
             + (f" and specificity {with_ci(urgent.urgent_specificity)}." if referral.urgent_specificity is not None else ".")
         )
     elif referral is not None and referral.urgent_specificity is not None and urgent is not None:
