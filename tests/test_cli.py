@@ -168,7 +168,7 @@ def test_preset_is_the_base_and_given_options_override_it():
                "channels": "1", "aspect": "stretch", "normalization": "none", "learning_rate": 1e-3, "augment": True,
                "class_weights": True, "patience": 5, "val_fraction": 0.15, "test_fraction": 0.2, "seed": 0,
                "early_stopping_start": 0, "lr_schedule": "constant", "warmup_epochs": 0, "distribute": "none",
-               "follow_symlinks": False}
+               "follow_symlinks": False, "referral_sensitivity": 0.95}
     config = build_train_config(options, given={"preset", "epochs", "image_size"})
     preset = PRESETS["oct-real"]
     assert config.epochs == 3 and (config.preprocessing.height, config.preprocessing.width) == (128, 128)

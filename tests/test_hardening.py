@@ -174,6 +174,8 @@ def test_every_invalid_option_value_is_refused_cleanly(data, conv_model, audited
         "layers": [str(conv_model)],
         "sample-data": ["--out", str(out)],
         "audit-data": ["--data", str(data), "--out", str(out), "--format", "html"],
+        "publish": ["latest", "--out", str(elsewhere), "--mlflow", "--mlflow-tracking-uri",
+                    f"sqlite:///{tmp_path / 'mlflow.db'}", "--quiet"],
     }
     assert set(base) == set(main.commands), "give every command a base command line here"
     # Two valid runs in ``elsewhere`` (copies of the audited run, for compare, history and verify),
