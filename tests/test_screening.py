@@ -121,3 +121,34 @@ def test_a_model_that_cannot_name_its_classes_is_refused_before_a_run_folder(con
     result = _report(conv_model, data, tmp_path / "runs", "--class-map", "healthy=NORMAL", "--class-names",
                      ",".join(OCT_CLASSES))
     assert result.exit_code == 2 and "unlabelled scans are read without them" in result.output
+
+
+def test_images_named_by_image_and_sentinels_are_the_shown_scans(profiled_model, tmp_path):
+    data = _scans(tmp_path / "scans", n=4)
+    chosen = write_image(tmp_path / "elsewhere" / "chosen-scan.jpeg", seed=7)
+    result = _report(profiled_model, data, tmp_path / "runs", "--image", str(chosen))
+    assert result.exit_code == 0, result.output
+    html = (tmp_path / "runs" / "latest" / "report.html").read_text()
+    assert "chosen-scan.jpeg" in html and "scan-0.jpeg" not in html
+    sentinels = tmp_path / "sentinels.txt"
+    sentinels.write_text("# the scans every run shows\nscan-2.jpeg\n")
+    result = _report(profiled_model, data, tmp_path / "runs", "--sentinels", str(sentinels))
+    assert result.exit_code == 0, result.output
+    html = (tmp_path / "runs" / "latest" / "report.html").read_text()
+    assert "scan-2.jpeg" in html and not any(f"scan-{i}.jpeg" in html for i in (0, 1, 3))
+
+
+@pytest.mark.parametrize("option, value, named", [
+    ("--compare-to", "latest", "--compare-to"),
+    ("--groups", "groups.csv", "--groups"),
+])
+def test_options_a_screening_run_cannot_honour_are_refused_before_a_run_folder(profiled_model, tmp_path, option, value,
+                                                                              named):
+    data = _scans(tmp_path / "scans", n=2)
+    (tmp_path / "groups.csv").write_text("file,group\nscan-0.jpeg,a\nscan-1.jpeg,b\n")
+    if option == "--groups":
+        value = str(tmp_path / value)
+    result = _report(profiled_model, data, tmp_path / "runs", option, value)
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith("Error: ") and named in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())

@@ -111,6 +111,13 @@ def _screen(data_dir, model, train_config: TrainConfig, config: ReportConfig, ga
     """Unlabelled scans: a screening run (:mod:`octreport.pipeline.screening_run`), no accuracy."""
     if config.class_map:
         raise ConfigError("--class-map names class folders, but unlabelled scans are read without them; leave it out.")
+    if config.compare_to:
+        raise ConfigError("--compare-to compares the accuracy, recall and gates of two labelled runs, but unlabelled "
+                          "scans give none of them (a screening run claims no accuracy); leave it out.")
+    if config.groups_file:
+        raise ConfigError("--groups gives the performance of each group, but unlabelled scans have no performance "
+                          "to give (a per-group share of predicted classes would mix the groups' case mix with the "
+                          "model's behaviour); leave it out, or grade the scans into class folders.")
     screened = run_screening(data_dir=data_dir, model=model, train_config=train_config, config=config,
                              gate_config=gate_config, command_line=command_line, started_at=started_at)
     html, pdf, metrics, manifest = screened.published_paths

@@ -26,7 +26,7 @@ from octreport.data.dataset import prepare_unlabelled
 from octreport.data.dicom_headers import dicom_tables, has_dicom, new_salt
 from octreport.data.fingerprint import fingerprint_prepared_data
 from octreport.data.image_choice import UNKNOWN_LABEL, choose_images
-from octreport.data.layout import relative_name
+from octreport.data.layout import ImageItem, relative_name
 from octreport.data.patients import NAMES, read_patients_file
 from octreport.document.screening_document import ScreeningResults, build_screening_document
 from octreport.engine.layer_selection import choose_drawn_layers
@@ -34,7 +34,7 @@ from octreport.engine.layers import discover_conv_layers
 from octreport.engine.visuals import compute_visuals
 from octreport.evaluation.predict import Predictions, predict_items
 from octreport.evaluation.screening import screen_predictions
-from octreport.pipeline.data_stages import image_facts
+from octreport.pipeline.data_stages import image_facts, requested_images
 from octreport.pipeline.model_stage import GivenModel, given_model
 from octreport.pipeline.publish import PublishedFiles, publish_screening
 from octreport.progress import stage
@@ -60,6 +60,7 @@ def run_screening(*, data_dir: Path | str, model: keras.Model | Path | str, trai
     data = prepare_unlabelled(data_dir, train_config.follow_symlinks)
     log.info("data: %s; %s (%d scans)", data.root, data.split_note, len(data.test))
     given = given_model(model, (), config.input_scale, config.class_names)
+    requested = requested_images(config, data)  # --image, --sentinels: shown instead of the seed's sample
     selection = choose_drawn_layers(discover_conv_layers(given.model), config.layer_names)
     if config.templates_dir:
         check_templates(Path(config.templates_dir))
@@ -83,7 +84,7 @@ def run_screening(*, data_dir: Path | str, model: keras.Model | Path | str, trai
                 log.warning("data shift: %s", finding.text)
         with stage(timings, "visualize", log):
             visuals = compute_visuals(
-                given.model, selection.drawn, _sample(predictions, given, config), given.preprocessing,
+                given.model, selection.drawn, requested or _sample(predictions, given, config), given.preprocessing,
                 config.maps_per_layer, config.channel_selection, config.filters_per_layer, config.filter_reduction,
                 config.batch_size, None, given.class_names,
             )
@@ -105,7 +106,7 @@ def run_screening(*, data_dir: Path | str, model: keras.Model | Path | str, trai
     return ScreeningOutcome(folder.final, files, published, document.failed_gates, timings)
 
 
-def _sample(predictions: Predictions, given: GivenModel, config: ReportConfig):
+def _sample(predictions: Predictions, given: GivenModel, config: ReportConfig) -> tuple[ImageItem, ...]:
     """``images_per_class`` scans of each predicted class, drawn with the seed, shown without a
     true class (the scans have none)."""
     by_predicted = [replace(item, label=int(p)) for item, p in zip(predictions.items, predictions.predicted)]
