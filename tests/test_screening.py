@@ -152,3 +152,22 @@ def test_options_a_screening_run_cannot_honour_are_refused_before_a_run_folder(p
     assert result.exit_code == 2, result.output
     assert result.output.startswith("Error: ") and named in result.output and "Traceback" not in result.output
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+def test_a_screening_run_over_every_frame_of_a_dicom_volume(profiled_model, tmp_path):
+    from dicom_files import gradient, write_dicom
+
+    data = tmp_path / "incoming"
+    write_dicom(data / "volume.dcm", np.stack([gradient() // (k + 1) for k in range(3)]), frames=True)
+    write_dicom(data / "single.dcm", gradient())
+    for frames, names in (("center", ["single.dcm", "volume.dcm"]),
+                          ("all", ["single.dcm", "volume.dcm#0", "volume.dcm#1", "volume.dcm#2"])):
+        result = _report(profiled_model, data, tmp_path / frames, "--dicom-frames", frames)
+        assert result.exit_code == 0, result.output
+        run = tmp_path / frames / "latest"
+        with open(run / "predictions.csv", newline="") as f:
+            assert sorted(row["path"] for row in csv.DictReader(f)) == names
+        metrics = json.loads((run / "metrics.json").read_text())
+        assert metrics["screening"]["n_images"] == len(names)
+        assert sum(metrics["data_audit"]["counts"]["test"].values()) == 2  # the data audit counts files, not frames
+        assert metrics["data_audit"]["exact_duplicate_groups"] == 0  # frames are not copies of their file

@@ -379,7 +379,7 @@ def audit_prepared_data(data: PreparedData, fingerprint: DatasetFingerprint, pat
     else collected here."""
     images = [AuditedImage(r.path, r.split, r.class_name, r.sha256) for r in fingerprint.files]
     facts = (collect_image_facts([data.root / r.path for r in fingerprint.files]) if collected is None
-             else collected.lookup([(r.split, r.path) for r in fingerprint.files]))
+             else collected.lookup_files([(r.split, r.path) for r in fingerprint.files]))
     audit = audit_data(images, data.class_names, facts, patients, near_duplicate_bits)
     for line in audit.findings():
         log.warning("data audit: %s", line)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from octreport.data.layout import with_frame
 from octreport.evaluation.predictions_file import PREDICTIONS_NAME
 from octreport.engine.layer_health import layer_health_to_dict
 from octreport.engine.layers import layers_to_json
@@ -147,7 +148,7 @@ def metrics_document(results: RunResults, card: ModelCard, timings: Mapping[str,
         ],
         "shown_images": [
             {
-                "path": str(s.item.path),
+                "path": with_frame(str(s.item.path), s.item.frame),
                 "true_class": None if s.item.label < 0 else data.class_names[s.item.label],
                 "predicted_class": data.class_names[s.predicted],
                 "probabilities": {n: float(p) for n, p in zip(data.class_names, s.probabilities)},
