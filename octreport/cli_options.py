@@ -153,6 +153,9 @@ DATA_AUDIT_OPTIONS = [
                       "Default: patients from Kermany-style names CLASS-PATIENT-N."),
     click.option("--near-duplicate-bits", type=click.IntRange(0, 16), default=4, show_default=True,
                  help="Data audit: two images whose 64-bit perceptual hashes differ in at most this many bits are near-duplicates."),
+    click.option("--dicom-salt", default="", metavar="TEXT",
+                 help="Salt of the hashed DICOM PatientIDs (the IDs themselves are never kept). Default: a new one, "
+                      "recorded in the run's manifest; give it again so that two runs of one audit agree."),
 ]
 
 data_audit_options = _apply(DATA_AUDIT_OPTIONS)
@@ -232,9 +235,6 @@ REPORT_OPTIONS = [
     click.option("--class-map", "class_map", default=None, metavar="FILE|\"FOLDER=CLASS,...\"",
                  help="Evaluation folders named another way, mapped onto the model's classes, e.g. "
                       "\"wet AMD=CNV,healthy=NORMAL\" or a file of such pairs (case and spaces ignored; --model only)."),
-    click.option("--dicom-salt", default="", metavar="TEXT",
-                 help="Salt of the hashed DICOM PatientIDs (the IDs themselves are never kept). Default: a new one, "
-                      "recorded in the run's manifest; give it again so that two runs of one audit agree."),
     click.option("--dicom-frames", "dicom_frames", type=click.Choice(DICOM_FRAMES), default=FRAMES_CENTER,
                  show_default=True,
                  help="Which B-scans a multi-frame DICOM volume gives: its central frame (center, as a Kermany-style "

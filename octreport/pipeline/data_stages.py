@@ -11,6 +11,7 @@ from octreport.config import ReportConfig, TrainConfig
 from octreport.data.acquisition_profile import ShiftReport, compare_profiles, profile_from_facts, size_labels
 from octreport.data.class_map import align_to_model
 from octreport.data.dataset import SPLIT_AUTO, PreparedData, prepare_data
+from octreport.data.dicom_headers import device_names
 from octreport.data.groups import NOT_LISTED, GroupTable
 from octreport.data.image_choice import items_from_paths, sentinel_paths
 from octreport.data.image_facts import SplitFacts, collect_split_facts
@@ -59,13 +60,15 @@ def requested_images(config: ReportConfig, data: PreparedData) -> tuple[ImageIte
 
 
 def acquisition_shift(data: PreparedData, predictions: Predictions, facts: SplitFacts, metadata: ModelMetadata | None,
-                      aspect: str, groups: GroupTable | None, ci_level: float) -> tuple[ShiftReport, tuple[GroupMetrics, ...]]:
-    """The evaluated images' acquisition profile against the model's training profile (none for a
-    model without one), and performance per image size and per the user's groups."""
+                      aspect: str, groups: GroupTable | None, ci_level: float,
+                      devices: GroupTable | None = None) -> tuple[ShiftReport, tuple[GroupMetrics, ...]]:
+    """The evaluated images' acquisition profile (with their DICOM ``devices``) against the model's
+    training profile (none for a model without one), and performance per image size and per the
+    user's groups."""
     names = [relative_name(item.path, data.root) for item in predictions.items]  # the file's: a group is per file
     evaluated = facts.lookup([("test", item_name(item, data.root)) for item in predictions.items])
     training = metadata.training_profile if metadata is not None else None
-    shift = compare_profiles(training, profile_from_facts(evaluated), aspect)
+    shift = compare_profiles(training, profile_from_facts(evaluated, device_names(names, devices)), aspect)
     for finding in shift.findings:
         log.warning("data shift: %s", finding.text)
     grouped = [compute_group_metrics(predictions.labels, predictions.predicted, data.class_names, size_labels(evaluated),

@@ -162,16 +162,16 @@ def _run(
             facts = image_facts(data, ("train", "val"))  # the evaluated images' come from the evaluation pass
         if given is None:
             with stage(timings, "train", log):
-                given = train_given_model(data, train_config, facts, folder.work / "model.keras")
+                given = train_given_model(data, train_config, facts, folder.work / "model.keras", dicom.devices)
         inside = look_inside(data, given, config, requested, timings, dicom.patients)
         facts = facts.merged(inside.evaluated_facts)
         with stage(timings, "data shift", log):
             shift, by_group = acquisition_shift(data, inside.predictions, facts, given.metadata,
-                                                given.preprocessing.aspect, groups, config.ci_level)
+                                                given.preprocessing.aspect, groups, config.ci_level, dicom.devices)
         skipped = data.skipped + inside.predictions.skipped
         fingerprint = fingerprint_prepared_data(folders, skipped, digests=facts.digests)
         with stage(timings, "data audit", log):
-            audit = audit_prepared_data(folders, fingerprint, patients, config.near_duplicate_bits, facts)
+            audit = audit_prepared_data(folders, fingerprint, patients, config.near_duplicate_bits, facts, dicom.devices)
         results = RunResults(
             data=data, model=given.model, model_source=given.source, model_path=given.path, metadata=given.metadata,
             preprocessing=given.preprocessing, predictions=inside.predictions, metrics=inside.metrics,

@@ -24,10 +24,10 @@ from octreport.data.acquisition_profile import compare_profiles, profile_from_fa
 from octreport.data.data_audit import audit_prepared_data
 from octreport.data.dataset import prepare_unlabelled
 from octreport.data.dicom_frames import with_frames
-from octreport.data.dicom_headers import dicom_tables, has_dicom, new_salt
+from octreport.data.dicom_headers import device_names, dicom_tables, has_dicom, new_salt
 from octreport.data.fingerprint import fingerprint_prepared_data
 from octreport.data.image_choice import UNKNOWN_LABEL, choose_images
-from octreport.data.layout import ImageItem, item_name
+from octreport.data.layout import ImageItem, item_name, relative_name
 from octreport.data.patients import NAMES, read_patients_file
 from octreport.document.screening_document import ScreeningResults, build_screening_document
 from octreport.engine.layer_selection import choose_drawn_layers
@@ -81,7 +81,8 @@ def run_screening(*, data_dir: Path | str, model: keras.Model | Path | str, trai
         with stage(timings, "data shift", log):
             evaluated = facts.lookup([("test", item_name(item, data.root)) for item in predictions.items])
             training = given.metadata.training_profile if given.metadata is not None else None
-            shift = compare_profiles(training, profile_from_facts(evaluated), given.preprocessing.aspect)
+            devices = device_names([relative_name(item.path, data.root) for item in predictions.items], dicom.devices)
+            shift = compare_profiles(training, profile_from_facts(evaluated, devices), given.preprocessing.aspect)
             for finding in shift.findings:
                 log.warning("data shift: %s", finding.text)
         with stage(timings, "visualize", log):
@@ -93,7 +94,7 @@ def run_screening(*, data_dir: Path | str, model: keras.Model | Path | str, trai
         skipped = data.skipped + predictions.skipped
         fingerprint = fingerprint_prepared_data(folders, skipped)
         with stage(timings, "data audit", log):
-            audit = audit_prepared_data(folders, fingerprint, patients, config.near_duplicate_bits, facts)
+            audit = audit_prepared_data(folders, fingerprint, patients, config.near_duplicate_bits, facts, dicom.devices)
         results = ScreeningResults(
             data=data, model=given.model, model_source=given.source, model_path=given.path,
             class_names=given.class_names, preprocessing=given.preprocessing, predictions=predictions,
