@@ -81,7 +81,8 @@ def test_a_report_over_every_frame_names_each_frame(conv_model, tmp_path):
     data = _clinic_volumes(tmp_path / "clinic")
     out = tmp_path / "runs"
     result = CliRunner().invoke(main, ["report", "--model", str(conv_model), "--data", str(data), "--out", str(out),
-                                       "--class-names", "CNV,DME,DRUSEN,NORMAL", "--dicom-frames", "all", *QUICK])
+                                       "--class-names", "CNV,DME,DRUSEN,NORMAL", "--dicom-frames", "all", *QUICK,
+                                       "--images-per-class", "9"])  # every image shown: frames of one volume side by side
     assert result.exit_code in (0, 5), result.output
     run = (out / "latest").resolve()
     metrics = json.loads((run / "metrics.json").read_text())
@@ -96,7 +97,9 @@ def test_a_report_over_every_frame_names_each_frame(conv_model, tmp_path):
     assert manifest["config"]["report"]["dicom_frames"] == "all"
     assert_no_identifying_tag(run, result.output)
     shown = [image["path"] for image in metrics["shown_images"]]
-    assert shown and all("#" in path or path.endswith("single.dcm") for path in shown)
+    assert len(shown) == FRAMES + 3 + 1 and all("#" in path or path.endswith("single.dcm") for path in shown)
+    html = (run / "report.html").read_text()
+    assert all(f"B-scan volume.dcm#{k} as the model sees it" in html for k in range(FRAMES))
     verify = CliRunner().invoke(main, ["verify", str(run), "--full"])  # frames re-run as the frames they were
     assert verify.exit_code == 0, verify.output
 

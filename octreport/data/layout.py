@@ -81,6 +81,11 @@ def with_frame(name: str, frame: int | None) -> str:
     return name if frame is None else f"{name}{FRAME_MARK}{frame}"
 
 
+def shown_name(item: "ImageItem") -> str:
+    """The file name a report shows for an image, with ``#FRAME`` for one frame of a DICOM volume."""
+    return with_frame(item.path.name, item.frame)
+
+
 def item_of_name(path: Path, label: int = 0) -> "ImageItem":
     """The image a recorded name stands for: ``FILE.dcm#FRAME`` is that frame of the file (unless a
     file has that very name), any other path the file itself."""

@@ -43,7 +43,7 @@ def recorded_heatmaps(results: RunResults) -> list[dict]:
     """Each shown image's Grad-CAM maps, block-averaged to at most 16 x 16, for ``compare``."""
     names = results.data.class_names
     return [
-        {"image": image_key(s.item.path, results.data.root), "class": names[cam.class_index],
+        {"image": with_frame(image_key(s.item.path, results.data.root), s.item.frame), "class": names[cam.class_index],
          "predicted": cam.class_index == s.predicted,
          "map": [[round(float(v), 4) for v in row] for row in downsample(cam.heatmap, RECORDED_SIDE)]}
         for s in results.visuals.shown for cam in s.gradcam
@@ -57,7 +57,7 @@ def heatmap_checks_entry(results: RunResults) -> dict:
         return {"enabled": False}
     names = results.data.class_names
     per_image = [
-        {"image": image_key(s.item.path, results.data.root), "class": names[image.class_index],
+        {"image": with_frame(image_key(s.item.path, results.data.root), s.item.frame), "class": names[image.class_index],
          "curves": {c.method: c.to_dict() for c in image.curves}}
         for s, image in zip(results.visuals.shown, checks.faithfulness.images)
     ]
