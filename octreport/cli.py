@@ -259,7 +259,7 @@ def audit_data(data_dir, out_root, seed, val_fraction, test_fraction, formats, f
                                follow_symlinks=follow_symlinks)
     report_config = ReportConfig(out_root=str(out_root), formats=tuple(dict.fromkeys(formats)), seed=seed,
                                  patients_file=str(patients_file) if patients_file else None,
-                                 near_duplicate_bits=near_duplicate_bits)
+                                 near_duplicate_bits=near_duplicate_bits, dicom_salt=options.get("dicom_salt") or "")
     gate_config = GateConfig(max_leaked_patients=max_leaked_patients, max_duplicates=max_duplicates)
     import_tensorflow_quietly()
     from octreport.pipeline.data_audit_run import run_data_audit

@@ -26,6 +26,7 @@ from octreport.config import (
     TrainConfig,
 )
 from octreport.data.dataset import SPLIT_AUTO, SPLIT_CHOICES
+from octreport.data.dicom_frames import DICOM_FRAMES, FRAMES_CENTER
 from octreport.data.preprocessing import ASPECT_MODES, NORMALIZATION_MODES
 from octreport.evaluation.bootstrap_settings import MAX_LEVEL, MAX_RESAMPLES, MIN_LEVEL, MIN_RESAMPLES
 
@@ -157,6 +158,9 @@ DATA_AUDIT_OPTIONS = [
                       "Default: patients from Kermany-style names CLASS-PATIENT-N."),
     click.option("--near-duplicate-bits", type=click.IntRange(0, 16), default=4, show_default=True,
                  help="Data audit: two images whose 64-bit perceptual hashes differ in at most this many bits are near-duplicates."),
+    click.option("--dicom-salt", default="", metavar="TEXT",
+                 help="Salt of the hashed DICOM PatientIDs (the IDs themselves are never kept). Default: a new one, "
+                      "recorded in the run's manifest; give it again so that two runs of one audit agree."),
 ]
 
 data_audit_options = _apply(DATA_AUDIT_OPTIONS)
@@ -236,9 +240,10 @@ REPORT_OPTIONS = [
     click.option("--class-map", "class_map", default=None, metavar="FILE|\"FOLDER=CLASS,...\"",
                  help="Evaluation folders named another way, mapped onto the model's classes, e.g. "
                       "\"wet AMD=CNV,healthy=NORMAL\" or a file of such pairs (case and spaces ignored; --model only)."),
-    click.option("--dicom-salt", default="", metavar="TEXT",
-                 help="Salt of the hashed DICOM PatientIDs (the IDs themselves are never kept). Default: a new one, "
-                      "recorded in the run's manifest; give it again so that two runs of one audit agree."),
+    click.option("--dicom-frames", "dicom_frames", type=click.Choice(DICOM_FRAMES), default=FRAMES_CENTER,
+                 show_default=True,
+                 help="Which B-scans a multi-frame DICOM volume gives: its central frame (center, as a Kermany-style "
+                      "export shows), or every frame as its own image named FILE#FRAME (all; --model only)."),
     click.option("--unlabelled", is_flag=True, default=False,
                  help="Screen every image under --data without labels (subfolders too, whatever their names): a "
                       "screening report, no accuracy. A folder of images without class folders is screened anyway."),
@@ -258,7 +263,7 @@ REPORT_OPTION_NAMES = ("out_root", "images_per_class", "image_paths", "maps_per_
                        "errors_per_cell", "compare_to", "ci_level", "bootstrap_resamples", "temperature_scaling",
                        "patients_file", "groups_file", "near_duplicate_bits", "input_scale",
                        "heatmap_checks", "heatmap_steps", "heatmap_baseline", "sentinels", "split",
-                       "class_names", "class_map", "unlabelled", "dicom_salt", "cache", "cache_dir",
+                       "class_names", "class_map", "unlabelled", "dicom_salt", "dicom_frames", "cache", "cache_dir",
                        "referral_threshold")
 report_options = _apply(REPORT_OPTIONS)
 
@@ -419,7 +424,7 @@ def _external_data_options(options: dict) -> dict:
     names = parse_class_names(options["class_names"]) if options.get("class_names") else ()
     pairs = tuple(parse_class_map(options["class_map"]).items()) if options.get("class_map") else ()
     return {"class_names": names, "class_map": pairs, "unlabelled": bool(options.get("unlabelled")),
-            "dicom_salt": options.get("dicom_salt") or ""}
+            "dicom_salt": options.get("dicom_salt") or "", "dicom_frames": options.get("dicom_frames") or FRAMES_CENTER}
 
 
 def build_gate_config(options: dict):

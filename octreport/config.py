@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, field
 
 from octreport.data.augmentation import Augmentation
 from octreport.data.dataset import SPLIT_AUTO, SPLIT_CHOICES
+from octreport.data.dicom_frames import DICOM_FRAMES, FRAMES_CENTER
 from octreport.data.preprocessing import INPUT_SCALES, Preprocessing
 from octreport.errors import ConfigError
 from octreport.evaluation.bootstrap_settings import BootstrapSettings
@@ -185,6 +186,9 @@ class ReportConfig:
     dicom_salt: str = ""
     """``--dicom-salt``: the salt of the DICOM PatientID hashes; empty: a new one per run, which
     the run's configuration (manifest.json) records so a second run given it agrees."""
+    dicom_frames: str = FRAMES_CENTER
+    """``--dicom-frames``: a DICOM volume's central frame (``center``) or each of its frames as its
+    own image (``all``; evaluation only, :mod:`octreport.data.dicom_frames`)."""
     unlabelled: bool = False
     """``--unlabelled``: read every image under the folder without labels (a screening run); a
     folder of images without class folders is read so without it."""
@@ -205,6 +209,8 @@ class ReportConfig:
         _require(0 <= self.near_duplicate_bits <= 16,
                  f"near-duplicate bits must be from 0 to 16 (of 64), got {self.near_duplicate_bits}.")
         _require(self.images_per_class >= 0, "images per class must be 0 or more.")
+        _require(self.dicom_frames in DICOM_FRAMES,
+                 f"DICOM frames must be one of {', '.join(DICOM_FRAMES)}, got '{self.dicom_frames}'.")
         _require(self.images_per_class > 0 or self.image_paths or self.sentinels, "show at least one image: images per class is 0 and no --image given.")
         _require(self.maps_per_layer >= 1, f"maps per layer must be at least 1, got {self.maps_per_layer}.")
         _require(self.filters_per_layer >= 1, f"filters per layer must be at least 1, got {self.filters_per_layer}.")

@@ -114,8 +114,6 @@ def _clinic(root: Path) -> Path:
 
 
 def test_no_identifying_tag_reaches_any_output_of_a_run(conv_model, tmp_path):
-    from pypdf import PdfReader
-
     data = _clinic(tmp_path / "clinic")
     out = tmp_path / "runs"
     result = CliRunner().invoke(main, ["report", "--model", str(conv_model), "--data", str(data), "--out", str(out),
@@ -126,12 +124,26 @@ def test_no_identifying_tag_reaches_any_output_of_a_run(conv_model, tmp_path):
     assert metrics["classification"]["n_images"] == 6 and metrics["data_shift"]["evaluated_profile"]["file_types"] == {"dicom": 6}
     assert metrics["data_audit"]["patients_per_split"] == {"test": 2}  # from the hashed PatientIDs
     assert any(g["grouping"].startswith("DICOM device") for g in metrics["group_metrics"])
+    device = "Heidelberg Engineering Spectralis"
+    assert metrics["data_shift"]["evaluated_profile"]["devices"] == {device: 6}  # the device in the profile
+    assert metrics["data_audit"]["devices"] == {device: 6}
+    html = (run / "report.html").read_text()
+    assert "Device (DICOM Manufacturer and model)" in html and f"{device} (100%)" in html
     salt = json.loads((run / "manifest.json").read_text())["config"]["report"]["dicom_salt"]
     assert salt
-    texts = {path.name: path.read_text(errors="replace") for path in run.iterdir() if path.suffix != ".pdf"}
+    assert_no_identifying_tag(run, result.output)
+
+
+def assert_no_identifying_tag(run: Path, terminal: str,
+                              outputs=("report.html", "metrics.json", "predictions.csv", "manifest.json", "run.log",
+                                       "report.pdf")) -> None:
+    """No name, ID or birth date of :mod:`dicom_files`' patients in any output of ``run`` nor on the terminal."""
+    from pypdf import PdfReader
+
+    texts = {path.name: path.read_text(errors="replace") for path in run.iterdir() if path.is_file() and path.suffix != ".pdf"}
     texts["report.pdf"] = "\n".join(page.extract_text() for page in PdfReader(run / "report.pdf").pages)
-    assert {"report.html", "metrics.json", "predictions.csv", "manifest.json", "run.log", "report.pdf"} <= set(texts)
-    texts["terminal"] = result.output
+    assert set(outputs) <= set(texts)
+    texts["terminal"] = terminal
     for name, text in texts.items():
         for secret in (PATIENT_NAME, "Vanderzee", "Quintessa", PATIENT_ID, "7Q3X9K", BIRTH_DATE, "Other^Person"):
             assert secret not in text, f"{secret} in {name}"
@@ -149,3 +161,26 @@ def test_a_folder_of_dicom_scans_is_split_by_their_patient_ids(tmp_path):
         for item in data.split(split):
             sides.setdefault(item.path.stem[:-1], set()).add(split)
     assert data.test and all(len(s) == 1 for s in sides.values()), sides
+
+
+def test_audit_data_reads_patients_and_devices_from_dicom_headers(tmp_path):
+    root = tmp_path / "kermany"
+    for c, name in enumerate(("CNV", "DME", "DRUSEN", "NORMAL")):
+        for p in range(4):
+            write_dicom(root / "train" / name / f"export-{c}{p}.dcm", gradient() // (c + 1) + p,
+                        patient_id=PATIENT_ID if (c, p) == (1, 0) else f"{name}-{p}")
+        write_dicom(root / "test" / name / f"export-{c}9.dcm", gradient() // (c + 2),
+                    patient_id=PATIENT_ID if c == 1 else f"{name}-test")  # DME's test scan: a training patient
+    out = tmp_path / "audits"
+    result = CliRunner().invoke(main, ["audit-data", "--data", str(root), "--out", str(out), "--dicom-salt", "s1"])
+    assert result.exit_code == 0, result.output
+    run = (out / "latest").resolve()
+    metrics = json.loads((run / "metrics.json").read_text())
+    audit = metrics["data_audit"]
+    assert audit["patient_source"].startswith("DICOM PatientID") and audit["images_without_patient"] == 0
+    assert audit["leaked_patients"] == 1
+    assert audit["shared_patients"][0]["patient"] == patient_key(PATIENT_ID, "s1")  # hashed with the given salt
+    assert audit["devices"] == {"Heidelberg Engineering Spectralis": 20}
+    assert json.loads((run / "manifest.json").read_text())["config"]["report"]["dicom_salt"] == "s1"
+    assert "Devices (DICOM Manufacturer and model)" in (run / "report.html").read_text()
+    assert_no_identifying_tag(run, result.output, ("report.html", "metrics.json", "manifest.json", "report.pdf"))

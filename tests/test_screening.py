@@ -121,3 +121,53 @@ def test_a_model_that_cannot_name_its_classes_is_refused_before_a_run_folder(con
     result = _report(conv_model, data, tmp_path / "runs", "--class-map", "healthy=NORMAL", "--class-names",
                      ",".join(OCT_CLASSES))
     assert result.exit_code == 2 and "unlabelled scans are read without them" in result.output
+
+
+def test_images_named_by_image_and_sentinels_are_the_shown_scans(profiled_model, tmp_path):
+    data = _scans(tmp_path / "scans", n=4)
+    chosen = write_image(tmp_path / "elsewhere" / "chosen-scan.jpeg", seed=7)
+    result = _report(profiled_model, data, tmp_path / "runs", "--image", str(chosen))
+    assert result.exit_code == 0, result.output
+    html = (tmp_path / "runs" / "latest" / "report.html").read_text()
+    assert "chosen-scan.jpeg" in html and "scan-0.jpeg" not in html
+    sentinels = tmp_path / "sentinels.txt"
+    sentinels.write_text("# the scans every run shows\nscan-2.jpeg\n")
+    result = _report(profiled_model, data, tmp_path / "runs", "--sentinels", str(sentinels))
+    assert result.exit_code == 0, result.output
+    html = (tmp_path / "runs" / "latest" / "report.html").read_text()
+    assert "scan-2.jpeg" in html and not any(f"scan-{i}.jpeg" in html for i in (0, 1, 3))
+
+
+@pytest.mark.parametrize("option, value, named", [
+    ("--compare-to", "latest", "--compare-to"),
+    ("--groups", "groups.csv", "--groups"),
+])
+def test_options_a_screening_run_cannot_honour_are_refused_before_a_run_folder(profiled_model, tmp_path, option, value,
+                                                                              named):
+    data = _scans(tmp_path / "scans", n=2)
+    (tmp_path / "groups.csv").write_text("file,group\nscan-0.jpeg,a\nscan-1.jpeg,b\n")
+    if option == "--groups":
+        value = str(tmp_path / value)
+    result = _report(profiled_model, data, tmp_path / "runs", option, value)
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith("Error: ") and named in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+def test_a_screening_run_over_every_frame_of_a_dicom_volume(profiled_model, tmp_path):
+    from dicom_files import gradient, write_dicom
+
+    data = tmp_path / "incoming"
+    write_dicom(data / "volume.dcm", np.stack([gradient() // (k + 1) for k in range(3)]), frames=True)
+    write_dicom(data / "single.dcm", gradient())
+    for frames, names in (("center", ["single.dcm", "volume.dcm"]),
+                          ("all", ["single.dcm", "volume.dcm#0", "volume.dcm#1", "volume.dcm#2"])):
+        result = _report(profiled_model, data, tmp_path / frames, "--dicom-frames", frames)
+        assert result.exit_code == 0, result.output
+        run = tmp_path / frames / "latest"
+        with open(run / "predictions.csv", newline="") as f:
+            assert sorted(row["path"] for row in csv.DictReader(f)) == names
+        metrics = json.loads((run / "metrics.json").read_text())
+        assert metrics["screening"]["n_images"] == len(names)
+        assert sum(metrics["data_audit"]["counts"]["test"].values()) == 2  # the data audit counts files, not frames
+        assert metrics["data_audit"]["exact_duplicate_groups"] == 0  # frames are not copies of their file

@@ -70,13 +70,14 @@ def load_model_for_verify(path: Path) -> tuple[Any, str]:
 
 def rerun(model: Any, paths: Sequence[Path], preprocessing: dict, batch_size: int = 32) -> list[np.ndarray | None]:
     """The model's probabilities for each of ``paths`` (None for a file that is gone or cannot be decoded)."""
-    from octreport.data.layout import ImageItem
+    from octreport.data.layout import item_of_name
     from octreport.data.preprocessing import Preprocessing
     from octreport.evaluation.predict import predict_items
 
-    present = [ImageItem(Path(p), 0) for p in paths if Path(p).is_file()]
+    items = [item_of_name(Path(p)) for p in paths]  # FILE.dcm#FRAME: that frame of the volume
+    present = [item for item in items if item.path.is_file()]
     if not present:
         return [None] * len(paths)
     predictions = predict_items(model, present, Preprocessing.from_dict(preprocessing), batch_size)
-    by_path = {item.path: row for item, row in zip(predictions.items, predictions.probabilities)}
-    return [by_path.get(Path(p)) for p in paths]
+    by_item = {item: row for item, row in zip(predictions.items, predictions.probabilities)}
+    return [by_item.get(item) for item in items]

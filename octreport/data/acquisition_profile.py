@@ -30,6 +30,9 @@ Training records the profile of its training images in the model's sidecar
   moved by at most 0.009 (15% of the threshold) and no split raised any finding; 100 scans darkened
   to 60% are flagged by the bright end (0.60 against 1.00, training 0.59-1.00), not by the
   median (0.06 against 0.11, half-width 0.06), which OCT's dark background keeps low.
+- **a device** (DICOM Manufacturer and ManufacturerModelName) as a file type above, but only when the
+  training profile knows its images' devices: a model trained on JPEGs knows none, and every DICOM
+  set would otherwise be "another device". The profile counts the devices either way.
 
 Pure NumPy; the profile round-trips through :meth:`AcquisitionProfile.to_dict` and
 :meth:`AcquisitionProfile.from_dict` (JSON types only).
@@ -38,7 +41,7 @@ Pure NumPy; the profile round-trips through :meth:`AcquisitionProfile.to_dict` a
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -94,7 +97,10 @@ class AcquisitionProfile:
     ``sizes``: ``("1024x496", n)`` (width x height, px), at most :data:`MAX_KEPT`, the rest counted in
     ``other_sizes``; ``aspect_ratios``: ``("2.1", n)`` (width / height to one decimal);
     ``file_types``: ``("jpeg", n)``; ``channels``: ``("1", n)`` (``"0"``: unknown);
-    ``intensity``: one :class:`IntensitySpread` per per-image percentile (empty when the facts have none).
+    ``intensity``: one :class:`IntensitySpread` per per-image percentile (empty when the facts have none);
+    ``devices``: ``("Heidelberg Engineering Spectralis", n)``, the DICOM Manufacturer and
+    ManufacturerModelName of the images whose file names one (empty when none does; a profile
+    recorded before devices were kept has none).
     """
 
     n_images: int
@@ -105,6 +111,7 @@ class AcquisitionProfile:
     intensity: tuple[IntensitySpread, ...] = ()
     other_sizes: int = 0
     undecoded: int = 0
+    devices: Counts = ()
 
     def share(self, counts: Counts, value: str) -> float:
         """The share of the images whose value in ``counts`` (one of this profile's) is ``value``."""
@@ -119,6 +126,7 @@ class AcquisitionProfile:
             "sizes": dict(self.sizes), "other_sizes": self.other_sizes,
             "aspect_ratios": dict(self.aspect_ratios), "file_types": dict(self.file_types),
             "channels": dict(self.channels), "intensity": [s.to_dict() for s in self.intensity],
+            "devices": dict(self.devices),
         }
 
     @classmethod
@@ -134,6 +142,7 @@ class AcquisitionProfile:
                             for s in data.get("intensity", ())),
             other_sizes=int(data.get("other_sizes", 0)),
             undecoded=int(data.get("undecoded", 0)),
+            devices=_counts(data.get("devices", {})),
         )
 
 
@@ -153,9 +162,11 @@ def size_labels(facts: ImageFacts) -> list[str]:
             for w, h, ok in zip(facts.width.tolist(), facts.height.tolist(), facts.decoded.tolist())]
 
 
-def profile_from_facts(facts: ImageFacts) -> AcquisitionProfile:
-    """The profile of the decoded images among ``facts``."""
+def profile_from_facts(facts: ImageFacts, devices: Sequence[str] = ()) -> AcquisitionProfile:
+    """The profile of the decoded images among ``facts``; ``devices``: each image's DICOM device
+    (aligned with ``facts``; "" where its file names none), or empty."""
     ok = np.asarray(facts.decoded, bool)
+    named = Counter(d for d, keep in zip(devices, ok.tolist()) if keep and d)
     width, height = facts.width[ok].astype(np.int64), facts.height[ok].astype(np.int64)
     sizes = _counts(Counter(size_label(w, h) for w, h in zip(width.tolist(), height.tolist())))
     ratios = Counter(f"{w / h:.1f}" for w, h in zip(width.tolist(), height.tolist()) if h > 0)
@@ -174,6 +185,7 @@ def profile_from_facts(facts: ImageFacts) -> AcquisitionProfile:
         intensity=intensity,
         other_sizes=sum(n for _, n in sizes[MAX_KEPT:]),
         undecoded=int((~ok).sum()),
+        devices=_counts(named)[:MAX_KEPT],
     )
 
 
@@ -244,6 +256,9 @@ def compare_profiles(training: AcquisitionProfile | None, evaluated: Acquisition
                              "are {} files", "", unseen=True)
     findings += _categorical(training, evaluated, "channels", training.channels, evaluated.channels,
                              "have {} colour channel(s)", " channel(s)", unseen=True)
+    if training.devices:  # a device unseen in training is named only where training's devices are known
+        findings += _categorical(training, evaluated, "device", training.devices, evaluated.devices,
+                                 "come from a {} device", "", unseen=True)
     intensity = _intensity(training, evaluated)
     return ShiftReport(training, evaluated, tuple(findings) + ((intensity,) if intensity else ()))
 

@@ -21,12 +21,14 @@ from __future__ import annotations
 import logging
 from collections import Counter, defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from octreport.data.dataset import PreparedData
+from octreport.data.dicom_headers import device_names
 from octreport.data.fingerprint import DatasetFingerprint
+from octreport.data.groups import GroupTable
 from octreport.data.image_facts import HASH_SIZE, ImageFacts, SplitFacts, collect_image_facts
 from octreport.data.layout import SPLIT_NAMES
 from octreport.data.near_clusters import CLUSTERS_LISTED, NearCluster, NearClusters, PairCounts, cluster_near_duplicates
@@ -151,6 +153,9 @@ class DataAudit:
     hamming_threshold: int = HAMMING_THRESHOLD
     skipped: tuple[str, ...] = field(default=())
     """Checks not done, and why."""
+    devices: tuple[tuple[str, int], ...] = field(default=())
+    """``("Heidelberg Engineering Spectralis", files)``: the DICOM devices (Manufacturer and
+    ManufacturerModelName) of the files that name one, most frequent first; empty when none does."""
 
     @property
     def leaked_patients(self) -> int:
@@ -228,6 +233,7 @@ class DataAudit:
             "patient_source": self.patient_source,
             "images_without_patient": self.images_without_patient,
             "image_sizes": dict(self.image_sizes),
+            "devices": dict(self.devices),
             "leaked_patients": self.leaked_patients,
             "shared_patients": [p.to_dict() for p in self.shared_patients],
             "exact_duplicate_groups": len(self.duplicate_groups),
@@ -372,15 +378,18 @@ def _shortcuts(images, facts: ImageFacts, class_names) -> tuple[ShortcutResult, 
 
 
 def audit_prepared_data(data: PreparedData, fingerprint: DatasetFingerprint, patients: PatientTable = NAMES,
-                        near_duplicate_bits: int = 4, collected: SplitFacts | None = None) -> DataAudit:
+                        near_duplicate_bits: int = 4, collected: SplitFacts | None = None,
+                        devices: GroupTable | None = None) -> DataAudit:
     """The data audit of a run: the fingerprint's SHA-256 of every file (no second hashing) and
     the facts of one DCT-scaled decode of every image (:mod:`octreport.data.image_facts`):
     ``collected`` when the run has them already (a model run collects them before training),
-    else collected here."""
+    else collected here; ``devices``: the DICOM devices of the files, counted per device."""
     images = [AuditedImage(r.path, r.split, r.class_name, r.sha256) for r in fingerprint.files]
     facts = (collect_image_facts([data.root / r.path for r in fingerprint.files]) if collected is None
-             else collected.lookup([(r.split, r.path) for r in fingerprint.files]))
+             else collected.lookup_files([(r.split, r.path) for r in fingerprint.files]))
     audit = audit_data(images, data.class_names, facts, patients, near_duplicate_bits)
+    named = Counter(d for d in device_names([r.path for r in fingerprint.files], devices) if d)
+    audit = replace(audit, devices=tuple(sorted(named.items(), key=lambda kv: (-kv[1], kv[0]))))
     for line in audit.findings():
         log.warning("data audit: %s", line)
     return audit

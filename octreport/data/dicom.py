@@ -114,20 +114,29 @@ def dicom_facts(source: bytes | Path, salt: str) -> DicomFacts:
     )
 
 
-def frame_pixels(raw: bytes, channels: int = 1) -> np.ndarray:
-    """The B-scan of one DICOM file (its central frame) as uint8 ``(rows, columns, channels)``.
+def dicom_frame_count(path: Path) -> int:
+    """Frames of a DICOM file from its header (NumberOfFrames; 1 when absent); no pixel read."""
+    return int(_dataset(Path(path), header_only=True).get("NumberOfFrames", 1) or 0)
 
-    Raises :class:`DicomProblem` naming what is wrong: no pixel data, zero frames, a transfer
-    syntax no installed decoder reads, a constant image."""
+
+def frame_pixels(raw: bytes, channels: int = 1, frame: int | None = None) -> np.ndarray:
+    """One B-scan of a DICOM file as uint8 ``(rows, columns, channels)``: frame ``frame`` (0-based)
+    of a multi-frame volume, or its central frame when ``frame`` is None or negative.
+
+    Raises :class:`DicomProblem` naming what is wrong: no pixel data, zero frames, a frame the file
+    does not have, a transfer syntax no installed decoder reads, a constant image."""
     ds = _dataset(raw)
     if "PixelData" not in ds and "FloatPixelData" not in ds and "DoubleFloatPixelData" not in ds:
         raise DicomProblem("DICOM file without pixel data")
     frames = int(ds.get("NumberOfFrames", 1) or 0)
     if frames < 1:
         raise DicomProblem("multi-frame DICOM file with zero frames")
+    index = frames // 2 if frame is None or frame < 0 else int(frame)
+    if index >= frames:
+        raise DicomProblem(f"no frame {index} (the file has {frames})")
     try:
         from pydicom.pixels import pixel_array
-        pixels = pixel_array(ds, index=frames // 2 if frames > 1 else None)
+        pixels = pixel_array(ds, index=index if frames > 1 else None)
     except (NotImplementedError, RuntimeError) as error:
         if isinstance(error, NotImplementedError) or "missing dependencies" in str(error) or "no decoder" in str(error).lower():
             raise DicomProblem(f"{_syntax_name(ds)}: no installed decoder reads it") from error

@@ -20,14 +20,16 @@ def is_dicom(raw):
     return tf.cond(long_enough, lambda: tf.equal(tf.strings.substr(raw, 128, 4), b"DICM"), lambda: tf.constant(False))
 
 
-def decode_dicom_or(raw, channels: int, other: Callable):
-    """``(H, W, channels)`` uint8 pixels of ``raw``: a DICOM file's B-scan (its central frame), or
-    ``other()`` for any other file. A DICOM file that cannot give one raises in the stream, which
-    drops it and names it like any undecodable file (the damaged-file check has named it first)."""
+def decode_dicom_or(raw, channels: int, other: Callable, frame=-1):
+    """``(H, W, channels)`` uint8 pixels of ``raw``: a DICOM file's B-scan (frame ``frame``, a
+    scalar int tensor or int; negative: the central frame), or ``other()`` for any other file. A
+    DICOM file that cannot give one raises in the stream, which drops it and names it like any
+    undecodable file (the damaged-file check has named it first)."""
     import tensorflow as tf
 
     def dicom():
-        image = tf.numpy_function(lambda data: frame_pixels(_as_bytes(data), channels), [raw], tf.uint8, stateful=False)
+        image = tf.numpy_function(lambda data, index: frame_pixels(_as_bytes(data), channels, int(index)),
+                                  [raw, tf.cast(frame, tf.int64)], tf.uint8, stateful=False)
         image.set_shape([None, None, channels])
         return image
 

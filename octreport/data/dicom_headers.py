@@ -14,7 +14,7 @@ from pathlib import Path
 
 from octreport.data.dicom import DICOM_SUFFIX, DicomProblem, dicom_facts
 from octreport.data.groups import GroupTable
-from octreport.data.layout import ImageItem, relative_name
+from octreport.data.layout import FRAME_MARK, ImageItem, relative_name
 from octreport.data.patients import PatientTable
 from octreport.data.splits import patient_id
 
@@ -53,6 +53,19 @@ def split_patient(item: ImageItem) -> str:
         if key:
             return f"patient:{key}"
     return patient_id(item)
+
+
+def device_names(names: Sequence[str], devices: GroupTable | None) -> list[str]:
+    """The DICOM device of each image (its file's path relative to the data root; ``PATH#FRAME``
+    is its file's), "" where its file names none or is no DICOM file."""
+    if devices is None:
+        return [""] * len(names)
+    return [devices.groups.get(name.rpartition(FRAME_MARK)[0] if FRAME_MARK in name else name, "") for name in names]
+
+
+def data_devices(root: Path, items: Sequence[ImageItem]) -> GroupTable | None:
+    """The device table of ``items`` alone (a run that needs no patient keys: training's profile)."""
+    return dicom_tables(root, items, SPLIT_SALT).devices if has_dicom(items) else None
 
 
 def has_dicom(items: Sequence[ImageItem]) -> bool:

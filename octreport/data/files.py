@@ -64,18 +64,24 @@ class FileReads:
     def __init__(self, paths: Sequence[Path | str]) -> None:
         self.paths = tuple(Path(p) for p in paths)
         self._digests: dict[Path, FileDigest] = {}
+        self._last: tuple[Path, bytes] | None = None
 
     def __len__(self) -> int:
         return len(self.paths)
 
     def read(self, index: int) -> bytes | None:
+        """The bytes of ``paths[index]``; the same path twice in a row (the frames of one DICOM
+        volume, ``--dicom-frames all``) is read once and its bytes handed out again."""
         path = self.paths[index]
+        if self._last is not None and self._last[0] == path:
+            return self._last[1]
         try:
             raw = read_image_bytes(path)
         except OSError as error:
             log.warning("skipped %s: cannot be read (%s)", path, error.strerror or error)
             return None
         self._digests[path] = FileDigest(len(raw), hashlib.sha256(raw).hexdigest())
+        self._last = (path, raw)
         return raw
 
     def sizes(self) -> np.ndarray:

@@ -44,7 +44,7 @@ import numpy as np
 
 from octreport.data.dicom_decode import decode_dicom_or, is_dicom
 from octreport.data.files import FileDigest, FileReads, read_image_bytes
-from octreport.data.layout import relative_name
+from octreport.data.layout import FRAME_MARK, ImageItem, item_name, relative_name
 
 log = logging.getLogger(__name__)
 
@@ -119,9 +119,32 @@ class SplitFacts:
         """The facts of every collected image of ``split``."""
         return self.facts.take([n for n, (s, _) in enumerate(self.keys) if s == split])
 
+    def lookup_files(self, keys: Sequence[tuple[str, str]]) -> ImageFacts:
+        """As :meth:`lookup`, for files (``(split, path)``, as the fingerprint lists them): a DICOM
+        volume whose frames were collected one by one (``--dicom-frames all``, keys ``PATH#FRAME``)
+        gives the facts of its central collected frame, the one a whole-file read shows."""
+        return self.facts.take([self._positions[key] if key in self._positions else self._central_frame(key)
+                                for key in keys])
+
+    def _central_frame(self, key: tuple[str, str]) -> int:
+        frames = self._frames.get(key)
+        if not frames:
+            raise KeyError(key)
+        return frames[len(frames) // 2]
+
     @cached_property
     def _positions(self) -> Mapping[tuple[str, str], int]:
         return {key: n for n, key in enumerate(self.keys)}
+
+    @cached_property
+    def _frames(self) -> Mapping[tuple[str, str], list[int]]:
+        """``(split, file)`` -> positions of its frames' keys, in frame order."""
+        found: dict[tuple[str, str], list[tuple[int, int]]] = {}
+        for n, (split, name) in enumerate(self.keys):
+            file, mark, frame = name.rpartition(FRAME_MARK)
+            if mark and frame.isdigit():
+                found.setdefault((split, file), []).append((int(frame), n))
+        return {key: [n for _, n in sorted(pairs)] for key, pairs in found.items()}
 
 
 def _joined(a: np.ndarray | None, b: np.ndarray | None, n_a: int, n_b: int) -> np.ndarray | None:
@@ -134,16 +157,22 @@ def _joined(a: np.ndarray | None, b: np.ndarray | None, n_a: int, n_b: int) -> n
     return np.concatenate([a, b])
 
 
-def split_keys(root: Path, splits: Mapping[str, Sequence[Path]]) -> tuple[tuple[str, str], ...]:
-    """``(split, path relative to root)`` of every path of ``splits``, in order."""
-    return tuple((split, relative_name(Path(path), root)) for split, paths in splits.items() for path in paths)
+def split_keys(root: Path, splits: Mapping[str, Sequence[Path | ImageItem]]) -> tuple[tuple[str, str], ...]:
+    """``(split, name)`` of every image of ``splits``, in order: a path relative to root, or an
+    item's :func:`~octreport.data.layout.item_name` (``PATH#FRAME`` for a DICOM volume's frame)."""
+    return tuple((split, item_name(image, root) if isinstance(image, ImageItem) else relative_name(Path(image), root))
+                 for split, images in splits.items() for image in images)
 
 
-def collect_split_facts(root: Path, splits: Mapping[str, Sequence[Path]], parallel: int | None = None) -> SplitFacts:
-    """The facts of every image of ``splits`` (``{split: paths}``, images under ``root``), from
-    one read and one cheap decode of each, with each file's size and SHA-256."""
-    reads = FileReads([Path(path) for paths in splits.values() for path in paths])
-    return SplitFacts(split_keys(root, splits), _collect(reads, parallel), reads.digests())
+def collect_split_facts(root: Path, splits: Mapping[str, Sequence[Path | ImageItem]],
+                        parallel: int | None = None) -> SplitFacts:
+    """The facts of every image of ``splits`` (``{split: paths or items}``, images under ``root``),
+    from one read and one cheap decode of each, with each file's size and SHA-256 (the frames of
+    one DICOM volume, adjacent, share one read: :class:`~octreport.data.files.FileReads`)."""
+    images = [image for images in splits.values() for image in images]
+    reads = FileReads([image.path if isinstance(image, ImageItem) else Path(image) for image in images])
+    frames = [image.frame if isinstance(image, ImageItem) else None for image in images]
+    return SplitFacts(split_keys(root, splits), _collect(reads, parallel, frames), reads.digests())
 
 
 def _dct_matrix(n: int) -> np.ndarray:
@@ -179,12 +208,13 @@ def collect_image_facts(paths: Sequence[Path | str], parallel: int | None = None
     return _collect(FileReads(paths), parallel)
 
 
-def _collect(reads: FileReads, parallel: int | None) -> ImageFacts:
+def _collect(reads: FileReads, parallel: int | None, frames: Sequence[int | None] = ()) -> ImageFacts:
     import tensorflow as tf  # lazily: the data audit's pure parts need no TensorFlow
 
     collector = FactsCollector(len(reads))
     if len(reads):
-        dataset = reads.dataset().map(lambda raw, index: (facts_of_bytes(raw), index),
+        frame_of = frame_tensor(frames, len(reads))
+        dataset = reads.dataset().map(lambda raw, index: (facts_of_bytes(raw, tf.gather(frame_of, index)), index),
                                       num_parallel_calls=parallel or tf.data.AUTOTUNE, deterministic=False)
         dataset = dataset.ignore_errors(log_warning=True).batch(256).prefetch(2)
         for (shape, file_kind, small), index in dataset.as_numpy_iterator():
@@ -226,9 +256,19 @@ class FactsCollector:
                           self.decoded, self.channels, self.percentiles)
 
 
-def facts_of_bytes(raw):
+def frame_tensor(frames: Sequence[int | None], n: int):
+    """An int64 tensor of ``n`` DICOM frame indices (-1: the file as a whole, its central frame);
+    ``frames`` empty: all -1."""
+    import tensorflow as tf
+
+    values = [-1 if f is None else int(f) for f in frames] if frames else [-1] * n
+    return tf.constant(np.array(values or [-1], np.int64))
+
+
+def facts_of_bytes(raw, frame=-1):
     """From a file's bytes (a scalar string tensor): (height, width, channels) of the stored image,
-    its kind (1 JPEG, 2 PNG, 3 DICOM, 0 other) and a ``(_SMALL, _SMALL)`` grayscale float32 image in [0, 1]."""
+    its kind (1 JPEG, 2 PNG, 3 DICOM, 0 other) and a ``(_SMALL, _SMALL)`` grayscale float32 image in
+    [0, 1]; ``frame``: the frame of a DICOM volume (negative: its central frame)."""
     import tensorflow as tf
 
 
@@ -246,7 +286,7 @@ def facts_of_bytes(raw):
         return tf.concat([tf.shape(image)[:2], [channels]], axis=0), kind, image
 
     def dicom():
-        image = decode_dicom_or(raw, 1, lambda: tf.zeros([1, 1, 1], tf.uint8))
+        image = decode_dicom_or(raw, 1, lambda: tf.zeros([1, 1, 1], tf.uint8), frame)
         return tf.concat([tf.shape(image)[:2], [1]], axis=0), tf.constant(3, tf.int8), image
 
     shape, kind, image = tf.cond(is_dicom(raw), dicom, lambda: tf.cond(tf.io.is_jpeg(raw), jpeg, other))

@@ -40,10 +40,15 @@ EXPECTED_LAYOUT = (
 
 @dataclass(frozen=True)
 class ImageItem:
-    """One image file and the index of its class in the data set's sorted class names."""
+    """One image file and the index of its class in the data set's sorted class names.
+
+    ``frame``: one frame of a multi-frame DICOM volume (``--dicom-frames all``), 0-based; None for
+    the file as a whole (a JPEG, a PNG, a single-frame DICOM, or a volume's central frame). Such an
+    item is named ``PATH#FRAME`` (:func:`item_name`) wherever a run keys or shows its images."""
 
     path: Path
     label: int
+    frame: int | None = None
 
 
 @dataclass(frozen=True)
@@ -60,6 +65,34 @@ class ScannedDataset:
     splits: dict[str, tuple[ImageItem, ...]]
     ignored_files: tuple[Path, ...] = field(default=())
     outside_links: tuple[Path, ...] = field(default=())
+
+
+FRAME_MARK = "#"
+
+
+def item_name(item: "ImageItem", root: Path) -> str:
+    """The name of an image in a run's keys and outputs (image facts, predictions.csv, the Data
+    shift section): its :func:`relative_name`, with ``#FRAME`` for one frame of a DICOM volume."""
+    return with_frame(relative_name(item.path, root), item.frame)
+
+
+def with_frame(name: str, frame: int | None) -> str:
+    """``name`` with ``#FRAME`` when ``frame`` is one (see :func:`item_name`)."""
+    return name if frame is None else f"{name}{FRAME_MARK}{frame}"
+
+
+def shown_name(item: "ImageItem") -> str:
+    """The file name a report shows for an image, with ``#FRAME`` for one frame of a DICOM volume."""
+    return with_frame(item.path.name, item.frame)
+
+
+def item_of_name(path: Path, label: int = 0) -> "ImageItem":
+    """The image a recorded name stands for: ``FILE.dcm#FRAME`` is that frame of the file (unless a
+    file has that very name), any other path the file itself."""
+    stem, mark, frame = path.name.rpartition(FRAME_MARK)
+    if mark and frame.isdigit() and Path(stem).suffix.lower() == ".dcm" and not path.is_file():
+        return ImageItem(path.with_name(stem), label, int(frame))
+    return ImageItem(path, label)
 
 
 def relative_name(path: Path, root: Path) -> str:

@@ -19,7 +19,7 @@ from octreport.data.augmentation import Augmentation
 from octreport.data.augmentation_layers import augmentation_layers
 from octreport.data.dicom_decode import decode_dicom_or
 from octreport.data.files import FileReads
-from octreport.data.image_facts import facts_of_bytes
+from octreport.data.image_facts import facts_of_bytes, frame_tensor
 from octreport.data.layout import ImageItem
 from octreport.data.preprocessing import PERCENTILE_RANGE, RETINA_ABOVE, RETINA_WINDOW, Preprocessing, to_model_input
 from octreport.errors import DataError
@@ -32,30 +32,32 @@ CACHE_SHUFFLE_BUFFER = 2048
 128x256 grayscale uint8), so memory stays bounded on large data sets."""
 
 
-def decode_and_fit(path: tf.Tensor, preprocessing: Preprocessing) -> tf.Tensor:
+def decode_and_fit(path: tf.Tensor, preprocessing: Preprocessing, frame=-1) -> tf.Tensor:
     """One file to a float32 ``(height, width, channels)`` tensor with values in [0, 1], resized
     and intensity-normalized as ``preprocessing`` says: what the model is given."""
-    return normalize_intensity(decode_and_resize(path, preprocessing), preprocessing)
+    return normalize_intensity(decode_and_resize(path, preprocessing, frame), preprocessing)
 
 
-def decode_and_resize(path: tf.Tensor, preprocessing: Preprocessing) -> tf.Tensor:
+def decode_and_resize(path: tf.Tensor, preprocessing: Preprocessing, frame=-1) -> tf.Tensor:
     """One file to a float32 ``(height, width, channels)`` tensor in [0, 1], before normalization
-    (training's reader: TensorFlow reads the file; see :mod:`octreport.data.files`)."""
-    return pixels_from_bytes(tf.io.read_file(path), path, preprocessing)
+    (training's reader: TensorFlow reads the file; see :mod:`octreport.data.files`; ``frame``: one
+    frame of a DICOM volume, which this reader reads again for each of its frames)."""
+    return pixels_from_bytes(tf.io.read_file(path), path, preprocessing, frame)
 
 
-def fit_bytes(raw: tf.Tensor, name: tf.Tensor, preprocessing: Preprocessing) -> tf.Tensor:
+def fit_bytes(raw: tf.Tensor, name: tf.Tensor, preprocessing: Preprocessing, frame=-1) -> tf.Tensor:
     """:func:`decode_and_fit` of a file already read: what the model is given."""
-    return normalize_intensity(pixels_from_bytes(raw, name, preprocessing), preprocessing)
+    return normalize_intensity(pixels_from_bytes(raw, name, preprocessing, frame), preprocessing)
 
 
-def pixels_from_bytes(raw: tf.Tensor, name: tf.Tensor, preprocessing: Preprocessing) -> tf.Tensor:
+def pixels_from_bytes(raw: tf.Tensor, name: tf.Tensor, preprocessing: Preprocessing, frame=-1) -> tf.Tensor:
     """Where a file's bytes become pixels, for every reader of a run: ``raw`` (a scalar string
     tensor, the whole file) of the file called ``name`` (a scalar string tensor; a new file format
     that needs it, such as DICOM, is told apart here) to a float32 ``(height, width, channels)``
-    tensor in [0, 1], resized as ``preprocessing`` says, before intensity normalization."""
+    tensor in [0, 1], resized as ``preprocessing`` says, before intensity normalization.
+    ``frame``: which frame of a DICOM volume (a scalar int tensor; negative: the central one)."""
     del name  # JPEG and PNG are told apart by their bytes
-    image = _decode(raw, preprocessing.channels, preprocessing.height, preprocessing.width)
+    image = _decode(raw, preprocessing.channels, preprocessing.height, preprocessing.width, frame)
     image = tf.image.convert_image_dtype(image, tf.float32)
     size = (preprocessing.height, preprocessing.width)
     if preprocessing.aspect == "pad":
@@ -72,7 +74,7 @@ def pixels_from_bytes(raw: tf.Tensor, name: tf.Tensor, preprocessing: Preprocess
     return image
 
 
-def _decode(raw: tf.Tensor, channels: int, height: int, width: int) -> tf.Tensor:
+def _decode(raw: tf.Tensor, channels: int, height: int, width: int, frame=-1) -> tf.Tensor:
     """Decode a JPEG already shrunk by 2, 4 or 8 in libjpeg's DCT where it stays at least
     ``height`` x ``width`` (a 1024x496 scan for a 128x128 input decodes at 1/2... 1/8 of the work);
     other formats decode at full size, a DICOM file through :mod:`octreport.data.dicom_decode`. The
@@ -92,7 +94,7 @@ def _decode(raw: tf.Tensor, channels: int, height: int, width: int) -> tf.Tensor
 
         return tf.case([(factor >= 8, scaled(8)), (factor >= 4, scaled(4)), (factor >= 2, scaled(2))], default=scaled(1))
 
-    return decode_dicom_or(raw, channels, lambda: tf.cond(tf.io.is_jpeg(raw), jpeg, full))
+    return decode_dicom_or(raw, channels, lambda: tf.cond(tf.io.is_jpeg(raw), jpeg, full), frame)
 
 
 def normalize_intensity(image: tf.Tensor, preprocessing: Preprocessing) -> tf.Tensor:
@@ -176,13 +178,14 @@ def image_dataset(
         )
     paths = [str(item.path) for item in items]
     labels = np.array([item.label for item in items], dtype=np.int32)
+    frames = frame_tensor([item.frame for item in items], len(items))
     dataset = tf.data.Dataset.from_tensor_slices((paths, labels, np.arange(len(items), dtype=np.int64)))
     if shuffle:
         dataset = dataset.shuffle(len(items), seed=seed, reshuffle_each_iteration=True)
     if repeat:
         dataset = dataset.repeat()
     dataset = dataset.map(
-        lambda path, label, index: (decode_and_fit(path, preprocessing), label, index),
+        lambda path, label, index: (decode_and_fit(path, preprocessing, tf.gather(frames, index)), label, index),
         num_parallel_calls=AUTOTUNE,
         deterministic=True,
     ).ignore_errors(log_warning=True)
@@ -256,7 +259,9 @@ def load_images(items: Sequence[ImageItem], preprocessing: Preprocessing) -> np.
     they are drawn; :func:`model_input` gives what the model is fed)."""
     reads = FileReads([item.path for item in items])
     names = tf.constant([str(item.path) for item in items] or [""])
-    dataset = reads.dataset().map(lambda raw, index: fit_bytes(raw, tf.gather(names, index), preprocessing),
+    frames = frame_tensor([item.frame for item in items], len(items))
+    dataset = reads.dataset().map(lambda raw, index: fit_bytes(raw, tf.gather(names, index), preprocessing,
+                                                               tf.gather(frames, index)),
                                   num_parallel_calls=AUTOTUNE, deterministic=True)
     images = list(dataset.as_numpy_iterator())
     if len(images) != len(items):
@@ -278,11 +283,13 @@ def read_once_dataset(items: Sequence[ImageItem], preprocessing: Preprocessing, 
     that cannot be read or decoded is dropped with a warning (see :func:`missing_indices`)."""
     labels = tf.constant(np.array([item.label for item in items], dtype=np.int32))
     names = tf.constant([str(item.path) for item in items] or [""])
+    frames = frame_tensor([item.frame for item in items], len(items))  # -1: the file as a whole
 
     def decode(raw: tf.Tensor, index: tf.Tensor):
-        shape, kind, small = facts_of_bytes(raw)
+        frame = tf.gather(frames, index)
+        shape, kind, small = facts_of_bytes(raw, frame)
         facts = dict(zip(FACTS, (shape, tf.cast(kind, tf.int32), small)))  # int32: replicas gather no int8
-        return fit_bytes(raw, tf.gather(names, index), preprocessing), tf.gather(labels, index), index, facts
+        return fit_bytes(raw, tf.gather(names, index), preprocessing, frame), tf.gather(labels, index), index, facts
 
     dataset = reads.dataset().map(decode, num_parallel_calls=AUTOTUNE, deterministic=True)
     dataset = dataset.ignore_errors(log_warning=True).batch(batch_size)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from octreport.data.layout import with_frame
 from octreport.evaluation.predictions_file import PREDICTIONS_NAME
 from octreport.engine.layer_health import layer_health_to_dict
 from octreport.engine.layers import layers_to_json
@@ -44,7 +45,7 @@ def recorded_heatmaps(results: RunResults) -> list[dict]:
     """Each shown image's Grad-CAM maps, block-averaged to at most 16 x 16, for ``compare``."""
     names = results.data.class_names
     return [
-        {"image": image_key(s.item.path, results.data.root), "class": names[cam.class_index],
+        {"image": with_frame(image_key(s.item.path, results.data.root), s.item.frame), "class": names[cam.class_index],
          "predicted": cam.class_index == s.predicted,
          "map": [[round(float(v), 4) for v in row] for row in downsample(cam.heatmap, RECORDED_SIDE)]}
         for s in results.visuals.shown for cam in s.gradcam
@@ -58,7 +59,7 @@ def heatmap_checks_entry(results: RunResults) -> dict:
         return {"enabled": False}
     names = results.data.class_names
     per_image = [
-        {"image": image_key(s.item.path, results.data.root), "class": names[image.class_index],
+        {"image": with_frame(image_key(s.item.path, results.data.root), s.item.frame), "class": names[image.class_index],
          "curves": {c.method: c.to_dict() for c in image.curves}}
         for s, image in zip(results.visuals.shown, checks.faithfulness.images)
     ]
@@ -161,7 +162,7 @@ def metrics_document(results: RunResults, card: ModelCard, timings: Mapping[str,
         ],
         "shown_images": [
             {
-                "path": str(s.item.path),
+                "path": with_frame(str(s.item.path), s.item.frame),
                 "true_class": None if s.item.label < 0 else data.class_names[s.item.label],
                 "predicted_class": data.class_names[s.predicted],
                 "probabilities": {n: float(p) for n, p in zip(data.class_names, s.probabilities)},

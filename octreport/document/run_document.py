@@ -22,7 +22,7 @@ from octreport.audit.manifest import outcome_for
 from octreport.audit.model_card import ModelCard
 from octreport.config import TrainConfig
 from octreport.data.fingerprint import DatasetFingerprint
-from octreport.data.layout import relative_name
+from octreport.data.layout import item_name
 from octreport.document.manifest import manifest_for_run
 from octreport.document.metrics import metrics_document, timings_entry
 from octreport.document.results import RunResults
@@ -82,7 +82,7 @@ def build_run_document(
 def recorded_predictions(results: RunResults) -> RunPredictions:
     """What predictions.csv records of a run: each evaluated image's path relative to the data root."""
     predictions, data = results.predictions, results.data
-    return run_predictions([relative_name(item.path, data.root) for item in predictions.items], predictions.labels,
+    return run_predictions([item_name(item, data.root) for item in predictions.items], predictions.labels,
                            predictions.probabilities, data.class_names)
 
 

@@ -21,7 +21,7 @@ from octreport.data.acquisition_profile import ShiftReport
 from octreport.data.data_audit import DataAudit
 from octreport.data.dataset import PreparedData
 from octreport.data.fingerprint import DatasetFingerprint
-from octreport.data.layout import relative_name
+from octreport.data.layout import item_name
 from octreport.data.preprocessing import Preprocessing
 from octreport.engine.visuals import Visuals
 from octreport.evaluation.predict import Predictions
@@ -93,6 +93,6 @@ def build_screening_document(results: ScreeningResults, fingerprint: DatasetFing
         outcome=outcome_for(gates), gates=gates, gate_config=gate_config,
     )
     predictions = results.predictions
-    record = run_predictions([relative_name(item.path, data.root) for item in predictions.items],
+    record = run_predictions([item_name(item, data.root) for item in predictions.items],
                              [-1] * len(predictions.items), predictions.probabilities, results.class_names)
     return ScreeningDocument(results, gates, metrics, manifest, record)

@@ -117,7 +117,8 @@ def evaluate_files(
 
 
 def _predictions(items: Sequence[ImageItem], probabilities: np.ndarray, seen: np.ndarray) -> Predictions:
-    skipped = tuple(SkippedFile(items[i].path, "could not be decoded") for i in missing_indices(len(items), seen))
+    skipped = tuple(SkippedFile(items[i].path, "could not be decoded" if items[i].frame is None else
+                                f"frame {items[i].frame} could not be decoded") for i in missing_indices(len(items), seen))
     for file in skipped:
         log.warning("skipped %s: %s", file.path, file.reason)
     kept = tuple(items[int(i)] for i in seen)

@@ -17,6 +17,7 @@ from octreport.audit.gates import GateConfig
 from octreport.config import ReportConfig, TrainConfig
 from octreport.data.data_audit import DataAudit, audit_prepared_data
 from octreport.data.dataset import SPLIT_ALL, PreparedData, prepare_data
+from octreport.data.dicom_headers import dicom_tables, has_dicom, new_salt
 from octreport.data.fingerprint import fingerprint_prepared_data
 from octreport.data.layout import split_folders_of
 from octreport.data.patients import NAMES, read_patients_file
@@ -50,12 +51,16 @@ def run_data_audit(*, data_dir: Path | str, train_config: TrainConfig = TrainCon
     ``report_config.out_root``. Bad folders and patients files are refused before it is made."""
     started_at = started_at or timestamp_now()
     data = _prepare_for_audit(data_dir, train_config)
-    patients = read_patients_file(report_config.patients_file) if report_config.patients_file else NAMES
+    files = data.train + data.val + data.test
+    if has_dicom(files) and not report_config.dicom_salt:
+        report_config = replace(report_config, dicom_salt=new_salt())  # recorded in the manifest: a rerun with it agrees
+    dicom = dicom_tables(data.root, files, report_config.dicom_salt)  # PatientID (salted hash) and device
+    patients = read_patients_file(report_config.patients_file) if report_config.patients_file else (dicom.patients or NAMES)
     prepare_output_folder(Path(report_config.out_root))
     with run_folder(Path(report_config.out_root)) as folder:
         facts = image_facts(data)  # one read of each file: its facts and its hash
         fingerprint = fingerprint_prepared_data(data, digests=facts.digests)
-        audit = audit_prepared_data(data, fingerprint, patients, report_config.near_duplicate_bits, facts)
+        audit = audit_prepared_data(data, fingerprint, patients, report_config.near_duplicate_bits, facts, dicom.devices)
         document = build_data_audit_document(audit, data, fingerprint, started_at=started_at, report_config=report_config,
                                              gate_config=gate_config, command_line=command_line)
         files = publish_data_audit(document, folder.work, report_config)

@@ -11,10 +11,11 @@ from octreport.config import ReportConfig, TrainConfig
 from octreport.data.acquisition_profile import ShiftReport, compare_profiles, profile_from_facts, size_labels
 from octreport.data.class_map import align_to_model
 from octreport.data.dataset import SPLIT_AUTO, PreparedData, prepare_data
+from octreport.data.dicom_headers import device_names
 from octreport.data.groups import NOT_LISTED, GroupTable
 from octreport.data.image_choice import items_from_paths, sentinel_paths
 from octreport.data.image_facts import SplitFacts, collect_split_facts
-from octreport.data.layout import ImageItem, relative_name
+from octreport.data.layout import ImageItem, item_name, relative_name
 from octreport.evaluation.group_metrics import BY_SIZE, GroupMetrics, compute_group_metrics
 from octreport.evaluation.predict import Predictions
 from octreport.evaluation.referral import urgent_calls
@@ -48,7 +49,7 @@ def model_classes(data: PreparedData, class_names: tuple[str, ...], config: Repo
 def image_facts(data: PreparedData, splits: tuple[str, ...] = ("train", "val", "test")) -> SplitFacts:
     """The facts of every image of ``splits`` from one cheap decode (:mod:`octreport.data.image_facts`):
     the training images' acquisition profile, the evaluated images' and the data audit all read them."""
-    return collect_split_facts(data.root, {split: [item.path for item in data.split(split)] for split in splits})
+    return collect_split_facts(data.root, {split: data.split(split) for split in splits})
 
 
 def requested_images(config: ReportConfig, data: PreparedData) -> tuple[ImageItem, ...] | None:
@@ -61,14 +62,16 @@ def requested_images(config: ReportConfig, data: PreparedData) -> tuple[ImageIte
 
 def acquisition_shift(data: PreparedData, predictions: Predictions, facts: SplitFacts, metadata: ModelMetadata | None,
                       aspect: str, groups: GroupTable | None, ci_level: float,
-                      referral_threshold: float | None = None) -> tuple[ShiftReport, tuple[GroupMetrics, ...]]:
-    """The evaluated images' acquisition profile against the model's training profile (none for a
-    model without one), and performance per image size and per the user's groups (urgent calls by
-    the report's referral rule: ``referral_threshold``, or the predicted class when None)."""
-    names = [relative_name(item.path, data.root) for item in predictions.items]
-    evaluated = facts.lookup([("test", name) for name in names])
+                      devices: GroupTable | None = None, referral_threshold: float | None = None,
+                      ) -> tuple[ShiftReport, tuple[GroupMetrics, ...]]:
+    """The evaluated images' acquisition profile (with their DICOM ``devices``) against the model's
+    training profile (none for a model without one), and performance per image size and per the
+    user's groups (urgent calls by the report's referral rule: ``referral_threshold``, or the
+    predicted class when None)."""
+    names = [relative_name(item.path, data.root) for item in predictions.items]  # the file's: a group is per file
+    evaluated = facts.lookup([("test", item_name(item, data.root)) for item in predictions.items])
     training = metadata.training_profile if metadata is not None else None
-    shift = compare_profiles(training, profile_from_facts(evaluated), aspect)
+    shift = compare_profiles(training, profile_from_facts(evaluated, device_names(names, devices)), aspect)
     for finding in shift.findings:
         log.warning("data shift: %s", finding.text)
     called = urgent_calls(predictions.probabilities, data.class_names, referral_threshold)

@@ -72,7 +72,7 @@ def look_inside(data: PreparedData, given: GivenModel, config: ReportConfig, req
     with stage(timings, "evaluate", log):
         evaluated = evaluate_files(given.model, all_layers, data.test, given.preprocessing, config.batch_size, top)
         predictions, health = evaluated.predictions, evaluated.health
-        facts = SplitFacts(split_keys(data.root, {"test": [item.path for item in data.test]}), evaluated.facts,
+        facts = SplitFacts(split_keys(data.root, {"test": data.test}), evaluated.facts,
                            evaluated.digests)
         metrics = compute_classification_metrics(predictions.labels, predictions.probabilities, data.class_names)
         rule, referral, argmax_referral = _referral(data, given, config, predictions)

@@ -15,7 +15,10 @@ from octreport.audit.mlflow_models import RegistryModel
 from octreport.config import TrainConfig
 from octreport.data.acquisition_profile import profile_from_facts
 from octreport.data.dataset import PreparedData
+from octreport.data.dicom_headers import device_names
+from octreport.data.groups import GroupTable
 from octreport.data.image_facts import SplitFacts
+from octreport.data.layout import relative_name
 from octreport.data.preprocessing import Preprocessing
 from octreport.engine.layer_selection import choose_drawn_layers
 from octreport.engine.layers import discover_conv_layers
@@ -83,10 +86,12 @@ def given_model(model: keras.Model | Path | str | RegistryModel, data_class_name
     return GivenModel(model, source, path, metadata, preprocessing, choice, names, registry)
 
 
-def train_given_model(data: PreparedData, config: TrainConfig, facts: SplitFacts, path: Path) -> GivenModel:
-    """Train the configured network, recording the training images' acquisition profile, and save
-    it (with its sidecar) at ``path``."""
-    trained = train_model(data, config, profile_from_facts(facts.split("train")))
+def train_given_model(data: PreparedData, config: TrainConfig, facts: SplitFacts, path: Path,
+                      devices: GroupTable | None = None) -> GivenModel:
+    """Train the configured network, recording the training images' acquisition profile (with
+    their DICOM ``devices``), and save it (with its sidecar) at ``path``."""
+    names = [relative_name(item.path, data.root) for item in data.train]  # the order of facts.split("train")
+    trained = train_model(data, config, profile_from_facts(facts.split("train"), device_names(names, devices)))
     preprocessing = config.preprocessing
     choice = InputScaleChoice(preprocessing.input_scale, "trained",
                               f"{preprocessing.input_scale_text}: the model was trained in this run on it")

@@ -25,6 +25,7 @@ from octreport.config import ReportConfig, TrainConfig
 from octreport.data.data_audit import audit_prepared_data
 from octreport.data.data_warnings import data_warnings
 from octreport.data.dataset import PreparedData
+from octreport.data.dicom_frames import FRAMES_ALL, with_frames
 from octreport.data.dicom_headers import dicom_tables, has_dicom, new_salt
 from octreport.data.fingerprint import fingerprint_prepared_data
 from octreport.data.groups import read_groups_file
@@ -95,6 +96,10 @@ def run_report(
     if model is None and (report_config.class_names or report_config.class_map or report_config.unlabelled):
         raise ConfigError("--class-names, --class-map and --unlabelled are for evaluating a model (--model); a model "
                           "trained in this run learns the data's class folders, and needs every one of them.")
+    if model is None and report_config.dicom_frames == FRAMES_ALL:
+        raise ConfigError("--dicom-frames all is for evaluating a model (--model): training reads one B-scan per file "
+                          "(a DICOM volume's central frame), so that every scan weighs alike and a volume's near-identical "
+                          "frames do not fill a split. Leave it out to train, then report the model with it.")
     if model is not None and (report_config.unlabelled or (data_dir is not None and looks_unlabelled(data_dir))):
         return _screen(data_dir, model, train_config, report_config, gate_config, command_line, started_at)
     data = prepare(data_dir, train_config, training=model is None, split=report_config.split)
@@ -112,6 +117,13 @@ def _screen(data_dir, model, train_config: TrainConfig, config: ReportConfig, ga
     """Unlabelled scans: a screening run (:mod:`octreport.pipeline.screening_run`), no accuracy."""
     if config.class_map:
         raise ConfigError("--class-map names class folders, but unlabelled scans are read without them; leave it out.")
+    if config.compare_to:
+        raise ConfigError("--compare-to compares the accuracy, recall and gates of two labelled runs, but unlabelled "
+                          "scans give none of them (a screening run claims no accuracy); leave it out.")
+    if config.groups_file:
+        raise ConfigError("--groups gives the performance of each group, but unlabelled scans have no performance "
+                          "to give (a per-group share of predicted classes would mix the groups' case mix with the "
+                          "model's behaviour); leave it out, or grade the scans into class folders.")
     screened = run_screening(data_dir=data_dir, model=model, train_config=train_config, config=config,
                              gate_config=gate_config, command_line=command_line, started_at=started_at)
     html, pdf, metrics, manifest = screened.published_paths
@@ -129,7 +141,7 @@ def _run(
     # Everything a user can get wrong, refused before the run folder exists.
     folders = data  # the data as its folders label it: what the fingerprint (and verify) and the data audit read
     given = None if model is None else given_model(model, data.class_names, config.input_scale, config.class_names)
-    data = data if given is None else model_classes(data, given.class_names, config)
+    data = data if given is None else with_frames(model_classes(data, given.class_names, config), config.dicom_frames)
     check_layer_names(given, train_config, len(data.class_names), config.layer_names)
     check_gate_classes(gate_config, data.class_names)
     check_referral_override(config.referral_threshold, data.class_names)
@@ -139,7 +151,7 @@ def _run(
         check_templates(Path(config.templates_dir))
     if has_dicom(data.test) and not config.dicom_salt:
         config = replace(config, dicom_salt=new_salt())  # recorded in the manifest: a rerun with it agrees
-    dicom = dicom_tables(data.root, data.train + data.val + data.test, config.dicom_salt)
+    dicom = dicom_tables(data.root, folders.train + folders.val + folders.test, config.dicom_salt)  # per file
     patients = read_patients_file(config.patients_file) if config.patients_file else (dicom.patients or NAMES)
     groups = read_groups_file(config.groups_file, data.root) if config.groups_file else dicom.devices
     prepare_output_folder(Path(config.out_root))
@@ -152,17 +164,17 @@ def _run(
             facts = image_facts(data, ("train", "val"))  # the evaluated images' come from the evaluation pass
         if given is None:
             with stage(timings, "train", log):
-                given = train_given_model(data, train_config, facts, folder.work / "model.keras")
+                given = train_given_model(data, train_config, facts, folder.work / "model.keras", dicom.devices)
         inside = look_inside(data, given, config, requested, timings, dicom.patients)
         facts = facts.merged(inside.evaluated_facts)
         with stage(timings, "data shift", log):
             shift, by_group = acquisition_shift(data, inside.predictions, facts, given.metadata,
-                                                given.preprocessing.aspect, groups, config.ci_level,
+                                                given.preprocessing.aspect, groups, config.ci_level, dicom.devices,
                                                 None if inside.referral is None else inside.referral.threshold)
         skipped = data.skipped + inside.predictions.skipped
         fingerprint = fingerprint_prepared_data(folders, skipped, digests=facts.digests)
         with stage(timings, "data audit", log):
-            audit = audit_prepared_data(folders, fingerprint, patients, config.near_duplicate_bits, facts)
+            audit = audit_prepared_data(folders, fingerprint, patients, config.near_duplicate_bits, facts, dicom.devices)
         results = RunResults(
             data=data, model=given.model, model_source=given.source, model_path=given.path, metadata=given.metadata,
             preprocessing=given.preprocessing, predictions=inside.predictions, metrics=inside.metrics,

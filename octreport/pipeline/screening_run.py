@@ -23,10 +23,11 @@ from octreport.config import ReportConfig, TrainConfig
 from octreport.data.acquisition_profile import compare_profiles, profile_from_facts
 from octreport.data.data_audit import audit_prepared_data
 from octreport.data.dataset import prepare_unlabelled
-from octreport.data.dicom_headers import dicom_tables, has_dicom, new_salt
+from octreport.data.dicom_frames import with_frames
+from octreport.data.dicom_headers import device_names, dicom_tables, has_dicom, new_salt
 from octreport.data.fingerprint import fingerprint_prepared_data
 from octreport.data.image_choice import UNKNOWN_LABEL, choose_images
-from octreport.data.layout import relative_name
+from octreport.data.layout import ImageItem, item_name, relative_name
 from octreport.data.patients import NAMES, read_patients_file
 from octreport.document.screening_document import ScreeningResults, build_screening_document
 from octreport.engine.layer_selection import choose_drawn_layers
@@ -34,7 +35,7 @@ from octreport.engine.layers import discover_conv_layers
 from octreport.engine.visuals import compute_visuals
 from octreport.evaluation.predict import Predictions, predict_items
 from octreport.evaluation.screening import screen_predictions
-from octreport.pipeline.data_stages import image_facts
+from octreport.pipeline.data_stages import image_facts, requested_images
 from octreport.pipeline.model_stage import GivenModel, given_model
 from octreport.pipeline.publish import PublishedFiles, publish_screening
 from octreport.progress import stage
@@ -57,15 +58,17 @@ class ScreeningOutcome:
 def run_screening(*, data_dir: Path | str, model: keras.Model | Path | str, train_config: TrainConfig,
                   config: ReportConfig, gate_config: GateConfig, command_line: str, started_at: str) -> ScreeningOutcome:
     """Screen the scans under ``data_dir`` with ``model``; see the module docstring."""
-    data = prepare_unlabelled(data_dir, train_config.follow_symlinks)
+    folders = prepare_unlabelled(data_dir, train_config.follow_symlinks)  # per file: the fingerprint and data audit
+    data = with_frames(folders, config.dicom_frames)
     log.info("data: %s; %s (%d scans)", data.root, data.split_note, len(data.test))
     given = given_model(model, (), config.input_scale, config.class_names)
+    requested = requested_images(config, data)  # --image, --sentinels: shown instead of the seed's sample
     selection = choose_drawn_layers(discover_conv_layers(given.model), config.layer_names)
     if config.templates_dir:
         check_templates(Path(config.templates_dir))
     if has_dicom(data.test) and not config.dicom_salt:
         config = replace(config, dicom_salt=new_salt())  # recorded in the manifest: a rerun with it agrees
-    dicom = dicom_tables(data.root, data.test, config.dicom_salt)
+    dicom = dicom_tables(data.root, folders.test, config.dicom_salt)
     patients = read_patients_file(config.patients_file) if config.patients_file else (dicom.patients or NAMES)
     prepare_output_folder(Path(config.out_root))
     timings: dict[str, float] = {}
@@ -76,21 +79,22 @@ def run_screening(*, data_dir: Path | str, model: keras.Model | Path | str, trai
             predictions = predict_items(given.model, data.test, given.preprocessing, config.batch_size)
             screening = screen_predictions(predictions.probabilities, given.class_names)
         with stage(timings, "data shift", log):
-            evaluated = facts.lookup([("test", relative_name(item.path, data.root)) for item in predictions.items])
+            evaluated = facts.lookup([("test", item_name(item, data.root)) for item in predictions.items])
             training = given.metadata.training_profile if given.metadata is not None else None
-            shift = compare_profiles(training, profile_from_facts(evaluated), given.preprocessing.aspect)
+            devices = device_names([relative_name(item.path, data.root) for item in predictions.items], dicom.devices)
+            shift = compare_profiles(training, profile_from_facts(evaluated, devices), given.preprocessing.aspect)
             for finding in shift.findings:
                 log.warning("data shift: %s", finding.text)
         with stage(timings, "visualize", log):
             visuals = compute_visuals(
-                given.model, selection.drawn, _sample(predictions, given, config), given.preprocessing,
+                given.model, selection.drawn, requested or _sample(predictions, given, config), given.preprocessing,
                 config.maps_per_layer, config.channel_selection, config.filters_per_layer, config.filter_reduction,
                 config.batch_size, None, given.class_names,
             )
         skipped = data.skipped + predictions.skipped
-        fingerprint = fingerprint_prepared_data(data, skipped)
+        fingerprint = fingerprint_prepared_data(folders, skipped)
         with stage(timings, "data audit", log):
-            audit = audit_prepared_data(data, fingerprint, patients, config.near_duplicate_bits, facts)
+            audit = audit_prepared_data(folders, fingerprint, patients, config.near_duplicate_bits, facts, dicom.devices)
         results = ScreeningResults(
             data=data, model=given.model, model_source=given.source, model_path=given.path,
             class_names=given.class_names, preprocessing=given.preprocessing, predictions=predictions,
@@ -105,7 +109,7 @@ def run_screening(*, data_dir: Path | str, model: keras.Model | Path | str, trai
     return ScreeningOutcome(folder.final, files, published, document.failed_gates, timings)
 
 
-def _sample(predictions: Predictions, given: GivenModel, config: ReportConfig):
+def _sample(predictions: Predictions, given: GivenModel, config: ReportConfig) -> tuple[ImageItem, ...]:
     """``images_per_class`` scans of each predicted class, drawn with the seed, shown without a
     true class (the scans have none)."""
     by_predicted = [replace(item, label=int(p)) for item, p in zip(predictions.items, predictions.predicted)]

@@ -29,6 +29,8 @@ def data_section(audit: DataAudit, root: Path, class_names: tuple[str, ...], sto
         KeyValue("Patients from", audit.patient_source + (
             f"; {audit.images_without_patient} image(s) without a known patient" if audit.images_without_patient else "")),
         KeyValue("Image sizes (width x height)", sizes or "not measured"),
+        *((KeyValue("Devices (DICOM Manufacturer and model)", ", ".join(f"{d} ({n})" for d, n in audit.devices)),)
+          if audit.devices else ()),
         KeyValue("Patients in more than one split", str(audit.leaked_patients) if audit.patients is not None else "unknown"),
         KeyValue("Identical files (SHA-256)", f"{len(audit.exact_across_splits)} group(s) across splits, "
                  f"{len(audit.exact_within_splits)} within one split, {len(audit.label_conflicts)} label conflict(s)"),

@@ -3,6 +3,7 @@ the randomisation sanity check, built from :class:`octreport.evaluation.heatmap_
 
 from __future__ import annotations
 
+from octreport.data.layout import shown_name
 from octreport.drawing.export import encode_figure
 from octreport.drawing.heatmap_figures import faithfulness_figure
 from octreport.evaluation.faithfulness import METHOD_NAMES, READ_AT
@@ -26,7 +27,7 @@ def _rows(results: RunResults, checks: HeatmapChecks) -> tuple[FaithfulnessRow, 
         for m in faithfulness.methods if (a := faithfulness.average(m)) is not None
     ]
     for shown, image in zip(results.visuals.shown, faithfulness.images):
-        rows += [FaithfulnessRow(shown.item.path.name, names[image.class_index], METHOD_NAMES.get(c.method, c.method),
+        rows += [FaithfulnessRow(shown_name(shown.item), names[image.class_index], METHOD_NAMES.get(c.method, c.method),
                                  c.deletion_area, c.insertion_area, c.drop_at()) for c in image.curves]
     return tuple(rows)
 
@@ -62,7 +63,7 @@ def heatmap_checks_section(results: RunResults, store: FigureStore) -> HeatmapCh
         return None
     names = results.data.class_names
     shown = results.visuals.shown
-    titles = [f"{s.item.path.name[:22]} ({names[i.class_index]})" for s, i in zip(shown, checks.faithfulness.images)]
+    titles = [f"{shown_name(s.item)[:22]} ({names[i.class_index]})" for s, i in zip(shown, checks.faithfulness.images)]
     figure = store.add(
         encode_figure(faithfulness_figure(checks.faithfulness, titles), FIGURE_DPI),
         "heatmap-faithfulness",
@@ -76,7 +77,7 @@ def heatmap_checks_section(results: RunResults, store: FigureStore) -> HeatmapCh
         steps = tuple(SanityStepRow(k + 1, s.layer, s.mean_spearman, s.mean_ssim) for k, s in enumerate(sanity.steps))
         final = sanity.final
         images = tuple(
-            SanityImageRow(s.item.path.name, names[i.class_index], _finite(rho), _finite(sim), bool(flag))
+            SanityImageRow(shown_name(s.item), names[i.class_index], _finite(rho), _finite(sim), bool(flag))
             for s, i, rho, sim, flag in zip(shown, checks.faithfulness.images, final.spearman, final.ssim,
                                             sanity.flagged_images)
         )

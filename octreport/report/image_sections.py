@@ -19,6 +19,7 @@ from octreport.report.views import FigureRef, KeyValue
 from octreport.document.results import RunResults
 from octreport.engine.maximisation import MaximisedInputs
 from octreport.data.image_choice import UNKNOWN_LABEL
+from octreport.data.layout import shown_name, with_frame
 from octreport.engine.visuals import FilterPatches, LayerFilters, ShownImageResult
 from octreport.evaluation.error_images import GalleryCell
 
@@ -58,7 +59,7 @@ def _shown_image(shown: ShownImageResult, class_names: Sequence[str], store: Fig
     item = shown.item
     true_name = class_names[item.label] if item.label != UNKNOWN_LABEL else None
     predicted = shown.predicted
-    stem = slug(item.path.stem)
+    stem = slug(with_frame(item.path.stem, item.frame))
     pixels = np.rint(np.clip(shown.pixels, 0, 1) * 255).astype(np.uint8)
     pixels = pixels[..., 0] if pixels.shape[-1] == 1 else pixels
     grids = tuple(
@@ -67,7 +68,7 @@ def _shown_image(shown: ShownImageResult, class_names: Sequence[str], store: Fig
             store.add(
                 encode_array(feature_map_mosaic(selection.maps, [str(c) for c in selection.channels], selection.cmap), image_format),
                 f"maps-{stem}-{selection.layer.index}",
-                f"Feature maps of {selection.layer.path} for {item.path.name}",
+                f"Feature maps of {selection.layer.path} for {shown_name(item)}",
                 f"{selection.layer.path} ({selection.layer.kind}, output {shape_text(selection.layer.output_shape)}): "
                 f"{selection.caption}.",
             ),
@@ -75,8 +76,8 @@ def _shown_image(shown: ShownImageResult, class_names: Sequence[str], store: Fig
         for selection in shown.feature_maps
     )
     return ShownImage(
-        title=item.path.name,
-        file_name=str(item.path),
+        title=shown_name(item),
+        file_name=with_frame(str(item.path), item.frame),
         true_class=true_name,
         predicted_class=class_names[predicted],
         correct=None if true_name is None else predicted == item.label,
@@ -84,7 +85,7 @@ def _shown_image(shown: ShownImageResult, class_names: Sequence[str], store: Fig
         image=store.add(
             encode_array(pixels, "png"),
             f"input-{stem}",
-            f"B-scan {item.path.name} as the model sees it",
+            f"B-scan {shown_name(item)} as the model sees it",
             "The image as the model receives it (after resizing and channel conversion).",
         ),
         probability_chart=store.add(
@@ -93,7 +94,7 @@ def _shown_image(shown: ShownImageResult, class_names: Sequence[str], store: Fig
                 FIGURE_DPI,
             ),
             f"probabilities-{stem}",
-            f"Predicted probabilities for {item.path.name}",
+            f"Predicted probabilities for {shown_name(item)}",
             "Predicted probability of each class.",
         ),
         layer_grids=grids,
@@ -101,7 +102,7 @@ def _shown_image(shown: ShownImageResult, class_names: Sequence[str], store: Fig
             store.add(
                 encode_array(overlay_with_colour_bar(shown.pixels, cam.heatmap), image_format),
                 f"gradcam-{stem}-{cam.class_index}",
-                f"Grad-CAM of {item.path.name} for {class_names[cam.class_index]}",
+                f"Grad-CAM of {shown_name(item)} for {class_names[cam.class_index]}",
                 f"Grad-CAM for {class_names[cam.class_index]}"
                 + (" (predicted)" if cam.class_index == predicted else " (true class)"),
             )
@@ -110,7 +111,7 @@ def _shown_image(shown: ShownImageResult, class_names: Sequence[str], store: Fig
         occlusion=None if shown.occlusion is None else store.add(
             encode_array(overlay_with_colour_bar(shown.pixels, scale_heatmap(shown.occlusion.heatmap)), image_format),
             f"occlusion-{stem}",
-            f"Occlusion sensitivity of {item.path.name}",
+            f"Occlusion sensitivity of {shown_name(item)}",
             shown.occlusion.caption,
         ),
     )
@@ -150,14 +151,14 @@ def error_cell(gallery: GalleryCell, class_names: Sequence[str], store: FigureSt
     cases = []
     for case, pixels, heatmap in zip(cell.cases, gallery.pixels, gallery.heatmaps):
         cases.append(ErrorCase(
-            file_name=case.item.path.name,
+            file_name=shown_name(case.item),
             confidence=case.confidence,
             true_probability=case.true_probability,
             figure=store.add(
                 encode_array(overlay_with_colour_bar(pixels, heatmap), image_format),
-                f"error-{slug(cell.true_name)}-{slug(cell.predicted_name)}-{slug(case.item.path.stem)}",
-                f"{case.item.path.name}: {cell.true_name} predicted as {cell.predicted_name}",
-                f"{case.item.path.name}: P({cell.predicted_name}) {case.confidence:.0%}, P({cell.true_name}) "
+                f"error-{slug(cell.true_name)}-{slug(cell.predicted_name)}-{slug(with_frame(case.item.path.stem, case.item.frame))}",
+                f"{shown_name(case.item)}: {cell.true_name} predicted as {cell.predicted_name}",
+                f"{shown_name(case.item)}: P({cell.predicted_name}) {case.confidence:.0%}, P({cell.true_name}) "
                 f"{case.true_probability:.0%}; Grad-CAM for {cell.predicted_name}.",
             ),
         ))

@@ -71,6 +71,8 @@ def _profile_rows(training: AcquisitionProfile | None, evaluated: AcquisitionPro
         row("File types", lambda p: _counts_text(p, tuple((k.upper(), n) for k, n in p.file_types))),
         row("Colour channels", lambda p: _counts_text(p, p.channels)),
     ]
+    if evaluated.devices or (training is not None and training.devices):
+        rows.append(row("Device (DICOM Manufacturer and model)", _devices_text))
     for spread in evaluated.intensity:
         rows.append(row(f"Intensity, {_ordinal(spread.percentile)} percentile: median image (middle 90%)",
                         lambda p, q=spread.percentile: _spread_text(p, q)))
@@ -85,6 +87,14 @@ def _counts_text(profile: AcquisitionProfile, counts: Counts, unit: str = "", ot
     if rest:
         shown.append(f"others ({_share(rest / profile.n_images)})")
     return ", ".join(shown)
+
+
+def _devices_text(profile: AcquisitionProfile) -> str:
+    named = sum(n for _, n in profile.devices)
+    unnamed = profile.n_images - named
+    if not named:
+        return "none named"
+    return _counts_text(profile, profile.devices) + (f", none named ({_share(unnamed / profile.n_images)})" if unnamed else "")
 
 
 def _spread_text(profile: AcquisitionProfile, percentile: int) -> str:
