@@ -15,7 +15,7 @@ from octreport.data.dataset import PreparedData
 from octreport.data.fingerprint import DatasetFingerprint
 from octreport.provenance import timestamp_now
 
-DATA_AUDIT_SCHEMA = 1
+DATA_AUDIT_SCHEMA = 2  # 2: near-duplicate clusters (biggest first, bounded) instead of every pair; DICOM devices
 
 
 @dataclass(frozen=True, eq=False)

@@ -22,7 +22,9 @@ SCHEMA_VERSION = 5  # 2: intervals, calibration, operating_point, selective_pred
 # 3: heatmap_checks (faithfulness, randomisation check), heatmap_maps (for the drift between runs)
 # 4: data_shift (training and evaluated acquisition profiles, findings), group_metrics (per size and --groups)
 # 5: referral.rule (the urgent-referral rule applied, its threshold and provenance), referral.argmax; the
-#    referral counts, sensitivity and specificity are the rule's
+#    referral counts, sensitivity and specificity are the rule's; data_audit lists near-duplicate
+#    clusters (biggest first, bounded) instead of every pair; a class absent from the data has null
+#    precision, recall and F1; data_shift names the DICOM devices
 
 
 def _peak(heatmap: np.ndarray) -> list[int]:
