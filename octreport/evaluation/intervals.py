@@ -238,7 +238,8 @@ def compute_metric_intervals(
             resampled one by one.
     """
     level = settings.level
-    plan = StatisticsPlan(metrics.y_true, probabilities, metrics.class_names)
+    plan = StatisticsPlan(metrics.y_true, probabilities, metrics.class_names,
+                          None if referral is None else referral.threshold)
     [distribution] = bootstrap_distributions([plan], groups, settings)
     _, n_units = cluster_index(groups, metrics.n_images)
     unit = "patient" if n_units < metrics.n_images else "image"
