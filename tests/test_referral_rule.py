@@ -221,3 +221,23 @@ def test_a_hand_written_rule_with_fields_left_out_loads_and_describes_itself():
     rng = np.random.default_rng(7)
     chosen = choose_referral_threshold(*scored(rng.normal(2, 1, 60), rng.normal(-2, 1, 90)), OCT)
     assert "on the validation split it was chosen on: optimistic" in chosen.provenance()
+
+
+def test_predictions_csv_records_the_rules_urgent_call_and_reads_files_without_it():
+    from octreport.evaluation.predictions_file import parse_predictions_csv, predictions_csv, run_predictions
+
+    y = np.array([0, 1, 2, 3])
+    score = np.array([0.9, 0.3, 0.4, 0.1])
+    p = np.stack([score, np.zeros(4), 1 - score, np.zeros(4)], axis=1)
+    paths = ["test/CNV/a.jpeg", "test/DME/b.jpeg", "test/DRUSEN/c.jpeg", "-test/NORMAL/d.jpeg"]
+    record = run_predictions(paths, y, p, OCT, urgent_calls(p, OCT, 0.25))
+    text = predictions_csv(record)
+    lines = text.splitlines()
+    assert lines[0].endswith(",p:NORMAL,urgent") and [line[-1] for line in lines[1:]] == ["1", "1", "1", "0"]
+    back = parse_predictions_csv(text)
+    assert back.urgent.tolist() == [True, True, True, False] and back.paths == tuple(paths)
+    np.testing.assert_allclose(back.probabilities, p)
+    older = predictions_csv(run_predictions(paths, y, p, OCT))  # other classes, or runs before the column
+    assert not older.splitlines()[0].endswith("urgent") and parse_predictions_csv(older).urgent is None
+    with pytest.raises(Exception, match="urgent must be 0 or 1"):
+        parse_predictions_csv(text.replace(",1\n", ",yes\n", 1))
