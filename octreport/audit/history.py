@@ -38,8 +38,11 @@ REPORT_NAMES = ("report.html", "report.pdf")
 RUN_NAME = re.compile(r"^\d{8}-\d{6}-[0-9a-f]{6}$")
 FAILED, INCOMPLETE, UNREADABLE = "failed", "incomplete", "unreadable"
 MODEL, DATA, CONFIG = "model", "data", "config"
-# Keys of the effective configuration that say where a run went, not how it was made.
-CONFIG_IGNORED = ("report.out_root", "report.compare_to", "report.cache", "report.cache_dir")  # where, and how fast: not what
+# Keys of the effective configuration that say where a run went, not how it was made: where, how
+# fast, and the DICOM PatientID salt (``report.dicom_salt``, a new random one per DICOM run unless
+# given: a change on every such run, never a change of how the model was judged). A changed
+# ``report.referral_threshold`` is a real change (the urgent numbers follow it) and stays.
+CONFIG_IGNORED = ("report.out_root", "report.compare_to", "report.cache", "report.cache_dir", "report.dicom_salt")
 
 
 @dataclass(frozen=True)
