@@ -39,7 +39,7 @@ import numpy as np
 from octreport.errors import ConfigError
 from octreport.formatting import with_ci
 from octreport.evaluation.intervals import Interval, wilson
-from octreport.evaluation.referral import OCT_CLASSES, oct_class_order, urgent_rule_text, urgent_scores
+from octreport.evaluation.referral import OCT_CLASSES, oct_class_order, urgent_calls, urgent_rule_text, urgent_scores
 
 DEFAULT_TARGET_SENSITIVITY = 0.95
 MIN_BANDWIDTH = 0.5
@@ -266,7 +266,7 @@ def choose_referral_threshold(
             f"sensitivity of {target:.0%} needs to allow one miss. Urgent referral uses the predicted class "
             "(CNV or DME)."))
     threshold, bandwidth = smoothed_threshold(score[urgent], target)
-    called = score >= threshold
+    called = urgent_calls(probabilities, class_names, threshold)
     return ReferralRule(
         threshold=threshold, **counts, bandwidth=bandwidth, method=METHOD,
         sensitivity=wilson(int((called & urgent).sum()), n_urgent, level),
