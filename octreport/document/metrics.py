@@ -21,8 +21,9 @@ from octreport.document.results import RunResults
 SCHEMA_VERSION = 5  # 2: intervals, calibration, operating_point, selective_prediction; predictions.csv beside it
 # 3: heatmap_checks (faithfulness, randomisation check), heatmap_maps (for the drift between runs)
 # 4: data_shift (training and evaluated acquisition profiles, findings), group_metrics (per size and --groups)
-# 5: referral.rule (the urgent-referral rule applied, its threshold and provenance), referral.argmax; the
-#    referral counts, sensitivity and specificity are the rule's
+# 5: referral.rule (the urgent-referral rule applied, its threshold and provenance), referral.argmax (with
+#    the Wilson intervals of its sensitivity and specificity); the referral counts, sensitivity and
+#    specificity are the rule's; predictions.csv's urgent column
 
 
 def _peak(heatmap: np.ndarray) -> list[int]:

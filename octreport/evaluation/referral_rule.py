@@ -174,10 +174,12 @@ def _fraction(data: dict[str, Any], key: str) -> float | None:
 
 
 def _count(data: dict[str, Any], key: str) -> int:
+    """``data[key]`` as a whole number, 0 or more (``150.0`` too); 0 when absent."""
     value = data.get(key, 0)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+    whole = isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+    if isinstance(value, bool) or not whole or value < 0:
         raise ValueError(f"referral_rule.{key} must be a count (0 or more), got {value!r}")
-    return value
+    return int(value)
 
 
 def _interval(data: dict[str, Any] | None, name: str) -> Interval | None:
