@@ -205,3 +205,30 @@ def test_the_manifest_file_list_is_skipped_but_everything_else_read(tmp_path):
         assert parsed["data"]["sha256"] == DATA_1 and parsed["data"]["counts"] == {"test": {"CNV": n}}
         (tmp_path / "compact.json").write_text(json.dumps(document))  # another layout: parsed whole
         assert _read_manifest(tmp_path / "compact.json") == (document, None)
+
+
+def test_a_new_dicom_salt_is_no_configuration_change_and_a_new_referral_threshold_is(tmp_path):
+    root = tmp_path / "runs"
+    for k, (salt, threshold) in enumerate([("s1", None), ("s2", None), ("s3", 0.2)]):
+        manifest = manifest_document(MODEL_A, DATA_1)
+        manifest["config"]["report"].update(dicom_salt=salt, referral_threshold=threshold)
+        write_run(root, f"2026010{k + 1}-020000-aaaaa{k}", headline(0.9, f"2026-01-0{k + 1}T02:00:00+00:00"), manifest)
+    entries = build_history(root).entries
+    assert [e.changes for e in entries] == [(), (), ("config",)]
+    assert entries[2].config_changes == ("report.referral_threshold",)
+
+
+def test_history_marks_a_run_whose_urgent_numbers_follow_another_rule(tmp_path):
+    root = tmp_path / "runs"
+    old = headline(0.9, "2026-01-01T02:00:00+00:00")
+    old["referral"].pop("threshold", None)  # schema 4: the predicted class, nothing recorded
+    new = headline(0.9, "2026-01-02T02:00:00+00:00")
+    new["referral"]["threshold"] = 0.43
+    write_run(root, "20260101-020000-aaaaaa", old, manifest_document(MODEL_A, DATA_1))
+    write_run(root, "20260102-020000-bbbbbb", new, manifest_document(MODEL_A, DATA_1))
+    first, second = build_history(root).entries
+    assert first.urgent_rule == "predicted class CNV or DME (recorded before referral rules)"
+    assert second.urgent_rule == "P(CNV) + P(DME) >= 0.43"
+    assert second.notes == ("urgent numbers by the rule P(CNV) + P(DME) >= 0.43; the run before: "
+                            "predicted class CNV or DME (recorded before referral rules)",)
+    assert history_to_dict(build_history(root))["runs"][1]["urgent_rule"] == "P(CNV) + P(DME) >= 0.43"

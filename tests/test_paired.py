@@ -84,3 +84,24 @@ def test_unpaired_runs_compare_their_intervals():
     assert apart.significant and apart.method == "intervals compared (not paired)"
     assert overlap.significant is False and overlap.verdict == "not significant (the intervals overlap)"
     assert unknown.significant is None and unknown.verdict.startswith("not tested")
+
+
+def test_the_paired_bootstrap_scores_urgent_calls_under_each_runs_rule():
+    # 40 urgent scans scored 0.4 (argmax: DRUSEN, missed; the rule >= 0.3: referred) and 40 others at 0.1.
+    from octreport.evaluation.bootstrap import StatisticsPlan, point_values
+    from octreport.evaluation.referral import compute_referral_metrics
+
+    y = np.array([0, 1] * 20 + [2, 3] * 20)
+    p = np.array([[0.2, 0.2, 0.6, 0.0]] * 40 + [[0.05, 0.05, 0.1, 0.8]] * 40)
+    for threshold in (None, 0.3):
+        values, metrics = point_values(StatisticsPlan(y, p, OCT, threshold)), compute_referral_metrics(y, p, OCT, threshold)
+        assert values["referral.urgent_sensitivity"] == metrics.urgent_sensitivity
+        assert values["referral.urgent_specificity"] == metrics.urgent_specificity
+    tests = paired_tests(y, p, p, OCT, settings=BootstrapSettings(200), referral_thresholds=(None, 0.3))
+    sensitivity = tests["referral.urgent_sensitivity"]
+    assert (sensitivity.low, sensitivity.high) == (1.0, 1.0)  # B finds every urgent scan, A none, in every resample
+    assert sensitivity.significant and "40 right only in B" in sensitivity.detail
+    specificity = tests["referral.urgent_specificity"]
+    assert (specificity.low, specificity.high) == (0.0, 0.0) and not specificity.significant
+    same = paired_tests(y, p, p, OCT, settings=BootstrapSettings(200), referral_thresholds=(0.3, 0.3))
+    assert (same["referral.urgent_sensitivity"].low, same["referral.urgent_sensitivity"].high) == (0.0, 0.0)

@@ -80,8 +80,13 @@ def test_a_stored_threshold_is_applied_and_an_override_replaces_it_for_one_repor
     gate = next(g for g in metrics["gates"]["results"] if g["name"] == "urgent sensitivity")
     assert gate["passed"] and "rule: P(CNV) + P(DME) >= 0" in gate["message"]
     assert "Urgent referral rule: P(CNV) + P(DME) &gt;= 0 (chosen on the validation split)" in html
-    assert "argmax: 100.0%" in html  # the predicted class's specificity, beside the rule's 0%
+    assert "argmax: 100.0% (95% CI" in html  # the predicted class's specificity, beside the rule's 0%
+    assert referral["argmax"]["intervals"]["urgent_specificity"]["method"] == "wilson"
+    assert referral["argmax"]["intervals"]["urgent_specificity"]["value"] == 1.0
     assert "Chosen when the model was trained, on its validation split (150 scans)" in html
+    assert "on the validation split it was chosen on: optimistic" in html
+    rows = ((tmp_path / "stored" / "latest").resolve() / "predictions.csv").read_text().splitlines()
+    assert rows[0].endswith(",urgent") and {row.rsplit(",", 1)[1] for row in rows[1:]} == {"1"}  # threshold 0
     assert "Urgent-referral specificity, predicted class (argmax)" in html
 
     metrics, html, _ = _report(model, data, tmp_path / "override", "--referral-threshold", "0.5")
@@ -123,3 +128,15 @@ def test_compare_notes_when_the_rules_differ(rule, tmp_path):
     [note] = _rule_notes(a, b)
     assert "A calls urgent when " + ("predicted class CNV or DME" if rule is None else "P(CNV) + P(DME) >= 0") in note
     assert _rule_notes(b, b) == []
+
+
+@pytest.mark.parametrize("rule", [{"source": "validation", "threshold": 7}, {"source": "validation", "threshold": "nan"}])
+def test_a_hand_written_rule_that_is_wrong_stops_the_report_before_any_run_folder(audited_run, tmp_path, rule):
+    _, data = audited_run
+    model = _model_copy(audited_run, tmp_path / "model", rule)
+    out = tmp_path / "runs"
+    result = CliRunner().invoke(main, ["report", "--model", str(model), "--data", str(data), "--out", str(out),
+                                       *QUICK_REPORT])
+    assert result.exit_code == 4, result.output
+    assert "referral_rule.threshold" in result.output and "Traceback" not in result.output
+    assert not out.exists() or not any(out.iterdir())

@@ -185,3 +185,59 @@ def test_paired_tests_compare_each_run_under_its_own_rule():
     assert tests["referral.urgent_specificity"].detail == "0 right only in A, 20 right only in B"
     assert tests["referral.urgent_sensitivity"].detail == "0 right only in A, 0 right only in B"
     assert paired_tests(y, p, p, OCT, settings=BootstrapSettings(200))["referral.urgent_specificity"].detail.startswith("0 right only in A, 0")
+
+
+@pytest.mark.parametrize("stored", [
+    {"source": "validation", "threshold": 7},
+    {"source": "validation", "threshold": float("nan")},
+    {"source": "validation", "threshold": "nan"},
+    {"source": "validation", "threshold": -0.1},
+    {"source": "guessed", "threshold": 0.3},
+    {"threshold": 0.3},
+    {"source": "validation", "threshold": 0.3, "target_sensitivity": 1.5},
+    {"source": "validation", "threshold": 0.3, "n_urgent": -2},
+    {"source": "validation", "threshold": 0.3, "sensitivity": {"value": 2, "low": 0, "high": 1}},
+])
+def test_a_hand_written_rule_that_is_wrong_is_refused_by_the_sidecar_loader(stored, tmp_path):
+    import json
+
+    from octreport.errors import ModelError
+    from octreport.models.metadata import read_metadata, sidecar_path
+
+    model = tmp_path / "m.keras"
+    metadata = ModelMetadata(OCT, Preprocessing()).to_dict()
+    sidecar_path(model).write_text(json.dumps({**metadata, "referral_rule": stored}, allow_nan=True))
+    with pytest.raises(ModelError, match="referral_rule") as refused:
+        read_metadata(model)
+    assert refused.value.exit_code == 4
+
+
+def test_a_hand_written_rule_with_fields_left_out_loads_and_describes_itself():
+    rule = ReferralRule.from_dict({"source": "validation", "threshold": 0.3})
+    assert rule.threshold == 0.3 and rule.target_sensitivity is None and rule.split is None
+    text = rule.provenance()
+    assert "validation split" in text and "None" not in text and "target" not in text
+    assert ReferralRule.from_dict({"source": "--referral-threshold"}).provenance().startswith("Set for this report")
+    rng = np.random.default_rng(7)
+    chosen = choose_referral_threshold(*scored(rng.normal(2, 1, 60), rng.normal(-2, 1, 90)), OCT)
+    assert "on the validation split it was chosen on: optimistic" in chosen.provenance()
+
+
+def test_predictions_csv_records_the_rules_urgent_call_and_reads_files_without_it():
+    from octreport.evaluation.predictions_file import parse_predictions_csv, predictions_csv, run_predictions
+
+    y = np.array([0, 1, 2, 3])
+    score = np.array([0.9, 0.3, 0.4, 0.1])
+    p = np.stack([score, np.zeros(4), 1 - score, np.zeros(4)], axis=1)
+    paths = ["test/CNV/a.jpeg", "test/DME/b.jpeg", "test/DRUSEN/c.jpeg", "-test/NORMAL/d.jpeg"]
+    record = run_predictions(paths, y, p, OCT, urgent_calls(p, OCT, 0.25))
+    text = predictions_csv(record)
+    lines = text.splitlines()
+    assert lines[0].endswith(",p:NORMAL,urgent") and [line[-1] for line in lines[1:]] == ["1", "1", "1", "0"]
+    back = parse_predictions_csv(text)
+    assert back.urgent.tolist() == [True, True, True, False] and back.paths == tuple(paths)
+    np.testing.assert_allclose(back.probabilities, p)
+    older = predictions_csv(run_predictions(paths, y, p, OCT))  # other classes, or runs before the column
+    assert not older.splitlines()[0].endswith("urgent") and parse_predictions_csv(older).urgent is None
+    with pytest.raises(Exception, match="urgent must be 0 or 1"):
+        parse_predictions_csv(text.replace(",1\n", ",yes\n", 1))

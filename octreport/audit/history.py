@@ -30,6 +30,7 @@ from typing import Any
 
 from octreport.audit.compare import flatten
 from octreport.errors import ConfigError, OctReportError
+from octreport.evaluation.referral import ARGMAX_RULE, urgent_rule_text
 from octreport.guarded import SHAPE_ERRORS, MAX_RUN_FILE_BYTES, check_depth, not_shaped, parse_json, read_json
 from octreport.runfolder import FAILED_SUFFIX, INCOMPLETE_PREFIX, LOG_NAME
 
@@ -38,8 +39,11 @@ REPORT_NAMES = ("report.html", "report.pdf")
 RUN_NAME = re.compile(r"^\d{8}-\d{6}-[0-9a-f]{6}$")
 FAILED, INCOMPLETE, UNREADABLE = "failed", "incomplete", "unreadable"
 MODEL, DATA, CONFIG = "model", "data", "config"
-# Keys of the effective configuration that say where a run went, not how it was made.
-CONFIG_IGNORED = ("report.out_root", "report.compare_to", "report.cache", "report.cache_dir")  # where, and how fast: not what
+# Keys of the effective configuration that say where a run went, not how it was made: where, how
+# fast, and the DICOM PatientID salt (``report.dicom_salt``, a new random one per DICOM run unless
+# given: a change on every such run, never a change of how the model was judged). A changed
+# ``report.referral_threshold`` is a real change (the urgent numbers follow it) and stays.
+CONFIG_IGNORED = ("report.out_root", "report.compare_to", "report.cache", "report.cache_dir", "report.dicom_salt")
 
 
 @dataclass(frozen=True)
@@ -89,6 +93,9 @@ class HistoryEntry:
     config_changes: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
     config: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    urgent_rule: str | None = None
+    """The rule the urgent sensitivity and specificity were counted by (metrics.json ``referral.threshold``;
+    runs before schema 5 recorded none: the predicted class); None without urgent numbers."""
 
     @property
     def model_id(self) -> str | None:
@@ -155,6 +162,18 @@ def _dead_share(metrics: Mapping[str, Any]) -> MetricPoint:
     shares = [_number(r.get("dead_share")) for r in rows or [] if isinstance(r, Mapping)]
     shares = [s for s in shares if s is not None]
     return MetricPoint(max(shares) if shares else None)
+
+
+def urgent_rule_of(metrics: Mapping[str, Any]) -> str | None:
+    """The urgent-referral rule of a run's urgent numbers: its threshold (``referral.threshold``,
+    schema 5), else the predicted class (runs before schema 5 had no other rule); None without them."""
+    referral = metrics.get("referral")
+    if not isinstance(referral, Mapping) or referral.get("urgent_sensitivity") is None:
+        return None
+    threshold = _number(referral.get("threshold"))
+    if threshold is None and "threshold" not in referral:
+        return f"{ARGMAX_RULE} (recorded before referral rules)"
+    return urgent_rule_text(threshold)
 
 
 def headline_points(metrics: Mapping[str, Any]) -> dict[str, MetricPoint]:
@@ -298,6 +317,7 @@ def _read_entry(folder: Path) -> HistoryEntry | ProblemRun:
         outcome=_text(_get(manifest, "outcome")),
         notes=tuple(notes),
         config=config,
+        urgent_rule=urgent_rule_of(metrics),
     )
 
 
@@ -344,7 +364,10 @@ def _with_changes(entry: HistoryEntry, before: HistoryEntry | None) -> HistoryEn
     if CONFIG in changes:
         keys = list(before.config) + [k for k in entry.config if k not in before.config]
         config_changes = tuple(k for k in keys if before.config.get(k, None) != entry.config.get(k, None))
-    return replace(entry, changes=tuple(changes), config_changes=config_changes)
+    notes = entry.notes
+    if None not in (before.urgent_rule, entry.urgent_rule) and before.urgent_rule != entry.urgent_rule:
+        notes += (f"urgent numbers by the rule {entry.urgent_rule}; the run before: {before.urgent_rule}",)
+    return replace(entry, changes=tuple(changes), config_changes=config_changes, notes=notes)
 
 
 def build_history(root: Path | str, last: int | None = None) -> RunHistory:
@@ -402,6 +425,7 @@ def history_to_dict(history: RunHistory, links_from: Path | None = None) -> dict
                 "changes": list(e.changes),
                 "config_changes": list(e.config_changes),
                 "notes": list(e.notes),
+                "urgent_rule": e.urgent_rule,
             }
             for e in history.entries
         ],

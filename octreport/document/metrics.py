@@ -13,6 +13,7 @@ from octreport.engine.layer_health import layer_health_to_dict
 from octreport.engine.layers import layers_to_json
 from octreport.evaluation.errors_gallery import worst_confusion
 from octreport.evaluation.heatmap_similarity import RECORDED_SIDE, downsample
+from octreport.evaluation.intervals import urgent_wilson
 from octreport.evaluation.referral import ARGMAX_RULE, KERMANY_2018_REFERENCE
 from octreport.audit.model_card import ModelCard
 from octreport.provenance import package_versions
@@ -21,8 +22,9 @@ from octreport.document.results import RunResults
 SCHEMA_VERSION = 5  # 2: intervals, calibration, operating_point, selective_prediction; predictions.csv beside it
 # 3: heatmap_checks (faithfulness, randomisation check), heatmap_maps (for the drift between runs)
 # 4: data_shift (training and evaluated acquisition profiles, findings), group_metrics (per size and --groups)
-# 5: referral.rule (the urgent-referral rule applied, its threshold and provenance), referral.argmax; the
-#    referral counts, sensitivity and specificity are the rule's; data_audit lists near-duplicate
+# 5: referral.rule (the urgent-referral rule applied, its threshold and provenance), referral.argmax (with
+#    the Wilson intervals of its sensitivity and specificity); the referral counts, sensitivity and
+#    specificity are the rule's; predictions.csv's urgent column; data_audit lists near-duplicate
 #    clusters (biggest first, bounded) instead of every pair; a class absent from the data has null
 #    precision, recall and F1; data_shift names the DICOM devices
 
@@ -73,9 +75,14 @@ ARGMAX_KEYS = ("urgent_sensitivity", "urgent_specificity", "true_positive", "fal
 
 
 def argmax_entry(results: RunResults) -> dict | None:
-    """The urgent-referral counts under the argmax rule, beside the rule's (None: not computed)."""
+    """The urgent-referral counts under the argmax rule, beside the rule's (None: not computed), and
+    the Wilson intervals of its sensitivity and specificity (``intervals``, at the report's level)."""
     argmax = results.argmax_referral
-    return None if argmax is None else {"rule": ARGMAX_RULE, **{key: getattr(argmax, key) for key in ARGMAX_KEYS}}
+    if argmax is None:
+        return None
+    sensitivity, specificity = urgent_wilson(argmax, results.statistics.intervals.settings.level)
+    return {"rule": ARGMAX_RULE, **{key: getattr(argmax, key) for key in ARGMAX_KEYS},
+            "intervals": {"urgent_sensitivity": sensitivity.to_dict(), "urgent_specificity": specificity.to_dict()}}
 
 
 def timings_entry(timings: Mapping[str, float]) -> dict[str, float]:

@@ -27,6 +27,7 @@ from octreport.document.manifest import manifest_for_run
 from octreport.document.metrics import metrics_document, timings_entry
 from octreport.document.results import RunResults
 from octreport.evaluation.predictions_file import RunPredictions, run_predictions
+from octreport.evaluation.referral import urgent_calls
 from octreport.provenance import timestamp_now
 
 
@@ -80,10 +81,12 @@ def build_run_document(
 
 
 def recorded_predictions(results: RunResults) -> RunPredictions:
-    """What predictions.csv records of a run: each evaluated image's path relative to the data root."""
-    predictions, data = results.predictions, results.data
+    """What predictions.csv records of a run: each evaluated image's path relative to the data root,
+    and, for the four OCT classes, the urgent call of the rule the report applied."""
+    predictions, data, rule = results.predictions, results.data, results.referral_rule
+    urgent = None if rule is None else urgent_calls(predictions.probabilities, data.class_names, rule.threshold)
     return run_predictions([item_name(item, data.root) for item in predictions.items], predictions.labels,
-                           predictions.probabilities, data.class_names)
+                           predictions.probabilities, data.class_names, urgent)
 
 
 def published_metrics(document: RunDocument, publishing_timings: Mapping[str, float]) -> dict[str, Any]:

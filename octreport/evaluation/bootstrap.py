@@ -26,7 +26,7 @@ import numpy as np
 
 from octreport.evaluation.bootstrap_settings import BootstrapSettings
 from octreport.evaluation.metrics import validate_predictions
-from octreport.evaluation.referral import PENALTY, oct_class_order
+from octreport.evaluation.referral import PENALTY, oct_class_order, urgent_calls
 
 CHUNK = 128
 """Resamples drawn and evaluated at a time: bounds memory at about ``CHUNK * N * 8`` bytes per array
@@ -131,11 +131,15 @@ class StatisticsPlan:
 
     Built once from ``y_true`` (N,), ``probabilities`` (N, K) and the class names; calling it with
     a ``(b, N)`` weight matrix gives ``{key: (b,) float64}`` (see the module docstring for keys).
-    With all weights 1 the values equal :func:`~octreport.evaluation.metrics.compute_classification_metrics`
-    and :func:`~octreport.evaluation.referral.compute_referral_metrics`.
+    ``referral_threshold``: the urgent-referral rule the urgent sensitivity and specificity count
+    (:func:`~octreport.evaluation.referral.urgent_calls`: ``P(CNV) + P(DME) >= threshold``, or the
+    predicted class when None). With all weights 1 the values equal
+    :func:`~octreport.evaluation.metrics.compute_classification_metrics` and
+    :func:`~octreport.evaluation.referral.compute_referral_metrics` under the same threshold.
     """
 
-    def __init__(self, y_true: np.ndarray, probabilities: np.ndarray, class_names: Sequence[str]) -> None:
+    def __init__(self, y_true: np.ndarray, probabilities: np.ndarray, class_names: Sequence[str],
+                 referral_threshold: float | None = None) -> None:
         y, p, names = validate_predictions(y_true, probabilities, class_names)
         self.class_names = names
         self.n_images = int(y.shape[0])
@@ -149,7 +153,12 @@ class StatisticsPlan:
         self._urgent_auc = None
         if self._oct_order is not None:
             cnv, dme = self._oct_order[0], self._oct_order[1]
-            self._urgent_auc = _AucPlan((y == cnv) | (y == dme), p[:, cnv] + p[:, dme])
+            is_urgent = (y == cnv) | (y == dme)
+            self._urgent_auc = _AucPlan(is_urgent, p[:, cnv] + p[:, dme])
+            called = urgent_calls(p, names, referral_threshold)
+            # Columns: urgent called urgent, urgent missed, other called urgent, other kept out.
+            self._urgent_cells = np.stack([called & is_urgent, ~called & is_urgent, called & ~is_urgent,
+                                           ~called & ~is_urgent], axis=1).astype(np.float64)
 
     def keys(self) -> tuple[str, ...]:
         return statistic_keys(self.class_names)
@@ -191,10 +200,7 @@ class StatisticsPlan:
     def _referral(self, confusion: np.ndarray, total: np.ndarray, weights: np.ndarray) -> dict[str, np.ndarray]:
         order = list(self._oct_order)
         canonical = confusion[:, order][:, :, order]  # CNV, DME, DRUSEN, NORMAL
-        urgent_right = canonical[:, :2, :2].sum(axis=(1, 2))
-        urgent_missed = canonical[:, :2, 2:].sum(axis=(1, 2))
-        other_flagged = canonical[:, 2:, :2].sum(axis=(1, 2))
-        other_right = canonical[:, 2:, 2:].sum(axis=(1, 2))
+        urgent_right, urgent_missed, other_flagged, other_right = (weights @ self._urgent_cells).T
         return {
             "referral.urgent_sensitivity": _ratio(urgent_right, urgent_right + urgent_missed),
             "referral.urgent_specificity": _ratio(other_right, other_right + other_flagged),

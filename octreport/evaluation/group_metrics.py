@@ -18,7 +18,7 @@ import numpy as np
 
 from octreport.data.groups import NOT_LISTED
 from octreport.evaluation.intervals import Interval, wilson
-from octreport.evaluation.referral import oct_class_order
+from octreport.evaluation.referral import oct_class_order, urgent_calls
 
 BY_SIZE = "image size"
 """The grouping by stored size, width x height in pixels."""
@@ -82,8 +82,8 @@ def compute_group_metrics(
         raise ValueError(f"labels {labels.shape}, predictions {predicted.shape} and groups {names.shape} must align")
     order = oct_class_order(class_names)
     urgent = None if order is None else np.isin(labels, order[:2])
-    if order is not None and called_urgent is None:
-        called_urgent = np.isin(predicted, order[:2])
+    if order is not None and called_urgent is None:  # the predicted class decides: urgent_calls on it, one-hot
+        called_urgent = urgent_calls(np.eye(len(class_names))[predicted], class_names, None)
     counts = Counter(names.tolist())
     rows = []
     for group in sorted(counts, key=lambda g: (g == NOT_LISTED, -counts[g], g)):

@@ -221,6 +221,13 @@ class MetricIntervals:
         }
 
 
+def urgent_wilson(referral: ReferralMetrics, level: float = 0.95) -> tuple[Interval, Interval]:
+    """``(sensitivity, specificity)`` of ``referral``'s urgent calls with their Wilson intervals (the
+    rule's, or argmax's shown beside it)."""
+    return (wilson(referral.true_positive, referral.n_urgent, level),
+            wilson(referral.true_negative, referral.n_non_urgent, level))
+
+
 def compute_metric_intervals(
     metrics: ClassificationMetrics,
     probabilities: np.ndarray,
@@ -238,7 +245,8 @@ def compute_metric_intervals(
             resampled one by one.
     """
     level = settings.level
-    plan = StatisticsPlan(metrics.y_true, probabilities, metrics.class_names)
+    plan = StatisticsPlan(metrics.y_true, probabilities, metrics.class_names,
+                          None if referral is None else referral.threshold)
     [distribution] = bootstrap_distributions([plan], groups, settings)
     _, n_units = cluster_index(groups, metrics.n_images)
     unit = "patient" if n_units < metrics.n_images else "image"
@@ -264,9 +272,10 @@ def compute_metric_intervals(
         ))
     referral_intervals = None
     if referral is not None and "referral.weighted_error" in distribution:
+        sensitivity, specificity = urgent_wilson(referral, level)
         referral_intervals = ReferralIntervals(
-            urgent_sensitivity=wilson(referral.true_positive, referral.n_urgent, level),
-            urgent_specificity=wilson(referral.true_negative, referral.n_non_urgent, level),
+            urgent_sensitivity=sensitivity,
+            urgent_specificity=specificity,
             urgent_roc_auc=boot("referral.urgent_roc_auc", referral.urgent_roc_auc),
             weighted_error=boot("referral.weighted_error", referral.weighted_error),
         )

@@ -137,15 +137,16 @@ def paired_tests(
     ``probabilities_a`` and ``probabilities_b`` are (N, K) for the same N images (rows aligned) with
     true classes ``y_true``; ``groups`` names each image's patient when known.
     ``referral_thresholds``: each run's urgent-referral threshold (None: the predicted class), so
-    that the urgent sensitivity and specificity are tested under the rules the runs reported.
+    that the urgent sensitivity and specificity are tested under the rules the runs reported: both
+    McNemar's counts and the paired bootstrap's interval of the difference.
     """
     y = np.asarray(y_true)
-    plan_a = StatisticsPlan(y, probabilities_a, class_names)
-    plan_b = StatisticsPlan(y, probabilities_b, class_names)
+    threshold_a, threshold_b = referral_thresholds
+    plan_a = StatisticsPlan(y, probabilities_a, class_names, threshold_a)
+    plan_b = StatisticsPlan(y, probabilities_b, class_names, threshold_b)
     dist_a, dist_b = bootstrap_distributions([plan_a, plan_b], groups, settings)
     value_a, value_b = point_values(plan_a), point_values(plan_b)
     p_a, p_b = np.asarray(probabilities_a), np.asarray(probabilities_b)
-    threshold_a, threshold_b = referral_thresholds
     unit = "patients" if groups is not None and len(set(groups)) < y.size else "images"
     subsets = _proportion_subsets(y, class_names)
     tests = {}

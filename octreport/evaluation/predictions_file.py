@@ -4,8 +4,12 @@ tests of ``octreport compare``), and any number of the report re-derived.
 
 One row per evaluated test image, in evaluation order::
 
-    path,true_class,predicted_class,p:CNV,p:DME,p:DRUSEN,p:NORMAL
-    test/CNV/CNV-1091963-1.jpeg,CNV,CNV,0.912345678,0.0412,0.0301,0.0163
+    path,true_class,predicted_class,p:CNV,p:DME,p:DRUSEN,p:NORMAL,urgent
+    test/CNV/CNV-1091963-1.jpeg,CNV,CNV,0.912345678,0.0412,0.0301,0.0163,1
+
+``urgent`` (last, only when the classes are the four OCT ones and the run applied a referral rule):
+1 when the run's urgent-referral rule (:func:`~octreport.evaluation.referral.urgent_calls`) called
+the image urgent, else 0. Files without it (older runs, other classes) read the same.
 
 ``path`` is relative to the data root (POSIX form, as in the manifest's data fingerprint), so the
 file stays valid when the data folder moves; the probabilities have 9 significant digits, which
@@ -31,6 +35,7 @@ from octreport.guarded import MAX_RUN_FILE_BYTES, read_text
 PREDICTIONS_NAME = "predictions.csv"
 _FIXED = ("path", "true_class", "predicted_class")
 _PROBABILITY = "p:"
+_URGENT = "urgent"
 _DIGITS = 9
 
 
@@ -43,6 +48,8 @@ class RunPredictions:
     class_names: tuple[str, ...]
     labels: np.ndarray
     probabilities: np.ndarray
+    urgent: np.ndarray | None = None
+    """(N,) bool: the run's urgent-referral call per image; None when not recorded."""
 
     def patients(self) -> list[str]:
         """The patient of each image (Kermany names), or the image itself when its name has none."""
@@ -50,16 +57,23 @@ class RunPredictions:
 
 
 def run_predictions(
-    relative_paths: Sequence[str], labels: Sequence[int], probabilities: np.ndarray, class_names: Sequence[str]
+    relative_paths: Sequence[str], labels: Sequence[int], probabilities: np.ndarray, class_names: Sequence[str],
+    urgent: np.ndarray | None = None,
 ) -> RunPredictions:
-    """The record of one run, in memory (what ``predictions.csv`` holds)."""
+    """The record of one run, in memory (what ``predictions.csv`` holds); ``urgent``: (N,) the
+    referral rule's urgent calls (:func:`~octreport.evaluation.referral.urgent_calls`), or None."""
     probabilities = np.asarray(probabilities, dtype=np.float64)
     if probabilities.shape != (len(relative_paths), len(class_names)) or len(labels) != len(relative_paths):
         raise ValueError(
             f"{len(relative_paths)} paths and {len(labels)} labels need probabilities of shape "
             f"({len(relative_paths)}, {len(class_names)}), got {probabilities.shape}"
         )
-    return RunPredictions(tuple(relative_paths), tuple(class_names), np.asarray(labels, dtype=np.int64), probabilities)
+    if urgent is not None:
+        urgent = np.asarray(urgent, dtype=bool)
+        if urgent.shape != (len(relative_paths),):
+            raise ValueError(f"{len(relative_paths)} paths need {len(relative_paths)} urgent calls, got {urgent.shape}")
+    return RunPredictions(tuple(relative_paths), tuple(class_names), np.asarray(labels, dtype=np.int64), probabilities,
+                          urgent)
 
 
 def predictions_csv(record: RunPredictions) -> str:
@@ -67,11 +81,14 @@ def predictions_csv(record: RunPredictions) -> str:
     names = record.class_names
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow([*_FIXED, *(csv_cell(f"{_PROBABILITY}{name}") for name in names)])
-    for path, label, row in zip(record.paths, record.labels, record.probabilities):
+    urgent_column = [] if record.urgent is None else [csv_cell(_URGENT)]
+    writer.writerow([*_FIXED, *(csv_cell(f"{_PROBABILITY}{name}") for name in names), *urgent_column])
+    calls = [None] * len(record.paths) if record.urgent is None else record.urgent
+    for path, label, row, call in zip(record.paths, record.labels, record.probabilities, calls):
         true_class = names[int(label)] if 0 <= int(label) < len(names) else ""
+        urgent_cell = [] if call is None else [csv_cell(int(bool(call)))]
         writer.writerow([csv_cell(path), csv_cell(true_class), csv_cell(names[int(row.argmax())]),
-                         *(f"{v:.{_DIGITS}g}" for v in row)])
+                         *(f"{v:.{_DIGITS}g}" for v in row), *urgent_cell])
     return buffer.getvalue()
 
 
@@ -82,23 +99,30 @@ def parse_predictions_csv(text: str, source: str = PREDICTIONS_NAME) -> RunPredi
     except csv.Error as error:
         raise DataError(f"{source} is not a readable CSV file ({error}).") from None
     header = rows[0] if rows else []
-    if tuple(header[:3]) != _FIXED or len(header) < 4 or not all(c.startswith(_PROBABILITY) for c in header[3:]):
+    has_urgent = bool(header) and header[-1] == _URGENT
+    columns = header[3:-1] if has_urgent else header[3:]
+    if tuple(header[:3]) != _FIXED or not columns or not all(c.startswith(_PROBABILITY) for c in columns):
         raise DataError(f"{source} is not an octreport predictions file: its header must be "
-                        f"{', '.join(_FIXED)}, {_PROBABILITY}<class>, ...")
-    names = tuple(c[len(_PROBABILITY):] for c in header[3:])
+                        f"{', '.join(_FIXED)}, {_PROBABILITY}<class>, ... (and {_URGENT})")
+    names = tuple(c[len(_PROBABILITY):] for c in columns)
     index = {name: k for k, name in enumerate(names)}
-    paths, labels, values = [], [], []
+    paths, labels, values, urgent = [], [], [], []
     for number, row in enumerate(rows[1:], start=2):
         if len(row) != len(header):
             raise DataError(f"{source}, line {number}: expected {len(header)} columns, got {len(row)}.")
         try:
-            values.append([float(v) for v in row[3:]])
+            values.append([float(v) for v in row[3:3 + len(names)]])
         except ValueError:
             raise DataError(f"{source}, line {number}: a probability is not a number.") from None
+        if has_urgent:
+            if row[-1] not in ("0", "1"):
+                raise DataError(f"{source}, line {number}: {_URGENT} must be 0 or 1, got {row[-1]!r}.")
+            urgent.append(row[-1] == "1")
         paths.append(row[0])
         labels.append(index.get(row[1], -1))
     probabilities = np.array(values, dtype=np.float64).reshape(len(values), len(names))
-    return RunPredictions(tuple(paths), names, np.array(labels, dtype=np.int64), probabilities)
+    return RunPredictions(tuple(paths), names, np.array(labels, dtype=np.int64), probabilities,
+                          np.array(urgent, dtype=bool) if has_urgent else None)
 
 
 def read_predictions(path: Path) -> RunPredictions:

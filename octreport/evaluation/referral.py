@@ -180,6 +180,7 @@ def compute_referral_metrics(
     if order is None:
         return None
     y, p, _ = validate_predictions(y_true, probabilities, class_names)
+    called = urgent_calls(p, class_names, threshold)
     # Re-index into the canonical OCT_CLASSES order. argmax runs on the caller's column order,
     # so a tie resolves exactly as in compute_classification_metrics.
     to_canonical = np.empty(len(order), dtype=np.int64)
@@ -191,7 +192,6 @@ def compute_referral_metrics(
 
     urgent = [0, 1]
     is_urgent = y < 2
-    called = predicted < 2 if threshold is None else p[:, 0] + p[:, 1] >= threshold
     true_positive = int((called & is_urgent).sum())
     false_negative = int((~called & is_urgent).sum())
     false_positive = int((called & ~is_urgent).sum())

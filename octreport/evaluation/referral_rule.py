@@ -39,7 +39,7 @@ import numpy as np
 from octreport.errors import ConfigError
 from octreport.formatting import with_ci
 from octreport.evaluation.intervals import Interval, wilson
-from octreport.evaluation.referral import OCT_CLASSES, oct_class_order, urgent_rule_text, urgent_scores
+from octreport.evaluation.referral import OCT_CLASSES, oct_class_order, urgent_calls, urgent_rule_text, urgent_scores
 
 DEFAULT_TARGET_SENSITIVITY = 0.95
 MIN_BANDWIDTH = 0.5
@@ -94,17 +94,24 @@ class ReferralRule:
         return f"{self.text} ({SOURCE_WORDS.get(self.source, self.source)})"
 
     def provenance(self) -> str:
-        """Where the rule came from, one sentence for the report."""
+        """Where the rule came from, one sentence for the report; a field the sidecar left out is
+        left out of the sentence."""
         if self.source == OVERRIDE:
-            return f"Set for this report with --referral-threshold {self.threshold:g}. {self.note}".strip()
+            given = "" if self.threshold is None else f" {self.threshold:g}"
+            return f"Set for this report with --referral-threshold{given}. {self.note}".strip()
         if self.threshold is None:
             return self.note or "The predicted (most probable) class decides."
+        split = self.split or "validation"
+        scans = f" ({self.n_images} scans)" if self.n_images else ""
+        target = ("" if self.target_sensitivity is None
+                  else f", for a target sensitivity of {self.target_sensitivity:.0%}")
+        method = f" ({self.method})" if self.method else ""
         reached = ""
         if self.sensitivity is not None and self.specificity is not None:
             reached = (f"; there it reaches sensitivity {with_ci(self.sensitivity)} over {self.n_urgent} urgent scans "
-                       f"and specificity {with_ci(self.specificity)} over {self.n_non_urgent} others")
-        return (f"Chosen when the model was trained, on its {self.split} split ({self.n_images} scans), for a target "
-                f"sensitivity of {self.target_sensitivity:.0%} ({self.method}){reached}.")
+                       f"and specificity {with_ci(self.specificity)} over {self.n_non_urgent} others "
+                       f"({OPTIMISTIC})")
+        return f"Chosen when the model was trained, on its {split} split{scans}{target}{method}{reached}."
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -118,19 +125,70 @@ class ReferralRule:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "ReferralRule":
-        threshold = data.get("threshold")
+        """The rule a sidecar stores; :class:`ValueError` (the sidecar loader's :class:`ModelError`,
+        exit 4, before any run folder exists) when a field is not what :meth:`to_dict` writes: an
+        unknown source, a threshold that is not a finite number in [0, 1], a negative count."""
+        if not isinstance(data, dict):
+            raise ValueError(f"referral_rule must be an object, got {type(data).__name__}")
+        source = data.get("source")
+        if source not in SOURCE_WORDS:
+            raise ValueError(f"referral_rule.source must be one of {', '.join(sorted(SOURCE_WORDS))}, got {source!r}")
+        target = _fraction(data, "target_sensitivity")
+        if target is not None and not 0 < target < 1:
+            raise ValueError(f"referral_rule.target_sensitivity must lie in (0, 1), got {target}")
+        bandwidth = _number(data, "bandwidth_logits")
+        split = data.get("split")
         return cls(
-            threshold=None if threshold is None else float(threshold), source=str(data["source"]),
-            target_sensitivity=data.get("target_sensitivity"), split=data.get("split"),
-            n_images=int(data.get("n_images", 0)), n_urgent=int(data.get("n_urgent", 0)),
-            n_non_urgent=int(data.get("n_non_urgent", 0)),
-            sensitivity=_interval(data.get("sensitivity")), specificity=_interval(data.get("specificity")),
-            bandwidth=data.get("bandwidth_logits"), method=data.get("method", ""), note=data.get("note", ""),
+            threshold=_fraction(data, "threshold"), source=source, target_sensitivity=target,
+            split=None if split is None else str(split),
+            n_images=_count(data, "n_images"), n_urgent=_count(data, "n_urgent"),
+            n_non_urgent=_count(data, "n_non_urgent"),
+            sensitivity=_interval(data.get("sensitivity"), "sensitivity"),
+            specificity=_interval(data.get("specificity"), "specificity"),
+            bandwidth=bandwidth, method=str(data.get("method") or ""), note=str(data.get("note") or ""),
         )
 
 
-def _interval(data: dict[str, Any] | None) -> Interval | None:
-    return None if data is None else Interval(data["value"], data["low"], data["high"], data["method"])
+OPTIMISTIC = "on the validation split it was chosen on: optimistic"
+"""What the sensitivity and specificity a rule reached on its own split are: measured where it was tuned."""
+
+
+def _number(data: dict[str, Any], key: str) -> float | None:
+    """``data[key]`` as a finite float, None when absent or null; :class:`ValueError` otherwise."""
+    value = data.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"referral_rule.{key} must be a number, got {value!r}")
+    if not math.isfinite(value):
+        raise ValueError(f"referral_rule.{key} must be a finite number, got {value!r}")
+    return float(value)
+
+
+def _fraction(data: dict[str, Any], key: str) -> float | None:
+    """``data[key]`` as a finite float in [0, 1], None when absent or null."""
+    value = _number(data, key)
+    if value is not None and not 0 <= value <= 1:
+        raise ValueError(f"referral_rule.{key} must lie in [0, 1], got {value}")
+    return value
+
+
+def _count(data: dict[str, Any], key: str) -> int:
+    """``data[key]`` as a whole number, 0 or more (``150.0`` too); 0 when absent."""
+    value = data.get(key, 0)
+    whole = isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+    if isinstance(value, bool) or not whole or value < 0:
+        raise ValueError(f"referral_rule.{key} must be a count (0 or more), got {value!r}")
+    return int(value)
+
+
+def _interval(data: dict[str, Any] | None, name: str) -> Interval | None:
+    if data is None:
+        return None
+    if not isinstance(data, dict):
+        raise ValueError(f"referral_rule.{name} must be an object, got {type(data).__name__}")
+    values = {key: _fraction(data, key) for key in ("value", "low", "high")}
+    return Interval(values["value"], values["low"], values["high"], str(data.get("method") or "wilson"))
 
 
 def silverman_bandwidth(values: np.ndarray) -> float:
@@ -210,7 +268,7 @@ def choose_referral_threshold(
             f"sensitivity of {target:.0%} needs to allow one miss. Urgent referral uses the predicted class "
             "(CNV or DME)."))
     threshold, bandwidth = smoothed_threshold(score[urgent], target)
-    called = score >= threshold
+    called = urgent_calls(probabilities, class_names, threshold)
     return ReferralRule(
         threshold=threshold, **counts, bandwidth=bandwidth, method=METHOD,
         sensitivity=wilson(int((called & urgent).sum()), n_urgent, level),

@@ -113,10 +113,11 @@ class Summary:
     shift_warning: str | None = None
     """The data-shift check's first material finding (and how many more), None when it found none."""
     urgent_rule: str | None = None
-    """The urgent-referral rule the sensitivity and specificity are of, and where it came from."""
-    argmax_urgent_sensitivity: float | None = None
-    """Under the argmax rule, shown beside the rule's; None when the rule is argmax."""
-    argmax_urgent_specificity: float | None = None
+    """A sentence: the urgent-referral rule the sensitivity and specificity are of, where it came
+    from, and whether argmax's numbers stand beside them."""
+    urgent_sensitivity_hint: str = "CNV or DME found as urgent"
+    """Under the urgent sensitivity; with argmax's, and its interval, when the rule is a threshold."""
+    urgent_specificity_hint: str = "others kept out of urgent"
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from octreport.document.results import RunResults
 from octreport.drawing.export import encode_figure
 from octreport.drawing.figures import confusion_matrix_figure
-from octreport.evaluation.intervals import ClassIntervals
+from octreport.evaluation.intervals import ClassIntervals, urgent_wilson
 from octreport.evaluation.metrics import PerClassMetrics
 from octreport.evaluation.referral import KERMANY_2018_REFERENCE, urgent_rule_text
 from octreport.report.assets import FIGURE_DPI, FigureStore
@@ -88,10 +88,11 @@ def _argmax_rows(results: RunResults) -> tuple[ReferralRow, ...]:
     argmax, ref = results.argmax_referral, KERMANY_2018_REFERENCE
     if argmax is None or results.referral is None or results.referral.threshold is None:
         return ()
+    sensitivity, specificity = urgent_wilson(argmax, results.statistics.intervals.settings.level)
     return (ReferralRow("Urgent-referral sensitivity, predicted class (argmax)", argmax.urgent_sensitivity,
-                        ref.urgent_sensitivity),
+                        ref.urgent_sensitivity, ours_ci=sensitivity),
             ReferralRow("Urgent-referral specificity, predicted class (argmax)", argmax.urgent_specificity,
-                        ref.urgent_specificity))
+                        ref.urgent_specificity, ours_ci=specificity))
 
 
 def confusion_figure(results: RunResults, store: FigureStore) -> FigureRef:

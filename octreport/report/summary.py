@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from octreport.audit.gates import GateResult
 from octreport.document.results import RunResults
 from octreport.evaluation.errors_gallery import worst_confusion
+from octreport.evaluation.intervals import urgent_wilson
 from octreport.formatting import with_ci
 from octreport.report.context import Summary
 from octreport.report.shift_section import shift_warning
@@ -52,15 +53,17 @@ def summary(results: RunResults, gates: Sequence[GateResult]) -> Summary:
 
 
 def _argmax_beside(results: RunResults) -> dict:
-    """The rule the urgent numbers are of and, when it is a threshold, argmax's numbers beside them."""
+    """The rule the urgent numbers are of and, when it is a threshold, argmax's numbers (with their
+    Wilson intervals) beside them: the strings the summary shows, built here, not in the template."""
     rule, argmax = results.referral_rule, results.argmax_referral
     if rule is None or results.referral is None:
         return {}
     if rule.threshold is None or argmax is None:
-        return {"urgent_rule": f"rule: {rule.labelled}"}
-    return {"urgent_rule": f"rule: {rule.labelled}",
-            "argmax_urgent_sensitivity": argmax.urgent_sensitivity,
-            "argmax_urgent_specificity": argmax.urgent_specificity}
+        return {"urgent_rule": f"Urgent referral rule: {rule.labelled}."}
+    sensitivity, specificity = urgent_wilson(argmax, results.statistics.intervals.settings.level)
+    return {"urgent_rule": f"Urgent referral rule: {rule.labelled}; beside it, the predicted class (argmax).",
+            "urgent_sensitivity_hint": f"CNV or DME found as urgent; argmax: {with_ci(sensitivity)}",
+            "urgent_specificity_hint": f"others kept out of urgent; argmax: {with_ci(specificity)}"}
 
 
 def _key_warning(results: RunResults, gates: Sequence[GateResult]) -> str | None:
