@@ -27,7 +27,7 @@ All shown channels of one layer are optimised at once, one image per channel, as
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -84,10 +84,12 @@ class MaximisedInputs:
 def maximise_channels(
     model: Any, info: ConvLayerInfo, channels: Sequence[int], field: ReceptiveField | None,
     settings: MaximisationSettings = MaximisationSettings(), input_shape: Sequence[int] | None = None,
+    window: bool = True,
 ) -> MaximisedInputs:
     """Optimise one input per channel of ``channels`` (see the module docstring) for a 2D layer.
     ``input_shape`` (H, W, C): the image size to optimise, needed where the model accepts any
-    size; by default the model's own input shape.
+    size; by default the model's own input shape. ``window=False`` optimises the whole image (the
+    method before the window; ``benchmarks/bench_maximisation.py`` compares the two).
 
     Raises:
         ConfigError: the layer is not 2D, or no channel is given.
@@ -110,7 +112,9 @@ def maximise_channels(
     rng = np.random.default_rng(settings.seed)
     # Jitter beyond an eighth of the field blurs the pattern of a small field away: capped there.
     jitter = settings.jitter if field is None else min(settings.jitter, max(field.size) // 8)
-    canvas = working_canvas(extractor, info, field, (height, width, depth), centre, jitter)
+    canvas = working_canvas(extractor, info, field if window else None, (height, width, depth), centre, jitter)
+    if not window:
+        canvas = replace(canvas, field=field)
     net, (canvas_h, canvas_w) = canvas.extractor, canvas.size
     n = len(channels)
     start = rng.uniform(-0.5, 0.5, (n, canvas_h, canvas_w, depth)).astype(np.float32)  # logits: pixels 0.38-0.62
