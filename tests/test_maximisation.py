@@ -94,3 +94,17 @@ def test_an_unknown_field_or_a_window_as_large_as_the_image_optimises_the_whole_
     for field in (None, ReceptiveField((64, 64), (2, 2), (0.5, 0.5))):
         canvas = working_canvas(extractor, layers[1], field, (32, 48, 1), (8, 12), jitter=1)
         assert canvas.extractor is extractor and canvas.size == (32, 48) and canvas.offset == (0, 0) and canvas.valid.all()
+
+
+def test_a_layer_inside_a_nested_backbone_is_optimised_on_a_window_too():
+    keras.utils.set_random_seed(4)
+    backbone = keras.Sequential([keras.Input((32, 32, 1)), keras.layers.Conv2D(4, 3, padding="same", activation="relu"),
+                                 keras.layers.Conv2D(4, 3, strides=2, padding="same")])
+    inputs = keras.Input((32, 32, 1))
+    model = keras.Model(inputs, keras.layers.Dense(2)(keras.layers.GlobalAveragePooling2D()(backbone(inputs))))
+    layers = discover_conv_layers(model)
+    fields = receptive_fields(model, layers)
+    canvas = working_canvas(cached_extractor_model(model, [layers[1]]), layers[1], fields[1], (32, 32, 1), (8, 8), 0)
+    assert canvas.size == (10, 10) and canvas.offset == (12, 12) and canvas.target == (2, 2)
+    result = maximise_channels(model, layers[1], [0, 1], fields[1], MaximisationSettings(steps=3))
+    assert result.images.shape == (2, 5, 5, 1) and "10x10 window" in result.caption

@@ -183,8 +183,8 @@ def maximise_channels(
         f"input each filter responds to most at one position of its map: {settings.steps} normalised gradient-ascent "
         f"steps from noisy mid-grey, all shown filters as one batch, jitter {jitter} px, scaling +-{settings.scale:.0%}, "
         f"total-variation smoothness penalty {settings.smoothness:g}, seed {settings.seed}; {colour}; cropped to the "
-        "receptive field of the position optimised (the centre of the map, or the filter's strongest position near it in the "
-        "start image where it was off at the centre)"
+        "receptive field of the position optimised (the centre of the map, or the filter's strongest position near it "
+        "in the start image where it was off at the centre)"
     )
     if canvas.size != (height, width):
         caption += f"; optimised on the {canvas_h}x{canvas_w} window around that field (the same activations)"
@@ -192,7 +192,6 @@ def maximise_channels(
     if flat:
         caption += f"; {flat} of {n} filters never responded (output 0 throughout), their tiles show where the search started"
     return MaximisedInputs(info, channels, crops.astype(np.float32), after, before, caption)
-
 
 
 @dataclass(frozen=True, eq=False)
@@ -257,7 +256,8 @@ def working_canvas(extractor: Any, info: ConvLayerInfo, field: ReceptiveField | 
     row, col = top // jump_h, left // jump_w
     rows, cols = cut_map.shape[1:3]
     target = (centre[0] - row, centre[1] - col)
-    if row + rows > full_map.shape[1] or col + cols > full_map.shape[2] or not (0 <= target[0] < rows and 0 <= target[1] < cols):
+    inside = 0 <= target[0] < rows and 0 <= target[1] < cols
+    if row + rows > full_map.shape[1] or col + cols > full_map.shape[2] or not inside:
         return whole
     same = full_map[0, row:row + rows, col:col + cols]
     tolerance = 1e-4 * (np.abs(same).max() + 1e-6)
@@ -266,5 +266,6 @@ def working_canvas(extractor: Any, info: ConvLayerInfo, field: ReceptiveField | 
         return whole
     # Window position q is the whole map's q + (row, col): its centre lies at start + (q + row) * jump
     # in the image, start + q * jump + (row * jump - top) in the window (top is a multiple of jump).
-    moved = ReceptiveField(field.size, field.jump, (field.start[0] + row * jump_h - top, field.start[1] + col * jump_w - left))
+    moved = ReceptiveField(field.size, field.jump,
+                           (field.start[0] + row * jump_h - top, field.start[1] + col * jump_w - left))
     return Canvas(window, (bottom - top, right - left), (top, left), target, valid, moved)
