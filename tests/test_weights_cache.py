@@ -17,7 +17,7 @@ from conftest import write_class_folders
 from octreport.cache import ArrayCache, default_cache_dir
 from octreport.cli import main
 from octreport.engine.layers import discover_conv_layers
-from octreport.engine.maximisation import MaximisationSettings
+from octreport.engine.maximisation import METHOD_VERSION, MaximisationSettings
 from octreport.engine.receptive_field import receptive_fields
 from octreport.engine.weights_cache import cached_maximisation, model_fingerprint
 from test_maximisation import detector_model
@@ -109,7 +109,7 @@ def test_an_entry_of_the_wrong_shape_is_refused(tmp_path, caplog):
     first = maximise(model, cache)
     layer = discover_conv_layers(model)[0]
     field = receptive_fields(model, [layer])[0]
-    fields = {"model": model_fingerprint(model), "layer": 0, "kind": layer.kind, "channels": [0, 1],
+    fields = {"model": model_fingerprint(model), "method": METHOD_VERSION, "layer": 0, "kind": layer.kind, "channels": [0, 1],
               "settings": SETTINGS.__dict__, "input_shape": list(SHAPE),
               "field": [field.size, field.jump, field.start]}
     assert cache.path("maximisation", fields) == entries(tmp_path / "cache")[0]  # the key the engine uses

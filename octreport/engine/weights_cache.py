@@ -22,7 +22,7 @@ import numpy as np
 
 from octreport.cache import FROM_CACHE, ArrayCache
 from octreport.engine.layers import ConvLayerInfo
-from octreport.engine.maximisation import MaximisationSettings, MaximisedInputs, maximise_channels
+from octreport.engine.maximisation import METHOD_VERSION, MaximisationSettings, MaximisedInputs, maximise_channels
 from octreport.engine.receptive_field import ReceptiveField
 from octreport.hashing import sha256_arrays, sha256_weights
 
@@ -58,7 +58,8 @@ def cached_maximisation(
     ``cache=None``: always computed, nothing stored."""
     if cache is None:
         return maximise_channels(model, info, channels, field, settings, input_shape)
-    fields = {"model": fingerprint, "layer": info.index, "kind": info.kind, "channels": [int(c) for c in channels],
+    fields = {"model": fingerprint, "method": METHOD_VERSION, "layer": info.index, "kind": info.kind,
+              "channels": [int(c) for c in channels],
               "settings": asdict(settings), "input_shape": [int(s) for s in input_shape],
               "field": None if field is None else [field.size, field.jump, field.start]}
     expected = _expected_shapes(len(channels), field, input_shape)
