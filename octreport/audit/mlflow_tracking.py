@@ -47,11 +47,7 @@ QUIET_PROGRESS = {"MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
 NOISY_LOGGERS = ("mlflow", "urllib3", "alembic")
 NOT_APPLICABLE = "n/a"
 _BATCH = 100  # params or tags per log_batch call (the REST API's limit for params)
-_METRICQUIET_PROGRESS = {"MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
-"""Under ``--quiet``: no download progress bar on standard error."""
-NOISY_LOGGERS = ("mlflow", "urllib3", "alembic")
-NOT_APPLICABLE = "n/a"
-_BATCH = 1000
+_METRIC_BATCH = 1000
 
 
 @dataclass(frozen=True)
