@@ -121,10 +121,38 @@ def test_the_dicom_salt_and_credentials_stay_in_the_run_folder(audited_run, tmp_
     manifest = json.loads(uploaded)
     assert manifest["config"]["report"]["dicom_salt"] == "(set; not logged)"
     assert manifest["command_line"].endswith("--dicom-salt '***' --mlflow-tracking-uri https://mlflow.example.org")
-    assert "report.pdf" not in {p.name for p in record.artifacts}  # it embeds the unmasked manifest
     assert (run / "manifest.json").read_bytes() == before  # the run folder is never written
     plain = read_run_folder(audited_run[0])
     assert plain.params["report.dicom_salt_set"] == "false" and plain.replaced_artifacts is None
+
+
+def test_the_uploaded_pdf_embeds_the_masked_manifest(audited_run, tmp_path):
+    from octreport.audit.mlflow_tracking import _log_artifacts
+    from octreport.audit.pdf_attachments import read_attachments
+
+    def salted(manifest):
+        manifest["config"]["report"]["dicom_salt"] = "s3cret-salt"
+
+    run = _copy_of_run(audited_run[0], tmp_path / "run", salted)
+    pdf_before = (run / "report.pdf").read_bytes()
+    record = read_run_folder(run)
+    uploaded = {}
+
+    class Client:  # what MlflowClient.log_artifact and log_dict receive
+        def log_artifact(self, run_id, path):
+            uploaded[Path(path).name] = Path(path).read_bytes()
+
+        def log_dict(self, run_id, value, name):
+            uploaded[name] = json.dumps(value).encode()
+
+    _log_artifacts(Client(), "RUN", record)
+    assert {"report.pdf", "manifest.json", "metrics.json"} <= set(uploaded)
+    assert not any(b"s3cret" in content for content in uploaded.values())
+    (tmp_path / "uploaded.pdf").write_bytes(uploaded["report.pdf"])
+    attached = read_attachments(tmp_path / "uploaded.pdf")
+    assert attached["manifest.json"] == uploaded["manifest.json"]
+    assert attached["metrics.json"] == (run / "metrics.json").read_bytes()
+    assert (run / "report.pdf").read_bytes() == pdf_before
 
 
 def test_credentials_are_taken_out_of_uris_and_command_lines(monkeypatch):

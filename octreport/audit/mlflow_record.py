@@ -17,8 +17,8 @@ audit) and returns a frozen :class:`MlflowRecord`; imports no MLflow and writes 
 
 What is private stays in the run folder: the DICOM salt is never a param (``report.dicom_salt_set``
 says whether one was set), ``manifest.json`` is uploaded as a masked copy (:func:`masked_manifest`:
-the salt and any ``user:password@`` of a URL in ``command_line`` masked), and ``report.pdf``, which
-embeds the unmasked manifest, is left out when the run had a salt. The documents are read with
+the salt and any ``user:password@`` of a URL in ``command_line`` masked), and so is the copy of it
+that ``report.pdf`` embeds (:mod:`octreport.audit.mlflow_tracking` uploads a PDF with the masked one). The documents are read with
 :mod:`octreport.guarded` (size and depth caps); a document not shaped as octreport writes it is a
 :class:`ConfigError` naming the folder, never a traceback.
 """
@@ -50,7 +50,6 @@ PARAM_VALUE_LIMIT = 6000
 
 SALT_FIELD = "dicom_salt"
 MASKED = "(set; not logged)"
-PDF_NAME = "report.pdf"
 _CREDENTIALS = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@]*@")
 _NOT_A_METRIC_NAME = re.compile(r"[^A-Za-z0-9_\-. /]")
 _DATA_AUDIT_COUNTS = ("leaked_patients", "exact_duplicates_across_splits", "near_duplicates_across_splits",
@@ -120,9 +119,7 @@ def _record(run_dir: Path, metrics: Mapping[str, Any], manifest: Mapping[str, An
     trained = run_dir / TRAINED_MODEL_NAME
     gates = [_mapping(gate) for gate in _list(_mapping(metrics.get("gates")).get("results"))]
     config = _mapping(manifest.get("config"))
-    salted = bool(_mapping(config.get("report")).get(SALT_FIELD))
     masked = masked_manifest(manifest)
-    left_out = {PDF_NAME} if salted else set()
     evaluated, every = evaluated_classes(metrics)
     return MlflowRecord(
         run_folder=run_dir,
@@ -131,7 +128,7 @@ def _record(run_dir: Path, metrics: Mapping[str, Any], manifest: Mapping[str, An
         metrics=headline_metrics(metrics),
         step_metrics=training_curves(metrics),
         tags=run_tags(run_dir, metrics, manifest),
-        artifacts=tuple(run_dir / name for name in ARTIFACT_NAMES if name not in left_out and (run_dir / name).is_file()),
+        artifacts=tuple(run_dir / name for name in ARTIFACT_NAMES if (run_dir / name).is_file()),
         model_card=metrics.get("card") if isinstance(metrics.get("card"), Mapping) else None,
         model_file=trained if model.get("file") and trained.is_file() else None,
         registry_model=model.get("registry") if isinstance(model.get("registry"), Mapping) else None,

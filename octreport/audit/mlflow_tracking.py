@@ -24,7 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from octreport.audit.manifest import MANIFEST_NAME
 from octreport.audit.mlflow_record import RUN_FOLDER_TAG, TAG_PREFIX, MlflowRecord, without_credentials
+from octreport.audit.pdf_attachments import with_attachment_replaced
 from octreport.errors import ConfigError, TrackingUnavailable
 
 log = logging.getLogger(__name__)
@@ -33,6 +35,7 @@ EXTRA = 'pip install "octreport[mlflow]"'
 DEFAULT_EXPERIMENT = "octreport"
 MODEL_ARTIFACT = "model"
 CARD_ARTIFACT = "model_card.json"
+PDF_NAME = "report.pdf"
 HTTP_LIMITS = {
     "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",      # MLflow's default: 7
     "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",  # default 2 (7 retries of 2**n s: minutes)
@@ -175,10 +178,18 @@ def log_record(record: MlflowRecord, settings: TrackingSettings, *, skip_if_logg
 
 def _log_artifacts(client, run_id: str, record: MlflowRecord) -> None:
     """The run folder's files, those in ``record.replaced_artifacts`` (the masked manifest) from a
-    scratch folder (the run folder is never written), and the model card."""
+    scratch folder (the run folder is never written), the PDF with the replaced files embedded in
+    their place (left out, with a warning, when that cannot be done), and the model card."""
     replaced = dict(record.replaced_artifacts or {})
     with tempfile.TemporaryDirectory(prefix="octreport-mlflow-") as scratch:
         for path in record.artifacts:
+            if path.name == PDF_NAME and MANIFEST_NAME in replaced:
+                content = with_attachment_replaced(path, MANIFEST_NAME, replaced[MANIFEST_NAME])
+                if content is None:
+                    log.warning("%s is not logged to MLflow: it embeds the unmasked %s, and a copy embedding "
+                                "the masked one could not be made", PDF_NAME, MANIFEST_NAME)
+                    continue
+                replaced[PDF_NAME] = content
             if path.name in replaced:
                 path = Path(scratch) / path.name
                 path.write_bytes(replaced[path.name])
