@@ -18,9 +18,9 @@ audit) and returns a frozen :class:`MlflowRecord`; imports no MLflow and writes 
 What is private stays in the run folder: the DICOM salt is never a param (``report.dicom_salt_set``
 says whether one was set), ``manifest.json`` is uploaded as a masked copy (:func:`masked_manifest`:
 the salt and any ``user:password@`` of a URL in ``command_line`` masked), and so is the copy of it
-that ``report.pdf`` embeds (:mod:`octreport.audit.mlflow_tracking` uploads a PDF with the masked one). The documents are read with
-:mod:`octreport.guarded` (size and depth caps); a document not shaped as octreport writes it is a
-:class:`ConfigError` naming the folder, never a traceback.
+that ``report.pdf`` embeds (:mod:`octreport.audit.mlflow_tracking` uploads a PDF with the masked
+one). The documents are read with :mod:`octreport.guarded` (size and depth caps); a document not
+shaped as octreport writes it is a :class:`ConfigError` naming the folder, never a traceback.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from octreport.audit.manifest import MANIFEST_NAME, OUTCOME_FAILED_GATES
+from octreport.audit.manifest import MANIFEST_NAME, MODEL_TRAINED_HERE, OUTCOME_FAILED_GATES
 from octreport.errors import ConfigError, GateFailed
 from octreport.guarded import MAX_RUN_FILE_BYTES, SHAPE_ERRORS, expect, not_shaped, read_json
 
@@ -146,7 +146,7 @@ def run_kind(metrics: Mapping[str, Any], manifest: Mapping[str, Any]) -> str:
     if kind in ("data-audit", "screening"):
         return str(kind)
     source = _mapping(manifest.get("model")).get("source")
-    return "run" if source == "trained in this run" else "report"
+    return "run" if source == MODEL_TRAINED_HERE else "report"
 
 
 def evaluated_classes(metrics: Mapping[str, Any]) -> tuple[tuple[str, ...], tuple[str, ...]]:

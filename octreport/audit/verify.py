@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from octreport.audit.compare import ALIASES, resolve_run
+from octreport.audit.manifest import MODEL_TRAINED_HERE
 from octreport.data.layout import relative_name
 from octreport.hashing import sha256_file
 from octreport.audit.verify_data import compare_fingerprints, current_fingerprint, describe_diff
@@ -38,7 +39,7 @@ from octreport.evaluation.predictions_file import PREDICTIONS_NAME, read_predict
 
 HOLDS, DIFFERS, NOT_CHECKED = "holds", "differs", "not checked"
 METRICS_NAME, MANIFEST_NAME, PDF_NAME = "metrics.json", "manifest.json", "report.pdf"
-TRAINED = "trained in this run"
+TRAINED = MODEL_TRAINED_HERE
 _SHOWN = 10
 
 
