@@ -195,14 +195,17 @@ def find_model(run_dir: Path, manifest: Mapping[str, Any], given: Path | None,
         return Path(recorded), "where the manifest says"
     registry = model.get("registry") or {}
     if registry.get("pinned_uri"):  # a model fetched from MLflow whose cached copy is gone: fetch it again
-        return _fetch_again(str(registry["pinned_uri"]), tracking_uri or registry.get("tracking_uri") or None)
+        recorded_server = registry.get("tracking_uri")
+        return _fetch_again(str(registry["pinned_uri"]),
+                            tracking_uri or (recorded_server if isinstance(recorded_server, str) else None) or None)
     return None, f"the model file is not where the manifest says ({recorded}); give --model"
 
 
 def _fetch_again(pinned_uri: str, server: str | None) -> tuple[Path | None, str]:
     from octreport.audit.mlflow_models import fetch_model
+    from octreport.audit.mlflow_record import without_credentials
 
-    where = f" at {server}" if server else ""
+    where = f" at {without_credentials(server)}" if server else ""
     try:
         return fetch_model(pinned_uri, server).file, f"fetched again from MLflow ({pinned_uri}{where})"
     except OctReportError as error:
