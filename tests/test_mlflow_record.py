@@ -237,7 +237,7 @@ def test_a_version_another_process_fetched_first_is_used_and_an_unwritable_cache
     locked = tmp_path / "locked" / "models" / "oct" / "1"
     with monkeypatch.context() as patch:
         patch.setattr(mlflow_models.tempfile, "mkdtemp", read_only)
-        with pytest.raises(ConfigError, match=f"MLflow model cache folder {locked.parent}.* cannot be written.*--cache-dir"):
+        with pytest.raises(ConfigError, match=f"model cache folder {locked.parent}.* cannot be written.*--cache-dir"):
             mlflow_models._download("models:/oct/1", locked, "http://s", "http://s")
     monkeypatch.setattr(mlflow.artifacts, "download_artifacts", read_only)  # the disk fills while downloading
     with pytest.raises(ConfigError, match="Read-only file system"):
