@@ -121,7 +121,13 @@ def _given_options() -> set[str]:
 
 
 def _command_line() -> str:
-    return shlex.join(["octreport", *sys.argv[1:]])
+    """The command line as the manifest records it; a URL's ``user:password@`` is left out."""
+    line = shlex.join(["octreport", *sys.argv[1:]])
+    if "@" not in line:
+        return line
+    from octreport.audit.mlflow_record import without_credentials
+
+    return without_credentials(line)
 
 
 def _model_card(card_file: Path | None):
@@ -133,20 +139,35 @@ def _model_card(card_file: Path | None):
     return click.get_current_context().meta.get(CARD_META)
 
 
-def _tracking(options: dict):
+def _tracking(options: dict, quiet: bool = False):
     """The MLflow settings (None without --mlflow; exit 2 naming the extra when MLflow is missing)
-    and the tracking URI models:/ and runs:/ URIs are fetched from."""
+    and the tracking URI models:/ and runs:/ URIs are fetched from. Under ``--quiet``, MLflow's
+    progress bar and log lines are kept off standard error."""
     values = take(options, MLFLOW_OPTION_NAMES)
-    return build_tracking_settings(values), values["mlflow_tracking_uri"]
+    settings = build_tracking_settings(values)
+    if quiet and settings is not None:
+        _quiet_mlflow()
+    return settings, values["mlflow_tracking_uri"]
 
 
-def _model_argument(model_path: Path | None, tracking_uri: str | None):
-    """``--model``: a file, or for ``models:/...`` and ``runs:/...`` the model fetched from MLflow."""
+def _quiet_mlflow() -> None:
+    from octreport.audit.mlflow_tracking import quiet_mlflow
+
+    quiet_mlflow()
+
+
+def _model_argument(model_path: Path | None, tracking_uri: str | None, cache_dir: Path | None = None, quiet: bool = False):
+    """``--model``: a file, or for ``models:/...`` and ``runs:/...`` the model fetched from MLflow
+    (into ``--cache-dir``'s ``mlflow/``)."""
     if model_path is None:
         return None
     from octreport.audit.mlflow_models import fetch_model, is_mlflow_uri
 
-    return fetch_model(str(model_path), tracking_uri) if is_mlflow_uri(model_path) else model_path
+    if not is_mlflow_uri(model_path):
+        return model_path
+    if quiet:
+        _quiet_mlflow()
+    return fetch_model(str(model_path), tracking_uri, cache_dir)
 
 
 def _log_to_mlflow(run_dir: Path, settings, quiet: bool, skip_if_logged: bool = False) -> TrackingUnavailable | None:
@@ -159,6 +180,8 @@ def _log_to_mlflow(run_dir: Path, settings, quiet: bool, skip_if_logged: bool = 
     except TrackingUnavailable as error:
         click.echo(f"Warning: {error}", err=True)
         return error
+    if logged.not_registered:
+        click.echo(f"Warning: {logged.not_registered}.", err=True)
     if not quiet:
         what = "already logged as" if logged.already_logged else "logged to"
         extra = "".join([f"; registered as {settings.register} version {logged.registered_version}" if logged.registered_version else "",
@@ -211,7 +234,7 @@ def run(data_dir, model_path, card_file, quiet, **options):
     """
     configure_logging(quiet)
     report_values, gate_values = take(options, REPORT_OPTION_NAMES), take(options, GATE_OPTION_NAMES)
-    tracking, tracking_uri = _tracking(options)
+    tracking, tracking_uri = _tracking(options, quiet)
     if model_path is not None and tracking is not None and tracking.register:
         raise click.BadParameter("registers the model a run trains; with --model nothing is trained. Leave one out.",
                                  param_hint="--mlflow-register")
@@ -219,7 +242,7 @@ def run(data_dir, model_path, card_file, quiet, **options):
     report_config = build_report_config(report_values, train_config.seed, train_config.batch_size)
     gate_config = build_gate_config(gate_values)
     card = _model_card(card_file)
-    model = _model_argument(model_path, tracking_uri)
+    model = _model_argument(model_path, tracking_uri, report_values["cache_dir"], quiet)
     import_tensorflow_quietly()
     _report_and_echo(quiet, tracking, data_dir=data_dir, model=model, train_config=train_config, report_config=report_config,
                      gate_config=gate_config, card=card)
@@ -254,7 +277,7 @@ def audit_data(data_dir, out_root, seed, val_fraction, test_fraction, formats, f
     from octreport.config import ReportConfig, TrainConfig
 
     configure_logging(quiet)
-    tracking, _ = _tracking(options)
+    tracking, _ = _tracking(options, quiet)
     train_config = TrainConfig(seed=seed, val_fraction=val_fraction, test_fraction=test_fraction,
                                follow_symlinks=follow_symlinks)
     report_config = ReportConfig(out_root=str(out_root), formats=tuple(dict.fromkeys(formats)), seed=seed,
@@ -296,10 +319,11 @@ def report(model_path, data_dir, seed, batch_size, distribute, follow_symlinks, 
 
     configure_logging(quiet)
     gate_config = build_gate_config(take(options, GATE_OPTION_NAMES))
-    tracking, tracking_uri = _tracking(options)
+    tracking, tracking_uri = _tracking(options, quiet)
+    cache_dir = options["cache_dir"]
     report_config = build_report_config(options, seed, batch_size)
     card = _model_card(card_file)
-    model = _model_argument(model_path, tracking_uri)
+    model = _model_argument(model_path, tracking_uri, cache_dir, quiet)
     import_tensorflow_quietly()
     train_config = TrainConfig(seed=seed, batch_size=batch_size, distribute=distribute, follow_symlinks=follow_symlinks)
     _report_and_echo(quiet, tracking, data_dir=data_dir, model=model, train_config=train_config,
@@ -428,8 +452,11 @@ def history(out_root, html_path, pdf_path, last, as_json):
               help="Largest difference allowed in a class probability when the model is re-run.")
 @click.option("--strict", is_flag=True, help="Exit 7 also when a check could not be made (no model found, the data folder gone).")
 @click.option("--json", "as_json", is_flag=True, help="Print the verdicts as JSON for scripts.")
+@click.option("--mlflow-tracking-uri", default=None, metavar="URI",
+              help="The MLflow server a registry model whose cached copy is gone is fetched again from "
+                   "(default: the one the manifest records, else $MLFLOW_TRACKING_URI).")
 @handle_errors
-def verify(run, out_root, data_dir, model_path, full, tolerance, strict, as_json):
+def verify(run, out_root, data_dir, model_path, full, tolerance, strict, as_json, mlflow_tracking_uri):
     """Check a past run against its manifest: the run folder's files, the PDF's embedded
     metrics.json and manifest.json, the model file and weights, the data set's fingerprint, and
     the model re-run on the images of the report (--full: on every evaluated image).
@@ -443,7 +470,7 @@ def verify(run, out_root, data_dir, model_path, full, tolerance, strict, as_json
 
     configure_logging(quiet=True)
     progress = (lambda message: None) if as_json else (lambda message: click.echo(f"checking {message} ...", err=True))
-    result = verify_run(run, out_root, data_dir, model_path, full, tolerance, progress)
+    result = verify_run(run, out_root, data_dir, model_path, full, tolerance, progress, mlflow_tracking_uri)
     click.echo(json.dumps(result.to_dict(), indent=2) if as_json else format_verification(result), nl=as_json)
     if not result.holds:
         raise VerificationFailed(f"{len(result.differing)} check(s) differ: {', '.join(c.name for c in result.differing)}.")
@@ -468,7 +495,7 @@ def publish(run, out_root, quiet, **options):
     from octreport.audit.compare import resolve_run
 
     configure_logging(quiet)
-    tracking, _ = _tracking(options)
+    tracking, _ = _tracking(options, quiet)
     if tracking is None:
         raise ConfigError("publish needs --mlflow: where to publish the run folder (MLflow is the one place so far).")
     _finish(None, _log_to_mlflow(resolve_run(run, out_root).resolve(), tracking, quiet, skip_if_logged=True))

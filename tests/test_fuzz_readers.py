@@ -114,6 +114,19 @@ def test_history_and_compare_take_mutated_run_files(archive, tmp_path, name):
                                                                     load_run(run, run.parent), settings)))
 
 
+@pytest.mark.parametrize("name", ["metrics.json", "manifest.json"])
+def test_the_mlflow_record_takes_mutated_run_files(archive, tmp_path, name):
+    from octreport.audit.mlflow_record import read_run_folder
+
+    rng = random.Random(f"mlflow {name}")
+    original = (archive / name).read_text(encoding="utf-8")
+    run = tmp_path / archive.name
+    shutil.copytree(archive, run, ignore=shutil.ignore_patterns("*.keras", "*.csv"))
+    for _ in range(EXAMPLES):
+        (run / name).write_bytes(mutated_json(original, rng))
+        ours_or_nothing(lambda: read_run_folder(run))
+
+
 def test_verify_takes_mutated_manifests(archive, tmp_path):
     from octreport.audit.verify import format_verification, verify_run
 

@@ -4,8 +4,10 @@ the [mlflow] table of the configuration file, and the MLflow options without the
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -89,3 +91,174 @@ def test_without_the_extra_the_mlflow_options_are_refused_before_any_work(tmp_pa
     assert done.returncode == 2, done.stderr
     assert 'pip install "octreport[mlflow]"' in done.stderr and "Traceback" not in done.stderr
     assert not (tmp_path / "runs").exists()
+
+
+def _copy_of_run(run_dir, target, edit_manifest=None, edit_metrics=None):
+    import shutil
+
+    shutil.copytree(run_dir, target, ignore=shutil.ignore_patterns("*.keras"))
+    for name, edit in (("manifest.json", edit_manifest), ("metrics.json", edit_metrics)):
+        if edit is not None:
+            document = json.loads((target / name).read_text())
+            edit(document)
+            (target / name).write_text(json.dumps(document))
+    return target
+
+
+def test_the_dicom_salt_and_credentials_stay_in_the_run_folder(audited_run, tmp_path):
+    def salted(manifest):
+        manifest["config"]["report"]["dicom_salt"] = "s3cret-salt"
+        manifest["command_line"] = ("octreport report --dicom-salt s3cret-salt --mlflow-tracking-uri "
+                                    "https://me:pa55word@mlflow.example.org")
+
+    run = _copy_of_run(audited_run[0], tmp_path / "run", salted)
+    before = (run / "manifest.json").read_bytes()
+    record = read_run_folder(run)
+    assert "report.dicom_salt" not in record.params and record.params["report.dicom_salt_set"] == "true"
+    assert not any("s3cret" in value for value in record.params.values())
+    uploaded = record.replaced_artifacts["manifest.json"]
+    assert b"s3cret" not in uploaded and b"pa55word" not in uploaded
+    manifest = json.loads(uploaded)
+    assert manifest["config"]["report"]["dicom_salt"] == "(set; not logged)"
+    assert manifest["command_line"].endswith("--dicom-salt '***' --mlflow-tracking-uri https://mlflow.example.org")
+    assert (run / "manifest.json").read_bytes() == before  # the run folder is never written
+    plain = read_run_folder(audited_run[0])
+    assert plain.params["report.dicom_salt_set"] == "false" and plain.replaced_artifacts is None
+
+
+def test_the_uploaded_pdf_embeds_the_masked_manifest(audited_run, tmp_path):
+    from octreport.audit.mlflow_tracking import _log_artifacts
+    from octreport.audit.pdf_attachments import read_attachments
+
+    def salted(manifest):
+        manifest["config"]["report"]["dicom_salt"] = "s3cret-salt"
+
+    run = _copy_of_run(audited_run[0], tmp_path / "run", salted)
+    pdf_before = (run / "report.pdf").read_bytes()
+    record = read_run_folder(run)
+    uploaded = {}
+
+    class Client:  # what MlflowClient.log_artifact and log_dict receive
+        def log_artifact(self, run_id, path):
+            uploaded[Path(path).name] = Path(path).read_bytes()
+
+        def log_dict(self, run_id, value, name):
+            uploaded[name] = json.dumps(value).encode()
+
+    _log_artifacts(Client(), "RUN", record)
+    assert {"report.pdf", "manifest.json", "metrics.json"} <= set(uploaded)
+    assert not any(b"s3cret" in content for content in uploaded.values())
+    (tmp_path / "uploaded.pdf").write_bytes(uploaded["report.pdf"])
+    attached = read_attachments(tmp_path / "uploaded.pdf")
+    assert attached["manifest.json"] == uploaded["manifest.json"]
+    assert attached["metrics.json"] == (run / "metrics.json").read_bytes()
+    assert (run / "report.pdf").read_bytes() == pdf_before
+
+
+def test_credentials_are_taken_out_of_uris_and_command_lines(monkeypatch):
+    from octreport.audit.mlflow_record import masked_command_line, without_credentials
+    from octreport.cli import _command_line
+
+    assert without_credentials("https://user:pw@host:5000/x and http://tok@h") == "https://host:5000/x and http://h"
+    assert without_credentials("models:/oct@candidate me@example.org") == "models:/oct@candidate me@example.org"
+    assert masked_command_line("octreport run --dicom-salt=abc") == "octreport run '--dicom-salt=***'"
+    monkeypatch.setattr(sys, "argv", ["octreport", "report", "--mlflow-tracking-uri", "https://u:p@mlflow.example.org"])
+    assert _command_line() == "octreport report --mlflow-tracking-uri https://mlflow.example.org"
+
+
+@pytest.mark.parametrize("edit", [
+    lambda m: m["classification"]["per_class"][0].pop("name"),
+    lambda m: m["classification"].__setitem__("per_class", {"CNV": 1}),
+    lambda m: m["layer_health"][0].__setitem__("dead_filters", "many"),
+    lambda m: m["gates"]["results"].__setitem__(0, ["a list"]),
+    lambda m: m.__setitem__("intervals", [1, 2]),
+])
+def test_a_run_folder_not_shaped_as_octreport_writes_it_is_a_clear_error(audited_run, tmp_path, edit):
+    run = _copy_of_run(audited_run[0], tmp_path / "run", edit_metrics=edit)
+    with pytest.raises(ConfigError, match="not shaped as octreport writes it"):
+        read_run_folder(run)
+    (run / "metrics.json").write_text("[" * 5000 + "]" * 5000)
+    with pytest.raises(ConfigError, match="nests deeper"):
+        read_run_folder(run)
+    (run / "metrics.json").write_text("[1]")
+    with pytest.raises(ConfigError, match="holds a list, expected an object"):
+        read_run_folder(run)
+
+
+def test_every_audit_tag_is_written_on_every_audit(audited_run, tmp_path):
+    from dataclasses import replace
+
+    from octreport.audit.mlflow_tracking import audit_tags
+
+    record = read_run_folder(audited_run[0])
+    tags = audit_tags(record, "RUN")
+    assert tags["octreport.kind"] == "run" and tags["octreport.gates"] == "passed"
+    assert tags["octreport.class_subset"] == "no"
+    bare = replace(record, metrics={}, gates_passed=None, evaluated_classes=("CNV", "NORMAL"), kind="report")
+    tags = audit_tags(bare, "RUN")
+    assert set(tags) == set(audit_tags(record, "RUN"))  # the same keys whatever the audit had: none left stale
+    assert tags["octreport.accuracy"] == tags["octreport.accuracy_low"] == "n/a"
+    assert tags["octreport.gates"] == "none"
+    assert tags["octreport.evaluated_classes"] == "CNV,NORMAL"
+    assert tags["octreport.class_subset"] == f"yes: 2 of the model's {len(record.all_classes)} classes"
+
+
+def test_the_model_cache_is_octreports_cache_folder(tmp_path, monkeypatch):
+    from octreport.audit.mlflow_models import cache_root
+
+    monkeypatch.setenv("OCTREPORT_CACHE_DIR", str(tmp_path / "env"))
+    assert cache_root() == tmp_path / "env" / "mlflow"
+    assert cache_root(tmp_path / "given") == tmp_path / "given" / "mlflow"
+
+
+def test_a_version_another_process_fetched_first_is_used_and_an_unwritable_cache_named(tmp_path, monkeypatch):
+    pytest.importorskip("mlflow")
+    import mlflow.artifacts
+
+    from octreport.audit import mlflow_models
+
+    folder = tmp_path / "cache" / "models" / "oct" / "1"
+
+    def the_other_process_wins(artifact_uri, dst_path, tracking_uri):
+        (Path(dst_path) / "mine.keras").write_bytes(b"mine")
+        folder.mkdir(parents=True)
+        (folder / "theirs.keras").write_bytes(b"theirs")
+
+    monkeypatch.setattr(mlflow.artifacts, "download_artifacts", the_other_process_wins)
+    mlflow_models._download("models:/oct/1", folder, "http://server", "http://server")
+    assert sorted(p.name for p in folder.iterdir()) == ["theirs.keras"]
+    assert [p.name for p in folder.parent.iterdir()] == ["1"]  # no scratch folder left
+
+    import errno
+
+    def read_only(*args, **kwargs):
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    locked = tmp_path / "locked" / "models" / "oct" / "1"
+    with monkeypatch.context() as patch:
+        patch.setattr(mlflow_models.tempfile, "mkdtemp", read_only)
+        with pytest.raises(ConfigError, match=f"model cache folder {locked.parent}.* cannot be written.*--cache-dir"):
+            mlflow_models._download("models:/oct/1", locked, "http://s", "http://s")
+    monkeypatch.setattr(mlflow.artifacts, "download_artifacts", read_only)  # the disk fills while downloading
+    with pytest.raises(ConfigError, match="Read-only file system"):
+        mlflow_models._download("models:/oct/1", locked, "http://s", "http://s")
+
+
+def test_verify_says_not_checked_when_the_registry_model_cannot_be_fetched(monkeypatch):
+    from octreport.audit import mlflow_models
+    from octreport.audit.verify import find_model
+    from octreport.errors import TrackingUnavailable
+
+    asked = []
+
+    def down(uri, tracking_uri=None, cache_dir=None):
+        asked.append(tracking_uri)
+        raise TrackingUnavailable("the server could not be reached")
+
+    monkeypatch.setattr(mlflow_models, "fetch_model", down)
+    manifest = {"model": {"file": "/gone/model.keras", "source": "models:/oct/1",
+                          "registry": {"pinned_uri": "models:/oct/1", "tracking_uri": "https://recorded"}}}
+    found, how = find_model(Path("/nowhere"), manifest, None)
+    assert found is None and "could not be fetched again" in how and "https://recorded" in how
+    find_model(Path("/nowhere"), manifest, None, "https://given")
+    assert asked == ["https://recorded", "https://given"]

@@ -100,12 +100,20 @@ def run_id_of(output: str) -> str:
     return output.split("MLflow run ")[1].split()[0]
 
 
-def test_a_trained_run_registered_then_audited_by_its_registry_uri(server, octreport, audited_run, tmp_path):
+def test_a_trained_run_registered_then_audited_by_its_registry_uri(server, octreport, audited_run, tmp_path, capfd,
+                                                                   weights_cache, monkeypatch):
     trained_run, data = audited_run
     published = octreport("publish", str(trained_run), "--mlflow", "--mlflow-register", MODEL_NAME)
     assert published.exit_code == 0, published.output
     tracking = client(server)
     trained = tracking.get_run(run_id_of(published.output))
+    # publish again, registering under another name: the run already logged gets the version
+    again = octreport("publish", str(trained_run), "--mlflow", "--mlflow-register", "oct-copy")
+    assert again.exit_code == 0 and "already logged" in again.output and "registered as oct-copy version 1" in again.output
+    assert tracking.get_model_version("oct-copy", "1").run_id == trained.info.run_id
+    same = octreport("publish", str(trained_run), "--mlflow", "--mlflow-register", MODEL_NAME)
+    assert f"registered as {MODEL_NAME} version 1" in same.output  # the version it already has, not a new one
+    assert [v.version for v in tracking.search_model_versions(f"name = '{MODEL_NAME}'")] == ["1"]
     history = json.loads((trained_run / "metrics.json").read_text())["training"]["history"]
     assert [m.value for m in tracking.get_metric_history(trained.info.run_id, "train.loss")] == pytest.approx(history["loss"])
     assert tracking.get_model_version(MODEL_NAME, "1").run_id == trained.info.run_id
@@ -116,18 +124,26 @@ def test_a_trained_run_registered_then_audited_by_its_registry_uri(server, octre
     assert pdf.read_bytes() == (trained_run / "report.pdf").read_bytes()
     assert pypdf.PdfReader(pdf).pages[0].extract_text().startswith("Model audit: ")
 
+    tracking.set_model_version_tag(MODEL_NAME, "1", "octreport.accuracy_low", "left by an earlier audit")
+    capfd.readouterr()
     result = octreport("report", "--model", f"models:/{MODEL_NAME}/1", "--data", str(data), "--out", str(tmp_path / "runs"),
-                       "--mlflow", "--min-accuracy", "0.5", *SMALL_REPORT)
+                       "--mlflow", "--min-accuracy", "0.5", "--quiet", *SMALL_REPORT)
     assert result.exit_code == 0, result.output
     run_dir = (tmp_path / "runs" / "latest").resolve()
     assert result.stdout.splitlines() == [str(run_dir / "report.html")]  # what a script reads, alone on stdout
+    # --quiet: nothing on stderr, neither through click nor written to the process's stderr (MLflow's
+    # own log handler, the download's progress bar)
+    assert result.stderr == "" and capfd.readouterr().err == ""
     metrics = json.loads((run_dir / "metrics.json").read_text())
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert manifest["model"]["source"] == f"models:/{MODEL_NAME}/1"
     assert manifest["model"]["registry"]["version"] == "1" and manifest["model"]["registry"]["run_id"] == trained.info.run_id
+    assert manifest["model"]["registry"]["tracking_uri"] == server.uri
+    assert Path(manifest["model"]["file"]).is_relative_to(weights_cache / "mlflow")  # OCTREPORT_CACHE_DIR
     assert manifest["model"]["weights_sha256"] == json.loads((trained_run / "manifest.json").read_text())["model"]["weights_sha256"]
 
-    logged = tracking.get_run(run_id_of(result.output))
+    tags = tracking.get_model_version(MODEL_NAME, "1").tags
+    logged = tracking.get_run(tags["octreport.audit_run_id"])
     assert logged.info.run_name == run_dir.name and logged.info.status == "FINISHED"
     values = logged.data.metrics
     assert values["accuracy"] == metrics["classification"]["accuracy"]
@@ -142,14 +158,21 @@ def test_a_trained_run_registered_then_audited_by_its_registry_uri(server, octre
     names = {entry.path for entry in tracking.list_artifacts(logged.info.run_id)}
     assert {"report.html", "metrics.json", "manifest.json", "predictions.csv", "model_card.json"} <= names
 
-    tags = tracking.get_model_version(MODEL_NAME, "1").tags
-    assert tags["octreport.audit_run_id"] == logged.info.run_id
     assert tags["octreport.gates"] == "passed" and float(tags["octreport.accuracy"]) == metrics["classification"]["accuracy"]
+    low = metrics["intervals"]["accuracy"]["low"]
+    assert float(tags["octreport.accuracy_low"]) == pytest.approx(low, abs=1e-4)  # not the stale tag
+    assert tags["octreport.kind"] == "report" and tags["octreport.class_subset"] == "no"
+    assert tags["octreport.evaluated_classes"] == ",".join(metrics["data"]["class_names"])
 
-    shutil.rmtree(tmp_path / "cache")  # verify fetches the recorded version again
+    shutil.rmtree(weights_cache / "mlflow")  # verify fetches the recorded version again, from the recorded server
+    monkeypatch.delenv("MLFLOW_TRACKING_URI")
     verified = octreport("verify", str(run_dir))
     assert verified.exit_code == 0, verified.output
-    assert f"fetched again from MLflow (models:/{MODEL_NAME}/1)" in verified.output
+    assert f"fetched again from MLflow (models:/{MODEL_NAME}/1 at {server.uri})" in verified.output
+    shutil.rmtree(weights_cache / "mlflow")  # a server that is not there: not checked, exit 7 under --strict
+    dead = octreport("verify", str(run_dir), "--strict", "--mlflow-tracking-uri", "http://127.0.0.1:9")
+    assert dead.exit_code == 7, dead.output
+    assert "could not be fetched again" in dead.output and "Traceback" not in dead.output
 
 
 def test_the_server_down_then_back(server, octreport, kermany_dir, tmp_path):
@@ -199,9 +222,10 @@ def test_refused_credentials_leave_the_run_folder_alone_and_exit_9(audited_run, 
     monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", "wrong")
     try:
         result = CliRunner().invoke(main, ["publish", str(run_dir), "--mlflow", "--mlflow-tracking-uri",
-                                           f"http://127.0.0.1:{proxy.server_port}"])
+                                           f"http://someone:in-the-uri@127.0.0.1:{proxy.server_port}"])
     finally:
         proxy.shutdown()
     assert result.exit_code == 9, result.output
     assert "the server refused the credentials" in result.output and "wrong" not in result.output
+    assert f"http://127.0.0.1:{proxy.server_port}" in result.output and "in-the-uri" not in result.output
     assert sorted((p.name, p.stat().st_mtime_ns) for p in run_dir.iterdir()) == before

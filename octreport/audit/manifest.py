@@ -39,6 +39,8 @@ MANIFEST_NAME = "manifest.json"
 MANIFEST_VERSION = 1
 OUTCOME_PASSED = "passed"
 OUTCOME_FAILED_GATES = "failed gates"
+MODEL_TRAINED_HERE = "trained in this run"
+"""``model.source`` of a run that trained its model (``pipeline.model_stage.TRAINED``)."""
 IN_MEMORY_NOTE = "in-memory model: no model file was saved, only the weights are hashed"
 MANIFEST_KEYS = (
     "manifest_version", "outcome", "started_at", "finished_at", "duration_seconds", "command_line",

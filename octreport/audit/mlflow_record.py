@@ -14,6 +14,13 @@ audit) and returns a frozen :class:`MlflowRecord`; imports no MLflow and writes 
 - step metrics: the training curves (``train.loss``, ``train.val_accuracy``, ...) by epoch;
 - tags: ``octreport.version``, the model and data fingerprints, each gate's outcome, the run's
   exit status (``octreport.outcome``: ``passed`` or ``failed gates``; ``octreport.exit_code``: 0 or 5) and the run folder.
+
+What is private stays in the run folder: the DICOM salt is never a param (``report.dicom_salt_set``
+says whether one was set), ``manifest.json`` is uploaded as a masked copy (:func:`masked_manifest`:
+the salt and any ``user:password@`` of a URL in ``command_line`` masked), and so is the copy of it
+that ``report.pdf`` embeds (:mod:`octreport.audit.mlflow_tracking` uploads a PDF with the masked
+one). The documents are read with :mod:`octreport.guarded` (size and depth caps); a document not
+shaped as octreport writes it is a :class:`ConfigError` naming the folder, never a traceback.
 """
 
 from __future__ import annotations
@@ -21,13 +28,15 @@ from __future__ import annotations
 import json
 import math
 import re
+import shlex
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from octreport.audit.manifest import MANIFEST_NAME, OUTCOME_FAILED_GATES
+from octreport.audit.manifest import MANIFEST_NAME, MODEL_TRAINED_HERE, OUTCOME_FAILED_GATES
 from octreport.errors import ConfigError, GateFailed
+from octreport.guarded import MAX_RUN_FILE_BYTES, SHAPE_ERRORS, expect, not_shaped, read_json
 
 GATE_FAILED_EXIT_CODE = GateFailed.exit_code
 
@@ -39,6 +48,9 @@ RUN_FOLDER_TAG = "octreport.run_folder"
 PARAM_VALUE_LIMIT = 6000
 """MLflow's longest parameter value; a longer one (a long --image list) is cut, whole in manifest.json."""
 
+SALT_FIELD = "dicom_salt"
+MASKED = "(set; not logged)"
+_CREDENTIALS = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@]*@")
 _NOT_A_METRIC_NAME = re.compile(r"[^A-Za-z0-9_\-. /]")
 _DATA_AUDIT_COUNTS = ("leaked_patients", "exact_duplicates_across_splits", "near_duplicates_across_splits",
                       "duplicates_across_splits", "label_conflicts", "same_patient_similar_pairs", "images_without_patient")
@@ -61,7 +73,15 @@ class MlflowRecord:
     model_card: Mapping[str, Any] | None
     model_file: Path | None
     registry_model: Mapping[str, Any] | None
-    gates_passed: bool
+    gates_passed: bool | None
+    """True or False: every gate passed or not; None: no gate ran."""
+    kind: str = "report"
+    """``run`` (trained here), ``report`` (a given model), ``screening`` or ``data-audit``."""
+    evaluated_classes: tuple[str, ...] = ()
+    all_classes: tuple[str, ...] = ()
+    """The classes the metrics are about, and the model's classes (more when the data held a subset)."""
+    replaced_artifacts: Mapping[str, bytes] | None = None
+    """Artifacts uploaded as these bytes instead of the run folder's file (``manifest.json`` masked)."""
 
     @property
     def accuracy(self) -> float | None:
@@ -69,37 +89,139 @@ class MlflowRecord:
 
 
 def read_run_folder(run_dir: Path) -> MlflowRecord:
-    """The record of the complete run folder ``run_dir``; a folder without ``metrics.json`` and
-    ``manifest.json`` is refused with a :class:`ConfigError`."""
+    """The record of the complete run folder ``run_dir``; a folder without readable ``metrics.json``
+    and ``manifest.json`` (missing, too large, too deep, not JSON, not shaped as octreport writes
+    them) is refused with a :class:`ConfigError` (exit 2)."""
     run_dir = Path(run_dir).resolve()
     documents = []
     for name in (METRICS_NAME, MANIFEST_NAME):
+        what = f"{name} of the run folder '{run_dir}'"
         try:
-            documents.append(json.loads((run_dir / name).read_text(encoding="utf-8")))
-        except (OSError, ValueError) as error:
-            raise ConfigError(f"'{run_dir}' is not a finished octreport run folder: {name} cannot be read "
-                              f"({getattr(error, 'strerror', None) or error}).") from None
+            document = read_json(run_dir / name, what, ConfigError, MAX_RUN_FILE_BYTES)
+        except ConfigError as error:
+            raise ConfigError(f"'{run_dir}' is not a finished octreport run folder: {error}") from None
+        documents.append(expect(document, dict, what))
     return record_from_documents(run_dir, *documents)
 
 
 def record_from_documents(run_dir: Path, metrics: Mapping[str, Any], manifest: Mapping[str, Any]) -> MlflowRecord:
-    """:func:`read_run_folder` on documents already read."""
-    model = manifest.get("model") or {}
+    """:func:`read_run_folder` on documents already read; :class:`ConfigError` when they are not
+    shaped as octreport writes them."""
+    try:
+        return _record(run_dir, metrics, manifest)
+    except SHAPE_ERRORS as error:
+        raise ConfigError(not_shaped(error, f"the run folder '{run_dir}' (metrics.json, manifest.json)")
+                          + "; it cannot be logged to MLflow.") from None
+
+
+def _record(run_dir: Path, metrics: Mapping[str, Any], manifest: Mapping[str, Any]) -> MlflowRecord:
+    model = _mapping(manifest.get("model"))
     trained = run_dir / TRAINED_MODEL_NAME
-    gates = (metrics.get("gates") or {}).get("results") or []
+    gates = [_mapping(gate) for gate in _list(_mapping(metrics.get("gates")).get("results"))]
+    config = _mapping(manifest.get("config"))
+    masked = masked_manifest(manifest)
+    evaluated, every = evaluated_classes(metrics)
     return MlflowRecord(
         run_folder=run_dir,
         run_name=run_dir.name,
-        params=flatten_params(manifest.get("config") or {}),
+        params=flatten_params(_without_salt(config)),
         metrics=headline_metrics(metrics),
         step_metrics=training_curves(metrics),
         tags=run_tags(run_dir, metrics, manifest),
         artifacts=tuple(run_dir / name for name in ARTIFACT_NAMES if (run_dir / name).is_file()),
-        model_card=metrics.get("card"),
+        model_card=metrics.get("card") if isinstance(metrics.get("card"), Mapping) else None,
         model_file=trained if model.get("file") and trained.is_file() else None,
-        registry_model=model.get("registry"),
-        gates_passed=all(gate.get("passed") for gate in gates),
+        registry_model=model.get("registry") if isinstance(model.get("registry"), Mapping) else None,
+        gates_passed=all(gate.get("passed") for gate in gates) if gates else None,
+        kind=run_kind(metrics, manifest),
+        evaluated_classes=evaluated,
+        all_classes=every,
+        replaced_artifacts={MANIFEST_NAME: masked} if masked is not None else None,
     )
+
+
+def run_kind(metrics: Mapping[str, Any], manifest: Mapping[str, Any]) -> str:
+    """``data-audit``, ``screening``, ``run`` (the model was trained in the run) or ``report``."""
+    kind = metrics.get("kind")
+    if kind in ("data-audit", "screening"):
+        return str(kind)
+    source = _mapping(manifest.get("model")).get("source")
+    return "run" if source == MODEL_TRAINED_HERE else "report"
+
+
+def evaluated_classes(metrics: Mapping[str, Any]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(the classes the metrics are about, all the model's classes): a data folder holding some of
+    the model's classes (``data.class_folders`` null for the others) is evaluated on those alone."""
+    data = _mapping(metrics.get("data"))
+    every = tuple(str(name) for name in _list(data.get("class_names")))
+    folders = data.get("class_folders")
+    if isinstance(folders, Mapping) and folders:
+        return tuple(str(name) for name, folder in folders.items() if folder), every
+    return every, every
+
+
+def masked_manifest(manifest: Mapping[str, Any]) -> bytes | None:
+    """``manifest`` as JSON with the DICOM salt (``config.report.dicom_salt`` and a ``--dicom-salt``
+    in ``command_line``) masked and any ``user:password@`` of a URL in ``command_line`` removed;
+    None when there is nothing to mask (the run folder's file is uploaded as it is)."""
+    config = _mapping(manifest.get("config"))
+    report = _mapping(config.get("report"))
+    command_line = manifest.get("command_line")
+    masked_line = masked_command_line(command_line) if isinstance(command_line, str) else command_line
+    if not report.get(SALT_FIELD) and masked_line == command_line:
+        return None
+    copy = dict(manifest)
+    if report.get(SALT_FIELD):
+        copy["config"] = {**config, "report": {**report, SALT_FIELD: MASKED}}
+    copy["command_line"] = masked_line
+    return (json.dumps(copy, indent=2) + "\n").encode("utf-8")
+
+
+def masked_command_line(command_line: str) -> str:
+    """``command_line`` with the value of ``--dicom-salt`` masked and credentials taken out of URLs."""
+    try:
+        words = shlex.split(command_line)
+    except ValueError:
+        return without_credentials(re.sub(r"(--dicom-salt[= ])\S+", r"\1***", command_line))
+    for index, word in enumerate(words):
+        if word.startswith("--dicom-salt="):
+            words[index] = "--dicom-salt=***"
+        elif index and words[index - 1] == "--dicom-salt":
+            words[index] = "***"
+    return without_credentials(shlex.join(words))
+
+
+def without_credentials(text: str) -> str:
+    """``text`` with the ``user:password@`` of every URL in it taken out
+    (``https://me:secret@mlflow.example.org`` -> ``https://mlflow.example.org``)."""
+    return _CREDENTIALS.sub(r"\1", text)
+
+
+def _without_salt(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The configuration with ``report.dicom_salt`` replaced by ``report.dicom_salt_set`` (true or false)."""
+    report = config.get("report")
+    if not isinstance(report, Mapping) or SALT_FIELD not in report:
+        return dict(config)
+    kept = {key: value for key, value in report.items() if key != SALT_FIELD}
+    return {**config, "report": {**kept, f"{SALT_FIELD}_set": bool(report[SALT_FIELD])}}
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    """``value`` when it is an object, an empty one for a missing or null entry; else a TypeError
+    (a shape error: :func:`record_from_documents` names the folder)."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise TypeError(f"an object was expected, found {type(value).__name__}")
+    return value
+
+
+def _list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise TypeError(f"a list was expected, found {type(value).__name__}")
+    return value
 
 
 def flatten_params(config: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
@@ -160,7 +282,7 @@ def run_tags(run_dir: Path, metrics: Mapping[str, Any], manifest: Mapping[str, A
     data = manifest.get("data") or {}
     tags = {
         f"{TAG_PREFIX}version": str((manifest.get("versions") or {}).get("octreport", "")),
-        f"{TAG_PREFIX}kind": str(metrics.get("kind", "model run")),
+        f"{TAG_PREFIX}kind": run_kind(metrics, manifest),
         f"{TAG_PREFIX}outcome": str(manifest.get("outcome", "")),
         f"{TAG_PREFIX}exit_code": str(GATE_FAILED_EXIT_CODE if manifest.get("outcome") == OUTCOME_FAILED_GATES else 0),
         RUN_FOLDER_TAG: str(run_dir),
@@ -173,7 +295,7 @@ def run_tags(run_dir: Path, metrics: Mapping[str, Any], manifest: Mapping[str, A
         tags[metric_name(f"{TAG_PREFIX}gate.{gate['name']}")] = "passed" if gate.get("passed") else "failed"
     registry = model.get("registry") or {}
     if registry:
-        tags[f"{TAG_PREFIX}model_uri"] = str(registry.get("uri", ""))
+        tags[f"{TAG_PREFIX}model_uri"] = without_credentials(str(registry.get("uri", "")))
         tags[f"{TAG_PREFIX}model_version"] = str(registry.get("version") or "")
     return {name: value for name, value in tags.items() if value}
 

@@ -6,7 +6,9 @@ nothing into it. MLflow is an optional extra (``pip install "octreport[mlflow]"`
 before any work. A server that cannot be reached, refuses the credentials or times out raises
 :class:`TrackingUnavailable` (exit 9) after a bounded number of retries (:data:`HTTP_LIMITS`,
 each overridable by setting the variable yourself); the run folder is complete by then, and
-``octreport publish RUN --mlflow`` logs it later (a run folder already logged is not logged twice).
+``octreport publish RUN --mlflow`` logs it later (a run folder already logged is not logged twice;
+``--mlflow-register`` then registers that run's model). A tracking URI is shown, logged and recorded
+only without its ``user:password@`` (:func:`display_uri`).
 """
 
 from __future__ import annotations
@@ -22,7 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from octreport.audit.mlflow_record import RUN_FOLDER_TAG, TAG_PREFIX, MlflowRecord
+from octreport.audit.manifest import MANIFEST_NAME
+from octreport.audit.mlflow_record import RUN_FOLDER_TAG, TAG_PREFIX, MlflowRecord, without_credentials
+from octreport.audit.pdf_attachments import with_attachment_replaced
 from octreport.errors import ConfigError, TrackingUnavailable
 
 log = logging.getLogger(__name__)
@@ -31,6 +35,7 @@ EXTRA = 'pip install "octreport[mlflow]"'
 DEFAULT_EXPERIMENT = "octreport"
 MODEL_ARTIFACT = "model"
 CARD_ARTIFACT = "model_card.json"
+PDF_NAME = "report.pdf"
 HTTP_LIMITS = {
     "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",      # MLflow's default: 7
     "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",  # default 2 (7 retries of 2**n s: minutes)
@@ -40,6 +45,10 @@ HTTP_LIMITS = {
 """A dead server fails within seconds: at most 3 tries a request, 10 s each."""
 QUIET_CLIENT = {"MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true"}
 """MLflow prints the run's URL on standard output, where octreport prints the report's path for scripts."""
+QUIET_PROGRESS = {"MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
+"""Under ``--quiet``: no download progress bar on standard error."""
+NOISY_LOGGERS = ("mlflow", "urllib3", "alembic")
+NOT_APPLICABLE = "n/a"
 _BATCH = 100  # params or tags per log_batch call (the REST API's limit for params)
 _METRIC_BATCH = 1000
 
@@ -65,6 +74,8 @@ class LoggedRun:
     registered_version: str | None = None
     tagged_version: str | None = None
     already_logged: bool = False
+    not_registered: str | None = None
+    """Why ``--mlflow-register`` registered nothing (the run trained no model), else None."""
 
 
 def require_mlflow(what: str = "--mlflow") -> None:
@@ -80,6 +91,24 @@ def bound_http_retries() -> None:
     off standard output (:data:`QUIET_CLIENT`), where the user has not set them."""
     for name, value in {**HTTP_LIMITS, **QUIET_CLIENT}.items():
         os.environ.setdefault(name, value)
+
+
+def quiet_mlflow() -> None:
+    """For ``--quiet``: no artifact progress bar (unless the user set the variable) and MLflow's and
+    urllib3's loggers (MLflow's own stderr handler, retry warnings) at ERROR."""
+    for name, value in QUIET_PROGRESS.items():
+        os.environ.setdefault(name, value)
+    try:
+        import mlflow  # noqa: F401  (configures its loggers on import: set their levels after it)
+    except ImportError:
+        pass
+    for name in NOISY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
+def display_uri(uri: str | None) -> str:
+    """``uri`` as octreport shows, logs and records it: without ``user:password@``."""
+    return without_credentials(str(uri)) if uri else ""
 
 
 def client_for(tracking_uri: str | None):
@@ -100,7 +129,8 @@ def server_errors() -> tuple[type[BaseException], ...]:
 
 
 def resolved_tracking_uri(tracking_uri: str | None) -> str:
-    """The server a client for ``tracking_uri`` talks to (``MLFLOW_TRACKING_URI`` or MLflow's default when None)."""
+    """The server a client for ``tracking_uri`` talks to (``MLFLOW_TRACKING_URI`` or MLflow's default
+    when None), as given: pass it through :func:`display_uri` before showing or recording it."""
     if tracking_uri:
         return tracking_uri
     import mlflow
@@ -113,20 +143,24 @@ def log_record(record: MlflowRecord, settings: TrackingSettings, *, skip_if_logg
     when ``settings.register`` is set, and tag the registry version it audited. Raises
     :class:`TrackingUnavailable` naming the server and the reason when the server fails."""
     client = client_for(settings.tracking_uri)
-    uri = resolved_tracking_uri(settings.tracking_uri)
+    uri = display_uri(resolved_tracking_uri(settings.tracking_uri))
+    not_registered = (f"the run folder {record.run_folder} holds no model the run trained ({record.kind}); "
+                      f"--mlflow-register {settings.register} registered nothing"
+                      if settings.register and record.model_file is None else None)
     try:
         experiment_id = _experiment_id(client, settings.experiment)
         if skip_if_logged:
             found = _logged_run(client, experiment_id, record.run_folder)
             if found is not None:
-                return LoggedRun(found, experiment_id, uri, already_logged=True)
+                registered = None
+                if settings.register and record.model_file is not None:
+                    registered = _register_logged(client, settings.register, found)
+                return LoggedRun(found.info.run_id, experiment_id, uri, registered, already_logged=True,
+                                 not_registered=not_registered)
         run = client.create_run(experiment_id, run_name=record.run_name, tags=dict(record.tags))
         run_id = run.info.run_id
         _log_numbers(client, run_id, record)
-        for path in record.artifacts:
-            client.log_artifact(run_id, str(path))
-        if record.model_card is not None:
-            client.log_dict(run_id, dict(record.model_card), CARD_ARTIFACT)
+        _log_artifacts(client, run_id, record)
         registered = None
         if record.model_file is not None:
             _log_keras_model(client, run_id, record.model_file)
@@ -139,12 +173,34 @@ def log_record(record: MlflowRecord, settings: TrackingSettings, *, skip_if_logg
                                   f"The run folder {record.run_folder} is complete; log it later with "
                                   f"`octreport publish {record.run_folder} --mlflow`.") from error
     log.debug("logged to MLflow run %s (experiment %s at %s)", run_id, experiment_id, uri)
-    return LoggedRun(run_id, experiment_id, uri, registered, tagged)
+    return LoggedRun(run_id, experiment_id, uri, registered, tagged, not_registered=not_registered)
+
+
+def _log_artifacts(client, run_id: str, record: MlflowRecord) -> None:
+    """The run folder's files, those in ``record.replaced_artifacts`` (the masked manifest) from a
+    scratch folder (the run folder is never written), the PDF with the replaced files embedded in
+    their place (left out, with a warning, when that cannot be done), and the model card."""
+    replaced = dict(record.replaced_artifacts or {})
+    with tempfile.TemporaryDirectory(prefix="octreport-mlflow-") as scratch:
+        for path in record.artifacts:
+            if path.name == PDF_NAME and MANIFEST_NAME in replaced:
+                content = with_attachment_replaced(path, MANIFEST_NAME, replaced[MANIFEST_NAME])
+                if content is None:
+                    log.warning("%s is not logged to MLflow: it embeds the unmasked %s, and a copy embedding "
+                                "the masked one could not be made", PDF_NAME, MANIFEST_NAME)
+                    continue
+                replaced[PDF_NAME] = content
+            if path.name in replaced:
+                path = Path(scratch) / path.name
+                path.write_bytes(replaced[path.name])
+            client.log_artifact(run_id, str(path))
+    if record.model_card is not None:
+        client.log_dict(run_id, dict(record.model_card), CARD_ARTIFACT)
 
 
 def describe_failure(error: BaseException) -> str:
     """One line: what went wrong talking to the server (refused credentials, unreachable, timeout)."""
-    text = " ".join(str(error).split())
+    text = without_credentials(" ".join(str(error).split()))
     lowered = text.lower()
     refused = getattr(error, "error_code", "") in ("UNAUTHENTICATED", "PERMISSION_DENIED")
     if refused or re.search(r"\b(401|403)\b", text) or any(word in lowered for word in ("unauthorized", "forbidden")):
@@ -163,11 +219,11 @@ def _experiment_id(client, name: str) -> str:
     return found.experiment_id if found is not None else client.create_experiment(name)
 
 
-def _logged_run(client, experiment_id: str, run_folder: Path) -> str | None:
-    """The id of a finished MLflow run already holding ``run_folder``, or None."""
+def _logged_run(client, experiment_id: str, run_folder: Path):
+    """The finished MLflow run already holding ``run_folder``, or None."""
     folder = str(run_folder).replace("'", "\\'")
     runs = client.search_runs([experiment_id], filter_string=f"tags.`{RUN_FOLDER_TAG}` = '{folder}'", max_results=10)
-    finished = [run.info.run_id for run in runs if run.info.status == "FINISHED"]
+    finished = [run for run in runs if run.info.status == "FINISHED"]
     return finished[0] if finished else None
 
 
@@ -230,6 +286,19 @@ def _register(client, name: str, artifact_uri: str, run_id: str) -> str:
     return str(version.version)
 
 
+def _register_logged(client, name: str, run) -> str:
+    """Register the model of the already logged ``run`` as a version of ``name``; the version that
+    already holds it when there is one (a second ``publish --mlflow-register`` adds nothing)."""
+    run_id = run.info.run_id
+    for version in client.search_model_versions(f"name = '{_quoted(name)}' and run_id = '{run_id}'"):
+        return str(version.version)
+    return _register(client, name, run.info.artifact_uri, run_id)
+
+
+def _quoted(text: str) -> str:
+    return text.replace("'", "\\'")
+
+
 def _tag_audited_version(client, record: MlflowRecord, run_id: str) -> str | None:
     """Tag the registry version this run audited with its accuracy, gates and audit run."""
     registry = record.registry_model or {}
@@ -242,18 +311,23 @@ def _tag_audited_version(client, record: MlflowRecord, run_id: str) -> str | Non
 
 
 def audit_tags(record: MlflowRecord, run_id: str) -> dict[str, str]:
-    """The tags an audit leaves on the model version it judged."""
-    tags = {
+    """The tags an audit leaves on the model version it judged: every one on every audit, so that
+    none is left over from an earlier audit (``n/a`` where this audit has no value; ``gates``:
+    ``passed``, ``failed`` or ``none`` when no gate ran)."""
+    gates = "none" if record.gates_passed is None else "passed" if record.gates_passed else "failed"
+    low = record.metrics.get("accuracy.low")
+    subset = bool(record.all_classes) and set(record.evaluated_classes) != set(record.all_classes)
+    return {
         f"{TAG_PREFIX}audit_run_id": run_id,
         f"{TAG_PREFIX}audit_run_folder": str(record.run_folder),
-        f"{TAG_PREFIX}gates": "passed" if record.gates_passed else "failed",
+        f"{TAG_PREFIX}kind": record.kind,
+        f"{TAG_PREFIX}gates": gates,
+        f"{TAG_PREFIX}accuracy": NOT_APPLICABLE if record.accuracy is None else f"{record.accuracy:.4f}",
+        f"{TAG_PREFIX}accuracy_low": NOT_APPLICABLE if low is None else f"{low:.4f}",
+        f"{TAG_PREFIX}evaluated_classes": ",".join(record.evaluated_classes) or NOT_APPLICABLE,
+        f"{TAG_PREFIX}class_subset": (f"yes: {len(record.evaluated_classes)} of the model's "
+                                      f"{len(record.all_classes)} classes" if subset else "no"),
     }
-    if record.accuracy is not None:
-        tags[f"{TAG_PREFIX}accuracy"] = f"{record.accuracy:.4f}"
-    low = record.metrics.get("accuracy.low")
-    if low is not None:
-        tags[f"{TAG_PREFIX}accuracy_low"] = f"{low:.4f}"
-    return tags
 
 
 def _chunks(items: Sequence[Any], size: int) -> Iterator[list[Any]]:

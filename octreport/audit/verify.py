@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from octreport.audit.compare import ALIASES, resolve_run
+from octreport.audit.manifest import MODEL_TRAINED_HERE
 from octreport.data.layout import relative_name
 from octreport.hashing import sha256_file
 from octreport.audit.verify_data import compare_fingerprints, current_fingerprint, describe_diff
@@ -38,7 +39,7 @@ from octreport.evaluation.predictions_file import PREDICTIONS_NAME, read_predict
 
 HOLDS, DIFFERS, NOT_CHECKED = "holds", "differs", "not checked"
 METRICS_NAME, MANIFEST_NAME, PDF_NAME = "metrics.json", "manifest.json", "report.pdf"
-TRAINED = "trained in this run"
+TRAINED = MODEL_TRAINED_HERE
 _SHOWN = 10
 
 
@@ -174,8 +175,12 @@ def check_pdf_attachments(run_dir: Path, manifest: Mapping[str, Any] | None) -> 
 # ---------- the model ----------
 
 
-def find_model(run_dir: Path, manifest: Mapping[str, Any], given: Path | None) -> tuple[Path | None, str]:
-    """The model file to check and how it was found; None (with why) when there is none."""
+def find_model(run_dir: Path, manifest: Mapping[str, Any], given: Path | None,
+               tracking_uri: str | None = None) -> tuple[Path | None, str]:
+    """The model file to check and how it was found; None (with why) when there is none. A model
+    fetched from MLflow whose cached copy is gone is fetched again from ``tracking_uri`` when given,
+    else from the server the manifest records, else from ``MLFLOW_TRACKING_URI``; a fetch that fails
+    (MLflow not installed, the server down, the version gone) is None with the reason."""
     if given is not None:
         if not Path(given).is_file():
             raise ModelError(f"model file {given} does not exist. Give the path of a .keras or .h5 file with --model.")
@@ -190,10 +195,21 @@ def find_model(run_dir: Path, manifest: Mapping[str, Any], given: Path | None) -
         return Path(recorded), "where the manifest says"
     registry = model.get("registry") or {}
     if registry.get("pinned_uri"):  # a model fetched from MLflow whose cached copy is gone: fetch it again
-        from octreport.audit.mlflow_models import fetch_model
-
-        return fetch_model(registry["pinned_uri"]).file, f"fetched again from MLflow ({registry['pinned_uri']})"
+        recorded_server = registry.get("tracking_uri")
+        return _fetch_again(str(registry["pinned_uri"]),
+                            tracking_uri or (recorded_server if isinstance(recorded_server, str) else None) or None)
     return None, f"the model file is not where the manifest says ({recorded}); give --model"
+
+
+def _fetch_again(pinned_uri: str, server: str | None) -> tuple[Path | None, str]:
+    from octreport.audit.mlflow_models import fetch_model
+    from octreport.audit.mlflow_record import without_credentials
+
+    where = f" at {without_credentials(server)}" if server else ""
+    try:
+        return fetch_model(pinned_uri, server).file, f"fetched again from MLflow ({pinned_uri}{where})"
+    except OctReportError as error:
+        return None, f"the model could not be fetched again from MLflow ({pinned_uri}{where}): {error}"
 
 
 def check_model_file(path: Path, manifest: Mapping[str, Any]) -> CheckResult:
@@ -308,12 +324,14 @@ def verify_run(
     full: bool = False,
     tolerance: float = DEFAULT_TOLERANCE,
     progress: Callable[[str], None] = lambda message: None,
+    tracking_uri: str | None = None,
 ) -> Verification:
     """Every check on the run ``run``; ``progress`` is told which check starts (they can take minutes).
 
     Raises :class:`ConfigError` (not a run folder, bad tolerance), :class:`DataError` (``data_dir``
     does not exist) or :class:`ModelError` (``model_path`` cannot be loaded); a run folder that was
-    tampered with is never an exception, it is a check that differs.
+    tampered with is never an exception, it is a check that differs. ``tracking_uri``: the MLflow
+    server a registry model is fetched again from (default: the one the manifest records).
     """
     if not (0 <= tolerance < 1):
         raise ConfigError(f"the tolerance must be between 0 and 1, got {tolerance}.")
@@ -329,15 +347,17 @@ def verify_run(
     progress("run folder files and PDF attachments")
     try:
         checks = [check_folder_files(run_dir, manifest), check_pdf_attachments(run_dir, manifest)]
-        checks += _model_and_data_checks(run_dir, manifest, metrics, data_dir, model_path, full, tolerance, progress)
+        checks += _model_and_data_checks(run_dir, manifest, metrics, data_dir, model_path, full, tolerance, progress,
+                                         tracking_uri)
     except SHAPE_ERRORS as error:
         checks = [CheckResult("manifest", DIFFERS, (f"{not_shaped(error, MANIFEST_NAME)}: nothing to check the run against",))]
     return Verification(run_dir, tuple(checks))
 
 
-def _model_and_data_checks(run_dir, manifest, metrics, data_dir, model_path, full, tolerance, progress) -> list[CheckResult]:
+def _model_and_data_checks(run_dir, manifest, metrics, data_dir, model_path, full, tolerance, progress,
+                           tracking_uri=None) -> list[CheckResult]:
     checks = []
-    found_model, how = find_model(run_dir, manifest, model_path)
+    found_model, how = find_model(run_dir, manifest, model_path, tracking_uri)
     model = None
     if found_model is None:
         checks.append(CheckResult("model file", NOT_CHECKED, (how,)))
