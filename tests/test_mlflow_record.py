@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 from conftest import REPO_ROOT, write_class_folders
 from octreport.audit.config_file import load_config_file_and_card
@@ -262,3 +263,14 @@ def test_verify_says_not_checked_when_the_registry_model_cannot_be_fetched(monke
     assert found is None and "could not be fetched again" in how and "https://recorded" in how
     find_model(Path("/nowhere"), manifest, None, "https://given")
     assert asked == ["https://recorded", "https://given"]
+
+
+@pytest.mark.parametrize("store", ["file:///{tmp}/mlruns", "bogus://nowhere"])
+def test_a_store_mlflow_refuses_is_a_warning_and_exit_9_not_a_traceback(audited_run, tmp_path, store):
+    """MLflow 3 refuses a file store (and an unknown scheme) when the client is made: the run folder
+    stays as it is and the catch-up command is named, as for a server that is down."""
+    run_dir, _ = audited_run
+    uri = store.format(tmp=tmp_path)
+    result = CliRunner().invoke(main, ["publish", str(run_dir), "--mlflow", "--mlflow-tracking-uri", uri])
+    assert result.exit_code == 9, result.output
+    assert "Traceback" not in result.output and "octreport publish" in result.output

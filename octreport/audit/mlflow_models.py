@@ -81,10 +81,10 @@ def fetch_model(uri: str, tracking_uri: str | None = None, cache_dir: str | Path
     :class:`TrackingUnavailable` when the server fails."""
     uri = str(uri)
     require_mlflow(f"--model {uri}")
-    client = client_for(tracking_uri)
     server = resolved_tracking_uri(tracking_uri)
     shown = display_uri(server)
     try:
+        client = client_for(tracking_uri)  # MLflow refuses some stores here (a file store, a bad scheme)
         name, version, run_id, source = _resolve(client, uri)
     except server_errors() as error:
         raise _server_error(error, uri, shown) from None

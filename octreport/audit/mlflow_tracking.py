@@ -142,12 +142,12 @@ def log_record(record: MlflowRecord, settings: TrackingSettings, *, skip_if_logg
     """Log ``record`` as one MLflow run (finished when everything is up), register its trained model
     when ``settings.register`` is set, and tag the registry version it audited. Raises
     :class:`TrackingUnavailable` naming the server and the reason when the server fails."""
-    client = client_for(settings.tracking_uri)
     uri = display_uri(resolved_tracking_uri(settings.tracking_uri))
     not_registered = (f"the run folder {record.run_folder} holds no model the run trained ({record.kind}); "
                       f"--mlflow-register {settings.register} registered nothing"
                       if settings.register and record.model_file is None else None)
     try:
+        client = client_for(settings.tracking_uri)  # MLflow refuses some stores here (a file store, a bad scheme)
         experiment_id = _experiment_id(client, settings.experiment)
         if skip_if_logged:
             found = _logged_run(client, experiment_id, record.run_folder)
