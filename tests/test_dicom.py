@@ -189,3 +189,29 @@ def test_audit_data_reads_patients_and_devices_from_dicom_headers(tmp_path):
     assert json.loads((run / "manifest.json").read_text())["config"]["report"]["dicom_salt"] == "s1"
     assert "Devices (DICOM Manufacturer and model)" in (run / "report.html").read_text()
     assert_no_identifying_tag(run, result.output, ("report.html", "metrics.json", "manifest.json", "report.pdf"))
+
+
+def test_the_check_before_the_run_reads_the_header_only(tmp_path, monkeypatch):
+    import pydicom.pixels
+
+    from octreport.data import dicom as dicom_module
+    from octreport.data.dicom import dicom_problem
+
+    volume = write_dicom(tmp_path / "volume.dcm", np.stack([gradient(128, 160)] * 6), frames=True)  # 123 kB of frames
+    read = []
+    real_open = Path.open
+
+    def counting_open(self, *args, **kwargs):
+        handle = real_open(self, *args, **kwargs)
+        real_read = handle.read
+        handle.read = lambda *a: read.append(len(chunk := real_read(*a))) or chunk  # noqa: E731
+        return handle
+
+    def no_decode(*args, **kwargs):
+        raise AssertionError("the check decoded pixels")
+
+    monkeypatch.setattr(pydicom.pixels, "pixel_array", no_decode)
+    monkeypatch.setattr(dicom_module, "frame_pixels", no_decode)
+    monkeypatch.setattr(Path, "open", counting_open)
+    assert dicom_problem(volume) is None
+    assert 0 < sum(read) < 4096 < volume.stat().st_size // 30  # the header and a tag, not the frames

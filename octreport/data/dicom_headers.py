@@ -2,6 +2,10 @@
 who each scan belongs to (PatientID, as a salted hash only) for the patient-level checks, and
 which device acquired it (Manufacturer and ManufacturerModelName) for the per-device performance
 of the Data shift section. Headers only: no pixel is decoded here.
+
+:func:`dicom_tables` opens each DICOM file for its header (a header-only parse, before a labelled
+run's streaming pass); :class:`DicomHeaderReads` takes the same facts from the bytes of the run's
+one read of each file (a screening run), so the file is not opened again for them.
 """
 
 from __future__ import annotations
@@ -73,22 +77,42 @@ def has_dicom(items: Sequence[ImageItem]) -> bool:
 
 
 def dicom_tables(root: Path, items: Sequence[ImageItem], salt: str) -> DicomTables:
-    """Read the header of every DICOM scan among ``items`` once."""
-    patients, devices = {}, {}
+    """Read the header of every DICOM scan among ``items`` once (one open and a header-only parse each)."""
+    headers = DicomHeaderReads(root, salt)
     for item in items:
-        if item.path.suffix.lower() != DICOM_SUFFIX:
-            continue
+        if item.path.suffix.lower() == DICOM_SUFFIX:
+            headers.add(Path(item.path), Path(item.path))
+    return headers.tables()
+
+
+class DicomHeaderReads:
+    """The header facts of the DICOM files of a run, gathered file by file: from the bytes a run
+    has read anyway (``reads(path, raw)``, the ``on_read`` of :class:`~octreport.data.files.FileReads`),
+    or from the file. Only the salted patient key and the device are kept."""
+
+    def __init__(self, root: Path, salt: str) -> None:
+        self.root, self.salt = Path(root), salt
+        self.patients: dict[str, str] = {}
+        self.devices: dict[str, str] = {}
+
+    def __call__(self, path: Path, raw: bytes) -> None:
+        if path.suffix.lower() == DICOM_SUFFIX:
+            self.add(path, raw)
+
+    def add(self, path: Path, source: bytes | Path) -> None:
         try:
-            facts = dicom_facts(Path(item.path), salt)
+            facts = dicom_facts(source, self.salt)
         except (DicomProblem, OSError) as problem:
-            log.info("no DICOM header facts for %s: %s", item.path, problem)
-            continue
-        name = relative_name(item.path, root)
+            log.info("no DICOM header facts for %s: %s", path, problem)
+            return
+        name = relative_name(path, self.root)
         if facts.patient:
-            patients[name] = facts.patient
+            self.patients[name] = facts.patient
         if facts.device:
-            devices[name] = facts.device
-    if patients:
-        log.info("patients of %d DICOM scans from their PatientID (salted hash)", len(patients))
-    return DicomTables(PatientTable(patients, PATIENTS_SOURCE) if patients else None,
-                       GroupTable(devices, DEVICES_SOURCE) if devices else None)
+            self.devices[name] = facts.device
+
+    def tables(self) -> DicomTables:
+        if self.patients:
+            log.info("patients of %d DICOM scans from their PatientID (salted hash)", len(self.patients))
+        return DicomTables(PatientTable(dict(self.patients), PATIENTS_SOURCE) if self.patients else None,
+                           GroupTable(dict(self.devices), DEVICES_SOURCE) if self.devices else None)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -99,11 +99,14 @@ def evaluate_files(
     preprocessing: Preprocessing,
     batch_size: int = 32,
     top: TopActivationsAccumulator | None = None,
+    on_read: Callable[[Path, bytes], None] | None = None,
 ) -> EvaluatedFiles:
     """:func:`evaluate_with_layer_health`, with what the same read of each file gives besides: each
     file is read once (:class:`~octreport.data.files.FileReads`), and its bytes give its SHA-256,
-    the model's input and its image facts, in the one streaming pass of the compiled step."""
-    reads = FileReads([item.path for item in items])
+    the model's input and its image facts, in the one streaming pass of the compiled step.
+    ``on_read(path, bytes)``: called once per file read, for anything else its bytes give (a
+    DICOM file's header facts, :class:`~octreport.data.dicom_headers.DicomHeaderReads`)."""
+    reads = FileReads([item.path for item in items], on_read)
     collector = FactsCollector(len(items))
 
     def collect(batch: dict[str, np.ndarray]) -> None:

@@ -27,7 +27,7 @@ from octreport.data.acquisition_profile import compare_profiles, profile_from_fa
 from octreport.data.data_audit import audit_prepared_data
 from octreport.data.dataset import prepare_unlabelled
 from octreport.data.dicom_frames import with_frames
-from octreport.data.dicom_headers import device_names, dicom_tables, has_dicom, new_salt
+from octreport.data.dicom_headers import DicomHeaderReads, device_names, has_dicom, new_salt
 from octreport.data.fingerprint import fingerprint_prepared_data
 from octreport.data.image_choice import UNKNOWN_LABEL, choose_images
 from octreport.data.image_facts import SplitFacts, split_keys
@@ -77,13 +77,16 @@ def run_screening(*, data_dir: Path | str, model: keras.Model | Path | str, trai
         check_templates(Path(config.templates_dir))
     if has_dicom(data.test) and not config.dicom_salt:
         config = replace(config, dicom_salt=new_salt())  # recorded in the manifest: a rerun with it agrees
-    dicom = dicom_tables(data.root, folders.test, config.dicom_salt)
-    patients = read_patients_file(config.patients_file) if config.patients_file else (dicom.patients or NAMES)
+    listed = read_patients_file(config.patients_file) if config.patients_file else None
+    headers = DicomHeaderReads(data.root, config.dicom_salt)  # a DICOM file's facts, from the bytes of its one read
     prepare_output_folder(Path(config.out_root))
     timings: dict[str, float] = {}
     with run_folder(Path(config.out_root)) as folder:
         with stage(timings, "predict", log):  # each file read once: its hash, facts and prediction
-            evaluated = evaluate_files(given.model, layers, data.test, given.preprocessing, config.batch_size)
+            evaluated = evaluate_files(given.model, layers, data.test, given.preprocessing, config.batch_size,
+                                       on_read=headers)
+            dicom = headers.tables()
+            patients = listed or dicom.patients or NAMES
             predictions = evaluated.predictions
             facts = SplitFacts(split_keys(data.root, {"test": data.test}), evaluated.facts, evaluated.digests)
             screening = screen_predictions(predictions.probabilities, given.class_names, rule)
