@@ -3,15 +3,18 @@ who each scan belongs to (PatientID, as a salted hash only) for the patient-leve
 which device acquired it (Manufacturer and ManufacturerModelName) for the per-device performance
 of the Data shift section. Headers only: no pixel is decoded here.
 
-:func:`dicom_tables` opens each DICOM file for its header (a header-only parse, before a labelled
-run's streaming pass); :class:`DicomHeaderReads` takes the same facts from the bytes of the run's
-one read of each file (a screening run), so the file is not opened again for them.
+A run takes them from the bytes of its one read of each file (:class:`DicomHeaderReads`, the
+``on_read`` of :class:`~octreport.data.files.FileReads`), so no file is opened for them; before
+the run, only the patient keys of a split octreport cuts need a header (:func:`split_patient`:
+one header-only parse per DICOM file). :func:`dicom_tables` opens each file for its header, for
+callers that read no bytes.
 """
 
 from __future__ import annotations
 
 import logging
 import secrets
+from functools import lru_cache
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,15 +51,27 @@ def new_salt() -> str:
 
 def split_patient(item: ImageItem) -> str:
     """Who an image belongs to when octreport splits a folder: a DICOM scan's hashed PatientID,
-    else the Kermany file name's patient (or the image alone)."""
+    else the Kermany file name's patient (or the image alone). A DICOM file's header is parsed once
+    however often a split asks (train+val, then train and val): the key is kept per path, size and
+    modification time."""
     if item.path.suffix.lower() == DICOM_SUFFIX:
         try:
-            key = dicom_facts(Path(item.path), SPLIT_SALT).patient
-        except (DicomProblem, OSError):
+            stat = Path(item.path).stat()
+            key = _split_key(str(item.path), stat.st_size, stat.st_mtime_ns)
+        except OSError:
             key = None
         if key:
             return f"patient:{key}"
     return patient_id(item)
+
+
+@lru_cache(maxsize=65536)
+def _split_key(path: str, size: int, mtime_ns: int) -> str | None:
+    del size, mtime_ns  # part of the cache key: a changed file is parsed again
+    try:
+        return dicom_facts(Path(path), SPLIT_SALT).patient
+    except (DicomProblem, OSError):
+        return None
 
 
 def device_names(names: Sequence[str], devices: GroupTable | None) -> list[str]:
@@ -65,11 +80,6 @@ def device_names(names: Sequence[str], devices: GroupTable | None) -> list[str]:
     if devices is None:
         return [""] * len(names)
     return [devices.groups.get(name.rpartition(FRAME_MARK)[0] if FRAME_MARK in name else name, "") for name in names]
-
-
-def data_devices(root: Path, items: Sequence[ImageItem]) -> GroupTable | None:
-    """The device table of ``items`` alone (a run that needs no patient keys: training's profile)."""
-    return dicom_tables(root, items, SPLIT_SALT).devices if has_dicom(items) else None
 
 
 def has_dicom(items: Sequence[ImageItem]) -> bool:
