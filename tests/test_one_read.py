@@ -150,9 +150,14 @@ QUICK = dict(images_per_class=1, formats=("html",), errors_per_cell=0, filter_vi
 
 
 def _shown(outcome) -> set[str]:
-    metrics = json.loads(outcome.metrics_path.read_text())
-    return {str(Path(s["path"])) for s in metrics.get("shown_images", ())} or {
-        str(Path(outcome.run_dir) / "never")}
+    """The images a labelled report shows (read once more to be drawn)."""
+    return {str(Path(s["path"])) for s in json.loads(outcome.metrics_path.read_text())["shown_images"]}
+
+
+def _shown_in_screening(outcome, files: list[str]) -> set[str]:
+    """The scans a screening page shows: named above its data section (no shown_images in its metrics.json)."""
+    html = (outcome.run_dir / "report.html").read_text()
+    return {p for p in files if Path(p).name in html.split('id="data"')[0]}
 
 
 def test_a_screening_run_opens_each_scan_once_for_its_bytes(conv_model, tmp_path, opened):
@@ -167,7 +172,7 @@ def test_a_screening_run_opens_each_scan_once_for_its_bytes(conv_model, tmp_path
     _WATCHING.clear()
     counts = Counter(_OPENED)
     images = sorted(str(p) for p in data.glob("*.jpeg"))
-    shown = {p for p in images if Path(p).name in (outcome.run_dir / "report.html").read_text()}
+    shown = _shown_in_screening(outcome, images)
     assert set(counts) == set(images) and 1 <= len(shown) < len(images)
     # One peek before the run, one read for hash, facts and prediction; a shown scan is read again
     # to be drawn. Before, image facts, TensorFlow's reader and the fingerprint each read it.
@@ -195,8 +200,7 @@ def test_a_dicom_screening_run_opens_each_file_twice_and_takes_its_header_from_t
     outcome = octreport.make_report(conv_model, data, tmp_path / "out", **QUICK)
     _WATCHING.clear()
     counts = Counter(_OPENED)
-    html = (outcome.run_dir / "report.html").read_text()
-    shown = {p for p in files if Path(p).name in html.split('id="data"')[0]}
+    shown = _shown_in_screening(outcome, files)
     assert set(counts) == set(files) and shown
     # One header-only parse before the run (is it a B-scan a decoder reads?), one read for the hash,
     # facts, prediction and header facts (patient, device); a shown scan is read again to be drawn.

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import logging
 import secrets
-from functools import lru_cache
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 from octreport.data.dicom import DICOM_SUFFIX, DicomProblem, dicom_facts
@@ -97,7 +97,7 @@ def dicom_tables(root: Path, items: Sequence[ImageItem], salt: str) -> DicomTabl
 
 class DicomHeaderReads:
     """The header facts of the DICOM files of a run, gathered file by file: from the bytes a run
-    has read anyway (``reads(path, raw)``, the ``on_read`` of :class:`~octreport.data.files.FileReads`),
+    has read anyway (``headers(path, raw)``, the ``on_read`` of :class:`~octreport.data.files.FileReads`),
     or from the file. Only the salted patient key and the device are kept."""
 
     def __init__(self, root: Path, salt: str) -> None:

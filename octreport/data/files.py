@@ -14,9 +14,9 @@ Readers that stay apart, on purpose, and read less than a whole image or read it
   bytes) and, for a DICOM file, :func:`octreport.data.dicom.dicom_problem` (its header up to the
   pixel data, parsed by pydicom from the open file; the pixel data is not read);
 * DICOM headers where a run needs them before its streaming pass: the patient keys that keep a
-  patient on one side of a split octreport cuts, the frame count of ``--dicom-frames all``, and a
-  labelled run's patients and devices (:mod:`octreport.data.dicom_headers`, each a header-only
-  parse through pydicom); a screening run takes them from the bytes of the one read instead
+  patient on one side of a split octreport cuts and the frame count of ``--dicom-frames all``
+  (:mod:`octreport.data.dicom_headers`, :mod:`octreport.data.dicom_frames`: a header-only parse
+  through pydicom each). The patients and devices a run audits come from the bytes of the one read
   (``on_read`` below);
 * training, which decodes its images in TensorFlow's file reader (``tf.io.read_file``) on each
   epoch's first pass into its decode cache;

@@ -35,7 +35,7 @@ pipeline.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from functools import cached_property
 from pathlib import Path
@@ -165,7 +165,8 @@ def split_keys(root: Path, splits: Mapping[str, Sequence[Path | ImageItem]]) -> 
 
 
 def collect_split_facts(root: Path, splits: Mapping[str, Sequence[Path | ImageItem]],
-                        parallel: int | None = None, on_read=None) -> SplitFacts:
+                        parallel: int | None = None,
+                        on_read: Callable[[Path, bytes], None] | None = None) -> SplitFacts:
     """The facts of every image of ``splits`` (``{split: paths or items}``, images under ``root``),
     from one read and one cheap decode of each, with each file's size and SHA-256 (the frames of
     one DICOM volume, adjacent, share one read: :class:`~octreport.data.files.FileReads`, whose

@@ -83,12 +83,12 @@ def run_screening(*, data_dir: Path | str, model: keras.Model | Path | str, trai
     timings: dict[str, float] = {}
     with run_folder(Path(config.out_root)) as folder:
         with stage(timings, "predict", log):  # each file read once: its hash, facts and prediction
-            evaluated = evaluate_files(given.model, layers, data.test, given.preprocessing, config.batch_size,
-                                       on_read=headers)
+            read = evaluate_files(given.model, layers, data.test, given.preprocessing, config.batch_size,
+                                  on_read=headers)
             dicom = headers.tables()
             patients = listed or dicom.patients or NAMES
-            predictions = evaluated.predictions
-            facts = SplitFacts(split_keys(data.root, {"test": data.test}), evaluated.facts, evaluated.digests)
+            predictions = read.predictions
+            facts = SplitFacts(split_keys(data.root, {"test": data.test}), read.facts, read.digests)
             screening = screen_predictions(predictions.probabilities, given.class_names, rule)
         with stage(timings, "data shift", log):
             evaluated = facts.lookup([("test", item_name(item, data.root)) for item in predictions.items])
@@ -109,7 +109,8 @@ def run_screening(*, data_dir: Path | str, model: keras.Model | Path | str, trai
             audit = audit_prepared_data(folders, fingerprint, patients, config.near_duplicate_bits, facts, dicom.devices)
         results = ScreeningResults(
             data=data, model=given.model, model_source=given.source, model_path=given.path,
-            model_registry=given.registry, class_names=given.class_names, preprocessing=given.preprocessing, predictions=predictions,
+            model_registry=given.registry, class_names=given.class_names, preprocessing=given.preprocessing,
+            predictions=predictions,
             screening=screening, shift=shift, audit=audit, visuals=visuals, report_config=config,
             command_line=command_line, started_at=started_at,
         )
