@@ -88,8 +88,19 @@ def test_files_that_give_no_b_scan_are_skipped_and_named(tmp_path, make, reason)
     data = prepare_data(root, training=False)
     if reason.startswith("constant image"):
         # The check before the run parses the header only: a constant image is found by the run's
-        # one decode, which drops the file and names it as not decoded (test_one_read.py).
+        # one decode, which drops the file and names it with the reason.
         assert data.skipped == () and len(data.test) == 3
+        import keras
+
+        from octreport.data.preprocessing import Preprocessing
+        from octreport.engine.layers import discover_conv_layers
+        from octreport.evaluation.predict import evaluate_files
+
+        inputs = keras.Input((16, 16, 1))
+        x = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(2, 3)(inputs))
+        model = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(x))
+        skipped = evaluate_files(model, discover_conv_layers(model), data.test, Preprocessing(16, 16, 1), 4).predictions.skipped
+        assert [(s.path.name, s.reason.startswith(f"could not be decoded: {reason}")) for s in skipped] == [(bad.name, True)]
         return
     assert [(s.path.name, reason in s.reason) for s in data.skipped] == [(bad.name, True)]
     assert len(data.test) == 2

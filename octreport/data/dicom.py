@@ -158,7 +158,8 @@ def dicom_problem(path: Path) -> str | None:
     the run). One open and a header-only parse: the header up to the pixel data (never the pixel
     data of a volume), the pixel data element's tag after it, and whether an installed decoder
     reads the transfer syntax. Nothing is decoded: what only the decode can tell (a constant image,
-    damaged compressed frames) drops the file in the run's one read, named as not decoded."""
+    damaged compressed frames) drops the file in the run's one read, and the run names the reason
+    (:func:`octreport.evaluation.predict.evaluate_files`)."""
     try:
         with Path(path).open("rb") as handle:
             ds = _dataset(handle, header_only=True)

@@ -10,7 +10,8 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from octreport.data.files import FileDigest, FileReads
+from octreport.data.dicom import DICOM_SUFFIX, DicomProblem, frame_pixels
+from octreport.data.files import FileDigest, FileReads, read_image_bytes
 from octreport.data.image_facts import FactsCollector, ImageFacts
 from octreport.data.layout import ImageItem
 from octreport.data.pipeline import FACTS, image_dataset, missing_indices, read_once_dataset
@@ -120,10 +121,25 @@ def evaluate_files(
 
 
 def _predictions(items: Sequence[ImageItem], probabilities: np.ndarray, seen: np.ndarray) -> Predictions:
-    skipped = tuple(SkippedFile(items[i].path, "could not be decoded" if items[i].frame is None else
-                                f"frame {items[i].frame} could not be decoded") for i in missing_indices(len(items), seen))
+    skipped = tuple(SkippedFile(items[i].path, _skip_reason(items[i])) for i in missing_indices(len(items), seen))
     for file in skipped:
         log.warning("skipped %s: %s", file.path, file.reason)
     kept = tuple(items[int(i)] for i in seen)
     labels = np.array([item.label for item in kept], dtype=np.int64)
     return Predictions(kept, labels, probabilities.astype(np.float64), skipped)
+
+
+def _skip_reason(item: ImageItem) -> str:
+    """Why an image never came out of the stream. A DICOM file's reason is known only to its decode
+    (a constant image, damaged compressed frames: the check before the run reads its header only),
+    so such a file, and only such a file, is read again to name it."""
+    reason = "could not be decoded" if item.frame is None else f"frame {item.frame} could not be decoded"
+    if item.path.suffix.lower() != DICOM_SUFFIX:
+        return reason
+    try:
+        frame_pixels(read_image_bytes(item.path), 1, item.frame)
+    except DicomProblem as problem:
+        return f"{reason}: {problem}"
+    except OSError:
+        pass
+    return reason
