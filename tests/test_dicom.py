@@ -86,6 +86,22 @@ def test_files_that_give_no_b_scan_are_skipped_and_named(tmp_path, make, reason)
     with pytest.raises(DicomProblem, match=reason.split(" (")[0]):
         frame_pixels(bad.read_bytes())
     data = prepare_data(root, training=False)
+    if reason.startswith("constant image"):
+        # The check before the run parses the header only: a constant image is found by the run's
+        # one decode, which drops the file and names it with the reason.
+        assert data.skipped == () and len(data.test) == 3
+        import keras
+
+        from octreport.data.preprocessing import Preprocessing
+        from octreport.engine.layers import discover_conv_layers
+        from octreport.evaluation.predict import evaluate_files
+
+        inputs = keras.Input((16, 16, 1))
+        x = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(2, 3)(inputs))
+        model = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(x))
+        skipped = evaluate_files(model, discover_conv_layers(model), data.test, Preprocessing(16, 16, 1), 4).predictions.skipped
+        assert [(s.path.name, s.reason.startswith(f"could not be decoded: {reason}")) for s in skipped] == [(bad.name, True)]
+        return
     assert [(s.path.name, reason in s.reason) for s in data.skipped] == [(bad.name, True)]
     assert len(data.test) == 2
 
@@ -184,3 +200,29 @@ def test_audit_data_reads_patients_and_devices_from_dicom_headers(tmp_path):
     assert json.loads((run / "manifest.json").read_text())["config"]["report"]["dicom_salt"] == "s1"
     assert "Devices (DICOM Manufacturer and model)" in (run / "report.html").read_text()
     assert_no_identifying_tag(run, result.output, ("report.html", "metrics.json", "manifest.json", "report.pdf"))
+
+
+def test_the_check_before_the_run_reads_the_header_only(tmp_path, monkeypatch):
+    import pydicom.pixels
+
+    from octreport.data import dicom as dicom_module
+    from octreport.data.dicom import dicom_problem
+
+    volume = write_dicom(tmp_path / "volume.dcm", np.stack([gradient(128, 160)] * 6), frames=True)  # 123 kB of frames
+    read = []
+    real_open = Path.open
+
+    def counting_open(self, *args, **kwargs):
+        handle = real_open(self, *args, **kwargs)
+        real_read = handle.read
+        handle.read = lambda *a: read.append(len(chunk := real_read(*a))) or chunk  # noqa: E731
+        return handle
+
+    def no_decode(*args, **kwargs):
+        raise AssertionError("the check decoded pixels")
+
+    monkeypatch.setattr(pydicom.pixels, "pixel_array", no_decode)
+    monkeypatch.setattr(dicom_module, "frame_pixels", no_decode)
+    monkeypatch.setattr(Path, "open", counting_open)
+    assert dicom_problem(volume) is None
+    assert 0 < sum(read) < 4096 < volume.stat().st_size // 30  # the header and a tag, not the frames

@@ -143,3 +143,89 @@ def test_image_files_are_read_only_where_the_design_says():
         "data/pipeline:decode_and_resize:read_file",  # training's decode cache
         "engine/visuals:_model_scale:open",  # --occlusion: the header of a shown image
     ]
+
+
+QUICK = dict(images_per_class=1, formats=("html",), errors_per_cell=0, filter_views=("kernels",), heatmap_checks=False,
+             bootstrap_resamples=100, maps_per_layer=2, filters_per_layer=2, class_names=("CNV", "DME", "DRUSEN", "NORMAL"))
+
+
+def _shown(outcome) -> set[str]:
+    """The images a labelled report shows (read once more to be drawn)."""
+    return {str(Path(s["path"])) for s in json.loads(outcome.metrics_path.read_text())["shown_images"]}
+
+
+def _shown_in_screening(outcome, files: list[str]) -> set[str]:
+    """The scans a screening page shows: named above its data section (no shown_images in its metrics.json)."""
+    html = (outcome.run_dir / "report.html").read_text()
+    return {p for p in files if Path(p).name in html.split('id="data"')[0]}
+
+
+def test_a_screening_run_opens_each_scan_once_for_its_bytes(conv_model, tmp_path, opened):
+    import octreport
+    from conftest import write_image
+
+    data = tmp_path / "scans"
+    for i in range(5):
+        write_image(data / f"scan-{i}.jpeg", size=(40, 40), seed=i)
+    opened.append(data)
+    outcome = octreport.make_report(conv_model, data, tmp_path / "out", **QUICK)
+    _WATCHING.clear()
+    counts = Counter(_OPENED)
+    images = sorted(str(p) for p in data.glob("*.jpeg"))
+    shown = _shown_in_screening(outcome, images)
+    assert set(counts) == set(images) and 1 <= len(shown) < len(images)
+    # One peek before the run, one read for hash, facts and prediction; a shown scan is read again
+    # to be drawn. Before, image facts, TensorFlow's reader and the fingerprint each read it.
+    assert {p: counts[p] for p in images} == {p: 3 if p in shown else 2 for p in images}
+    manifest = json.loads(outcome.manifest_path.read_text())
+    for record in manifest["data"]["files"]:
+        content = (data / record["path"]).read_bytes()
+        assert record["sha256"] == hashlib.sha256(content).hexdigest()
+
+
+def _dicom_scans(folder: Path, n: int = 4) -> list[str]:
+    from dicom_files import gradient, write_dicom
+
+    return sorted(str(write_dicom(folder / f"scan-{i}.dcm", np.roll(gradient(), 3 * i, axis=1),
+                                  patient_id=f"ID-{i % 2}")) for i in range(n))
+
+
+def test_a_dicom_screening_run_opens_each_file_twice_and_takes_its_header_from_the_one_read(conv_model, tmp_path,
+                                                                                            opened):
+    import octreport
+
+    data = tmp_path / "dicom"
+    files = _dicom_scans(data)
+    opened.append(data)
+    outcome = octreport.make_report(conv_model, data, tmp_path / "out", **QUICK)
+    _WATCHING.clear()
+    counts = Counter(_OPENED)
+    shown = _shown_in_screening(outcome, files)
+    assert set(counts) == set(files) and shown
+    # One header-only parse before the run (is it a B-scan a decoder reads?), one read for the hash,
+    # facts, prediction and header facts (patient, device); a shown scan is read again to be drawn.
+    # Before: the check decoded the whole file, the header tables opened it twice, then the read.
+    assert {p: counts[p] for p in files} == {p: 3 if p in shown else 2 for p in files}
+    metrics = json.loads(outcome.metrics_path.read_text())
+    assert metrics["data_shift"]["evaluated_profile"]["devices"] == {"Heidelberg Engineering Spectralis": 4}
+    assert metrics["data_audit"]["patients_per_split"] == {"test": 2}  # two PatientIDs, from the same bytes
+    manifest = json.loads(outcome.manifest_path.read_text())
+    assert len(manifest["data"]["files"]) == 4
+
+
+def test_a_labelled_dicom_report_opens_each_file_twice(conv_model, tmp_path, opened):
+    import octreport
+
+    data = tmp_path / "dicom"
+    files = [f for c in ("CNV", "DME", "DRUSEN", "NORMAL") for f in _dicom_scans(data / c, 1)]
+    opened.append(data)
+    outcome = octreport.make_report(conv_model, data, tmp_path / "out", **QUICK)
+    _WATCHING.clear()
+    counts = Counter(_OPENED)
+    shown = _shown(outcome)
+    assert set(counts) == set(files)
+    # The header-only check before the run, then the one read (hash, facts, prediction, and the
+    # header's patient and device); a shown scan once more to be drawn. Before: 5 and 4.
+    assert {p: counts[p] for p in files} == {p: 3 if p in shown else 2 for p in files}
+    metrics = json.loads(outcome.metrics_path.read_text())
+    assert metrics["data_audit"]["patient_source"].startswith("DICOM PatientID")

@@ -171,3 +171,99 @@ def test_a_screening_run_over_every_frame_of_a_dicom_volume(profiled_model, tmp_
         assert metrics["screening"]["n_images"] == len(names)
         assert sum(metrics["data_audit"]["counts"]["test"].values()) == 2  # the data audit counts files, not frames
         assert metrics["data_audit"]["exact_duplicate_groups"] == 0  # frames are not copies of their file
+
+
+def test_screening_applies_a_referral_threshold_and_counts_argmax_beside():
+    from octreport.evaluation.referral_rule import OVERRIDE, ReferralRule
+
+    probabilities = np.array([
+        [0.95, 0.02, 0.02, 0.01],  # CNV: urgent under both rules
+        [0.20, 0.15, 0.05, 0.60],  # NORMAL by argmax; P(CNV) + P(DME) = 0.35: urgent at a 0.3 threshold
+        [0.05, 0.05, 0.80, 0.10],  # DRUSEN: routine under both
+        [0.30, 0.25, 0.00, 0.45],  # NORMAL by argmax, 0.55: urgent at 0.3
+    ])
+    screening = screen_predictions(probabilities, OCT_CLASSES, ReferralRule(threshold=0.3, source=OVERRIDE))
+    assert dict(screening.referral_counts) == {"urgent referral": 3, "routine referral": 1, "observation": 0}
+    assert dict(screening.argmax_referral_counts) == {"urgent referral": 1, "routine referral": 1, "observation": 2}
+    entry = screening.to_dict()
+    assert entry["referral_rule"]["threshold"] == 0.3 and entry["referral_rule"]["source"] == OVERRIDE
+    assert entry["argmax_referral_counts"]["urgent referral"] == 1
+    high = screen_predictions(probabilities, OCT_CLASSES, ReferralRule(threshold=0.9, source=OVERRIDE))
+    assert dict(high.referral_counts) == {"urgent referral": 1, "routine referral": 1, "observation": 2}
+    assert screen_predictions(probabilities, OCT_CLASSES).rule is None  # no rule given: argmax, as before
+
+
+STORED_RULE = {"rule": "P(CNV) + P(DME) >= 0", "threshold": 0.0, "source": "validation", "target_sensitivity": 0.95,
+               "split": "validation", "n_images": 150, "n_urgent": 60, "n_non_urgent": 90,
+               "sensitivity": {"value": 1.0, "low": 0.94, "high": 1.0, "method": "wilson"},
+               "specificity": {"value": 0.0, "low": 0.0, "high": 0.04, "method": "wilson"},
+               "bandwidth_logits": 0.5, "method": "kernel-smoothed", "note": ""}
+
+
+def test_a_screening_run_applies_the_models_stored_rule_and_the_override(profiled_model, tmp_path):
+    import shutil
+
+    model_dir = tmp_path / "model"
+    model_dir.mkdir()
+    shutil.copy(profiled_model, model_dir / "model.keras")
+    sidecar = json.loads(profiled_model.with_name("model.octreport.json").read_text())
+    sidecar["referral_rule"] = STORED_RULE  # threshold 0: every scan is urgent
+    (model_dir / "model.octreport.json").write_text(json.dumps(sidecar))
+    data = _scans(tmp_path / "scans")
+
+    result = _report(model_dir / "model.keras", data, tmp_path / "stored")
+    assert result.exit_code == 0, result.output
+    run = (tmp_path / "stored" / "latest").resolve()
+    screening = json.loads((run / "metrics.json").read_text())["screening"]
+    assert screening["referral_rule"]["source"] == "validation" and screening["referral_rule"]["threshold"] == 0.0
+    assert screening["referral_counts"]["urgent referral"] == 6
+    with open(run / "predictions.csv", newline="") as f:
+        argmax_urgent = sum(row["predicted_class"] in ("CNV", "DME") for row in csv.DictReader(f))
+    assert screening["argmax_referral_counts"]["urgent referral"] == argmax_urgent
+    html = (run / "report.html").read_text()
+    assert "urgent when P(CNV) + P(DME) &gt;= 0 (chosen on the validation split)" in html
+    assert "Chosen when the model was trained, on its validation split (150 scans)" in html
+    assert "the predicted class alone (argmax" in html
+
+    result = _report(model_dir / "model.keras", data, tmp_path / "override", "--referral-threshold", "1")
+    assert result.exit_code == 0, result.output
+    run = (tmp_path / "override" / "latest").resolve()
+    metrics = json.loads((run / "metrics.json").read_text())
+    rule = metrics["screening"]["referral_rule"]
+    assert rule["source"] == "--referral-threshold" and rule["threshold"] == 1.0
+    assert rule["note"] == "The model's stored rule (P(CNV) + P(DME) >= 0) is not used."
+    assert metrics["screening"]["referral_counts"]["urgent referral"] == 0  # a tiny untrained model: never that sure
+    assert json.loads((run / "manifest.json").read_text())["config"]["report"]["referral_threshold"] == 1.0
+    assert "Set for this report with --referral-threshold 1" in (run / "report.html").read_text()
+
+
+def test_referral_threshold_is_refused_for_a_screening_run_without_the_oct_classes(conv_model, tmp_path):
+    data = _scans(tmp_path / "scans", n=2)
+    result = _report(conv_model, data, tmp_path / "runs", "--class-names", "a,b,c,d", "--referral-threshold", "0.2")
+    assert result.exit_code == 2 and "Error: --referral-threshold needs the four OCT classes" in result.output
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+def test_a_screening_run_of_a_registry_model_keeps_its_registry_entry_in_the_manifest(profiled_model, tmp_path,
+                                                                                       monkeypatch):
+    from dataclasses import replace
+
+    import octreport.pipeline.screening_run as screening_run
+    from octreport.audit.gates import GateConfig
+    from octreport.config import ReportConfig, TrainConfig
+
+    registry = {"uri": "models:/oct/3", "name": "oct", "version": "3", "run_id": "abc123"}
+    real = screening_run.given_model
+
+    def from_registry(*args, **kwargs):  # as model_stage gives a models:/ model: its entry in .registry
+        return replace(real(*args, **kwargs), registry=registry)
+
+    data = _scans(tmp_path / "scans", n=2)
+    config = ReportConfig(out_root=str(tmp_path / "runs"), formats=("html",), images_per_class=1, maps_per_layer=2,
+                          filters_per_layer=2, filter_views=("kernels",), errors_per_cell=0, heatmap_checks=False)
+    monkeypatch.setattr(screening_run, "given_model", from_registry)
+    outcome = screening_run.run_screening(data_dir=data, model=profiled_model, train_config=TrainConfig(),
+                                          config=config, gate_config=GateConfig(), command_line="test",
+                                          started_at="2026-01-01T00:00:00Z")
+    manifest = json.loads(outcome.published_paths[3].read_text())
+    assert manifest["model"]["registry"] == registry

@@ -26,6 +26,7 @@ import logging
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -77,22 +78,25 @@ def _quiet_pydicom() -> None:
     logger.propagate = False
 
 
-def _dataset(source: bytes | Path, header_only: bool = False):
-    """The dataset of a file's bytes, or of a path (read up to the pixel data when ``header_only``)."""
+def _dataset(source: bytes | Path | BinaryIO, header_only: bool = False):
+    """The dataset of a file's bytes, of a path (opened once) or of an open binary file (read from
+    its start; read up to the pixel data when ``header_only``, and left there)."""
+    if isinstance(source, Path):
+        with source.open("rb") as handle:
+            return _dataset(handle, header_only)
     import pydicom
     from pydicom.errors import InvalidDicomError
 
     _quiet_pydicom()
-
-    if isinstance(source, Path):
-        with source.open("rb") as handle:
-            start = handle.read(_PREAMBLE + 4)
+    if isinstance(source, bytes):
+        start, stream = source, io.BytesIO(source)
     else:
-        start = source
+        start, stream = source.read(_PREAMBLE + 4), source
+        stream.seek(0)
     if not is_dicom_bytes(start):
         raise DicomProblem("not a DICOM file (no DICM marker after the 128-byte preamble)")
     try:
-        ds = pydicom.dcmread(source if isinstance(source, Path) else io.BytesIO(source), stop_before_pixels=header_only)
+        ds = pydicom.dcmread(stream, stop_before_pixels=header_only)
     except (InvalidDicomError, EOFError, ValueError, OSError, KeyError, TypeError) as error:
         # Only the exception's type: a parser's message may quote a tag's value.
         raise DicomProblem(f"damaged DICOM file ({type(error).__name__} while reading its header)") from error
@@ -146,15 +150,62 @@ def frame_pixels(raw: bytes, channels: int = 1, frame: int | None = None) -> np.
     return _to_uint8(ds, np.asarray(pixels), channels)
 
 
+_PIXEL_TAGS = (0x7FE00010, 0x7FE00008, 0x7FE00009)  # PixelData, FloatPixelData, DoubleFloatPixelData
+
+
 def dicom_problem(path: Path) -> str | None:
-    """Why ``path`` cannot give a B-scan, or None (the damaged-file check of a ``.dcm`` file)."""
+    """Why ``path`` cannot give a B-scan, or None (the damaged-file check of a ``.dcm`` file, before
+    the run). One open and a header-only parse: the header up to the pixel data (never the pixel
+    data of a volume), the pixel data element's tag after it, and whether an installed decoder
+    reads the transfer syntax. Nothing is decoded: what only the decode can tell (a constant image,
+    damaged compressed frames) drops the file in the run's one read, and the run names the reason
+    (:func:`octreport.evaluation.predict.evaluate_files`)."""
     try:
-        frame_pixels(Path(path).read_bytes())
+        with Path(path).open("rb") as handle:
+            ds = _dataset(handle, header_only=True)
+            has_pixels = _pixel_data_follows(ds, handle)
     except DicomProblem as problem:
         return str(problem)
     except OSError as error:
         return f"cannot be read ({error.strerror or error})"
-    return None
+    if not has_pixels:
+        return "DICOM file without pixel data"
+    if int(ds.get("NumberOfFrames", 1) or 0) < 1:
+        return "multi-frame DICOM file with zero frames"
+    return _decoder_problem(ds)
+
+
+def _pixel_data_follows(ds, handle: BinaryIO) -> bool:
+    """Whether a pixel data element follows the header that ``dcmread(..., stop_before_pixels=True)``
+    left ``handle`` after (its tag, 4 bytes). A deflated data set is one zlib stream, where the
+    position says nothing: its data set is read whole (still not decoded)."""
+    import pydicom
+
+    syntax = ds.file_meta.TransferSyntaxUID
+    if syntax == pydicom.uid.DeflatedExplicitVRLittleEndian:
+        handle.seek(0)
+        full = pydicom.dcmread(handle)
+        return any(tag in full for tag in _PIXEL_TAGS)
+    raw = handle.read(4)
+    if len(raw) < 4:
+        return False
+    order = "big" if syntax == pydicom.uid.ExplicitVRBigEndian else "little"
+    tag = (int.from_bytes(raw[:2], order) << 16) | int.from_bytes(raw[2:], order)
+    return tag in _PIXEL_TAGS
+
+
+def _decoder_problem(ds) -> str | None:
+    """Why no installed decoder reads the file's transfer syntax, or None."""
+    from pydicom.pixels import get_decoder
+
+    syntax = ds.file_meta.TransferSyntaxUID
+    if not syntax.is_compressed:
+        return None
+    try:
+        available = get_decoder(syntax).is_available
+    except (NotImplementedError, ValueError):
+        available = False
+    return None if available else f"{_syntax_name(ds)}: no installed decoder reads it"
 
 
 def _to_uint8(ds, pixels: np.ndarray, channels: int) -> np.ndarray:

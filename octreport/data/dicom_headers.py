@@ -2,6 +2,12 @@
 who each scan belongs to (PatientID, as a salted hash only) for the patient-level checks, and
 which device acquired it (Manufacturer and ManufacturerModelName) for the per-device performance
 of the Data shift section. Headers only: no pixel is decoded here.
+
+A run takes them from the bytes of its one read of each file (:class:`DicomHeaderReads`, the
+``on_read`` of :class:`~octreport.data.files.FileReads`), so no file is opened for them; before
+the run, only the patient keys of a split octreport cuts need a header (:func:`split_patient`:
+one header-only parse per DICOM file). :func:`dicom_tables` opens each file for its header, for
+callers that read no bytes.
 """
 
 from __future__ import annotations
@@ -10,6 +16,7 @@ import logging
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 from octreport.data.dicom import DICOM_SUFFIX, DicomProblem, dicom_facts
@@ -44,15 +51,27 @@ def new_salt() -> str:
 
 def split_patient(item: ImageItem) -> str:
     """Who an image belongs to when octreport splits a folder: a DICOM scan's hashed PatientID,
-    else the Kermany file name's patient (or the image alone)."""
+    else the Kermany file name's patient (or the image alone). A DICOM file's header is parsed once
+    however often a split asks (train+val, then train and val): the key is kept per path, size and
+    modification time."""
     if item.path.suffix.lower() == DICOM_SUFFIX:
         try:
-            key = dicom_facts(Path(item.path), SPLIT_SALT).patient
-        except (DicomProblem, OSError):
+            stat = Path(item.path).stat()
+            key = _split_key(str(item.path), stat.st_size, stat.st_mtime_ns)
+        except OSError:
             key = None
         if key:
             return f"patient:{key}"
     return patient_id(item)
+
+
+@lru_cache(maxsize=65536)
+def _split_key(path: str, size: int, mtime_ns: int) -> str | None:
+    del size, mtime_ns  # part of the cache key: a changed file is parsed again
+    try:
+        return dicom_facts(Path(path), SPLIT_SALT).patient
+    except (DicomProblem, OSError):
+        return None
 
 
 def device_names(names: Sequence[str], devices: GroupTable | None) -> list[str]:
@@ -63,32 +82,47 @@ def device_names(names: Sequence[str], devices: GroupTable | None) -> list[str]:
     return [devices.groups.get(name.rpartition(FRAME_MARK)[0] if FRAME_MARK in name else name, "") for name in names]
 
 
-def data_devices(root: Path, items: Sequence[ImageItem]) -> GroupTable | None:
-    """The device table of ``items`` alone (a run that needs no patient keys: training's profile)."""
-    return dicom_tables(root, items, SPLIT_SALT).devices if has_dicom(items) else None
-
-
 def has_dicom(items: Sequence[ImageItem]) -> bool:
     return any(item.path.suffix.lower() == DICOM_SUFFIX for item in items)
 
 
 def dicom_tables(root: Path, items: Sequence[ImageItem], salt: str) -> DicomTables:
-    """Read the header of every DICOM scan among ``items`` once."""
-    patients, devices = {}, {}
+    """Read the header of every DICOM scan among ``items`` once (one open and a header-only parse each)."""
+    headers = DicomHeaderReads(root, salt)
     for item in items:
-        if item.path.suffix.lower() != DICOM_SUFFIX:
-            continue
+        if item.path.suffix.lower() == DICOM_SUFFIX:
+            headers.add(Path(item.path), Path(item.path))
+    return headers.tables()
+
+
+class DicomHeaderReads:
+    """The header facts of the DICOM files of a run, gathered file by file: from the bytes a run
+    has read anyway (``headers(path, raw)``, the ``on_read`` of :class:`~octreport.data.files.FileReads`),
+    or from the file. Only the salted patient key and the device are kept."""
+
+    def __init__(self, root: Path, salt: str) -> None:
+        self.root, self.salt = Path(root), salt
+        self.patients: dict[str, str] = {}
+        self.devices: dict[str, str] = {}
+
+    def __call__(self, path: Path, raw: bytes) -> None:
+        if path.suffix.lower() == DICOM_SUFFIX:
+            self.add(path, raw)
+
+    def add(self, path: Path, source: bytes | Path) -> None:
         try:
-            facts = dicom_facts(Path(item.path), salt)
+            facts = dicom_facts(source, self.salt)
         except (DicomProblem, OSError) as problem:
-            log.info("no DICOM header facts for %s: %s", item.path, problem)
-            continue
-        name = relative_name(item.path, root)
+            log.info("no DICOM header facts for %s: %s", path, problem)
+            return
+        name = relative_name(path, self.root)
         if facts.patient:
-            patients[name] = facts.patient
+            self.patients[name] = facts.patient
         if facts.device:
-            devices[name] = facts.device
-    if patients:
-        log.info("patients of %d DICOM scans from their PatientID (salted hash)", len(patients))
-    return DicomTables(PatientTable(patients, PATIENTS_SOURCE) if patients else None,
-                       GroupTable(devices, DEVICES_SOURCE) if devices else None)
+            self.devices[name] = facts.device
+
+    def tables(self) -> DicomTables:
+        if self.patients:
+            log.info("patients of %d DICOM scans from their PatientID (salted hash)", len(self.patients))
+        return DicomTables(PatientTable(dict(self.patients), PATIENTS_SOURCE) if self.patients else None,
+                           GroupTable(dict(self.devices), DEVICES_SOURCE) if self.devices else None)

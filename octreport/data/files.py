@@ -1,5 +1,5 @@
-"""The reads of image files: every whole read of an image goes through :func:`read_image_bytes`,
-and the bytes of that one read give everything a run needs of the file.
+"""The reads of image files: every whole read of an image by octreport's own code goes through
+:func:`read_image_bytes`, and the bytes of that one read give everything a run needs of the file.
 
 A run reads each image once (``benchmarks/bench_one_read.py`` measures it; ``tests/test_one_read.py``
 counts it): :class:`FileReads` streams the files of a split into ``tf.data`` one read each, and
@@ -7,17 +7,29 @@ keeps each file's size and SHA-256 (the data fingerprint) on the way; the same b
 decoded for the model (:func:`octreport.data.pipeline.pixels_from_bytes`) and for the image facts
 (:func:`octreport.data.image_facts.facts_of_bytes`), in the one streaming pass.
 
-Two readers stay apart, on purpose: the check that a file is whole (:func:`peek_image_file`, its
-first 16 and last 4,096 bytes, before the run folder exists, so that a damaged file is skipped
-before the splits are cut) and training, which decodes its images in TensorFlow's file reader
-(``tf.io.read_file``) on each epoch's first pass into its decode cache.
+Readers that stay apart, on purpose, and read less than a whole image or read it elsewhere:
+
+* the check that a file is whole, before the run folder exists, so that a damaged file is skipped
+  before the splits are cut: :func:`peek_image_file` (a JPEG's or PNG's first 16 and last 4,096
+  bytes) and, for a DICOM file, :func:`octreport.data.dicom.dicom_problem` (its header up to the
+  pixel data, parsed by pydicom from the open file; the pixel data is not read);
+* DICOM headers where a run needs them before its streaming pass: the patient keys that keep a
+  patient on one side of a split octreport cuts and the frame count of ``--dicom-frames all``
+  (:mod:`octreport.data.dicom_headers`, :mod:`octreport.data.dicom_frames`: a header-only parse
+  through pydicom each). The patients and devices a run audits come from the bytes of the one read
+  (``on_read`` below);
+* training, which decodes its images in TensorFlow's file reader (``tf.io.read_file``) on each
+  epoch's first pass into its decode cache;
+* the model and the run's own files, hashed by :func:`octreport.hashing.sha256_file`.
+
+How many opens each file gets, by kind and run, is in ``docs/performance.md``.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,11 +70,13 @@ class FileReads:
 
     :meth:`dataset` is a ``tf.data`` stream of ``(bytes, index)``; a file that cannot be read is
     left out of it with a warning (and has no digest). After the stream has been read to its end,
-    :meth:`digests` holds every file read.
+    :meth:`digests` holds every file read. ``on_read(path, bytes)`` is called once per file read,
+    for what else the same bytes give (a DICOM file's header facts).
     """
 
-    def __init__(self, paths: Sequence[Path | str]) -> None:
+    def __init__(self, paths: Sequence[Path | str], on_read: Callable[[Path, bytes], None] | None = None) -> None:
         self.paths = tuple(Path(p) for p in paths)
+        self._on_read = on_read
         self._digests: dict[Path, FileDigest] = {}
         self._last: tuple[Path, bytes] | None = None
 
@@ -82,6 +96,8 @@ class FileReads:
             return None
         self._digests[path] = FileDigest(len(raw), hashlib.sha256(raw).hexdigest())
         self._last = (path, raw)
+        if self._on_read is not None:
+            self._on_read(path, raw)
         return raw
 
     def sizes(self) -> np.ndarray:

@@ -35,7 +35,7 @@ pipeline.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from functools import cached_property
 from pathlib import Path
@@ -165,12 +165,14 @@ def split_keys(root: Path, splits: Mapping[str, Sequence[Path | ImageItem]]) -> 
 
 
 def collect_split_facts(root: Path, splits: Mapping[str, Sequence[Path | ImageItem]],
-                        parallel: int | None = None) -> SplitFacts:
+                        parallel: int | None = None,
+                        on_read: Callable[[Path, bytes], None] | None = None) -> SplitFacts:
     """The facts of every image of ``splits`` (``{split: paths or items}``, images under ``root``),
     from one read and one cheap decode of each, with each file's size and SHA-256 (the frames of
-    one DICOM volume, adjacent, share one read: :class:`~octreport.data.files.FileReads`)."""
+    one DICOM volume, adjacent, share one read: :class:`~octreport.data.files.FileReads`, whose
+    ``on_read`` is called with each file's bytes)."""
     images = [image for images in splits.values() for image in images]
-    reads = FileReads([image.path if isinstance(image, ImageItem) else Path(image) for image in images])
+    reads = FileReads([image.path if isinstance(image, ImageItem) else Path(image) for image in images], on_read)
     frames = [image.frame if isinstance(image, ImageItem) else None for image in images]
     return SplitFacts(split_keys(root, splits), _collect(reads, parallel, frames), reads.digests())
 

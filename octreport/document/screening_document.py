@@ -8,7 +8,7 @@ No accuracy and no per-class metric: the scans have no labels, and the document 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +50,8 @@ class ScreeningResults:
     report_config: ReportConfig
     command_line: str
     started_at: str
+    model_registry: Mapping[str, Any] | None = None
+    """The MLflow registry entry of a ``models:/`` model (manifest ``model.registry``), as for a labelled run."""
 
     @property
     def skipped(self):
@@ -86,8 +88,10 @@ def build_screening_document(results: ScreeningResults, fingerprint: DatasetFing
     }
     gates = tuple(data_gates(core, gate_config)) + ((shift_gate(core),) if gate_config.fail_on_shift else ())
     metrics = {**core, "gates": gates_entry(gates)}
+    identity = replace(identify_model(results.model, results.model_path, results.model_source),
+                       registry=results.model_registry)
     manifest = build_manifest(
-        model=identify_model(results.model, results.model_path, results.model_source), class_names=results.class_names, preprocessing=results.preprocessing.to_dict(),
+        model=identity, class_names=results.class_names, preprocessing=results.preprocessing.to_dict(),
         data=fingerprint, train_config=train_config.to_dict(), report_config=results.report_config.to_dict(),
         command_line=results.command_line, started_at=results.started_at, finished_at=timestamp_now(),
         outcome=outcome_for(gates), gates=gates, gate_config=gate_config,

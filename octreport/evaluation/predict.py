@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import keras
 import numpy as np
 
-from octreport.data.files import FileDigest, FileReads
+from octreport.data.dicom import DICOM_SUFFIX, DicomProblem, frame_pixels
+from octreport.data.files import FileDigest, FileReads, read_image_bytes
 from octreport.data.image_facts import FactsCollector, ImageFacts
 from octreport.data.layout import ImageItem
 from octreport.data.pipeline import FACTS, image_dataset, missing_indices, read_once_dataset
@@ -99,11 +100,14 @@ def evaluate_files(
     preprocessing: Preprocessing,
     batch_size: int = 32,
     top: TopActivationsAccumulator | None = None,
+    on_read: Callable[[Path, bytes], None] | None = None,
 ) -> EvaluatedFiles:
     """:func:`evaluate_with_layer_health`, with what the same read of each file gives besides: each
     file is read once (:class:`~octreport.data.files.FileReads`), and its bytes give its SHA-256,
-    the model's input and its image facts, in the one streaming pass of the compiled step."""
-    reads = FileReads([item.path for item in items])
+    the model's input and its image facts, in the one streaming pass of the compiled step.
+    ``on_read(path, bytes)``: called once per file read, for anything else its bytes give (a
+    DICOM file's header facts, :class:`~octreport.data.dicom_headers.DicomHeaderReads`)."""
+    reads = FileReads([item.path for item in items], on_read)
     collector = FactsCollector(len(items))
 
     def collect(batch: dict[str, np.ndarray]) -> None:
@@ -117,10 +121,25 @@ def evaluate_files(
 
 
 def _predictions(items: Sequence[ImageItem], probabilities: np.ndarray, seen: np.ndarray) -> Predictions:
-    skipped = tuple(SkippedFile(items[i].path, "could not be decoded" if items[i].frame is None else
-                                f"frame {items[i].frame} could not be decoded") for i in missing_indices(len(items), seen))
+    skipped = tuple(SkippedFile(items[i].path, _skip_reason(items[i])) for i in missing_indices(len(items), seen))
     for file in skipped:
         log.warning("skipped %s: %s", file.path, file.reason)
     kept = tuple(items[int(i)] for i in seen)
     labels = np.array([item.label for item in kept], dtype=np.int64)
     return Predictions(kept, labels, probabilities.astype(np.float64), skipped)
+
+
+def _skip_reason(item: ImageItem) -> str:
+    """Why an image never came out of the stream. A DICOM file's reason is known only to its decode
+    (a constant image, damaged compressed frames: the check before the run reads its header only),
+    so such a file, and only such a file, is read again to name it."""
+    reason = "could not be decoded" if item.frame is None else f"frame {item.frame} could not be decoded"
+    if item.path.suffix.lower() != DICOM_SUFFIX:
+        return reason
+    try:
+        frame_pixels(read_image_bytes(item.path), 1, item.frame)
+    except DicomProblem as problem:
+        return f"{reason}: {problem}"
+    except OSError:
+        pass
+    return reason

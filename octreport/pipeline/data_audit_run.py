@@ -17,7 +17,7 @@ from octreport.audit.gates import GateConfig
 from octreport.config import ReportConfig, TrainConfig
 from octreport.data.data_audit import DataAudit, audit_prepared_data
 from octreport.data.dataset import SPLIT_ALL, PreparedData, prepare_data
-from octreport.data.dicom_headers import dicom_tables, has_dicom, new_salt
+from octreport.data.dicom_headers import DicomHeaderReads, has_dicom, new_salt
 from octreport.data.fingerprint import fingerprint_prepared_data
 from octreport.data.layout import split_folders_of
 from octreport.data.patients import NAMES, read_patients_file
@@ -54,11 +54,13 @@ def run_data_audit(*, data_dir: Path | str, train_config: TrainConfig = TrainCon
     files = data.train + data.val + data.test
     if has_dicom(files) and not report_config.dicom_salt:
         report_config = replace(report_config, dicom_salt=new_salt())  # recorded in the manifest: a rerun with it agrees
-    dicom = dicom_tables(data.root, files, report_config.dicom_salt)  # PatientID (salted hash) and device
-    patients = read_patients_file(report_config.patients_file) if report_config.patients_file else (dicom.patients or NAMES)
+    listed = read_patients_file(report_config.patients_file) if report_config.patients_file else None
+    headers = DicomHeaderReads(data.root, report_config.dicom_salt)  # PatientID (salted hash) and device
     prepare_output_folder(Path(report_config.out_root))
     with run_folder(Path(report_config.out_root)) as folder:
-        facts = image_facts(data)  # one read of each file: its facts and its hash
+        facts = image_facts(data, on_read=headers)  # one read of each file: its facts, hash and DICOM header facts
+        dicom = headers.tables()
+        patients = listed or dicom.patients or NAMES
         fingerprint = fingerprint_prepared_data(data, digests=facts.digests)
         audit = audit_prepared_data(data, fingerprint, patients, report_config.near_duplicate_bits, facts, dicom.devices)
         document = build_data_audit_document(audit, data, fingerprint, started_at=started_at, report_config=report_config,

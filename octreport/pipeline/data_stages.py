@@ -5,6 +5,7 @@ against the training images'."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 from octreport.config import ReportConfig, TrainConfig
@@ -46,10 +47,12 @@ def model_classes(data: PreparedData, class_names: tuple[str, ...], config: Repo
     return aligned
 
 
-def image_facts(data: PreparedData, splits: tuple[str, ...] = ("train", "val", "test")) -> SplitFacts:
+def image_facts(data: PreparedData, splits: tuple[str, ...] = ("train", "val", "test"),
+                on_read: Callable[[Path, bytes], None] | None = None) -> SplitFacts:
     """The facts of every image of ``splits`` from one cheap decode (:mod:`octreport.data.image_facts`):
-    the training images' acquisition profile, the evaluated images' and the data audit all read them."""
-    return collect_split_facts(data.root, {split: data.split(split) for split in splits})
+    the training images' acquisition profile, the evaluated images' and the data audit all read them.
+    ``on_read(path, bytes)``: for what else each file's one read gives (its DICOM header facts)."""
+    return collect_split_facts(data.root, {split: data.split(split) for split in splits}, on_read=on_read)
 
 
 def requested_images(config: ReportConfig, data: PreparedData) -> tuple[ImageItem, ...] | None:

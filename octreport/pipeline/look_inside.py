@@ -12,6 +12,7 @@ import numpy as np
 from octreport.cache import ArrayCache, weights_cache_folder
 from octreport.config import ReportConfig
 from octreport.data.dataset import PreparedData
+from octreport.data.dicom_headers import DicomHeaderReads
 from octreport.data.image_choice import choose_images
 from octreport.data.image_facts import SplitFacts, split_keys
 from octreport.data.layout import ImageItem, relative_name
@@ -62,15 +63,20 @@ class LookInside:
 
 
 def look_inside(data: PreparedData, given: GivenModel, config: ReportConfig, requested: tuple[ImageItem, ...] | None,
-                timings: dict[str, float], patients: PatientTable | None = None) -> LookInside:
+                timings: dict[str, float], patients: PatientTable | None = None,
+                headers: DicomHeaderReads | None = None) -> LookInside:
     """Evaluate the model and look inside it; ``requested``: the images to show (None: drawn with
     the seed); ``patients``: who each image belongs to for the intervals' clusters, where file
-    names do not say (DICOM PatientIDs, hashed)."""
+    names do not say (DICOM PatientIDs, hashed); ``headers``: gathers the DICOM header facts from
+    the evaluation pass's one read of each file (and, when ``patients`` is None, gives them)."""
     all_layers = discover_conv_layers(given.model)
     selection = choose_drawn_layers(all_layers, config.layer_names)
     top = TopActivationsAccumulator(all_layers) if "patches" in config.filter_views else None
     with stage(timings, "evaluate", log):
-        evaluated = evaluate_files(given.model, all_layers, data.test, given.preprocessing, config.batch_size, top)
+        evaluated = evaluate_files(given.model, all_layers, data.test, given.preprocessing, config.batch_size, top,
+                                   on_read=headers)
+        if patients is None and headers is not None:
+            patients = headers.tables().patients
         predictions, health = evaluated.predictions, evaluated.health
         facts = SplitFacts(split_keys(data.root, {"test": data.test}), evaluated.facts,
                            evaluated.digests)

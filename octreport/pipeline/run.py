@@ -26,7 +26,7 @@ from octreport.data.data_audit import audit_prepared_data
 from octreport.data.data_warnings import data_warnings
 from octreport.data.dataset import PreparedData
 from octreport.data.dicom_frames import FRAMES_ALL, with_frames
-from octreport.data.dicom_headers import dicom_tables, has_dicom, new_salt
+from octreport.data.dicom_headers import DicomHeaderReads, has_dicom, new_salt
 from octreport.data.fingerprint import fingerprint_prepared_data
 from octreport.data.groups import read_groups_file
 from octreport.data.layout import looks_unlabelled
@@ -151,9 +151,9 @@ def _run(
         check_templates(Path(config.templates_dir))
     if has_dicom(data.test) and not config.dicom_salt:
         config = replace(config, dicom_salt=new_salt())  # recorded in the manifest: a rerun with it agrees
-    dicom = dicom_tables(data.root, folders.train + folders.val + folders.test, config.dicom_salt)  # per file
-    patients = read_patients_file(config.patients_file) if config.patients_file else (dicom.patients or NAMES)
-    groups = read_groups_file(config.groups_file, data.root) if config.groups_file else dicom.devices
+    listed_patients = read_patients_file(config.patients_file) if config.patients_file else None
+    listed_groups = read_groups_file(config.groups_file, data.root) if config.groups_file else None
+    headers = DicomHeaderReads(data.root, config.dicom_salt)  # DICOM header facts, from each file's one read
     prepare_output_folder(Path(config.out_root))
     if config.cache and config.cache_dir:
         prepare_output_folder(Path(config.cache_dir), "--cache-dir")
@@ -161,11 +161,15 @@ def _run(
     timings: dict[str, float] = {}
     with run_folder(Path(config.out_root)) as folder:
         with stage(timings, "image facts", log):
-            facts = image_facts(data, ("train", "val"))  # the evaluated images' come from the evaluation pass
+            facts = image_facts(data, ("train", "val"), headers)  # the evaluated images' come from the evaluation pass
         if given is None:
             with stage(timings, "train", log):
-                given = train_given_model(data, train_config, facts, folder.work / "model.keras", dicom.devices)
-        inside = look_inside(data, given, config, requested, timings, dicom.patients)
+                given = train_given_model(data, train_config, facts, folder.work / "model.keras",
+                                          headers.tables().devices)
+        inside = look_inside(data, given, config, requested, timings, headers=headers)
+        dicom = headers.tables()  # every file read by now: train and val above, the evaluated ones inside
+        patients = listed_patients or dicom.patients or NAMES
+        groups = listed_groups or dicom.devices
         facts = facts.merged(inside.evaluated_facts)
         with stage(timings, "data shift", log):
             shift, by_group = acquisition_shift(data, inside.predictions, facts, given.metadata,

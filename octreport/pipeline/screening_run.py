@@ -1,8 +1,11 @@
 """A screening run, top to bottom: unlabelled scans through a given model, no accuracy claimed.
 
 refuse what is wrong (before a run folder exists) -> the scans (every image under the folder)
--> the model and its classes -> image facts (one cheap decode) -> predictions -> what the model
-would do (predicted classes, confidence, referral, deferrals) -> data shift against the training
+-> the model, its classes and its referral rule -> one streaming pass that reads each file once
+(its hash, its image facts and the model's prediction from the same bytes, as
+:func:`octreport.evaluation.predict.evaluate_files` gives them to a labelled run) -> what the model
+would do (predicted classes, confidence, referral under the model's rule and under argmax,
+deferrals) -> data shift against the training
 profile -> feature maps and Grad-CAM of a sample -> data audit -> the document (shift and data
 gates, metrics.json, predictions.csv, manifest) -> the publisher -> run folder.
 
@@ -24,18 +27,20 @@ from octreport.data.acquisition_profile import compare_profiles, profile_from_fa
 from octreport.data.data_audit import audit_prepared_data
 from octreport.data.dataset import prepare_unlabelled
 from octreport.data.dicom_frames import with_frames
-from octreport.data.dicom_headers import device_names, dicom_tables, has_dicom, new_salt
+from octreport.data.dicom_headers import DicomHeaderReads, device_names, has_dicom, new_salt
 from octreport.data.fingerprint import fingerprint_prepared_data
 from octreport.data.image_choice import UNKNOWN_LABEL, choose_images
+from octreport.data.image_facts import SplitFacts, split_keys
 from octreport.data.layout import ImageItem, item_name, relative_name
 from octreport.data.patients import NAMES, read_patients_file
 from octreport.document.screening_document import ScreeningResults, build_screening_document
 from octreport.engine.layer_selection import choose_drawn_layers
 from octreport.engine.layers import discover_conv_layers
 from octreport.engine.visuals import compute_visuals
-from octreport.evaluation.predict import Predictions, predict_items
+from octreport.evaluation.predict import Predictions, evaluate_files
+from octreport.evaluation.referral_rule import applied_rule, check_referral_override
 from octreport.evaluation.screening import screen_predictions
-from octreport.pipeline.data_stages import image_facts, requested_images
+from octreport.pipeline.data_stages import requested_images
 from octreport.pipeline.model_stage import GivenModel, given_model
 from octreport.pipeline.publish import PublishedFiles, publish_screening
 from octreport.progress import stage
@@ -62,22 +67,29 @@ def run_screening(*, data_dir: Path | str, model: keras.Model | Path | str, trai
     data = with_frames(folders, config.dicom_frames)
     log.info("data: %s; %s (%d scans)", data.root, data.split_note, len(data.test))
     given = given_model(model, (), config.input_scale, config.class_names)
+    check_referral_override(config.referral_threshold, given.class_names)
+    rule = applied_rule(given.metadata.referral_rule if given.metadata else None, config.referral_threshold,
+                        given.class_names)
     requested = requested_images(config, data)  # --image, --sentinels: shown instead of the seed's sample
-    selection = choose_drawn_layers(discover_conv_layers(given.model), config.layer_names)
+    layers = discover_conv_layers(given.model)
+    selection = choose_drawn_layers(layers, config.layer_names)
     if config.templates_dir:
         check_templates(Path(config.templates_dir))
     if has_dicom(data.test) and not config.dicom_salt:
         config = replace(config, dicom_salt=new_salt())  # recorded in the manifest: a rerun with it agrees
-    dicom = dicom_tables(data.root, folders.test, config.dicom_salt)
-    patients = read_patients_file(config.patients_file) if config.patients_file else (dicom.patients or NAMES)
+    listed = read_patients_file(config.patients_file) if config.patients_file else None
+    headers = DicomHeaderReads(data.root, config.dicom_salt)  # a DICOM file's facts, from the bytes of its one read
     prepare_output_folder(Path(config.out_root))
     timings: dict[str, float] = {}
     with run_folder(Path(config.out_root)) as folder:
-        with stage(timings, "image facts", log):
-            facts = image_facts(data, ("test",))
-        with stage(timings, "predict", log):
-            predictions = predict_items(given.model, data.test, given.preprocessing, config.batch_size)
-            screening = screen_predictions(predictions.probabilities, given.class_names)
+        with stage(timings, "predict", log):  # each file read once: its hash, facts and prediction
+            read = evaluate_files(given.model, layers, data.test, given.preprocessing, config.batch_size,
+                                  on_read=headers)
+            dicom = headers.tables()
+            patients = listed or dicom.patients or NAMES
+            predictions = read.predictions
+            facts = SplitFacts(split_keys(data.root, {"test": data.test}), read.facts, read.digests)
+            screening = screen_predictions(predictions.probabilities, given.class_names, rule)
         with stage(timings, "data shift", log):
             evaluated = facts.lookup([("test", item_name(item, data.root)) for item in predictions.items])
             training = given.metadata.training_profile if given.metadata is not None else None
@@ -92,12 +104,13 @@ def run_screening(*, data_dir: Path | str, model: keras.Model | Path | str, trai
                 config.batch_size, None, given.class_names,
             )
         skipped = data.skipped + predictions.skipped
-        fingerprint = fingerprint_prepared_data(folders, skipped)
+        fingerprint = fingerprint_prepared_data(folders, skipped, digests=facts.digests)
         with stage(timings, "data audit", log):
             audit = audit_prepared_data(folders, fingerprint, patients, config.near_duplicate_bits, facts, dicom.devices)
         results = ScreeningResults(
             data=data, model=given.model, model_source=given.source, model_path=given.path,
-            class_names=given.class_names, preprocessing=given.preprocessing, predictions=predictions,
+            model_registry=given.registry, class_names=given.class_names, preprocessing=given.preprocessing,
+            predictions=predictions,
             screening=screening, shift=shift, audit=audit, visuals=visuals, report_config=config,
             command_line=command_line, started_at=started_at,
         )

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from octreport.config import TrainConfig
 from octreport.data.acquisition_profile import profile_from_facts
-from octreport.data.dicom_headers import data_devices, device_names
+from octreport.data.dicom_headers import SPLIT_SALT, DicomHeaderReads, device_names
 from octreport.data.layout import relative_name
 from octreport.evaluation.predict import predict_items
 from octreport.models.distribute import distributed, is_chief, output_root
@@ -33,9 +33,10 @@ def train_evaluate_save(data_dir: Path | None, model_path: Path, config: TrainCo
     with distributed(config.distribute) as strategy:
         if is_chief(strategy):
             prepare_output_folder(model_path.parent, "--out's folder")
-        facts = image_facts(data, ("train",))
+        headers = DicomHeaderReads(data.root, SPLIT_SALT)  # the devices, from the image facts' one read
+        facts = image_facts(data, ("train",), headers)
         names = [relative_name(item.path, data.root) for item in data.train]
-        trained = train_model(data, config, profile_from_facts(facts.facts, device_names(names, data_devices(data.root, data.train))))
+        trained = train_model(data, config, profile_from_facts(facts.facts, device_names(names, headers.tables().devices)))
         predictions = predict_items(trained.model, data.test, config.preprocessing, config.batch_size)
         accuracy = float((predictions.predicted == predictions.labels).mean()) if len(predictions.labels) else 0.0
         with output_root(strategy, model_path.parent) as folder:

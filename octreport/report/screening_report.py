@@ -41,6 +41,12 @@ class ScreeningReport:
     figure: FigureRef
     predicted: tuple[KeyValue, ...]
     referral: tuple[KeyValue, ...]
+    """Under the model's referral rule (``referral_rule``)."""
+    referral_rule: str
+    """The rule and where it came from: ``P(CNV) + P(DME) >= 0.12 (chosen on the validation split)``."""
+    referral_provenance: str
+    argmax_referral: tuple[KeyValue, ...]
+    """Under the argmax rule, shown beside ``referral``; empty when the rule is argmax."""
     deferrals: tuple[KeyValue, ...]
     data_shift: DataShiftSection
     data: DataSection
@@ -76,6 +82,11 @@ def build_screening_report(document: ScreeningDocument, store: FigureStore, imag
         figure=figure,
         predicted=tuple(KeyValue(name, _share(count, n)) for name, count in zip(names, screening.predicted_counts)),
         referral=tuple(KeyValue(decision, _share(count, n)) for decision, count in screening.referral_counts or ()),
+        referral_rule="" if screening.rule is None else screening.rule.labelled,
+        referral_provenance="" if screening.rule is None else screening.rule.provenance(),
+        argmax_referral=(() if screening.rule is None or screening.rule.threshold is None else
+                         tuple(KeyValue(decision, _share(count, n))
+                               for decision, count in screening.argmax_referral_counts or ())),
         deferrals=tuple(KeyValue(f"confidence below {d.threshold:.0%}", _share(d.count, n)) for d in screening.deferrals),
         data_shift=data_shift_section(results.shift, (), store),
         data=data_section(results.audit, data.root, data.class_names, store, image_format),
@@ -98,6 +109,12 @@ def _headline(document: ScreeningDocument) -> str:
     screening, shift = results.screening, results.shift
     top = max(zip(screening.predicted_counts, results.class_names))
     text = f"{NO_LABELS} Most scans are predicted {top[1]} ({top[0]} of {screening.n_images})."
+    if screening.rule is not None and screening.referral_counts:
+        urgent = dict(screening.referral_counts)["urgent referral"]
+        text += f" The model's referral rule ({screening.rule.labelled}) would refer {urgent} urgently"
+        if screening.rule.threshold is not None and screening.argmax_referral_counts:
+            text += f"; the predicted class alone (argmax) {dict(screening.argmax_referral_counts)['urgent referral']}"
+        text += "."
     if shift.findings:
         text += f" Data shift: {len(shift.findings)} material difference(s) from the training scans ({shift.findings[0].text})"
     elif shift.note:
