@@ -20,7 +20,7 @@ from octreport.config import TrainConfig
 from octreport.data.acquisition_profile import AcquisitionProfile
 from octreport.data.dataset import PreparedData
 from octreport.data.pipeline import image_dataset
-from octreport.evaluation.predict import predict_items
+from octreport.evaluation.predict import Predictions, predict_items
 from octreport.evaluation.referral import oct_class_order
 from octreport.evaluation.referral_rule import VALIDATION, ReferralRule, argmax_rule, choose_referral_threshold
 from octreport.models.architectures import build_model
@@ -36,6 +36,9 @@ class TrainedModel:
     model: keras.Model
     metadata: ModelMetadata
     seconds: float
+    validation: Predictions | None = None
+    """The trained model's predictions on the validation split (None without one): the referral
+    rule is chosen on them, and a run fits its temperature scaling on them."""
 
 
 class EpochLogger(keras.callbacks.Callback):
@@ -161,7 +164,8 @@ def _train(data: PreparedData, config: TrainConfig, cache_dir: Path, training_pr
     seconds = time.perf_counter() - started
     best_epoch = best_validation_epoch(history["val_loss"], start)
     log.info("trained in %.1f s; weights restored from epoch %d (lowest validation loss)", seconds, best_epoch)
-    rule = validation_referral_rule(model, data, config)
+    validation = predict_items(model, data.val, config.preprocessing, config.batch_size) if data.val else None
+    rule = validation_referral_rule(validation, data, config)
     training = {
         **config.to_dict(),
         "train_images": len(data.train),
@@ -178,19 +182,18 @@ def _train(data: PreparedData, config: TrainConfig, cache_dir: Path, training_pr
         training_profile=training_profile,
         referral_rule=rule,
     )
-    return TrainedModel(model, metadata, seconds)
+    return TrainedModel(model, metadata, seconds, validation)
 
 
-def validation_referral_rule(model: keras.Model, data: PreparedData, config: TrainConfig) -> ReferralRule | None:
-    """The urgent-referral rule chosen on the validation split's predictions for
+def validation_referral_rule(predictions: Predictions | None, data: PreparedData, config: TrainConfig) -> ReferralRule | None:
+    """The urgent-referral rule chosen on the validation split's ``predictions`` for
     ``config.referral_sensitivity`` (never on the test split); None when the classes are not the
     four OCT ones."""
     if oct_class_order(data.class_names) is None:
         return None
-    if not data.val:
+    if predictions is None:
         return argmax_rule("No threshold: the run has no validation split to choose it on. Urgent referral uses "
                            "the predicted class (CNV or DME).", VALIDATION)
-    predictions = predict_items(model, data.val, config.preprocessing, config.batch_size)
     rule = choose_referral_threshold(predictions.labels, predictions.probabilities, data.class_names,
                                      config.referral_sensitivity)
     if rule is not None:

@@ -161,7 +161,9 @@ def _statistics(
     elif not data.val:
         reason = "Temperature scaling needs a validation split, and this run has none."
     else:
-        val = predict_items(given.model, data.val, given.preprocessing, config.batch_size)
+        val = given.validation  # made by training: the rule was chosen on the same predictions
+        if val is None:
+            val = predict_items(given.model, data.val, given.preprocessing, config.batch_size)
         validation = (val.labels, val.probabilities)
     return compute_prediction_statistics(
         metrics, referral, predictions.probabilities, groups=[_cluster(item, data, patients) for item in predictions.items],

@@ -22,6 +22,7 @@ from octreport.data.layout import relative_name
 from octreport.data.preprocessing import Preprocessing
 from octreport.engine.layer_selection import choose_drawn_layers
 from octreport.engine.layers import discover_conv_layers
+from octreport.evaluation.predict import Predictions
 from octreport.models.architectures import build_model
 from octreport.models.input_scale import InputScaleChoice, choose_input_scale
 from octreport.models.io import load_model, model_class_names, preprocessing_for, save_model
@@ -48,6 +49,8 @@ class GivenModel:
     """The model's classes in output order (its sidecar, ``--class-names``, or the data's folders)."""
     registry: Mapping[str, Any] | None = None
     """Where an MLflow model came from (:meth:`RegistryModel.to_dict`); None for a file or in-memory model."""
+    validation: Predictions | None = None
+    """A model trained in this run: its predictions on the validation split, made once by training."""
 
     @property
     def trained_in_run(self) -> bool:
@@ -95,7 +98,8 @@ def train_given_model(data: PreparedData, config: TrainConfig, facts: SplitFacts
     preprocessing = config.preprocessing
     choice = InputScaleChoice(preprocessing.input_scale, "trained",
                               f"{preprocessing.input_scale_text}: the model was trained in this run on it")
-    given = GivenModel(trained.model, TRAINED, path, trained.metadata, preprocessing, choice, data.class_names)
+    given = GivenModel(trained.model, TRAINED, path, trained.metadata, preprocessing, choice, data.class_names,
+                       validation=trained.validation)
     save_model(given.model, path, given.metadata)
     return given
 
