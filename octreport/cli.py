@@ -39,6 +39,7 @@ from octreport.cli_options import (
     mlflow_register_options,
     quiet_option,
     report_options,
+    run_root_option,
     take,
     training_options,
 )
@@ -441,8 +442,7 @@ def history(out_root, html_path, pdf_path, last, as_json):
 
 @main.command()
 @click.argument("run")
-@click.option("--out", "out_root", type=click.Path(file_okay=False, path_type=Path), default=Path("octreport-runs"),
-              show_default=True, help="Output root where a run name, 'latest' and 'previous' are looked up.")
+@run_root_option
 @click.option("--data", "data_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="The data folder to check (default: where the run read it).")
 @click.option("--model", "model_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
@@ -481,8 +481,7 @@ def verify(run, out_root, data_dir, model_path, full, tolerance, strict, as_json
 
 @main.command()
 @click.argument("run")
-@click.option("--out", "out_root", type=click.Path(file_okay=False, path_type=Path), default=Path("octreport-runs"),
-              show_default=True, help="Output root where a run name, 'latest' and 'previous' are looked up.")
+@run_root_option
 @mlflow_register_options
 @quiet_option
 @handle_errors

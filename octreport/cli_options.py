@@ -76,6 +76,9 @@ def _apply(options: list) -> Callable:
 
 
 quiet_option = click.option("--quiet", "-q", is_flag=True, help="Print only errors and the final result.")
+run_root_option = click.option(
+    "--out", "out_root", type=click.Path(file_okay=False, path_type=Path), default=Path("octreport-runs"),
+    show_default=True, help="Output root where a run name, 'latest' and 'previous' are looked up.")
 
 card_option = click.option(
     "--card", "card_file", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None,
