@@ -17,13 +17,13 @@ from octreport.audit.gates import GateConfig
 from octreport.config import ReportConfig, TrainConfig
 from octreport.data.data_audit import DataAudit, audit_prepared_data
 from octreport.data.dataset import SPLIT_ALL, PreparedData, prepare_data
-from octreport.data.dicom_headers import DicomHeaderReads, has_dicom, new_salt
+from octreport.data.dicom_headers import DicomHeaderReads
 from octreport.data.fingerprint import fingerprint_prepared_data
 from octreport.data.layout import split_folders_of
 from octreport.data.patients import NAMES, read_patients_file
 from octreport.document.data_audit_document import build_data_audit_document
 from octreport.errors import DataError
-from octreport.pipeline.data_stages import image_facts
+from octreport.pipeline.data_stages import image_facts, with_dicom_salt
 from octreport.pipeline.publish import publish_data_audit
 from octreport.provenance import timestamp_now
 from octreport.runfolder import prepare_output_folder, run_folder
@@ -52,8 +52,7 @@ def run_data_audit(*, data_dir: Path | str, train_config: TrainConfig = TrainCon
     started_at = started_at or timestamp_now()
     data = _prepare_for_audit(data_dir, train_config)
     files = data.train + data.val + data.test
-    if has_dicom(files) and not report_config.dicom_salt:
-        report_config = replace(report_config, dicom_salt=new_salt())  # recorded in the manifest: a rerun with it agrees
+    report_config = with_dicom_salt(report_config, files)
     listed = read_patients_file(report_config.patients_file) if report_config.patients_file else None
     headers = DicomHeaderReads(data.root, report_config.dicom_salt)  # PatientID (salted hash) and device
     prepare_output_folder(Path(report_config.out_root))

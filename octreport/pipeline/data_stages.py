@@ -5,17 +5,18 @@ against the training images'."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from octreport.config import ReportConfig, TrainConfig
 from octreport.data.acquisition_profile import ShiftReport, compare_profiles, profile_from_facts, size_labels
 from octreport.data.class_map import align_to_model
 from octreport.data.dataset import SPLIT_AUTO, PreparedData, prepare_data
-from octreport.data.dicom_headers import device_names
+from octreport.data.dicom_headers import device_names, has_dicom, new_salt
 from octreport.data.groups import NOT_LISTED, GroupTable
 from octreport.data.image_choice import items_from_paths, sentinel_paths
-from octreport.data.image_facts import SplitFacts, collect_split_facts
+from octreport.data.image_facts import ImageFacts, SplitFacts, collect_split_facts
 from octreport.data.layout import ImageItem, item_name, relative_name
 from octreport.evaluation.group_metrics import BY_SIZE, GroupMetrics, compute_group_metrics
 from octreport.evaluation.predict import Predictions
@@ -72,11 +73,7 @@ def acquisition_shift(data: PreparedData, predictions: Predictions, facts: Split
     user's groups (urgent calls by the report's referral rule: ``referral_threshold``, or the
     predicted class when None)."""
     names = [relative_name(item.path, data.root) for item in predictions.items]  # the file's: a group is per file
-    evaluated = facts.lookup([("test", item_name(item, data.root)) for item in predictions.items])
-    training = metadata.training_profile if metadata is not None else None
-    shift = compare_profiles(training, profile_from_facts(evaluated, device_names(names, devices)), aspect)
-    for finding in shift.findings:
-        log.warning("data shift: %s", finding.text)
+    shift, evaluated = evaluated_shift(data, predictions, facts, metadata, aspect, devices)
     called = urgent_calls(predictions.probabilities, data.class_names, referral_threshold)
     grouped = [compute_group_metrics(predictions.labels, predictions.predicted, data.class_names, size_labels(evaluated),
                                      BY_SIZE, ci_level, called)]
@@ -88,3 +85,25 @@ def acquisition_shift(data: PreparedData, predictions: Predictions, facts: Split
                         groups.source, by_user.not_listed, len(names), NOT_LISTED)
         grouped.append(by_user)
     return shift, tuple(grouped)
+
+
+def evaluated_shift(data: PreparedData, predictions: Predictions, facts: SplitFacts, metadata: ModelMetadata | None,
+                    aspect: str, devices: GroupTable | None) -> tuple[ShiftReport, ImageFacts]:
+    """The evaluated images' acquisition profile (with their DICOM ``devices``) against the model's
+    training profile (none for a model without one), each finding logged as a warning; and the
+    evaluated images' facts, in the order of ``predictions``."""
+    names = [relative_name(item.path, data.root) for item in predictions.items]  # the file's: a device is per file
+    evaluated = facts.lookup([("test", item_name(item, data.root)) for item in predictions.items])
+    training = metadata.training_profile if metadata is not None else None
+    shift = compare_profiles(training, profile_from_facts(evaluated, device_names(names, devices)), aspect)
+    for finding in shift.findings:
+        log.warning("data shift: %s", finding.text)
+    return shift, evaluated
+
+
+def with_dicom_salt(config: ReportConfig, items: Sequence[ImageItem]) -> ReportConfig:
+    """``config`` with a new salt for the DICOM PatientID hashes when ``items`` hold DICOM files and
+    none was given (``--dicom-salt``); the manifest records it, so a rerun given it agrees."""
+    if has_dicom(items) and not config.dicom_salt:
+        return replace(config, dicom_salt=new_salt())
+    return config

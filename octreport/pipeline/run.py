@@ -26,7 +26,7 @@ from octreport.data.data_audit import audit_prepared_data
 from octreport.data.data_warnings import data_warnings
 from octreport.data.dataset import PreparedData
 from octreport.data.dicom_frames import FRAMES_ALL, with_frames
-from octreport.data.dicom_headers import DicomHeaderReads, has_dicom, new_salt
+from octreport.data.dicom_headers import DicomHeaderReads
 from octreport.data.fingerprint import fingerprint_prepared_data
 from octreport.data.groups import read_groups_file
 from octreport.data.layout import looks_unlabelled
@@ -37,7 +37,14 @@ from octreport.errors import ConfigError
 from octreport.evaluation.referral_rule import check_referral_override
 from octreport.models.distribute import distributed, is_chief, output_root
 from octreport.models.input_scale import AUTO, input_warnings
-from octreport.pipeline.data_stages import acquisition_shift, image_facts, model_classes, prepare, requested_images
+from octreport.pipeline.data_stages import (
+    acquisition_shift,
+    image_facts,
+    model_classes,
+    prepare,
+    requested_images,
+    with_dicom_salt,
+)
 from octreport.pipeline.look_inside import look_inside
 from octreport.pipeline.model_stage import check_layer_names, given_model, train_given_model
 from octreport.pipeline.publish import publish_run
@@ -149,8 +156,7 @@ def _run(
     baseline = load_run(config.compare_to, runs_root) if config.compare_to else None
     if config.templates_dir:
         check_templates(Path(config.templates_dir))
-    if has_dicom(data.test) and not config.dicom_salt:
-        config = replace(config, dicom_salt=new_salt())  # recorded in the manifest: a rerun with it agrees
+    config = with_dicom_salt(config, data.test)
     listed_patients = read_patients_file(config.patients_file) if config.patients_file else None
     listed_groups = read_groups_file(config.groups_file, data.root) if config.groups_file else None
     headers = DicomHeaderReads(data.root, config.dicom_salt)  # DICOM header facts, from each file's one read

@@ -23,15 +23,14 @@ import keras
 
 from octreport.audit.gates import GateConfig
 from octreport.config import ReportConfig, TrainConfig
-from octreport.data.acquisition_profile import compare_profiles, profile_from_facts
 from octreport.data.data_audit import audit_prepared_data
 from octreport.data.dataset import prepare_unlabelled
 from octreport.data.dicom_frames import with_frames
-from octreport.data.dicom_headers import DicomHeaderReads, device_names, has_dicom, new_salt
+from octreport.data.dicom_headers import DicomHeaderReads
 from octreport.data.fingerprint import fingerprint_prepared_data
 from octreport.data.image_choice import UNKNOWN_LABEL, choose_images
 from octreport.data.image_facts import SplitFacts, split_keys
-from octreport.data.layout import ImageItem, item_name, relative_name
+from octreport.data.layout import ImageItem
 from octreport.data.patients import NAMES, read_patients_file
 from octreport.document.screening_document import ScreeningResults, build_screening_document
 from octreport.engine.layer_selection import choose_drawn_layers
@@ -40,7 +39,7 @@ from octreport.engine.visuals import compute_visuals
 from octreport.evaluation.predict import Predictions, evaluate_files
 from octreport.evaluation.referral_rule import applied_rule, check_referral_override
 from octreport.evaluation.screening import screen_predictions
-from octreport.pipeline.data_stages import requested_images
+from octreport.pipeline.data_stages import evaluated_shift, requested_images, with_dicom_salt
 from octreport.pipeline.model_stage import GivenModel, given_model
 from octreport.pipeline.publish import PublishedFiles, publish_screening
 from octreport.progress import stage
@@ -75,8 +74,7 @@ def run_screening(*, data_dir: Path | str, model: keras.Model | Path | str, trai
     selection = choose_drawn_layers(layers, config.layer_names)
     if config.templates_dir:
         check_templates(Path(config.templates_dir))
-    if has_dicom(data.test) and not config.dicom_salt:
-        config = replace(config, dicom_salt=new_salt())  # recorded in the manifest: a rerun with it agrees
+    config = with_dicom_salt(config, data.test)
     listed = read_patients_file(config.patients_file) if config.patients_file else None
     headers = DicomHeaderReads(data.root, config.dicom_salt)  # a DICOM file's facts, from the bytes of its one read
     prepare_output_folder(Path(config.out_root))
@@ -91,12 +89,7 @@ def run_screening(*, data_dir: Path | str, model: keras.Model | Path | str, trai
             facts = SplitFacts(split_keys(data.root, {"test": data.test}), read.facts, read.digests)
             screening = screen_predictions(predictions.probabilities, given.class_names, rule)
         with stage(timings, "data shift", log):
-            evaluated = facts.lookup([("test", item_name(item, data.root)) for item in predictions.items])
-            training = given.metadata.training_profile if given.metadata is not None else None
-            devices = device_names([relative_name(item.path, data.root) for item in predictions.items], dicom.devices)
-            shift = compare_profiles(training, profile_from_facts(evaluated, devices), given.preprocessing.aspect)
-            for finding in shift.findings:
-                log.warning("data shift: %s", finding.text)
+            shift, _ = evaluated_shift(data, predictions, facts, given.metadata, given.preprocessing.aspect, dicom.devices)
         with stage(timings, "visualize", log):
             visuals = compute_visuals(
                 given.model, selection.drawn, requested or _sample(predictions, given, config), given.preprocessing,
