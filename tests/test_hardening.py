@@ -159,11 +159,12 @@ def _invalid_values(command: str, option: click.Option, tmp_path: Path) -> list[
             "filter_views": ["no-such-view", "kernels,bogus", ","], "compare_to": ["no-such-run"]}.get(option.name, [])
 
 
-def test_every_invalid_option_value_is_refused_cleanly(data, conv_model, audited_run, tmp_path):
+def test_every_invalid_option_value_is_refused_cleanly(data, conv_model, audited_run, tmp_path, monkeypatch):
     """Each option of each command, given a value of its type that it must refuse: exit 2, 3 or 4,
     one Error: line, no traceback, and the output root untouched. The base command lines are
     valid (checked first), so each refusal is the invalid value's doing."""
     out, elsewhere = tmp_path / "runs", tmp_path / "valid"
+    monkeypatch.chdir(tmp_path)  # publish's SQLite store keeps its artifacts in ./mlruns
     base = {
         "run": ["--data", str(data), "--out", str(out), *FAST],
         "report": ["--model", str(conv_model), "--data", str(data), "--out", str(out), *FAST[4:]],

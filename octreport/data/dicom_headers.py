@@ -6,8 +6,7 @@ of the Data shift section. Headers only: no pixel is decoded here.
 A run takes them from the bytes of its one read of each file (:class:`DicomHeaderReads`, the
 ``on_read`` of :class:`~octreport.data.files.FileReads`), so no file is opened for them; before
 the run, only the patient keys of a split octreport cuts need a header (:func:`split_patient`:
-one header-only parse per DICOM file). :func:`dicom_tables` opens each file for its header, for
-callers that read no bytes.
+one header-only parse per DICOM file).
 """
 
 from __future__ import annotations
@@ -84,15 +83,6 @@ def device_names(names: Sequence[str], devices: GroupTable | None) -> list[str]:
 
 def has_dicom(items: Sequence[ImageItem]) -> bool:
     return any(item.path.suffix.lower() == DICOM_SUFFIX for item in items)
-
-
-def dicom_tables(root: Path, items: Sequence[ImageItem], salt: str) -> DicomTables:
-    """Read the header of every DICOM scan among ``items`` once (one open and a header-only parse each)."""
-    headers = DicomHeaderReads(root, salt)
-    for item in items:
-        if item.path.suffix.lower() == DICOM_SUFFIX:
-            headers.add(Path(item.path), Path(item.path))
-    return headers.tables()
 
 
 class DicomHeaderReads:
