@@ -5,6 +5,7 @@ lists an odd run apart. A seeded generator of our own keeps it fast and the same
 
 from __future__ import annotations
 
+import copy
 import json
 import random
 import shutil
@@ -58,7 +59,7 @@ def mutated_json(text: str, rng: random.Random) -> bytes:
     document = json.loads(text)
     for _ in range(rng.randint(1, 3)):
         at = rng.choice(_paths(document))
-        document = _set(document, at, rng.choice(ODD_VALUES), delete=rng.random() < 0.3)
+        document = _set(document, at, copy.deepcopy(rng.choice(ODD_VALUES)), delete=rng.random() < 0.3)  # never the shared value itself
     return json.dumps(document).encode()
 
 
@@ -146,6 +147,7 @@ def test_cards_configs_and_lists_take_mutated_files(audited_run, tmp_path):
     from octreport.data.groups import read_groups_file
     from octreport.data.image_choice import sentinel_paths
     from octreport.data.patients import read_patients_file
+    from octreport.models.metadata import read_metadata, sidecar_path
 
     data = audited_run[1]
     images = sorted(p.relative_to(data).as_posix() for p in data.rglob("*.png")) or \
@@ -161,6 +163,8 @@ def test_cards_configs_and_lists_take_mutated_files(audited_run, tmp_path):
         "patients.csv": ("file,patient\n" + "".join(f"{n},P{i}\n" for i, n in enumerate(images)), mutated_text,
                          read_patients_file),
         "sentinels.txt": ("# pinned\n" + "\n".join(images[:3]) + "\n", mutated_text, lambda path: sentinel_paths(path, data)),
+        sidecar_path(Path("m.keras")).name: (sidecar_path(audited_run[0] / "model.keras").read_text(), mutated_json,
+                                              lambda path: read_metadata(path.parent / "m.keras")),
     }
     for name, (text, mutate, read) in files.items():
         rng = random.Random(name)

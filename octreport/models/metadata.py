@@ -18,6 +18,7 @@ from octreport.data.acquisition_profile import AcquisitionProfile
 from octreport.data.preprocessing import Preprocessing
 from octreport.errors import ModelError
 from octreport.evaluation.referral_rule import ReferralRule
+from octreport.guarded import SHAPE_ERRORS, read_json
 
 log = logging.getLogger(__name__)
 
@@ -79,9 +80,9 @@ def read_metadata(model_path: Path) -> ModelMetadata | None:
     path = sidecar_path(model_path)
     if not path.exists():
         return None
-    try:
-        return ModelMetadata.from_dict(json.loads(path.read_text(encoding="utf-8")))
-    except (ValueError, KeyError, TypeError) as error:
+    try:  # the guarded reader: a sidecar is a user's file (size and depth capped, as every reader's)
+        return ModelMetadata.from_dict(read_json(path, "the file", ModelError))
+    except (ModelError, *SHAPE_ERRORS) as error:
         raise ModelError(
             f"'{path}' is not a valid octreport model description ({error}). "
             "Delete it to load the model without it, or retrain with `octreport train`."
