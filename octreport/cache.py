@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from octreport._version import __version__
+from octreport.guarded import parse_json
 from octreport.hashing import sha256_arrays
 from octreport.runfolder import write_bytes_atomic
 
@@ -139,7 +140,7 @@ def _problem(arrays: Mapping[str, np.ndarray], kind: str, key: str) -> str:
     """What makes ``arrays`` not the entry ``key`` of ``kind`` ("" when nothing)."""
     if META not in arrays:
         return "no metadata"
-    meta = json.loads(bytes(arrays[META]).decode("utf-8"))
+    meta = parse_json(bytes(arrays[META]), "its metadata", ValueError)  # a damaged entry: recomputed
     if not isinstance(meta, dict) or meta.get("format") != FORMAT or meta.get("kind") != kind:
         return "another format or kind"
     if meta.get("key") != key:
