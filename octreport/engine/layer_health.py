@@ -393,11 +393,12 @@ def _health_step(extractor: Any, layers: Sequence[ConvLayerInfo], epsilon: float
                 result[f"topv{i}"], result[f"tops{i}"], result[f"topp{i}"] = values[None], slots[None], positions[None]
             else:
                 result[f"max{i}"] = tf.cast(tf.reduce_max(output, axis=axes), tf.float32)[None]
-            # int32 while counting (half the memory traffic of int64 over the whole map; a batch
-            # holds far fewer than 2**31 values per filter), int64 once reduced.
-            row_mask = tf.reshape(valid_rows, [-1] + [1] * (len(output.shape) - 1))
-            off = tf.reduce_sum(tf.cast(output <= epsilon, tf.int32) * row_mask, axis=axes)
-            result[f"off{i}"] = tf.cast(off, tf.int64)[None]
+            # Counted per image first, then over the valid rows: the mask touches (B, C), not the
+            # whole map. int32 while counting (half the memory traffic of int64; an image holds far
+            # fewer than 2**31 values per filter), int64 once reduced.
+            off_per_image = tf.reduce_sum(tf.cast(output <= epsilon, tf.int32), axis=axes[1:])  # (B, C)
+            off = tf.reduce_sum(tf.cast(off_per_image, tf.int64) * tf.cast(valid_rows, tf.int64)[:, None], axis=0)
+            result[f"off{i}"] = off[None]
             per_image = tf.reduce_prod(tf.shape(output, out_type=tf.int64)[1:]) // info.filters
             result[f"values{i}"] = (per_image * tf.reduce_sum(tf.cast(valid_rows, tf.int64)))[None]
         return result

@@ -143,7 +143,7 @@ def maximise_channels(
         output = np.asarray(maps(images), np.float64)
         return np.array([output[r, y, x, c] for r, ((y, x), c) in enumerate(zip(places, channels))])
 
-    @tf.function(reduce_retracing=True)
+    @tf.function(reduce_retracing=True, autograph=False)
     def step(param: Any, shift: Any, factor: Any) -> Any:
         with tf.GradientTape() as tape:
             tape.watch(param)

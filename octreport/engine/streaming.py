@@ -82,7 +82,7 @@ class BatchRunner:
 
     def _run(self, *batch: Any) -> dict[str, tf.Tensor]:
         if len(batch) not in self._traced:
-            self._traced[len(batch)] = tf.function(self._step, reduce_retracing=True)
+            self._traced[len(batch)] = tf.function(self._step, reduce_retracing=True, autograph=False)
         return self._traced[len(batch)](*batch)
 
     def __call__(self, dataset: Iterable[tuple[Any, ...]]) -> Iterator[dict[str, np.ndarray]]:
@@ -115,7 +115,7 @@ def _padded_to_multiple(dataset: tf.data.Dataset, replicas: int) -> tf.data.Data
         copied = lambda value: tf.concat([value, tf.gather(value, copies)], 0)  # noqa: E731
         return (copied(images), copied(labels), tf.concat([indices, fill], 0), *tf.nest.map_structure(copied, passed))
 
-    return dataset.map(pad)
+    return dataset.map(tf.autograph.experimental.do_not_convert(pad))
 
 
 def _shard_by_data(dataset: tf.data.Dataset) -> tf.data.Dataset:
@@ -152,7 +152,8 @@ def compiled_forward(model: Any) -> Callable[[Any], tf.Tensor]:
     for code that calls a model on many in-memory batches, such as occlusion maps."""
     if model not in _FORWARDS:
         model_ref = weakref.ref(model)
-        _FORWARDS[model] = tf.function(lambda images: model_ref()(images, training=False), reduce_retracing=True)
+        _FORWARDS[model] = tf.function(lambda images: model_ref()(images, training=False), reduce_retracing=True,
+                                       autograph=False)
     return _FORWARDS[model]
 
 

@@ -95,7 +95,7 @@ def _correct(labels: tf.Tensor, probabilities: tf.Tensor) -> tf.Tensor:
 def _summed(strategy: tf.distribute.Strategy, step: Any) -> Any:
     """``step`` on every replica, its three sums added over all replicas."""
 
-    @tf.function
+    @tf.function(autograph=False)
     def run(images: Any, labels: Any) -> tuple[tf.Tensor, ...]:
         per_replica = strategy.run(step, args=(images, labels))
         return tuple(strategy.reduce("SUM", value, axis=None) for value in per_replica)
