@@ -99,12 +99,14 @@ def relative_name(path: Path, root: Path) -> str:
     """``path`` relative to ``root`` in POSIX form (as the manifest and predictions.csv name
     images); the absolute path when it lies outside ``root``."""
     path, root = Path(path), Path(root)
-    for candidate, base in ((path, root), (path.resolve(), root.resolve())):
-        try:
-            return candidate.relative_to(base).as_posix()
-        except ValueError:
-            continue
-    return path.resolve().as_posix()
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        pass  # resolved only now: resolving costs a system call per part of the path
+    try:
+        return path.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return path.resolve().as_posix()
 
 
 def folder_key(name: str) -> str:

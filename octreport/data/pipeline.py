@@ -9,7 +9,7 @@ rather than once per epoch (see ``cache_file`` in :func:`image_dataset`).
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +18,7 @@ import tensorflow as tf
 from octreport.data.augmentation import Augmentation
 from octreport.data.augmentation_layers import augmentation_layers
 from octreport.data.dicom_decode import decode_dicom_or
-from octreport.data.files import FileReads
+from octreport.data.files import FileReads, read_image_bytes
 from octreport.data.image_facts import facts_of_bytes, frame_tensor
 from octreport.data.layout import ImageItem
 from octreport.data.preprocessing import PERCENTILE_RANGE, RETINA_ABOVE, RETINA_WINDOW, Preprocessing, to_model_input
@@ -259,18 +259,32 @@ def _finish(
 
 def load_images(items: Sequence[ImageItem], preprocessing: Preprocessing) -> np.ndarray:
     """The few images shown in a report, as one ``(N, H, W, C)`` float32 array in [0, 1] (as
-    they are drawn; :func:`model_input` gives what the model is fed)."""
-    reads = FileReads([item.path for item in items])
-    names = tf.constant([str(item.path) for item in items] or [""])
-    frames = frame_tensor([item.frame for item in items], len(items))
-    dataset = reads.dataset().map(as_graph(lambda raw, index: fit_bytes(raw, tf.gather(names, index), preprocessing,
-                                                                        tf.gather(frames, index))),
-                                  num_parallel_calls=AUTOTUNE, deterministic=True)
-    images = list(dataset.as_numpy_iterator())
-    if len(images) != len(items):
-        missing = next(item.path for item in items if item.path not in reads.digests())
-        raise DataError(f"cannot read {missing}; was the data folder changed during the run?")
-    return np.stack(images)
+    they are drawn; :func:`model_input` gives what the model is fed): each file read whole and
+    decoded by one function traced once per preprocessing, not by a ``tf.data`` pipeline built
+    for each handful of images (a report asks for them a dozen times)."""
+    fit = _fitter(preprocessing)
+    images = []
+    for item in items:
+        try:
+            raw = read_image_bytes(item.path)
+            images.append(fit(raw, str(item.path), np.int64(-1 if item.frame is None else item.frame)).numpy())
+        except (OSError, tf.errors.InvalidArgumentError) as error:
+            raise DataError(f"cannot read {item.path}; was the data folder changed during the run?") from error
+    return np.stack(images) if images else np.zeros((0, *preprocessing.input_shape), np.float32)
+
+
+_FITTERS: dict[Preprocessing, Callable[..., tf.Tensor]] = {}
+
+
+def _fitter(preprocessing: Preprocessing) -> Callable[..., tf.Tensor]:
+    """:func:`fit_bytes` for ``preprocessing`` as a compiled function of (bytes, name, frame)."""
+    if preprocessing not in _FITTERS:
+        scalar = tf.TensorSpec([], tf.string)
+        _FITTERS[preprocessing] = tf.function(
+            lambda raw, name, frame: fit_bytes(raw, name, preprocessing, frame),
+            input_signature=(scalar, scalar, tf.TensorSpec([], tf.int64)), autograph=False,
+        )
+    return _FITTERS[preprocessing]
 
 
 FACTS = ("fact_shape", "fact_kind", "fact_small")
