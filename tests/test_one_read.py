@@ -69,6 +69,60 @@ def test_a_report_opens_each_image_once_for_its_bytes(conv_model, tmp_path, open
         assert record["sha256"] == hashlib.sha256(content).hexdigest() and record["size"] == len(content)
 
 
+def test_a_training_run_opens_each_image_once_for_its_bytes(tmp_path, opened, monkeypatch):
+    import octreport
+    from octreport.config import TrainConfig
+    from octreport.data import pipeline
+
+    # TensorFlow's own file reader (tf.io.read_file, which the audit hook below cannot see) is
+    # built only where decode_and_resize is traced: a run must never trace it.
+    traced = []
+    monkeypatch.setattr(pipeline, "decode_and_resize", lambda *args, **kwargs: traced.append(args))
+    data = write_class_folders(tmp_path / "data", patients=8, per_patient=2, size=(48, 48))
+    opened.append(data)
+    train = TrainConfig(epochs=2, preprocessing=Preprocessing(16, 16, 1), early_stopping_patience=1)
+    outcome = octreport.make_report(None, data, tmp_path / "out", train=train, images_per_class=1, formats=("html",),
+                                    errors_per_cell=0, filter_views=("kernels",), heatmap_checks=False,
+                                    bootstrap_resamples=100, maps_per_layer=2, filters_per_layer=2)
+    _WATCHING.clear()
+    assert traced == []
+    images = sorted(str(p) for p in data.rglob("*.jpeg"))
+    counts = Counter(_OPENED)
+    shown = {str(Path(s["path"])) for s in json.loads(outcome.metrics_path.read_text())["shown_images"]}
+    # One peek before the run and one read, whether the image is trained on (two epochs, the
+    # validation predictions and the training profile from the decode cache), validated on or
+    # evaluated; a shown image is read once more to be drawn.
+    assert {p: counts[p] for p in images} == {p: 3 if p in shown else 2 for p in images}
+    manifest = json.loads(outcome.manifest_path.read_text())
+    assert {f["path"] for f in manifest["data"]["files"]} == {str(Path(p).relative_to(data)) for p in images}
+    for record in manifest["data"]["files"]:
+        assert record["sha256"] == hashlib.sha256((data / record["path"]).read_bytes()).hexdigest()
+    sidecar = json.loads((outcome.run_dir / "model.octreport.json").read_text())
+    trained_on = sum(json.loads(outcome.metrics_path.read_text())["data"]["counts"]["train"].values())
+    assert sidecar["training_profile"]["n_images"] == trained_on and sidecar["training_profile"]["undecoded"] == 0
+
+
+def test_the_decode_cache_gives_the_facts_of_their_own_pass_in_the_shuffled_order_training_used(tmp_path):
+    from octreport.data.image_facts import collect_image_facts
+    from octreport.data.pipeline import cache_order, fill_decode_cache, image_dataset
+
+    data = write_class_folders(tmp_path / "data", patients=4, per_patient=3, size=(40, 24))
+    items = list(scan_dataset(data).splits["all"])
+    preprocessing = Preprocessing(16, 16, 1)
+    facts, digests = fill_decode_cache(items, preprocessing, tmp_path / "cache", shuffle_seed=3)
+    alone = collect_image_facts([item.path for item in items])
+    for name in ("width", "height", "file_size", "mean_intensity", "phash", "decoded", "channels",
+                 "intensity_percentiles"):
+        np.testing.assert_array_equal(getattr(facts, name), getattr(alone, name), err_msg=name)
+    assert set(digests) == {item.path for item in items}
+    # The cache is read, not the files: the stream works with the files gone, in the shuffled order.
+    for item in items:
+        item.path.unlink()
+    cached = image_dataset(items, preprocessing, 64, cache_file=tmp_path / "cache", with_index=True)
+    (indices,) = [batch[2].numpy() for batch in cached]
+    assert indices.tolist() == cache_order(len(items), 3).tolist() != list(range(len(items)))
+
+
 def test_the_evaluation_pass_gives_the_same_facts_as_their_own_pass(conv_model, tmp_path):
     import keras
 
@@ -140,7 +194,7 @@ def test_image_files_are_read_only_where_the_design_says():
         "audit/verify:check_folder_files:sha256_file",  # verify: a past run's files and model
         "audit/verify:check_model_file:sha256_file",
         "data/fingerprint:describe:sha256_file",  # only files the run has not read (verify, tests)
-        "data/pipeline:decode_and_resize:read_file",  # training's decode cache
+        "data/pipeline:decode_and_resize:read_file",  # the uncached stream: `octreport train`'s test split
         "engine/visuals:_model_scale:open",  # --occlusion: the header of a shown image
     ]
 

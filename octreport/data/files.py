@@ -18,8 +18,10 @@ Readers that stay apart, on purpose, and read less than a whole image or read it
   (:mod:`octreport.data.dicom_headers`, :mod:`octreport.data.dicom_frames`: a header-only parse
   through pydicom each). The patients and devices a run audits come from the bytes of the one read
   (``on_read`` below);
-* training, which decodes its images in TensorFlow's file reader (``tf.io.read_file``) on each
-  epoch's first pass into its decode cache;
+* the uncached stream of :func:`octreport.data.pipeline.image_dataset` (TensorFlow's file reader,
+  ``tf.io.read_file``), which only ``octreport train``'s prediction of its test split uses: training
+  reads its images through :class:`FileReads` into its decode cache
+  (:func:`octreport.data.pipeline.fill_decode_cache`), and their facts and digests come from that read;
 * the model and the run's own files, hashed by :func:`octreport.hashing.sha256_file`.
 
 How many opens each file gets, by kind and run, is in ``docs/performance.md``.

@@ -18,8 +18,8 @@ import tensorflow as tf
 from octreport.data.augmentation import Augmentation
 from octreport.data.augmentation_layers import augmentation_layers
 from octreport.data.dicom_decode import decode_dicom_or
-from octreport.data.files import FileReads, read_image_bytes
-from octreport.data.image_facts import facts_of_bytes, frame_tensor
+from octreport.data.files import FileDigest, FileReads, read_image_bytes
+from octreport.data.image_facts import FactsCollector, ImageFacts, facts_of_bytes, frame_tensor
 from octreport.data.layout import ImageItem
 from octreport.data.preprocessing import PERCENTILE_RANGE, RETINA_ABOVE, RETINA_WINDOW, Preprocessing, to_model_input
 from octreport.errors import DataError
@@ -208,19 +208,10 @@ def _cached_image_dataset(
     with_index: bool,
     repeat: bool,
 ) -> tf.data.Dataset:
-    """Decode once into a uint8 disk cache, then shuffle (bounded buffer), batch and augment."""
-    paths = [str(item.path) for item in items]
-    labels = np.array([item.label for item in items], dtype=np.int32)
-    dataset = tf.data.Dataset.from_tensor_slices((paths, labels, np.arange(len(items), dtype=np.int64)))
-    if shuffle:
-        # Mix the classes once before caching, so a bounded shuffle buffer below still mixes them.
-        dataset = dataset.shuffle(len(items), seed=seed, reshuffle_each_iteration=False)
-    dataset = dataset.map(
-        as_graph(lambda path, label, index: (_to_uint8(decode_and_fit(path, preprocessing)), label, index)),
-        num_parallel_calls=AUTOTUNE,
-        deterministic=True,
-    ).ignore_errors(log_warning=True)
-    dataset = dataset.cache(str(cache_file))
+    """Decode once into a uint8 disk cache (:func:`cached_decodes`), then shuffle (bounded buffer),
+    batch and augment."""
+    dataset = cached_decodes(items, preprocessing, cache_file, seed if shuffle else None)
+    dataset = dataset.map(as_graph(lambda image, label, index, facts: (image, label, index)))
     if shuffle:
         dataset = dataset.shuffle(min(len(items), CACHE_SHUFFLE_BUFFER), seed=seed + 1, reshuffle_each_iteration=True)
     if repeat:
@@ -230,6 +221,64 @@ def _cached_image_dataset(
         num_parallel_calls=AUTOTUNE,
     )
     return _finish(dataset, augment, seed, with_index, preprocessing)
+
+
+def cached_decodes(items: Sequence[ImageItem], preprocessing: Preprocessing, cache_file: Path,
+                   shuffle_seed: int | None = None, reads: FileReads | None = None) -> tf.data.Dataset:
+    """``(uint8 image, label, index, facts)`` of each of ``items`` (``index``: its position in
+    ``items``; ``facts`` as :func:`read_once_dataset` carries them), every file read once (through
+    ``reads``, made by :func:`cache_reads`) and decoded once, on the first pass, into ``cache_file``;
+    later passes read the cache, never the files. ``shuffle_seed``: the order is shuffled once with
+    it (so that a bounded shuffle buffer after the cache still mixes the classes)."""
+    order = cache_order(len(items), shuffle_seed)
+    reads = reads or cache_reads(items, shuffle_seed)
+    ordered = [items[i] for i in order]
+    labels = tf.constant(np.array([item.label for item in ordered], np.int32))
+    positions = tf.constant(order)
+    names = tf.constant([str(item.path) for item in ordered] or [""])
+    frames = frame_tensor([item.frame for item in ordered], len(ordered))
+
+    def decode(raw: tf.Tensor, read: tf.Tensor):
+        frame = tf.gather(frames, read)
+        shape, kind, small = facts_of_bytes(raw, frame)
+        facts = dict(zip(FACTS, (shape, tf.cast(kind, tf.int32), small)))
+        image = _to_uint8(fit_bytes(raw, tf.gather(names, read), preprocessing, frame))
+        return image, tf.gather(labels, read), tf.gather(positions, read), facts
+
+    dataset = reads.dataset().map(as_graph(decode), num_parallel_calls=AUTOTUNE, deterministic=True)
+    return dataset.ignore_errors(log_warning=True).cache(str(cache_file))
+
+
+def cache_order(count: int, shuffle_seed: int | None) -> np.ndarray:
+    """The positions of the items in the order :func:`cached_decodes` stores them: as they are, or
+    shuffled by ``tf.data``'s seeded shuffle (the order a shuffle of the items themselves gives)."""
+    if shuffle_seed is None or count == 0:
+        return np.arange(count, dtype=np.int64)
+    shuffled = tf.data.Dataset.range(count).shuffle(count, seed=shuffle_seed, reshuffle_each_iteration=False)
+    return np.fromiter(shuffled.as_numpy_iterator(), np.int64, count)
+
+
+def cache_reads(items: Sequence[ImageItem], shuffle_seed: int | None = None,
+                on_read: Callable[[Path, bytes], None] | None = None) -> FileReads:
+    """The reads :func:`cached_decodes` makes of ``items`` (in its order), to hand it for their digests."""
+    return FileReads([items[i].path for i in cache_order(len(items), shuffle_seed)], on_read)
+
+
+def fill_decode_cache(items: Sequence[ImageItem], preprocessing: Preprocessing, cache_file: Path,
+                      shuffle_seed: int | None = None,
+                      on_read: Callable[[Path, bytes], None] | None = None) -> tuple[ImageFacts, dict[Path, FileDigest]]:
+    """Make the first pass of :func:`cached_decodes` now, reading each file once, and return what
+    that read gives besides: the items' :class:`~octreport.data.image_facts.ImageFacts` (in the
+    order of ``items``) and each file's size and SHA-256. ``on_read(path, bytes)``: as for
+    :class:`~octreport.data.files.FileReads`."""
+    reads = cache_reads(items, shuffle_seed, on_read)
+    collector = FactsCollector(len(items))
+    dataset = cached_decodes(items, preprocessing, cache_file, shuffle_seed, reads)
+    for _, _, index, facts in dataset.batch(256).as_numpy_iterator():
+        collector.add(index, *(facts[name] for name in FACTS))
+    sizes = np.zeros(len(items), np.int64)
+    sizes[cache_order(len(items), shuffle_seed)] = reads.sizes()
+    return collector.facts(sizes), reads.digests()
 
 
 def _to_uint8(image: tf.Tensor) -> tf.Tensor:

@@ -6,6 +6,7 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import keras
 import numpy as np
@@ -41,14 +42,19 @@ class Predictions:
 
 
 def predict_items(
-    model: keras.Model, items: Sequence[ImageItem], preprocessing: Preprocessing, batch_size: int = 32
+    model: keras.Model, items: Sequence[ImageItem], preprocessing: Preprocessing, batch_size: int = 32,
+    batches: Any = None,
 ) -> Predictions:
     """Predict every image of ``items`` in one streaming pass (memory stays at a few batches),
-    the forward pass compiled once per model (:mod:`octreport.engine.streaming`)."""
+    the forward pass compiled once per model (:mod:`octreport.engine.streaming`). ``batches``: the
+    items' ``(images, labels, indices)`` batches from elsewhere (a decode cache), instead of
+    decoding the files."""
     runner = cached_runner(model, ("predict",), lambda: _forward_step(compiled_forward(model)))
     probabilities, indices = [], []
     progress = Progress(len(items))
-    for batch in runner(image_dataset(items, preprocessing, batch_size, with_index=True)):
+    if batches is None:
+        batches = image_dataset(items, preprocessing, batch_size, with_index=True)
+    for batch in runner(batches):
         probabilities.append(batch["probabilities"])
         indices.append(batch["indices"])
         progress.advance(len(indices[-1]))

@@ -8,6 +8,7 @@ import tempfile
 import time
 import warnings
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +20,8 @@ from octreport._version import __version__
 from octreport.config import TrainConfig
 from octreport.data.acquisition_profile import AcquisitionProfile
 from octreport.data.dataset import PreparedData
-from octreport.data.pipeline import image_dataset
+from octreport.data.image_facts import ImageFacts, SplitFacts, split_keys
+from octreport.data.pipeline import fill_decode_cache, image_dataset
 from octreport.evaluation.predict import Predictions, predict_items
 from octreport.evaluation.referral import oct_class_order
 from octreport.evaluation.referral_rule import VALIDATION, ReferralRule, argmax_rule, choose_referral_threshold
@@ -39,6 +41,9 @@ class TrainedModel:
     validation: Predictions | None = None
     """The trained model's predictions on the validation split (None without one): the referral
     rule is chosen on them, and a run fits its temperature scaling on them."""
+    facts: SplitFacts | None = None
+    """The image facts and file digests of the training and validation images (splits ``train``
+    and ``val``), from training's one read of each file."""
 
 
 class EpochLogger(keras.callbacks.Callback):
@@ -111,20 +116,27 @@ def _fit(model: keras.Model, train, val, epochs: int, class_weight, callbacks) -
     return {key: [float(v) for v in values] for key, values in fit.history.items()}
 
 
-def train_model(data: PreparedData, config: TrainConfig, training_profile: AcquisitionProfile | None = None) -> TrainedModel:
-    """Train ``config.architecture`` on ``data.train``; early stopping and the restored weights use
-    ``data.val``. The test split is never seen here. ``training_profile``: the acquisition profile
-    of ``data.train``, recorded in the model's metadata (profiled by the caller, from the facts of
-    a run's one cheap decode of every image: :func:`octreport.data.image_facts.collect_split_facts`).
+ProfileOf = Callable[[ImageFacts], AcquisitionProfile]
 
-    Each image is decoded once: the fitted images of both splits are cached in a temporary folder
-    on disk (removed afterwards) and augmentation runs on the cached images every epoch.
+
+def train_model(data: PreparedData, config: TrainConfig, profile_of: ProfileOf | None = None,
+                on_read: Callable[[Path, bytes], None] | None = None) -> TrainedModel:
+    """Train ``config.architecture`` on ``data.train``; early stopping and the restored weights use
+    ``data.val``. The test split is never seen here.
+
+    Each image is read once and decoded once: before the first epoch the fitted images of both
+    splits go into a cache in a temporary folder on disk (removed afterwards), and the same read
+    gives each file's image facts and SHA-256 (:attr:`TrainedModel.facts`; ``on_read(path, bytes)``
+    sees each file's bytes too). Augmentation runs on the cached images every epoch, and the
+    validation predictions come from the cache. ``profile_of``: the acquisition profile of the
+    training images' facts, recorded in the model's metadata (None: none recorded).
     """
     with tempfile.TemporaryDirectory(prefix="octreport-cache-") as cache_dir:
-        return _train(data, config, Path(cache_dir), training_profile)
+        return _train(data, config, Path(cache_dir), profile_of, on_read)
 
 
-def _train(data: PreparedData, config: TrainConfig, cache_dir: Path, training_profile: AcquisitionProfile | None) -> TrainedModel:
+def _train(data: PreparedData, config: TrainConfig, cache_dir: Path, profile_of: ProfileOf | None,
+           on_read: Callable[[Path, bytes], None] | None) -> TrainedModel:
     keras.utils.set_random_seed(config.seed)
     if config.deterministic:
         # Process-wide and for good: TensorFlow offers no public way back. A later training in
@@ -139,6 +151,8 @@ def _train(data: PreparedData, config: TrainConfig, cache_dir: Path, training_pr
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
     )
+    train_facts, train_digests = fill_decode_cache(data.train, prep, cache_dir / "train", config.seed, on_read)
+    val_facts, val_digests = fill_decode_cache(data.val, prep, cache_dir / "val", None, on_read)
     train = image_dataset(
         data.train, prep, config.batch_size, shuffle=True, augment=config.augmentation(), seed=config.seed,
         cache_file=cache_dir / "train",
@@ -164,7 +178,8 @@ def _train(data: PreparedData, config: TrainConfig, cache_dir: Path, training_pr
     seconds = time.perf_counter() - started
     best_epoch = best_validation_epoch(history["val_loss"], start)
     log.info("trained in %.1f s; weights restored from epoch %d (lowest validation loss)", seconds, best_epoch)
-    validation = predict_items(model, data.val, config.preprocessing, config.batch_size) if data.val else None
+    validation = predict_items(model, data.val, prep, config.batch_size, image_dataset(
+        data.val, prep, config.batch_size, with_index=True, cache_file=cache_dir / "val")) if data.val else None
     rule = validation_referral_rule(validation, data, config)
     training = {
         **config.to_dict(),
@@ -179,10 +194,12 @@ def _train(data: PreparedData, config: TrainConfig, cache_dir: Path, training_pr
         best_epoch=best_epoch,
         training=training,
         octreport_version=__version__,
-        training_profile=training_profile,
+        training_profile=None if profile_of is None else profile_of(train_facts),
         referral_rule=rule,
     )
-    return TrainedModel(model, metadata, seconds, validation)
+    facts = SplitFacts(split_keys(data.root, {"train": data.train}), train_facts, train_digests).merged(
+        SplitFacts(split_keys(data.root, {"val": data.val}), val_facts, val_digests))
+    return TrainedModel(model, metadata, seconds, validation, facts)
 
 
 def validation_referral_rule(predictions: Predictions | None, data: PreparedData, config: TrainConfig) -> ReferralRule | None:

@@ -13,11 +13,10 @@ import keras
 
 from octreport.audit.mlflow_models import RegistryModel
 from octreport.config import TrainConfig
-from octreport.data.acquisition_profile import profile_from_facts
+from octreport.data.acquisition_profile import AcquisitionProfile, profile_from_facts
 from octreport.data.dataset import PreparedData
-from octreport.data.dicom_headers import device_names
-from octreport.data.groups import GroupTable
-from octreport.data.image_facts import SplitFacts
+from octreport.data.dicom_headers import DicomHeaderReads, device_names
+from octreport.data.image_facts import ImageFacts, SplitFacts
 from octreport.data.layout import relative_name
 from octreport.data.preprocessing import Preprocessing
 from octreport.engine.layer_selection import choose_drawn_layers
@@ -89,19 +88,25 @@ def given_model(model: keras.Model | Path | str | RegistryModel, data_class_name
     return GivenModel(model, source, path, metadata, preprocessing, choice, names, registry)
 
 
-def train_given_model(data: PreparedData, config: TrainConfig, facts: SplitFacts, path: Path,
-                      devices: GroupTable | None = None) -> GivenModel:
+def train_given_model(data: PreparedData, config: TrainConfig, path: Path,
+                      headers: DicomHeaderReads | None = None) -> tuple[GivenModel, SplitFacts]:
     """Train the configured network, recording the training images' acquisition profile (with
-    their DICOM ``devices``), and save it (with its sidecar) at ``path``."""
-    names = [relative_name(item.path, data.root) for item in data.train]  # the order of facts.split("train")
-    trained = train_model(data, config, profile_from_facts(facts.split("train"), device_names(names, devices)))
+    their DICOM devices, from ``headers``, which sees each file's one read), and save it (with its
+    sidecar) at ``path``. Also returns the training and validation images' facts and digests,
+    from the same read."""
+    names = [relative_name(item.path, data.root) for item in data.train]  # the order of data.train
+
+    def profile_of(facts: ImageFacts) -> AcquisitionProfile:
+        return profile_from_facts(facts, device_names(names, None if headers is None else headers.tables().devices))
+
+    trained = train_model(data, config, profile_of, headers)
     preprocessing = config.preprocessing
     choice = InputScaleChoice(preprocessing.input_scale, "trained",
                               f"{preprocessing.input_scale_text}: the model was trained in this run on it")
     given = GivenModel(trained.model, TRAINED, path, trained.metadata, preprocessing, choice, data.class_names,
                        validation=trained.validation)
     save_model(given.model, path, given.metadata)
-    return given
+    return given, trained.facts
 
 
 def check_layer_names(given: GivenModel | None, config: TrainConfig, num_classes: int, names) -> None:

@@ -166,12 +166,15 @@ def _run(
 
     timings: dict[str, float] = {}
     with run_folder(Path(config.out_root)) as folder:
-        with stage(timings, "image facts", log):
-            facts = image_facts(data, ("train", "val"), headers)  # the evaluated images' come from the evaluation pass
+        # Each image's facts come from the one read a run makes of it: training's for the images it
+        # trains on, the evaluation pass's for the evaluated ones; a given model's data folder may
+        # still have training images, which only the facts pass reads.
         if given is None:
             with stage(timings, "train", log):
-                given = train_given_model(data, train_config, facts, folder.work / "model.keras",
-                                          headers.tables().devices)
+                given, facts = train_given_model(data, train_config, folder.work / "model.keras", headers)
+        else:
+            with stage(timings, "image facts", log):
+                facts = image_facts(data, ("train", "val"), headers)
         inside = look_inside(data, given, config, requested, timings, headers=headers)
         dicom = headers.tables()  # every file read by now: train and val above, the evaluated ones inside
         patients = listed_patients or dicom.patients or NAMES

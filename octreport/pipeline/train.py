@@ -13,7 +13,7 @@ from octreport.evaluation.predict import predict_items
 from octreport.models.distribute import distributed, is_chief, output_root
 from octreport.models.io import save_model
 from octreport.models.training import train_model
-from octreport.pipeline.data_stages import image_facts, prepare
+from octreport.pipeline.data_stages import prepare
 from octreport.runfolder import prepare_output_folder
 
 
@@ -33,10 +33,10 @@ def train_evaluate_save(data_dir: Path | None, model_path: Path, config: TrainCo
     with distributed(config.distribute) as strategy:
         if is_chief(strategy):
             prepare_output_folder(model_path.parent, "--out's folder")
-        headers = DicomHeaderReads(data.root, SPLIT_SALT)  # the devices, from the image facts' one read
-        facts = image_facts(data, ("train",), headers)
+        headers = DicomHeaderReads(data.root, SPLIT_SALT)  # the devices, from training's one read of each file
         names = [relative_name(item.path, data.root) for item in data.train]
-        trained = train_model(data, config, profile_from_facts(facts.facts, device_names(names, headers.tables().devices)))
+        trained = train_model(data, config, lambda facts: profile_from_facts(facts, device_names(names, headers.tables().devices)),
+                              headers)
         predictions = predict_items(trained.model, data.test, config.preprocessing, config.batch_size)
         accuracy = float((predictions.predicted == predictions.labels).mean()) if len(predictions.labels) else 0.0
         with output_root(strategy, model_path.parent) as folder:
