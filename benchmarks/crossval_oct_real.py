@@ -319,6 +319,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--measure-cache", action="store_true", help="only time decoding against the disk cache")
     parser.add_argument("--export-variants", action="store_true",
                         help="also score each fold resampled to 512/768/1536 px wide and darker (export_variants.py)")
+    parser.add_argument("--merge", type=Path, nargs="+", default=None, metavar="JSON",
+                        help="print the tables of per-fold result files written by separate runs (--only-fold) together")
     parser.add_argument("--bootstrap-resamples", type=int, default=2000, help="resamples of the pooled intervals")
     return parser.parse_args(argv)
 
@@ -326,6 +328,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", datefmt="%H:%M:%S")
+    if args.merge:
+        return print_merged(args.merge, args)
     from octreport.data.layout import scan_dataset
     from octreport.data.validation import partition_usable
     from octreport.models.recipes import preset_config
@@ -383,6 +387,35 @@ def main(argv: Sequence[str] | None = None) -> int:
         document["pooled"] = pooled
         out.write_text(json.dumps(document, indent=2))
     print(f"\nper-fold results: {out}")
+    return 0
+
+
+def print_merged(files: Sequence[Path], args: argparse.Namespace) -> int:
+    """The per-fold, variants and pooled tables of folds run separately (the same preset, seed and
+    settings; refused otherwise), each fold once."""
+    documents = [json.loads(Path(f).read_text()) for f in files]
+    settings = {json.dumps([d["config"], d["folds"], d["seed"], d["data"]], sort_keys=True) for d in documents}
+    if len(settings) != 1:
+        raise SystemExit("--merge: the files come from different settings (config, folds, seed or data)")
+    results = sorted((r for d in documents for r in d["results"]), key=lambda r: r["fold"])
+    if len({r["fold"] for r in results}) != len(results):
+        raise SystemExit("--merge: a fold appears twice")
+    print(markdown_table(results, summarize(results)))
+    if all("export_variants" in r and r["export_variants"] for r in results):
+        from export_variants import variants_table
+
+        print("\n" + variants_table(results))
+    from octreport.evaluation.bootstrap_settings import BootstrapSettings
+    from octreport.evaluation.referral import OCT_CLASSES
+
+    class_names = tuple(documents[0].get("class_names", OCT_CLASSES))
+    print("\n" + pooled_table(pooled_intervals(results, class_names, BootstrapSettings(args.bootstrap_resamples, 0.95,
+                                                                                        args.seed))))
+    for r in results:
+        rule = r["referral_rule"]
+        print(f"fold {r['fold'] + 1}: threshold {rule.get('threshold')}, validation sens/spec "
+              f"{rule['sensitivity']['value']:.3f}/{rule['specificity']['value']:.3f}; trained "
+              f"{r['train_seconds'] / 60:.1f} min, best epoch {r['best_epoch']} of {r['epochs_run']}")
     return 0
 
 
