@@ -171,6 +171,7 @@ def score_variants(model, items: Sequence[ImageItem], root: Path, preprocessing,
     from octreport.evaluation.predict import predict_items
     from octreport.evaluation.referral import compute_referral_metrics
 
+    urgent = [class_names.index(name) for name in ("CNV", "DME") if name in class_names]
     scores = {}
     with tempfile.TemporaryDirectory(prefix="octreport-export-variants-") as scratch:
         for variant in VARIANTS:
@@ -187,6 +188,7 @@ def score_variants(model, items: Sequence[ImageItem], root: Path, preprocessing,
                 "rule_referral": ruled.to_dict() if ruled else None,
                 "labels": predictions.labels.tolist(),
                 "predicted": predictions.predicted.tolist(),
+                "urgent_scores": predictions.probabilities[:, urgent].sum(axis=1).tolist(),
             }
     return scores
 

@@ -39,16 +39,17 @@ def scored(urgent_logits, other_logits, seed: int = 0):
 
 
 def test_known_curve_large_sample_reaches_the_target_on_new_scans():
-    # Urgent logits N(2, 1): the smoothed curve is N(2, 1 + h^2), so the threshold's logit is
-    # 2 - 1.645 sqrt(1 + h^2), and on the population it catches a little more than 95%.
+    # Urgent logits N(1.5, 1): the smoothed curve is N(1.5, 1 + h^2), so the threshold's logit is
+    # 1.5 - 1.645 sqrt(1 + h^2) (below 0, so under the 0.5 cap), and on the population it catches a
+    # little more than 95%.
     rng = np.random.default_rng(1)
-    y, p = scored(rng.normal(2, 1, 4000), rng.normal(-2, 1, 4000))
+    y, p = scored(rng.normal(1.5, 1, 4000), rng.normal(-2, 1, 4000))
     rule = choose_referral_threshold(y, p, OCT, target=0.95)
     h = rule.bandwidth
-    expected = 2 - NormalDist().inv_cdf(0.95) * np.sqrt(1 + h * h)
+    expected = 1.5 - NormalDist().inv_cdf(0.95) * np.sqrt(1 + h * h)
     logit = np.log(rule.threshold / (1 - rule.threshold))
-    assert logit == pytest.approx(expected, abs=0.06)
-    population_sensitivity = 1 - NormalDist(2, 1).cdf(logit)
+    assert logit == pytest.approx(expected, abs=0.06) and rule.note == ""
+    population_sensitivity = 1 - NormalDist(1.5, 1).cdf(logit)
     assert 0.95 <= population_sensitivity <= 0.97
     assert rule.sensitivity.value == pytest.approx(population_sensitivity, abs=0.01)
     assert rule.source == VALIDATION and rule.split == "validation" and rule.n_urgent == 4000
@@ -241,3 +242,19 @@ def test_predictions_csv_records_the_rules_urgent_call_and_reads_files_without_i
     assert not older.splitlines()[0].endswith("urgent") and parse_predictions_csv(older).urgent is None
     with pytest.raises(Exception, match="urgent must be 0 or 1"):
         parse_predictions_csv(text.replace(",1\n", ",yes\n", 1))
+
+
+def test_a_threshold_above_one_half_is_capped_so_that_likely_urgent_scans_are_always_referred():
+    # A validation split the model separates well: every urgent score near 1, so the smoothed
+    # 95% point lies far above 0.5; the cap keeps what argmax would have caught.
+    rng = np.random.default_rng(3)
+    n = 60
+    y = np.array([0] * n + [1] * n + [2] * n + [3] * n)
+    urgent_p = 1 / (1 + np.exp(-rng.normal(9, 1, 2 * n)))
+    rest = 1 / (1 + np.exp(-rng.normal(-9, 1, 2 * n)))
+    score = np.concatenate([urgent_p, rest])
+    p = np.stack([score / 2, score / 2, (1 - score) / 2, (1 - score) / 2], axis=1)
+    rule = choose_referral_threshold(y, p, OCT)
+    assert rule.threshold == 0.5 and "capped at 0.5" in rule.note and "capped at 0.5" in rule.provenance()
+    assert rule.sensitivity.value == 1.0
+    assert ReferralRule.from_dict(rule.to_dict()).note == rule.note
