@@ -3,10 +3,13 @@
 Draws many validation splits of ``--urgent`` urgent and ``--others`` other scans from a known
 score distribution (logit of P(CNV) + P(DME)), chooses the threshold on each, and measures the
 sensitivity and specificity each threshold has on the whole population (exact, from the known
-distribution). Two ways to choose it, for the same target sensitivity:
+distribution). Three ways to choose it, for the same target sensitivity:
 
-- ``smoothed``: octreport's :func:`~octreport.evaluation.referral_rule.choose_referral_threshold`
-  (kernel-smoothed sensitivity curve on the logit scale);
+- ``smoothed``: the kernel-smoothed sensitivity curve on the logit scale
+  (:func:`~octreport.evaluation.referral_rule.smoothed_threshold`);
+- ``smoothed, capped at 0.5``: octreport's rule,
+  :func:`~octreport.evaluation.referral_rule.choose_referral_threshold` (the smoothed threshold,
+  at most 0.5);
 - ``empirical``: the highest threshold whose sensitivity on the split reaches the target (the
   ``ceil(target * n)``-th highest urgent score), the plain ROC-table choice.
 
@@ -26,7 +29,7 @@ from statistics import NormalDist
 
 import numpy as np
 
-from octreport.evaluation.referral_rule import choose_referral_threshold
+from octreport.evaluation.referral_rule import choose_referral_threshold, smoothed_threshold
 
 OCT = ("CNV", "DME", "DRUSEN", "NORMAL")
 DISTRIBUTIONS = {
@@ -58,12 +61,14 @@ def labelled(urgent_logits: np.ndarray, other_logits: np.ndarray) -> tuple[np.nd
 def run(name: str, splits: int, n_urgent: int, n_others: int, target: float, seed: int) -> None:
     components = DISTRIBUTIONS[name]
     rng = np.random.default_rng(seed)
-    rows = {"smoothed": [], "empirical": []}
+    rows = {"smoothed": [], "smoothed, capped at 0.5 (octreport's rule)": [], "empirical": []}
     for _ in range(splits):
         urgent, others = draw(components, n_urgent, rng), draw(components, n_others, rng, -1.0)
         y, p = labelled(urgent, others)
-        threshold = choose_referral_threshold(y, p, OCT, target).threshold
-        cuts = {"smoothed": math.log(threshold / (1 - threshold)),
+        smoothed, _ = smoothed_threshold(1 / (1 + np.exp(-urgent)), target)
+        rule = choose_referral_threshold(y, p, OCT, target).threshold
+        cuts = {"smoothed": math.log(smoothed / (1 - smoothed)),
+                "smoothed, capped at 0.5 (octreport's rule)": math.log(rule / (1 - rule)),
                 "empirical": float(np.sort(urgent)[::-1][math.ceil(target * n_urgent - 1e-9) - 1])}
         for method, cut in cuts.items():
             rows[method].append((above(components, cut), 1 - above(components, cut, -1.0)))

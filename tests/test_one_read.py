@@ -155,6 +155,19 @@ def test_the_evaluation_pass_gives_the_same_facts_as_their_own_pass(conv_model, 
         np.testing.assert_allclose(mine.channel_max, theirs.channel_max, rtol=1e-5)
 
 
+def test_a_failure_of_what_else_a_read_gives_does_not_end_the_stream(tmp_path, caplog):
+    data = write_class_folders(tmp_path / "data", patients=3, per_patient=2, size=(24, 24))
+    paths = sorted(data.rglob("*.jpeg"))
+
+    def on_read(path, raw):
+        if path == paths[1]:
+            raise RuntimeError("a header parser's bug")
+
+    reads = FileReads(paths, on_read)
+    assert [int(index) for _, index in reads.dataset().as_numpy_iterator()] == list(range(len(paths)))
+    assert "header parser's bug" in caplog.text and set(reads.digests()) == set(paths)
+
+
 def test_a_file_that_cannot_be_read_is_left_out_with_a_warning(tmp_path, caplog):
     paths = [tmp_path / "gone.jpeg"]
     reads = FileReads(paths)
@@ -194,7 +207,7 @@ def test_image_files_are_read_only_where_the_design_says():
         "audit/verify:check_folder_files:sha256_file",  # verify: a past run's files and model
         "audit/verify:check_model_file:sha256_file",
         "data/fingerprint:describe:sha256_file",  # only files the run has not read (verify, tests)
-        "data/pipeline:decode_and_resize:read_file",  # the uncached stream: `octreport train`'s test split
+        "data/pipeline:decode_and_resize:read_file",  # the uncached stream: predictions that audit nothing
         "engine/visuals:_model_scale:open",  # --occlusion: the header of a shown image
     ]
 

@@ -246,7 +246,7 @@ def test_predictions_csv_records_the_rules_urgent_call_and_reads_files_without_i
 
 def test_a_threshold_above_one_half_is_capped_so_that_likely_urgent_scans_are_always_referred():
     # A validation split the model separates well: every urgent score near 1, so the smoothed
-    # 95% point lies far above 0.5; the cap keeps what argmax would have caught.
+    # 95% point lies far above 0.5; capped, a scan more likely urgent than not is referred.
     rng = np.random.default_rng(3)
     n = 60
     y = np.array([0] * n + [1] * n + [2] * n + [3] * n)

@@ -19,9 +19,10 @@ Readers that stay apart, on purpose, and read less than a whole image or read it
   through pydicom each). The patients and devices a run audits come from the bytes of the one read
   (``on_read`` below);
 * the uncached stream of :func:`octreport.data.pipeline.image_dataset` (TensorFlow's file reader,
-  ``tf.io.read_file``), which only ``octreport train``'s prediction of its test split uses: training
-  reads its images through :class:`FileReads` into its decode cache
-  (:func:`octreport.data.pipeline.fill_decode_cache`), and their facts and digests come from that read;
+  ``tf.io.read_file``), for predictions that audit nothing: ``octreport train``'s test split,
+  ``verify``'s rerun of a past run's probabilities. Training reads its images through
+  :class:`FileReads` into its decode cache (:func:`octreport.data.pipeline.fill_decode_cache`),
+  and their facts and digests come from that read;
 * the model and the run's own files, hashed by :func:`octreport.hashing.sha256_file`.
 
 How many opens each file gets, by kind and run, is in ``docs/performance.md``.
@@ -99,7 +100,11 @@ class FileReads:
         self._digests[path] = FileDigest(len(raw), hashlib.sha256(raw).hexdigest())
         self._last = (path, raw)
         if self._on_read is not None:
-            self._on_read(path, raw)
+            try:
+                self._on_read(path, raw)
+            except Exception as error:  # raised into tf.data it would end the stream: every later file lost
+                log.warning("%s: what else its bytes give (its header facts) could not be taken (%s); the image is "
+                            "still used", path, error)
         return raw
 
     def sizes(self) -> np.ndarray:

@@ -45,7 +45,7 @@ def decode_and_fit(path: tf.Tensor, preprocessing: Preprocessing, frame=-1) -> t
 
 def decode_and_resize(path: tf.Tensor, preprocessing: Preprocessing, frame=-1) -> tf.Tensor:
     """One file to a float32 ``(height, width, channels)`` tensor in [0, 1], before normalization
-    (training's reader: TensorFlow reads the file; see :mod:`octreport.data.files`; ``frame``: one
+    (the uncached stream's reader: TensorFlow reads the file; see :mod:`octreport.data.files`; ``frame``: one
     frame of a DICOM volume, which this reader reads again for each of its frames)."""
     return pixels_from_bytes(tf.io.read_file(path), path, preprocessing, frame)
 
@@ -234,8 +234,11 @@ def cached_decodes(items: Sequence[ImageItem], preprocessing: Preprocessing, cac
     it (so that a bounded shuffle buffer after the cache still mixes the classes). The cache keeps
     the facts too (their 64x64 thumbnail: 16 KB an image, half again a 128x256 image's 32 KB)."""
     order = cache_order(len(items), shuffle_seed)
-    reads = reads or cache_reads(items, shuffle_seed)
     ordered = [items[i] for i in order]
+    if reads is None:
+        reads = FileReads([item.path for item in ordered])
+    elif reads.paths != tuple(Path(item.path) for item in ordered):
+        raise ValueError("reads must be made for the items in the cache's order (cache_reads with the same seed)")
     labels = tf.constant(np.array([item.label for item in ordered], np.int32))
     positions = tf.constant(order)
     names = tf.constant([str(item.path) for item in ordered] or [""])
@@ -258,7 +261,7 @@ def cache_order(count: int, shuffle_seed: int | None) -> np.ndarray:
     if shuffle_seed is None or count == 0:
         return np.arange(count, dtype=np.int64)
     shuffled = tf.data.Dataset.range(count).shuffle(count, seed=shuffle_seed, reshuffle_each_iteration=False)
-    return np.fromiter(shuffled.as_numpy_iterator(), np.int64, count)
+    return shuffled.batch(count).get_single_element().numpy()
 
 
 def cache_reads(items: Sequence[ImageItem], shuffle_seed: int | None = None,
@@ -320,9 +323,13 @@ def load_images(items: Sequence[ImageItem], preprocessing: Preprocessing) -> np.
     def load(item: ImageItem) -> np.ndarray:
         try:
             raw = read_image_bytes(item.path)
-            return fit(raw, str(item.path), np.int64(-1 if item.frame is None else item.frame)).numpy()
-        except (OSError, tf.errors.InvalidArgumentError) as error:
+        except OSError as error:
             raise DataError(f"cannot read {item.path}; was the data folder changed during the run?") from error
+        try:
+            with tf.device("/CPU:0"):  # where the evaluation pass's tf.data decode runs: the same pixels
+                return fit(raw, str(item.path), np.int64(-1 if item.frame is None else item.frame)).numpy()
+        except tf.errors.OpError as error:
+            raise DataError(f"cannot decode {item.path} ({error.message}); was it changed during the run?") from error
 
     if len(items) < 2:
         images = [load(item) for item in items]

@@ -151,6 +151,8 @@ def _train(data: PreparedData, config: TrainConfig, cache_dir: Path, profile_of:
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
     )
+    log.info("reading the %d training and %d validation images once (decode cache, image facts, hashes)",
+             len(data.train), len(data.val))
     train_facts, train_digests = fill_decode_cache(data.train, prep, cache_dir / "train", config.seed, on_read)
     val_facts, val_digests = fill_decode_cache(data.val, prep, cache_dir / "val", None, on_read)
     train = image_dataset(
