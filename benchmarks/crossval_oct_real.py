@@ -394,9 +394,10 @@ def print_merged(files: Sequence[Path], args: argparse.Namespace) -> int:
     """The per-fold, variants and pooled tables of folds run separately (the same preset, seed and
     settings; refused otherwise), each fold once."""
     documents = [json.loads(Path(f).read_text()) for f in files]
-    settings = {json.dumps([d["config"], d["folds"], d["seed"], d["data"]], sort_keys=True) for d in documents}
+    settings = {json.dumps([d["config"], d["folds"], d["seed"], d["data"], d.get("mode")], sort_keys=True)
+                for d in documents}
     if len(settings) != 1:
-        raise SystemExit("--merge: the files come from different settings (config, folds, seed or data)")
+        raise SystemExit("--merge: the files come from different settings (config, folds, seed, data or mode)")
     results = sorted((r for d in documents for r in d["results"]), key=lambda r: r["fold"])
     if len({r["fold"] for r in results}) != len(results):
         raise SystemExit("--merge: a fold appears twice")
@@ -408,13 +409,14 @@ def print_merged(files: Sequence[Path], args: argparse.Namespace) -> int:
     from octreport.evaluation.bootstrap_settings import BootstrapSettings
     from octreport.evaluation.referral import OCT_CLASSES
 
-    class_names = tuple(documents[0].get("class_names", OCT_CLASSES))
-    print("\n" + pooled_table(pooled_intervals(results, class_names, BootstrapSettings(args.bootstrap_resamples, 0.95,
-                                                                                        args.seed))))
+    class_names = OCT_CLASSES  # what the per-fold files' labels index (oct-real's class folders)
+    settings = BootstrapSettings(args.bootstrap_resamples, 0.95, documents[0]["seed"])
+    print("\n" + pooled_table(pooled_intervals(results, class_names, settings)))
     for r in results:
-        rule = r["referral_rule"]
-        print(f"fold {r['fold'] + 1}: threshold {rule.get('threshold')}, validation sens/spec "
-              f"{rule['sensitivity']['value']:.3f}/{rule['specificity']['value']:.3f}; trained "
+        rule = r.get("referral_rule") or {}
+        reached = ("" if not rule.get("sensitivity") else
+                   f", validation sens/spec {rule['sensitivity']['value']:.3f}/{rule['specificity']['value']:.3f}")
+        print(f"fold {r['fold'] + 1}: threshold {rule.get('threshold')}{reached}; trained "
               f"{r['train_seconds'] / 60:.1f} min, best epoch {r['best_epoch']} of {r['epochs_run']}")
     return 0
 

@@ -50,8 +50,9 @@ def model_classes(data: PreparedData, class_names: tuple[str, ...], config: Repo
 
 def image_facts(data: PreparedData, splits: tuple[str, ...] = ("train", "val", "test"),
                 on_read: Callable[[Path, bytes], None] | None = None) -> SplitFacts:
-    """The facts of every image of ``splits`` from one cheap decode (:mod:`octreport.data.image_facts`):
-    the training images' acquisition profile, the evaluated images' and the data audit all read them.
+    """The facts of every image of ``splits`` from one cheap decode (:mod:`octreport.data.image_facts`),
+    for images no other pass reads (a given model's training folders; the data audit's own run): the
+    evaluated images' acquisition profile and the data audit read them.
     ``on_read(path, bytes)``: for what else each file's one read gives (its DICOM header facts)."""
     return collect_split_facts(data.root, {split: data.split(split) for split in splits}, on_read=on_read)
 

@@ -1,7 +1,8 @@
 """One run of octreport (``run``, ``report``, :func:`octreport.make_report`), top to bottom:
 
-refuse what is wrong (before a run folder exists) -> data -> image facts (one cheap decode of
-every image) -> model (trained, or loaded) -> evaluate and look inside -> data shift -> data audit
+refuse what is wrong (before a run folder exists) -> data -> model (trained: one read of each
+training image gives its image facts too; or loaded, and the folder's training images' facts read)
+-> evaluate (the evaluated images' facts from the same read) and look inside -> data shift -> data audit
 -> the run's results, built once -> the run document (metrics, gates, manifest, comparison), judged
 once -> the publisher writes the run folder (HTML, metrics.json, predictions.csv, manifest, PDF).
 
