@@ -8,7 +8,6 @@ import tempfile
 import time
 import warnings
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,9 +17,11 @@ import tensorflow as tf
 
 from octreport._version import __version__
 from octreport.config import TrainConfig
-from octreport.data.acquisition_profile import AcquisitionProfile
+from octreport.data.acquisition_profile import AcquisitionProfile, profile_from_facts
 from octreport.data.dataset import PreparedData
+from octreport.data.dicom_headers import DicomHeaderReads, device_names
 from octreport.data.image_facts import ImageFacts, SplitFacts, split_keys
+from octreport.data.layout import relative_name
 from octreport.data.pipeline import fill_decode_cache, image_dataset
 from octreport.evaluation.predict import Predictions, predict_items
 from octreport.evaluation.referral import oct_class_order
@@ -116,27 +117,22 @@ def _fit(model: keras.Model, train, val, epochs: int, class_weight, callbacks) -
     return {key: [float(v) for v in values] for key, values in fit.history.items()}
 
 
-ProfileOf = Callable[[ImageFacts], AcquisitionProfile]
-
-
-def train_model(data: PreparedData, config: TrainConfig, profile_of: ProfileOf | None = None,
-                on_read: Callable[[Path, bytes], None] | None = None) -> TrainedModel:
+def train_model(data: PreparedData, config: TrainConfig, headers: DicomHeaderReads | None = None) -> TrainedModel:
     """Train ``config.architecture`` on ``data.train``; early stopping and the restored weights use
     ``data.val``. The test split is never seen here.
 
     Each image is read once and decoded once: before the first epoch the fitted images of both
     splits go into a cache in a temporary folder on disk (removed afterwards), and the same read
-    gives each file's image facts and SHA-256 (:attr:`TrainedModel.facts`; ``on_read(path, bytes)``
-    sees each file's bytes too). Augmentation runs on the cached images every epoch, and the
-    validation predictions come from the cache. ``profile_of``: the acquisition profile of the
-    training images' facts, recorded in the model's metadata (None: none recorded).
+    gives each file's image facts and SHA-256 (:attr:`TrainedModel.facts`) and the training images'
+    acquisition profile, recorded in the model's metadata (with their DICOM devices: ``headers``
+    sees each file's bytes). Augmentation runs on the cached images every epoch, and the
+    validation predictions come from the cache.
     """
     with tempfile.TemporaryDirectory(prefix="octreport-cache-") as cache_dir:
-        return _train(data, config, Path(cache_dir), profile_of, on_read)
+        return _train(data, config, Path(cache_dir), headers)
 
 
-def _train(data: PreparedData, config: TrainConfig, cache_dir: Path, profile_of: ProfileOf | None,
-           on_read: Callable[[Path, bytes], None] | None) -> TrainedModel:
+def _train(data: PreparedData, config: TrainConfig, cache_dir: Path, headers: DicomHeaderReads | None) -> TrainedModel:
     keras.utils.set_random_seed(config.seed)
     if config.deterministic:
         # Process-wide and for good: TensorFlow offers no public way back. A later training in
@@ -153,8 +149,8 @@ def _train(data: PreparedData, config: TrainConfig, cache_dir: Path, profile_of:
     )
     log.info("reading the %d training and %d validation images once (decode cache, image facts, hashes)",
              len(data.train), len(data.val))
-    train_facts, train_digests = fill_decode_cache(data.train, prep, cache_dir / "train", config.seed, on_read)
-    val_facts, val_digests = fill_decode_cache(data.val, prep, cache_dir / "val", None, on_read)
+    train_facts, train_digests = fill_decode_cache(data.train, prep, cache_dir / "train", config.seed, headers)
+    val_facts, val_digests = fill_decode_cache(data.val, prep, cache_dir / "val", None, headers)
     train = image_dataset(
         data.train, prep, config.batch_size, shuffle=True, augment=config.augmentation(), seed=config.seed,
         cache_file=cache_dir / "train",
@@ -196,12 +192,18 @@ def _train(data: PreparedData, config: TrainConfig, cache_dir: Path, profile_of:
         best_epoch=best_epoch,
         training=training,
         octreport_version=__version__,
-        training_profile=None if profile_of is None else profile_of(train_facts),
+        training_profile=_training_profile(data, train_facts, headers),
         referral_rule=rule,
     )
     facts = SplitFacts(split_keys(data.root, {"train": data.train}), train_facts, train_digests).merged(
         SplitFacts(split_keys(data.root, {"val": data.val}), val_facts, val_digests))
     return TrainedModel(model, metadata, seconds, validation, facts)
+
+
+def _training_profile(data: PreparedData, facts: ImageFacts, headers: DicomHeaderReads | None) -> AcquisitionProfile:
+    """The acquisition profile of ``data.train`` from its ``facts``, with each file's DICOM device."""
+    names = [relative_name(item.path, data.root) for item in data.train]
+    return profile_from_facts(facts, device_names(names, None if headers is None else headers.tables().devices))
 
 
 def validation_referral_rule(predictions: Predictions | None, data: PreparedData, config: TrainConfig) -> ReferralRule | None:

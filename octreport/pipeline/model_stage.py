@@ -13,11 +13,9 @@ import keras
 
 from octreport.audit.mlflow_models import RegistryModel
 from octreport.config import TrainConfig
-from octreport.data.acquisition_profile import AcquisitionProfile, profile_from_facts
 from octreport.data.dataset import PreparedData
-from octreport.data.dicom_headers import DicomHeaderReads, device_names
-from octreport.data.image_facts import ImageFacts, SplitFacts
-from octreport.data.layout import relative_name
+from octreport.data.dicom_headers import DicomHeaderReads
+from octreport.data.image_facts import SplitFacts
 from octreport.data.preprocessing import Preprocessing
 from octreport.engine.layer_selection import choose_drawn_layers
 from octreport.engine.layers import discover_conv_layers
@@ -94,12 +92,7 @@ def train_given_model(data: PreparedData, config: TrainConfig, path: Path,
     their DICOM devices, from ``headers``, which sees each file's one read), and save it (with its
     sidecar) at ``path``. Also returns the training and validation images' facts and digests,
     from the same read."""
-    names = [relative_name(item.path, data.root) for item in data.train]  # the order of data.train
-
-    def profile_of(facts: ImageFacts) -> AcquisitionProfile:
-        return profile_from_facts(facts, device_names(names, None if headers is None else headers.tables().devices))
-
-    trained = train_model(data, config, profile_of, headers)
+    trained = train_model(data, config, headers)
     preprocessing = config.preprocessing
     choice = InputScaleChoice(preprocessing.input_scale, "trained",
                               f"{preprocessing.input_scale_text}: the model was trained in this run on it")

@@ -6,9 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from octreport.config import TrainConfig
-from octreport.data.acquisition_profile import profile_from_facts
-from octreport.data.dicom_headers import SPLIT_SALT, DicomHeaderReads, device_names
-from octreport.data.layout import relative_name
+from octreport.data.dicom_headers import SPLIT_SALT, DicomHeaderReads
 from octreport.evaluation.predict import predict_items
 from octreport.models.distribute import distributed, is_chief, output_root
 from octreport.models.io import save_model
@@ -34,9 +32,7 @@ def train_evaluate_save(data_dir: Path | None, model_path: Path, config: TrainCo
         if is_chief(strategy):
             prepare_output_folder(model_path.parent, "--out's folder")
         headers = DicomHeaderReads(data.root, SPLIT_SALT)  # the devices, from training's one read of each file
-        names = [relative_name(item.path, data.root) for item in data.train]
-        trained = train_model(data, config, lambda facts: profile_from_facts(facts, device_names(names, headers.tables().devices)),
-                              headers)
+        trained = train_model(data, config, headers)
         predictions = predict_items(trained.model, data.test, config.preprocessing, config.batch_size)
         accuracy = float((predictions.predicted == predictions.labels).mean()) if len(predictions.labels) else 0.0
         with output_root(strategy, model_path.parent) as folder:
