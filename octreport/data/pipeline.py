@@ -229,7 +229,8 @@ def cached_decodes(items: Sequence[ImageItem], preprocessing: Preprocessing, cac
                    shuffle_seed: int | None = None, reads: FileReads | None = None) -> tf.data.Dataset:
     """``(uint8 image, label, index, facts)`` of each of ``items`` (``index``: its position in
     ``items``; ``facts`` as :func:`read_once_dataset` carries them), every file read once (through
-    ``reads``, made by :func:`cache_reads`) and decoded once, on the first pass, into ``cache_file``;
+    ``reads``, made for the items in the cache's order, or made here) and decoded once, on the first
+    pass, into ``cache_file``;
     later passes read the cache, never the files. ``shuffle_seed``: the order is shuffled once with
     it (so that a bounded shuffle buffer after the cache still mixes the classes). The cache keeps
     the facts too (their 64x64 thumbnail: 16 KB an image, half again a 128x256 image's 32 KB)."""
@@ -238,7 +239,7 @@ def cached_decodes(items: Sequence[ImageItem], preprocessing: Preprocessing, cac
     if reads is None:
         reads = FileReads([item.path for item in ordered])
     elif reads.paths != tuple(Path(item.path) for item in ordered):
-        raise ValueError("reads must be made for the items in the cache's order (cache_reads with the same seed)")
+        raise ValueError("reads must be made for the items in the cache's order (cache_order with the same seed)")
     labels = tf.constant(np.array([item.label for item in ordered], np.int32))
     positions = tf.constant(order)
     names = tf.constant([str(item.path) for item in ordered] or [""])
@@ -264,12 +265,6 @@ def cache_order(count: int, shuffle_seed: int | None) -> np.ndarray:
     return shuffled.batch(count).get_single_element().numpy()
 
 
-def cache_reads(items: Sequence[ImageItem], shuffle_seed: int | None = None,
-                on_read: Callable[[Path, bytes], None] | None = None) -> FileReads:
-    """The reads :func:`cached_decodes` makes of ``items`` (in its order), to hand it for their digests."""
-    return FileReads([items[i].path for i in cache_order(len(items), shuffle_seed)], on_read)
-
-
 def fill_decode_cache(items: Sequence[ImageItem], preprocessing: Preprocessing, cache_file: Path,
                       shuffle_seed: int | None = None,
                       on_read: Callable[[Path, bytes], None] | None = None) -> tuple[ImageFacts, dict[Path, FileDigest]]:
@@ -277,13 +272,14 @@ def fill_decode_cache(items: Sequence[ImageItem], preprocessing: Preprocessing, 
     that read gives besides: the items' :class:`~octreport.data.image_facts.ImageFacts` (in the
     order of ``items``) and each file's size and SHA-256. ``on_read(path, bytes)``: as for
     :class:`~octreport.data.files.FileReads`."""
-    reads = cache_reads(items, shuffle_seed, on_read)
+    order = cache_order(len(items), shuffle_seed)
+    reads = FileReads([items[i].path for i in order], on_read)
     collector = FactsCollector(len(items))
     dataset = cached_decodes(items, preprocessing, cache_file, shuffle_seed, reads)
     for _, _, index, facts in dataset.batch(256).as_numpy_iterator():
         collector.add(index, *(facts[name] for name in FACTS))
     sizes = np.zeros(len(items), np.int64)
-    sizes[cache_order(len(items), shuffle_seed)] = reads.sizes()
+    sizes[order] = reads.sizes()
     return collector.facts(sizes), reads.digests()
 
 
@@ -331,11 +327,8 @@ def load_images(items: Sequence[ImageItem], preprocessing: Preprocessing) -> np.
         except tf.errors.OpError as error:
             raise DataError(f"cannot decode {item.path} ({error.message}); was it changed during the run?") from error
 
-    if len(items) < 2:
-        images = [load(item) for item in items]
-    else:
-        with ThreadPoolExecutor(max_workers=min(len(items), os.cpu_count() or 1)) as pool:
-            images = list(pool.map(load, items))
+    with ThreadPoolExecutor(max_workers=max(1, min(len(items), os.cpu_count() or 1))) as pool:
+        images = list(pool.map(load, items))
     return np.stack(images) if images else np.zeros((0, *preprocessing.input_shape), np.float32)
 
 
