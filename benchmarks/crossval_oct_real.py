@@ -373,21 +373,31 @@ def main(argv: Sequence[str] | None = None) -> int:
             "summary": summary,
             "citation": "Kermany et al. 2018, Cell 172:1122-1131 (data CC BY 4.0)",
         }, indent=2))
-    print(markdown_table(results, summarize(results)))
-    if args.export_variants:
-        from export_variants import variants_table
+    from octreport.evaluation.bootstrap_settings import BootstrapSettings
 
-        print("\n" + variants_table(results))
-    if not args.tune and len(results) > 1:
-        from octreport.evaluation.bootstrap_settings import BootstrapSettings
-
-        pooled = pooled_intervals(results, scanned.class_names, BootstrapSettings(args.bootstrap_resamples, 0.95, args.seed))
-        print("\n" + pooled_table(pooled))
+    settings = BootstrapSettings(args.bootstrap_resamples, 0.95, args.seed)
+    pooled = print_tables(results, scanned.class_names, settings, with_pooled=not args.tune)
+    if pooled is not None:
         document = json.loads(out.read_text())
         document["pooled"] = pooled
         out.write_text(json.dumps(document, indent=2))
     print(f"\nper-fold results: {out}")
     return 0
+
+
+def print_tables(results: Sequence[dict], class_names: Sequence[str], settings, with_pooled: bool = True) -> dict | None:
+    """Print the per-fold table, the export variants' table when every fold has one, and (with
+    ``with_pooled``, for two folds or more) the pooled metrics, which it returns."""
+    print(markdown_table(results, summarize(results)))
+    if all(r.get("export_variants") for r in results):
+        from export_variants import variants_table
+
+        print("\n" + variants_table(results))
+    if not with_pooled or len(results) < 2:
+        return None
+    pooled = pooled_intervals(results, class_names, settings)
+    print("\n" + pooled_table(pooled))
+    return pooled
 
 
 def print_merged(files: Sequence[Path], args: argparse.Namespace) -> int:
@@ -401,17 +411,11 @@ def print_merged(files: Sequence[Path], args: argparse.Namespace) -> int:
     results = sorted((r for d in documents for r in d["results"]), key=lambda r: r["fold"])
     if len({r["fold"] for r in results}) != len(results):
         raise SystemExit("--merge: a fold appears twice")
-    print(markdown_table(results, summarize(results)))
-    if all("export_variants" in r and r["export_variants"] for r in results):
-        from export_variants import variants_table
-
-        print("\n" + variants_table(results))
     from octreport.evaluation.bootstrap_settings import BootstrapSettings
     from octreport.evaluation.referral import OCT_CLASSES
 
-    class_names = OCT_CLASSES  # what the per-fold files' labels index (oct-real's class folders)
-    settings = BootstrapSettings(args.bootstrap_resamples, 0.95, documents[0]["seed"])
-    print("\n" + pooled_table(pooled_intervals(results, class_names, settings)))
+    # OCT_CLASSES: what the per-fold files' labels index (oct-real's class folders, sorted)
+    print_tables(results, OCT_CLASSES, BootstrapSettings(args.bootstrap_resamples, 0.95, documents[0]["seed"]))
     for r in results:
         rule = r.get("referral_rule") or {}
         reached = ("" if not rule.get("sensitivity") else
