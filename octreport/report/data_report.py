@@ -12,29 +12,19 @@ from octreport.report.assets import FigureStore
 from octreport.report.data_views import DataSection
 from octreport.report.views import KeyValue
 from octreport.report.data_section import data_section
-from octreport.report.layout import PageHead
+from octreport.report.layout import SinglePage
 from octreport.report.sections import TocEntry, section_entries
 
 DATA_AUDIT_TEMPLATE = "data_audit.html"
 
 
 @dataclass(frozen=True)
-class DataAuditReport:
+class DataAuditReport(SinglePage):
     """What ``templates/data_audit.html`` receives (as ``report``)."""
 
-    title: str
-    subtitle: str
-    generated_at: str
-    octreport_version: str
-    data_description: tuple[KeyValue, ...]
-    headline: str
     data: DataSection
     gates: tuple[GateResult, ...] = ()
     sections: Mapping[str, TocEntry] = field(default_factory=section_entries)
-
-    @property
-    def head(self) -> PageHead:
-        return PageHead(self.title, self.generated_at, self.octreport_version, self.subtitle)
 
 
 def build_data_audit_report(document: DataAuditDocument, store: FigureStore, image_format: str = "jpeg") -> DataAuditReport:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from octreport.report.views import KeyValue
+
 REPORT_KEYWORDS = "convolutional neural network, feature maps, model audit, OCT"
 
 
@@ -22,3 +24,19 @@ class PageHead:
     description: str | None = None
     keywords: str | None = None
 
+
+@dataclass(frozen=True)
+class SinglePage:
+    """What a page without the full report's sections (a screening run, the data audit alone)
+    shows above them: ``templates/macros.html``'s ``single_title_block`` and ``single_summary``."""
+
+    title: str
+    subtitle: str
+    generated_at: str
+    octreport_version: str
+    data_description: tuple[KeyValue, ...]
+    headline: str
+
+    @property
+    def head(self) -> PageHead:
+        return PageHead(self.title, self.generated_at, self.octreport_version, self.subtitle)

@@ -18,7 +18,7 @@ from octreport.report.image_views import ClassSection
 from octreport.report.data_section import data_section
 from octreport.report.data_views import DataSection, DataShiftSection
 from octreport.report.image_sections import class_sections
-from octreport.report.layout import PageHead
+from octreport.report.layout import SinglePage
 from octreport.report.sections import TocEntry, section_entries
 from octreport.report.shift_section import data_shift_section
 from octreport.report.views import FigureRef, KeyValue
@@ -29,15 +29,9 @@ NO_LABELS = ("These scans have no labels: this report claims no accuracy, sensit
 
 
 @dataclass(frozen=True)
-class ScreeningReport:
+class ScreeningReport(SinglePage):
     """What ``templates/screening.html`` receives (as ``report``)."""
 
-    title: str
-    subtitle: str
-    generated_at: str
-    octreport_version: str
-    data_description: tuple[KeyValue, ...]
-    headline: str
     figure: FigureRef
     predicted: tuple[KeyValue, ...]
     referral: tuple[KeyValue, ...]
@@ -57,10 +51,6 @@ class ScreeningReport:
     gates: tuple[GateResult, ...] = ()
     occlusion_note: str | None = None
     sections: Mapping[str, TocEntry] = field(default_factory=section_entries)
-
-    @property
-    def head(self) -> PageHead:
-        return PageHead(self.title, self.generated_at, self.octreport_version, self.subtitle)
 
 
 def build_screening_report(document: ScreeningDocument, store: FigureStore, image_format: str = "jpeg") -> ScreeningReport:
