@@ -8,7 +8,7 @@ import pytest
 from conftest import OCT_REAL, write_image
 from octreport.data.augmentation_layers import augmentation_layers
 from octreport.data.layout import ImageItem, scan_dataset
-from octreport.data.pipeline import image_dataset, load_images
+from octreport.data.pipeline import image_dataset, load_images, normalize_intensity, order_statistic
 from octreport.data.preprocessing import Preprocessing
 from octreport.errors import ConfigError
 
@@ -34,6 +34,25 @@ def test_pad_keeps_the_aspect_ratio_and_crop_takes_the_centre(tmp_path):
     assert padded[:12].max() < 0.05 and padded[-12:].max() < 0.05  # black bars above and below
     cropped = load_images(item, Preprocessing(40, 40, 1, aspect="crop"))[0, :, :, 0]
     assert cropped[:, 20].mean() > 0.9 and cropped[:, 0].mean() < 0.05
+
+
+@pytest.mark.parametrize("size", [1, 2, 7, 100, 101, 32768])
+@pytest.mark.parametrize("percentile", [0.0, 1.0, 37.0, 99.0, 100.0])
+def test_order_statistic_is_the_sorted_value_at_the_rounded_rank(size, percentile):
+    rng = np.random.default_rng(size)
+    for values in (rng.random(size), rng.integers(0, 3, size) / 2.0, np.zeros(size)):  # distinct, ties, constant
+        values = values.astype(np.float32)
+        rank = int(np.round(np.float32(size - 1) * np.float32(percentile) / np.float32(100)))
+        assert float(order_statistic(values, percentile)) == np.sort(values)[rank]
+
+
+def test_percentile_normalization_maps_the_1st_and_99th_percentiles_to_0_and_1():
+    image = np.random.default_rng(0).random((128, 256, 1)).astype(np.float32) * 0.5 + 0.2
+    low, high = np.sort(image.ravel())[[328, 32439]]  # round(32767 * 0.01), round(32767 * 0.99)
+    out = normalize_intensity(image, Preprocessing(128, 256, 1, normalization="percentile")).numpy()
+    assert out[image <= low].max() == 0.0 and out[image >= high].min() == 1.0
+    inside = (image > low) & (image < high)
+    assert np.allclose(out[inside], (image[inside] - low) / (high - low), atol=1e-6)
 
 
 def test_batches_keep_labels_and_order(tmp_path):

@@ -213,13 +213,15 @@ def collect_image_facts(paths: Sequence[Path | str], parallel: int | None = None
 def _collect(reads: FileReads, parallel: int | None, frames: Sequence[int | None] = ()) -> ImageFacts:
     import tensorflow as tf  # lazily: the data audit's pure parts need no TensorFlow
 
+    from octreport.data.pipeline import without_autotune
+
     collector = FactsCollector(len(reads))
     if len(reads):
         frame_of = frame_tensor(frames, len(reads))
         read = tf.autograph.experimental.do_not_convert(lambda raw, index: (facts_of_bytes(raw, tf.gather(frame_of, index)),
                                                                              index))
         dataset = reads.dataset().map(read, num_parallel_calls=parallel or tf.data.AUTOTUNE, deterministic=False)
-        dataset = dataset.ignore_errors(log_warning=True).batch(256).prefetch(2)
+        dataset = without_autotune(dataset.ignore_errors(log_warning=True).batch(256).prefetch(2))
         for (shape, file_kind, small), index in dataset.as_numpy_iterator():
             collector.add(index, shape, file_kind, small)
     return collector.facts(reads.sizes())
