@@ -1,3 +1,3 @@
-from octreport.cli import main
+from octreport.cli import entry
 
-main()
+entry()
