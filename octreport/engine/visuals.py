@@ -28,6 +28,7 @@ from octreport.engine.gradcam import default_gradcam_layer, grad_cam
 from octreport.engine.occlusion import OcclusionResult, occlusion_map
 from octreport.engine.layers import ConvLayerInfo
 from octreport.engine.maximisation import MaximisationSettings, MaximisedInputs
+from octreport.engine.streaming import compiled_forward
 from octreport.engine.receptive_field import METHOD as FIELD_METHOD, ReceptiveField, crop_field, receptive_fields
 from octreport.engine.top_activations import TopActivations
 from octreport.engine.weights_cache import cached_maximisation, model_fingerprint
@@ -141,7 +142,7 @@ def compute_visuals(
     input convention (``preprocessing.input_scale``); ``pixels`` stay in [0, 1] for drawing."""
     pixels = load_images(items, preprocessing)
     inputs = model_input(pixels, preprocessing)
-    probabilities = np.asarray(model.predict(inputs, batch_size=batch_size, verbose=0), dtype=np.float64)
+    probabilities = _predict(model, inputs, batch_size)
     activations = extract_activations(model, layers, inputs, batch_size=batch_size)
     cam_layer = default_gradcam_layer(model)
     image_rows, cam_classes = _gradcam_requests(items, probabilities)
@@ -173,6 +174,16 @@ def compute_visuals(
     )
     log.info("computed feature maps of %d layers and Grad-CAM at %s for %d images", len(layers), cam_layer.path, len(items))
     return Visuals(tuple(shown), filters, cam_layer, cams.caption)
+
+
+def _predict(model: keras.Model, inputs: np.ndarray, batch_size: int) -> np.ndarray:
+    """The model's probabilities for a few in-memory images, through its compiled forward pass
+    (traced once per model and shared with the heat-map checks; ``model.predict`` built and traced
+    a prediction loop of its own each report)."""
+    forward = compiled_forward(model)
+    batches = [keras.ops.convert_to_numpy(forward(inputs[start:start + batch_size]))
+               for start in range(0, len(inputs), batch_size)]
+    return np.concatenate(batches).astype(np.float64)
 
 
 def _gradcam_requests(items: Sequence[ImageItem], probabilities: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
