@@ -108,3 +108,21 @@ def test_a_layer_inside_a_nested_backbone_is_optimised_on_a_window_too():
     assert canvas.size == (10, 10) and canvas.offset == (12, 12) and canvas.target == (2, 2)
     result = maximise_channels(model, layers[1], [0, 1], fields[1], MaximisationSettings(steps=3))
     assert result.images.shape == (2, 5, 5, 1) and "10x10 window" in result.caption
+
+
+def test_a_report_maximises_its_layers_two_at_a_time_with_the_results_of_one_at_a_time():
+    from octreport.engine.visuals import _maximise_layers
+
+    inputs = keras.Input((24, 24, 1))
+    x = inputs
+    for k in range(4):
+        x = keras.layers.Conv2D(4, 3, activation="relu", name=f"conv{k}")(x)
+    model = keras.Model(inputs, keras.layers.Dense(2)(keras.layers.GlobalAveragePooling2D()(x)))
+    layers = discover_conv_layers(model)
+    jobs = [(info, field, np.arange(3)) for info, field in zip(layers, receptive_fields(model, layers))]
+    settings = MaximisationSettings(steps=6, seed=3)
+    together = _maximise_layers(model, jobs, settings, (24, 24, 1), None, "")
+    for info, field, channels in jobs:
+        alone = maximise_channels(model, info, channels, field, settings)
+        np.testing.assert_array_equal(together[id(info.layer)].images, alone.images)
+        np.testing.assert_array_equal(together[id(info.layer)].activation, alone.activation)

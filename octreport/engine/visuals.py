@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -28,7 +29,7 @@ from octreport.engine.gradcam import default_gradcam_layer, grad_cam
 from octreport.engine.occlusion import OcclusionResult, occlusion_map
 from octreport.engine.layers import ConvLayerInfo
 from octreport.engine.maximisation import MaximisationSettings, MaximisedInputs
-from octreport.engine.streaming import compiled_forward
+from octreport.engine.streaming import active_strategy, compiled_forward
 from octreport.engine.receptive_field import METHOD as FIELD_METHOD, ReceptiveField, crop_field, receptive_fields
 from octreport.engine.top_activations import TopActivations
 from octreport.engine.weights_cache import cached_maximisation, model_fingerprint
@@ -227,6 +228,10 @@ def compute_filter_views(
     decoding = time.perf_counter()
     pixels = dict(zip(sources, load_images([test_items[i] for i in sources], preprocessing))) if sources else {}
     decoded = time.perf_counter() - decoding
+    drawable = [(f.grid.layer, field, channels) for f, field, channels in zip(filters, fields, shown_channels)
+                if f.grid.layer.spatial_rank == 2 and field is not None]
+    maximised_by_layer = (_maximise_layers(model, drawable, settings, preprocessing.input_shape, cache, fingerprint)
+                          if "maximisation" in views else {})
     out = []
     for layer_filters, field, channels in zip(filters, fields, shown_channels):
         info = layer_filters.grid.layer
@@ -243,14 +248,39 @@ def compute_filter_views(
         elif "patches" in views:
             notes.append("no top activations were kept for this layer")
         if "maximisation" in views:
-            maximised = cached_maximisation(model, info, channels, field, settings, preprocessing.input_shape, cache,
-                                            fingerprint)
+            maximised = maximised_by_layer[id(info.layer)]
         out.append(replace(layer_filters, patches=patches, maximised=maximised, views_note="; ".join(notes)))
     cached = sum(1 for f in out if f.maximised is not None and f.maximised.source == FROM_CACHE)
     log.info("filter views: the top patches' %d source images decoded in %.1f s; the model-only part (receptive "
              "fields, maximised inputs of %d layers, %d from the weights cache) %.1f s", len(sources), decoded,
              sum(1 for f in out if f.maximised is not None), cached, time.perf_counter() - started - decoded)
     return tuple(out)
+
+
+MAXIMISATION_THREADS = 2
+"""Layers maximised at a time: while one traces its step (Python, one core), the other's gradient
+steps run in TensorFlow's threads (``benchmarks/bench_maximisation.py``)."""
+
+
+def _maximise_layers(
+    model: keras.Model, jobs: Sequence[tuple[ConvLayerInfo, ReceptiveField, np.ndarray]], settings: MaximisationSettings,
+    input_shape: tuple[int, int, int], cache: ArrayCache | None, fingerprint: str,
+) -> dict[int, MaximisedInputs]:
+    """The maximised inputs of each ``(layer, field, channels)`` job, by ``id`` of the Keras layer,
+    :data:`MAXIMISATION_THREADS` layers at a time, the deepest (costliest) first. Each layer draws
+    from its own generator seeded by ``settings``, so the results do not depend on the order.
+    Under a ``tf.distribute`` strategy, whose scope belongs to the calling thread, one at a time."""
+    def maximise(job: tuple[ConvLayerInfo, ReceptiveField, np.ndarray]) -> MaximisedInputs:
+        info, field, channels = job
+        return cached_maximisation(model, info, channels, field, settings, input_shape, cache, fingerprint)
+
+    deepest_first = jobs[::-1]
+    if len(jobs) < 2 or active_strategy() is not None:
+        results = [maximise(job) for job in deepest_first]
+    else:
+        with ThreadPoolExecutor(MAXIMISATION_THREADS) as pool:
+            results = list(pool.map(maximise, deepest_first))
+    return {id(info.layer): result for (info, _, _), result in zip(deepest_first, results)}
 
 
 def _patch_sources(filters: Sequence[LayerFilters], fields: Sequence[ReceptiveField | None], by_layer: dict,
