@@ -9,7 +9,9 @@ settings (48 steps, seed 0), two ways interleaved in the same process (``bench_c
 
 * ``window`` (now): each layer optimised on the window around the centre position's receptive
   field, through the same layers built for that size;
-* ``whole image`` (before): the same steps on the whole input image.
+* ``whole image`` (before): the same steps on the whole input image;
+* ``two at a time`` (a report now): the window way, two layers at a time in threads
+  (``engine/visuals.py: _maximise_layers``), which must give the same inputs bit for bit.
 
 Both ways include everything ``maximise_channels`` does for a layer (building the window's model,
 its check, tracing the step). Also printed per layer: the window's size and the activation each way
@@ -39,7 +41,7 @@ from octreport.engine.activations import cached_extractor_model  # noqa: E402
 from octreport.engine.layers import discover_conv_layers  # noqa: E402
 from octreport.engine.maximisation import MaximisationSettings, maximise_channels, working_canvas  # noqa: E402
 from octreport.engine.receptive_field import receptive_fields  # noqa: E402
-from octreport.engine.visuals import PATCH_CHANNELS  # noqa: E402
+from octreport.engine.visuals import PATCH_CHANNELS, _maximise_layers  # noqa: E402
 
 
 def measure(report: Report, model_path: Path, repeats: int) -> None:
@@ -54,9 +56,22 @@ def measure(report: Report, model_path: Path, repeats: int) -> None:
         return {info.path: maximise_channels(model, info, channels[info.path], field, settings, shape, window=window)
                 for info, field in zip(layers, fields)}
 
-    results = {"window": every_layer(True), "whole image": every_layer(False)}
-    timings = compare({"window": lambda: every_layer(True), "whole image": lambda: every_layer(False)}, repeats,
-                      warm_up=False)
+    jobs = [(info, field, np.array(channels[info.path])) for info, field in zip(layers, fields)]
+
+    def two_at_a_time() -> dict:
+        by_layer = _maximise_layers(model, jobs, settings, shape, None, "")
+        return {info.path: by_layer[id(info.layer)] for info in layers}
+
+    results = {"window": every_layer(True), "whole image": every_layer(False), "two at a time": two_at_a_time()}
+    timings = compare({"window": lambda: every_layer(True), "whole image": lambda: every_layer(False),
+                       "two at a time": two_at_a_time}, repeats, warm_up=False)
+    same = all(np.array_equal(results["window"][p].images, results["two at a time"][p].images, equal_nan=True)
+               for p in results["window"])
+    report.add("maximisation", "every drawn layer, two at a time: wall s (median)", timings["two at a time"], "-")
+    report.add("maximisation", "two at a time / one at a time (window), wall", timings.ratio("two at a time", "window"),
+               "x", note=timings.spread("two at a time", "window"),
+               cpu=timings.ratio("two at a time", "window", "cpu"))
+    report.add("maximisation", "two at a time: the same inputs as one at a time", float(same), "-")
     report.add("maximisation", "every drawn layer, window: wall s (median)", timings["window"], "-")
     report.add("maximisation", "every drawn layer, whole image: wall s (median)",
                timings["whole image"], "-")
