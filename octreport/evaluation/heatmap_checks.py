@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from octreport.engine.streaming import active_strategy
 from octreport.engine.randomisation import RandomisedMaps, Saliency, cascading_randomisation
 from octreport.errors import ConfigError, ModelError
 from octreport.evaluation.faithfulness import BASELINES, GRADCAM, OCCLUSION, FaithfulnessResult, faithfulness_curves
@@ -201,19 +203,29 @@ def compute_heatmap_checks(
     if occlusion_maps is not None and any(m is not None for m in occlusion_maps):
         maps[OCCLUSION] = list(occlusion_maps)
     classes = np.asarray(class_indices, np.int64)
-    faithfulness = faithfulness_curves(
-        model_forward(model), pixels, maps, classes, steps=settings.steps, baseline=settings.baseline,
-        seed=settings.seed, batch_size=max(MIN_CURVE_BATCH, settings.batch_size),
-    )
-    sanity, note = None, ""
-    try:
-        randomised = cascading_randomisation(
-            model, np.asarray(pixels, np.float32), classes, saliency or gradcam_saliency(settings.batch_size),
-            layers=settings.randomised_layers, seed=settings.seed,
+
+    def randomisation() -> tuple[SanityCheck | None, str]:
+        try:
+            randomised = cascading_randomisation(
+                model, np.asarray(pixels, np.float32), classes, saliency or gradcam_saliency(settings.batch_size),
+                layers=settings.randomised_layers, seed=settings.seed,
+            )
+        except ModelError as error:
+            return None, f"The randomisation check did not run: {error}"
+        return sanity_check(gradcam_maps, randomised, settings.threshold), ""
+
+    # The two checks share nothing but the (read-only) model: the randomisation check, mostly Python
+    # (copying the model, tracing Grad-CAM on the copy), runs beside the curves' forward passes,
+    # which run in TensorFlow's threads. Under a tf.distribute strategy (the calling thread's scope),
+    # one after the other. Each is seeded on its own, so the results do not depend on the order.
+    with ThreadPoolExecutor(1) as pool:
+        checked = pool.submit(randomisation) if active_strategy() is None else None
+        faithfulness = faithfulness_curves(
+            model_forward(model), pixels, maps, classes, steps=settings.steps, baseline=settings.baseline,
+            seed=settings.seed, batch_size=max(MIN_CURVE_BATCH, settings.batch_size),
         )
-        sanity = sanity_check(gradcam_maps, randomised, settings.threshold)
-    except ModelError as error:
-        note = f"The randomisation check did not run: {error}"
+        sanity, note = checked.result() if checked is not None else randomisation()
+    if note:
         log.warning("%s", note)
     log.info("heat-map checks: %d perturbed images in %d forward calls; %s", faithfulness.forward_images,
              faithfulness.forward_calls, "sanity flagged" if sanity is not None and sanity.flagged else "sanity ok")
