@@ -43,7 +43,7 @@ from pathlib import Path
 import numpy as np
 
 from octreport.data.dicom_decode import decode_dicom_or, is_dicom
-from octreport.data.files import FileDigest, FileReads, read_image_bytes
+from octreport.data.files import FileDigest, FileReads, read_image_bytes, without_autotune
 from octreport.data.layout import FRAME_MARK, ImageItem, item_name, relative_name
 
 log = logging.getLogger(__name__)
@@ -212,8 +212,6 @@ def collect_image_facts(paths: Sequence[Path | str], parallel: int | None = None
 
 def _collect(reads: FileReads, parallel: int | None, frames: Sequence[int | None] = ()) -> ImageFacts:
     import tensorflow as tf  # lazily: the data audit's pure parts need no TensorFlow
-
-    from octreport.data.pipeline import without_autotune
 
     collector = FactsCollector(len(reads))
     if len(reads):

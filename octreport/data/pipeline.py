@@ -20,7 +20,7 @@ import tensorflow as tf
 from octreport.data.augmentation import Augmentation
 from octreport.data.augmentation_layers import augmentation_layers
 from octreport.data.dicom_decode import decode_dicom_or
-from octreport.data.files import FileDigest, FileReads, read_image_bytes
+from octreport.data.files import FileDigest, FileReads, read_image_bytes, without_autotune
 from octreport.data.image_facts import FactsCollector, ImageFacts, facts_of_bytes, frame_tensor
 from octreport.data.layout import ImageItem
 from octreport.data.preprocessing import PERCENTILE_RANGE, RETINA_ABOVE, RETINA_WINDOW, Preprocessing, to_model_input
@@ -35,16 +35,6 @@ tensor), so tracing skips AutoGraph's rewrite of its source: 2.8 s of a report's
 CACHE_SHUFFLE_BUFFER = 2048
 """Images shuffled in memory when reading a disk cache: all of them up to this many (64 MB at
 128x256 grayscale uint8), so memory stays bounded on large data sets."""
-
-
-def without_autotune(dataset: tf.data.Dataset) -> tf.data.Dataset:
-    """``dataset`` with ``tf.data``'s autotuning off: ``AUTOTUNE`` parallelism is then a thread per
-    core and buffers stay fixed. With it on, about half of the evaluation passes over 1,000 scans
-    took 2 s longer (5.3 s against 3.2 s on 2 cores), most of it waiting on the stream's teardown
-    after the last batch; with it off, 3.1-3.3 s every time (``benchmarks/README.md``)."""
-    options = tf.data.Options()
-    options.autotune.enabled = False
-    return dataset.with_options(options)
 
 
 def decode_and_fit(path: tf.Tensor, preprocessing: Preprocessing, frame=-1) -> tf.Tensor:

@@ -29,8 +29,8 @@ from octreport.engine.gradcam import default_gradcam_layer, grad_cam
 from octreport.engine.occlusion import OcclusionResult, occlusion_map
 from octreport.engine.layers import ConvLayerInfo
 from octreport.engine.maximisation import MaximisationSettings, MaximisedInputs
-from octreport.engine.streaming import active_strategy, compiled_forward
 from octreport.engine.receptive_field import METHOD as FIELD_METHOD, ReceptiveField, crop_field, receptive_fields
+from octreport.engine.streaming import active_strategy, compiled_forward
 from octreport.engine.top_activations import TopActivations
 from octreport.engine.weights_cache import cached_maximisation, model_fingerprint
 

@@ -22,8 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from octreport.engine.streaming import active_strategy
 from octreport.engine.randomisation import RandomisedMaps, Saliency, cascading_randomisation
+from octreport.engine.streaming import active_strategy
 from octreport.errors import ConfigError, ModelError
 from octreport.evaluation.faithfulness import BASELINES, GRADCAM, OCCLUSION, FaithfulnessResult, faithfulness_curves
 from octreport.evaluation.heatmap_similarity import nanmean, spearman, ssim
