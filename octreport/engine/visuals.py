@@ -278,8 +278,11 @@ def _maximise_layers(
     if len(jobs) < 2 or active_strategy() is not None:
         results = [maximise(job) for job in deepest_first]
     else:
-        with ThreadPoolExecutor(MAXIMISATION_THREADS) as pool:
+        pool = ThreadPoolExecutor(MAXIMISATION_THREADS)
+        try:
             results = list(pool.map(maximise, deepest_first))
+        finally:  # on an error or Ctrl-C the layers not yet started are dropped, not run to the end
+            pool.shutdown(wait=True, cancel_futures=True)
     return {id(info.layer): result for (info, _, _), result in zip(deepest_first, results)}
 
 
