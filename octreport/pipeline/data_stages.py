@@ -73,12 +73,12 @@ def acquisition_shift(data: PreparedData, predictions: Predictions, facts: Split
     training profile (none for a model without one), and performance per image size and per the
     user's groups (urgent calls by the report's referral rule: ``referral_threshold``, or the
     predicted class when None)."""
-    names = [relative_name(item.path, data.root) for item in predictions.items]  # the file's: a group is per file
     shift, evaluated = evaluated_shift(data, predictions, facts, metadata, aspect, devices)
     called = urgent_calls(predictions.probabilities, data.class_names, referral_threshold)
     grouped = [compute_group_metrics(predictions.labels, predictions.predicted, data.class_names, size_labels(evaluated),
                                      BY_SIZE, ci_level, called)]
     if groups is not None:
+        names = [relative_name(item.path, data.root) for item in predictions.items]  # the file's: a group is per file
         by_user = compute_group_metrics(predictions.labels, predictions.predicted, data.class_names,
                                         [groups.group(name) for name in names], groups.source, ci_level, called)
         if by_user.not_listed:
